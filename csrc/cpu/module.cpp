@@ -1,0 +1,11 @@
+// Module mtlclassic._cpu: threaded C++ kernels, GIL released inside each call.
+#include <thread>
+
+#include "common.h"
+
+PYBIND11_MODULE(_cpu, m) {
+    m.doc() = "mtlclassic native CPU kernels";
+    m.def("hardware_threads", [] { return static_cast<int>(std::thread::hardware_concurrency()); },
+          "Number of hardware threads reported by the C++ runtime.");
+    mtl::register_prox(m);
+}

@@ -102,7 +102,7 @@ class BuildExt(build_ext):
         def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
             if src.endswith(".cu"):
                 cmd = [builder.nvcc, *pp_opts, "-c", src, "-o", obj, *builder.nvcc_flags]
-                builder.compiler.spawn(cmd)
+                (getattr(builder.compiler, "call", None) or builder.compiler.spawn)(cmd)
             else:
                 original(obj, src, ext, cc_args, extra_postargs, pp_opts)
 

@@ -27,5 +27,9 @@ void require_c_contiguous(const py::array& a, const char* name) {
 }
 
 void register_prox(py::module_& m);
+void register_hog(py::module_& m);
+void register_lbp(py::module_& m);
+void register_glcm(py::module_& m);
+
 
 }  // namespace mtl

@@ -8,4 +8,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("hardware_threads", [] { return static_cast<int>(std::thread::hardware_concurrency()); },
           "Number of hardware threads reported by the C++ runtime.");
     mtl::register_prox(m);
+    mtl::register_hog(m);
+    mtl::register_lbp(m);
+    mtl::register_glcm(m);
 }

@@ -1,1 +1,11 @@
-"""mtlclassic.features"""
+"""Image features as scikit-learn transformers (native C++ kernels, scikit-image reference)."""
+
+from .hog import HOG
+
+__all__ = ["HOG"]
+from .lbp import LBP  # noqa: E402
+
+__all__ += ["LBP"]
+from .glcm import GLCM  # noqa: E402
+
+__all__ += ["GLCM"]

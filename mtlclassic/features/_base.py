@@ -1,0 +1,275 @@
+"""Common machinery of the image feature transformers.
+
+Every transformer takes a batch of images as
+
+* ``(n, H, W)`` grey or ``(n, H, W, C)`` multi-channel arrays,
+* a list of equally sized ``(H, W[, C])`` arrays,
+* a 2-D ``(n, H*W*C)`` array (or DataFrame) with ``image_shape=(H, W[, C])``
+  (one entry may be -1 and is inferred, as in ``numpy.reshape``),
+* a dask array chunked along ``n`` (features come back as a dask array),
+
+of dtype uint8, uint16, float32 or float64 (other integer and float16 inputs are
+converted as scikit-image would), and returns an ``(n, n_features)`` array of ``dtype``.
+``fit`` validates and records the image shape; ``transform`` does the work with the
+``backend`` chosen: ``"native"`` (C++ threads), ``"skimage"`` (the reference: a Python
+loop over scikit-image), or ``"auto"`` (native for NumPy input).
+"""
+
+import numbers
+import sys
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..backend import effective_n_threads, is_cupy_array
+from ..backend._native import require_cpu
+
+BACKENDS = ("auto", "native", "skimage", "cuda")
+
+
+def _is_dask(X):
+    return type(X).__module__.startswith("dask.")
+
+
+def check_pair(value, name, minimum=1):
+    """A positive int or a pair of them -> tuple of two ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{name} must hold integers >= {minimum}, got {value!r}")
+    return int(a), int(b)
+
+
+def check_int(value, name, minimum=1, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
+    """Base class: validation, batching, backends, dask, feature names.
+
+    Subclasses define ``_check_params``, ``_n_features(H, W, C)``, ``_native(images,
+    out, n_threads)`` (images: C-contiguous (n, H, W, C) array), ``_reference(image)``
+    (one image through scikit-image, returning a 1-D vector) and ``_names(H, W, C)``.
+    """
+
+    _prefix = "f"
+
+    # ----------------------------------------------------------------- params
+    def _check_common(self):
+        check_choice(self.backend, "backend", BACKENDS)
+        dtype = np.dtype(self.dtype) if self.dtype is not None else None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size")
+        effective_n_threads(self.n_jobs)
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape) if np.iterable(self.image_shape) else None
+            if shape is None or len(shape) not in (2, 3) or not all(
+                    isinstance(s, numbers.Integral) and not isinstance(s, bool) and (s > 0 or s == -1)
+                    for s in shape) or list(shape).count(-1) > 1:
+                raise ValueError("image_shape must be (H, W) or (H, W, C) of positive ints "
+                                 f"(one may be -1), got {self.image_shape!r}")
+        return dtype
+
+    # ------------------------------------------------------------- validation
+    def _to_batch(self, X, reset):
+        """Validate X and return a 4-D (n, H, W, C) array (not yet contiguous)."""
+        if is_cupy_array(X) or self.backend == "cuda":
+            raise ValueError(
+                f"backend='cuda' / CuPy input: the GPU path of {type(self).__name__} is not "
+                "available in this version; pass NumPy arrays (backend='native' or 'skimage')")
+        if isinstance(X, (list, tuple)):
+            if len(X) == 0:
+                raise ValueError("X: empty list of images")
+            arrays = [np.asarray(a) for a in X]
+            shapes = {a.shape for a in arrays}
+            if len(shapes) > 1:
+                raise ValueError(f"X: images in the list have different shapes {sorted(shapes)};"
+                                 " resize them to one size first")
+            X = np.stack(arrays)
+        import scipy.sparse
+
+        if scipy.sparse.issparse(X):
+            raise TypeError("Sparse data was passed for X, but dense data is required: images "
+                            "are dense arrays (use X.toarray())")
+        if not hasattr(X, "columns") and not isinstance(X, np.ndarray):
+            X = np.asarray(X)
+        two_d = hasattr(X, "columns") or X.ndim == 2
+        if two_d:
+            X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False,
+                              ensure_min_samples=1 if reset else 0)
+        else:
+            X = np.asarray(X)
+        X = self._check_dtype(X)
+        if X.ndim == 2:
+            X = X.reshape((X.shape[0],) + self._image_shape_for(X.shape[1]))
+        elif X.ndim in (3, 4):
+            if self.image_shape is not None:
+                want = self._image_shape_for(int(np.prod(X.shape[1:])))
+                if tuple(X.shape[1:]) != want and tuple(X.shape[1:]) + (1,) != want and \
+                        tuple(X.shape[1:]) != want + (1,):
+                    raise ValueError(f"image_shape={self.image_shape} does not match the images' "
+                                     f"shape {X.shape[1:]}")
+        else:
+            hint = " Reshape your data: X[None] for a single image." if X.ndim < 2 else ""
+            raise ValueError("X must be 2-D (n, H*W*C) with image_shape, 3-D (n, H, W) or 4-D "
+                             f"(n, H, W, C); got an array of shape {X.shape}.{hint}")
+        if X.ndim == 3:
+            X = X[..., None]
+        if X.shape[0] == 0 and reset:
+            raise ValueError("X: 0 images given; at least one is required to fit")
+        if any(s == 0 for s in X.shape[1:]):
+            raise ValueError(f"X: images of shape {X.shape[1:]} are empty")
+        if X.dtype.kind == "f" and X.size and not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity")
+        shape = tuple(int(s) for s in X.shape[1:])
+        if reset:
+            self.image_shape_in_ = shape
+            if not two_d:
+                self.n_features_in_ = int(np.prod(shape))
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+        elif shape != self.image_shape_in_:
+            raise ValueError(f"X has images of shape {shape}, but {type(self).__name__} was "
+                             f"fitted on images of shape {self.image_shape_in_}")
+        self._check_channels(shape[2])
+        return X
+
+    def _image_shape_for(self, row_length):
+        if self.image_shape is None:
+            raise ValueError(
+                f"2-D input (n_samples, {row_length}) needs image_shape=(H, W) or (H, W, C) "
+                "to know how each row is an image")
+        shape = list(self.image_shape)
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1]))
+            if known == 0 or row_length % known:
+                raise ValueError(f"image_shape={tuple(self.image_shape)} does not divide the "
+                                 f"row length {row_length}")
+            shape[shape.index(-1)] = row_length // known
+        if int(np.prod(shape)) != row_length:
+            raise ValueError(f"image_shape={tuple(self.image_shape)} holds {int(np.prod(shape))}"
+                             f" values but each row of X has {row_length}")
+        if len(shape) == 2:
+            shape.append(1)
+        return tuple(int(s) for s in shape)
+
+    @staticmethod
+    def _check_dtype(X):
+        kind = X.dtype.kind
+        if X.dtype in (np.uint8, np.uint16, np.float32, np.float64):
+            return X
+        if kind == "b":
+            return X.astype(np.uint8)
+        if kind in "iu":
+            return X.astype(np.float64)
+        if X.dtype == np.float16:
+            return X.astype(np.float32)
+        if kind == "f":
+            return X.astype(np.float64)
+        if kind == "O":  # NumPy's own error names what could not be converted
+            return X.astype(np.float64)
+        raise TypeError(f"X must hold real numbers (uint8, uint16, float32, float64), got "
+                        f"dtype {X.dtype}")
+
+    def _check_channels(self, C):
+        """Subclasses restrict the channel counts they accept."""
+
+    # ------------------------------------------------------------------- API
+    def fit(self, X, y=None):
+        """Validate the parameters and record the image shape; no learning happens."""
+        self._check_common()
+        self._check_params()
+        if _is_dask(X):
+            X = X[:1].compute()
+            batch = self._to_batch(X, reset=True)
+        else:
+            batch = self._to_batch(X, reset=True)
+        self.n_features_out_ = self._n_features(*batch.shape[1:])
+        return self
+
+    def transform(self, X):
+        """Features of each image: an array of shape (n_images, n_features_out_)."""
+        check_is_fitted(self, "image_shape_in_")
+        dtype = self._check_common()
+        params = self._check_params()
+        if _is_dask(X):
+            return self._transform_dask(X, dtype)
+        batch = self._to_batch(X, reset=False)
+        return self._compute(batch, dtype, params)
+
+    def _compute(self, batch, dtype, params):
+        n = batch.shape[0]
+        nf = self.n_features_out_
+        out = np.empty((n, nf), dtype=dtype)
+        if n == 0:
+            return out
+        backend = "native" if self.backend == "auto" else self.backend
+        step = self.batch_size or n
+        n_threads = effective_n_threads(self.n_jobs)
+        t0 = time.perf_counter()
+        for start in range(0, n, step):
+            chunk = batch[start:start + step]
+            if backend == "native":
+                self._native(np.ascontiguousarray(chunk), out[start:start + step], n_threads)
+            else:
+                for i, img in enumerate(chunk):
+                    out[start + i] = self._reference(img)
+            if self.verbose:
+                done = min(n, start + step)
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                print(f"\r{type(self).__name__}: {done}/{n} images ({rate:.0f}/s)", end="",
+                      file=sys.stderr, flush=True)
+        if self.verbose:
+            print(file=sys.stderr)
+        return out
+
+    def _transform_dask(self, X, dtype):
+        import dask.array as da
+
+        X = da.asarray(X)
+        if X.ndim not in (2, 3, 4):
+            raise ValueError(f"X must be 2-D, 3-D or 4-D; got a dask array of shape {X.shape}")
+        X = X.rechunk({i: -1 for i in range(1, X.ndim)})
+        nf = self.n_features_out_
+
+        def block(b):
+            return self.transform(b) if b.shape[0] else np.empty((0, nf), dtype)
+
+        drop = list(range(2, X.ndim))
+        return da.map_blocks(block, X, dtype=dtype, chunks=(X.chunks[0], (nf,)),
+                             drop_axis=drop)
+
+    def get_feature_names_out(self, input_features=None):
+        """Readable names, e.g. ``hog_b0_0_c1_2_o3``."""
+        check_is_fitted(self, "image_shape_in_")
+        return np.asarray(self._names(*self.image_shape_in_), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name] if self.dtype in (
+            np.float32, np.float64, "float32", "float64") else []
+        return tags
+
+    def _native_module(self):
+        return require_cpu()

@@ -1,0 +1,173 @@
+"""Grey-level co-occurrence matrix (GLCM) texture properties."""
+
+import numbers
+
+import numpy as np
+
+from ._base import ImageFeatureTransformer, check_int
+
+PROPERTIES = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM",
+              "mean", "variance", "std", "entropy")
+
+
+def _round_half_away(x):
+    return int(x + 0.5) if x > 0 else int(x - 0.5)
+
+
+def glcm_offsets(distances, angles):
+    """(d_row, d_col) per (distance, angle), distance-major, as scikit-image:
+    ``round(sin(a) d), round(cos(a) d)`` rounded half away from zero. Rows point down,
+    so angle pi/2 pairs a pixel with the one below it."""
+    return np.array([[_round_half_away(np.sin(a) * d), _round_half_away(np.cos(a) * d)]
+                     for d in distances for a in angles], dtype=np.int64).reshape(-1, 2)
+
+
+def quantize(images, levels, value_range=None):
+    """Map images (n, H, W) or (H, W) to integer levels in [0, levels), as uint8.
+
+    ``value_range=None``: uint8 ``v * levels // 256``, uint16 ``v * levels // 65536``,
+    floats must lie in [0, 1]. ``(lo, hi)``: ``floor((v - lo) / (hi - lo) * levels)``,
+    values must lie in [lo, hi]. ``"image"``: (lo, hi) = each image's own min and max.
+    The top of the range goes to level ``levels - 1``.
+    """
+    if value_range is None and images.dtype == np.uint8:
+        return ((images.astype(np.uint32) * levels) >> 8).astype(np.uint8)
+    if value_range is None and images.dtype == np.uint16:
+        return ((images.astype(np.uint64) * levels) >> 16).astype(np.uint8)
+    x = images.astype(np.float64)
+    axes = tuple(range(x.ndim - 2, x.ndim))
+    if isinstance(value_range, str):
+        lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
+    else:
+        lo, hi = (0.0, 1.0) if value_range is None else value_range
+        if x.size and (x.min() < lo or x.max() > hi):
+            raise ValueError(f"GLCM: image values must lie in value_range [{lo:g}, {hi:g}] "
+                             f"(got [{x.min():g}, {x.max():g}]); rescale them, pass uint8, "
+                             "or set value_range")
+    span = np.where(np.asarray(hi - lo) > 0, hi - lo, 1.0)
+    return np.minimum(np.floor((x - lo) / span * levels), levels - 1).astype(np.uint8)
+
+
+class GLCM(ImageFeatureTransformer):
+    """Texture properties of grey-level co-occurrence matrices.
+
+    The image is quantized to ``levels`` grey levels (see :func:`quantize`); for each
+    distance d and angle a, ``P[i, j]`` counts pixel pairs with level i at (r, c) and j
+    at ``(r + round(d sin a), c + round(d cos a))`` (``skimage.feature.graycomatrix``;
+    rows point down, so pi/2 is "below"); ``symmetric`` adds the transpose. Each
+    property of ``skimage.feature.graycoprops`` (on ``P / sum(P)``) becomes one feature
+    per (distance, angle): ``contrast`` sum P (i-j)^2, ``dissimilarity`` sum P |i-j|,
+    ``homogeneity`` sum P / (1 + (i-j)^2), ``ASM`` sum P^2, ``energy`` sqrt(ASM),
+    ``correlation``, ``mean``, ``variance``, ``std``, ``entropy``.
+
+    Reference: R. M. Haralick, K. Shanmugam, I. Dinstein, "Textural features for image
+    classification", IEEE Trans. SMC 3(6), 1973.
+
+    Parameters
+    ----------
+    distances : sequence of int, default=(1,)
+    angles : sequence of float (radians), default=(0, pi/4, pi/2, 3pi/4)
+    levels : int, default=32
+        Grey levels after quantization (2..256).
+    symmetric : bool, default=False
+    properties : sequence of str, default=(contrast, dissimilarity, homogeneity, energy,
+        correlation, ASM)
+    value_range : None, "image" or (lo, hi), default=None
+        How values map to levels (see :func:`quantize`): None = the dtype's range (uint8,
+        uint16) or [0, 1] for floats; "image" = each image's min..max.
+    image_shape, backend, n_jobs, batch_size, verbose, dtype
+        As for :class:`HOG`. GLCM needs grey images.
+    """
+
+    _prefix = "glcm"
+
+    def __init__(self, distances=(1,), angles=(0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4),
+                 levels=32, symmetric=False,
+                 properties=("contrast", "dissimilarity", "homogeneity", "energy",
+                             "correlation", "ASM"), value_range=None, *,
+                 image_shape=None, backend="auto", n_jobs=None, batch_size=None,
+                 verbose=False, dtype=np.float32):
+        self.distances = distances
+        self.angles = angles
+        self.levels = levels
+        self.symmetric = symmetric
+        self.properties = properties
+        self.value_range = value_range
+        self.image_shape = image_shape
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def _check_params(self):
+        dist = list(np.atleast_1d(self.distances)) if self.distances is not None else []
+        if not dist or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                               and d >= 0 for d in dist):
+            raise ValueError(f"distances must be non-negative ints, got {self.distances!r}")
+        ang = np.atleast_1d(np.asarray(self.angles, dtype=np.float64)) \
+            if self.angles is not None else np.zeros(0)
+        if ang.ndim != 1 or len(ang) == 0 or not np.all(np.isfinite(ang)):
+            raise ValueError(f"angles must be a non-empty sequence of finite radians, got "
+                             f"{self.angles!r}")
+        props = [self.properties] if isinstance(self.properties, str) else list(self.properties)
+        bad = [p for p in props if p not in PROPERTIES]
+        if not props or bad:
+            raise ValueError(f"properties must be taken from {PROPERTIES}, got {bad or props}")
+        vr = self.value_range
+        if vr is not None and not (isinstance(vr, str) and vr == "image"):
+            try:
+                lo, hi = (float(v) for v in vr)
+            except (TypeError, ValueError):
+                raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}") \
+                    from None
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+                raise ValueError(f"value_range must be finite with hi > lo, got {vr!r}")
+            vr = (lo, hi)
+        elif isinstance(vr, str) and vr != "image":
+            raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}")
+        return dict(distances=[int(d) for d in dist], angles=ang, value_range=vr,
+                    levels=check_int(self.levels, "levels", 2, 256),
+                    symmetric=bool(self.symmetric), properties=props)
+
+    def _check_channels(self, C):
+        if C != 1:
+            raise ValueError(f"GLCM needs grey images (one channel); got {C} channels. "
+                             "Convert with skimage.color.rgb2gray first")
+
+    def _n_features(self, H, W, C):
+        p = self._check_params()
+        return len(p["properties"]) * len(p["distances"]) * len(p["angles"])
+
+    def _native(self, images, out, n_threads):
+        p = self._check_params()
+        q = np.ascontiguousarray(quantize(images[..., 0], p["levels"], p["value_range"]))
+        self._native_module().glcm_features(
+            q, out, glcm_offsets(p["distances"], p["angles"]), p["levels"], p["symmetric"],
+            np.array([PROPERTIES.index(x) for x in p["properties"]], dtype=np.int64), n_threads)
+
+    def _reference(self, image):
+        from skimage.feature import graycomatrix, graycoprops
+
+        p = self._check_params()
+        q = quantize(image[..., 0], p["levels"], p["value_range"])
+        P = graycomatrix(q, p["distances"], p["angles"], levels=p["levels"],
+                         symmetric=p["symmetric"])
+        return np.concatenate([graycoprops(P, prop).ravel() for prop in p["properties"]])
+
+    def _to_batch(self, X, reset):
+        batch = super()._to_batch(X, reset)
+        p = self._check_params()
+        if not isinstance(p["value_range"], str) and batch.size:
+            if batch.dtype.kind == "f" or p["value_range"] is not None:
+                lo, hi = p["value_range"] or (0.0, 1.0)
+                if batch.min() < lo or batch.max() > hi:
+                    raise ValueError(f"GLCM: image values must lie in value_range [{lo:g}, "
+                                     f"{hi:g}] (got [{batch.min():g}, {batch.max():g}]); "
+                                     "rescale them, pass uint8, or set value_range")
+        return batch
+
+    def _names(self, H, W, C):
+        p = self._check_params()
+        return [f"glcm_{prop}_d{d}_a{k}" for prop in p["properties"] for d in p["distances"]
+                for k in range(len(p["angles"]))]

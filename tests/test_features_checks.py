@@ -1,0 +1,23 @@
+"""scikit-learn's common estimator checks on every feature transformer.
+
+Configured for the checks' generic 2-D data: each row is a one-pixel-high image
+(``image_shape=(1, -1)``), with cell/grid sizes that such an image can hold.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mtlclassic.features import GLCM, HOG, LBP
+
+ESTIMATORS = [
+    HOG(pixels_per_cell=(1, 1), cells_per_block=(1, 1), image_shape=(1, -1)),
+    LBP(grid=(1, 1), image_shape=(1, -1)),
+    LBP(method="var", grid=(1, 1), image_shape=(1, -1)),
+    GLCM(value_range="image", image_shape=(1, -1)),
+]
+
+EXPECTED_FAILURES = {}  # none: every check passes
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -1,5 +1,8 @@
 // Batched HOG on the CPU (math in csrc/include/mtlclassic/hog.h), threaded over images.
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -23,6 +26,66 @@ index_t hog_n_features(index_t H, index_t W, const HogConfig& k) {
     return nbr * nbc * k.block_r * k.block_c * k.orientations;
 }
 
+// uint8 images have integer gradients in [-255, 255]: magnitude and bin of every pair are
+// tabulated once per bin count with the same functions (hog.h), so the table is exact.
+struct HogLut {
+    std::vector<double> mag;
+    std::vector<std::int16_t> bin;
+};
+constexpr int kLutSide = 511;
+
+std::shared_ptr<const HogLut> hog_lut(int n_bins) {
+    static std::mutex mutex;
+    static std::map<int, std::shared_ptr<const HogLut>> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(n_bins);
+    if (it != cache.end()) return it->second;
+    auto lut = std::make_shared<HogLut>();
+    lut->mag.resize(kLutSide * kLutSide);
+    lut->bin.resize(kLutSide * kLutSide);
+    for (int gr = -255; gr <= 255; ++gr)
+        for (int gc = -255; gc <= 255; ++gc) {
+            const size_t k = static_cast<size_t>((gr + 255) * kLutSide + (gc + 255));
+            lut->mag[k] = std::hypot(static_cast<double>(gc), static_cast<double>(gr));
+            lut->bin[k] = static_cast<std::int16_t>(hog_bin(hog_orientation(gr, gc), n_bins));
+        }
+    if (cache.size() > 16) cache.clear();
+    cache[n_bins] = lut;
+    return lut;
+}
+
+// Cell votes of a uint8 image through the table (no square root).
+void hog_votes_u8(const std::uint8_t* img, index_t H, index_t W, index_t C, index_t rows,
+                  index_t cols, const HogConfig& k, index_t ncc, const HogLut& lut,
+                  std::vector<float>& acc) {
+    const int nb = k.orientations;
+    for (index_t r = 0; r < rows; ++r) {
+        const bool r_edge = (r == 0 || r == H - 1);
+        float* acc_row = acc.data() + (r / k.cell_r) * ncc * nb;
+        for (index_t c = 0; c < cols; ++c) {
+            const bool c_edge = (c == 0 || c == W - 1);
+            size_t best_k = static_cast<size_t>(255 * kLutSide + 255);  // zero gradient
+            double best = -1;
+            for (index_t ch = 0; ch < C; ++ch) {
+                const std::uint8_t* p = img + (r * W + c) * C + ch;
+                const int a = r_edge ? 0 : int(p[W * C]) - int(p[-W * C]);
+                const int b = c_edge ? 0 : int(p[C]) - int(p[-C]);
+                const size_t key = static_cast<size_t>((a + 255) * kLutSide + (b + 255));
+                if (C == 1) {
+                    best_k = key;
+                } else if (lut.mag[key] > best) {  // strict: lowest channel wins ties
+                    best = lut.mag[key];
+                    best_k = key;
+                }
+            }
+            const int bin = lut.bin[best_k];
+            if (bin < 0) continue;
+            float& t = acc_row[(c / k.cell_c) * nb + bin];
+            t = static_cast<float>(static_cast<double>(t) + lut.mag[best_k]);
+        }
+    }
+}
+
 // G: gradient type (float for float32 images, double otherwise), as scikit-image.
 template <typename InT, typename G, typename OutT>
 void hog_one(const InT* img, index_t H, index_t W, index_t C, const HogConfig& k, OutT* out,
@@ -30,44 +93,53 @@ void hog_one(const InT* img, index_t H, index_t W, index_t C, const HogConfig& k
              std::vector<double>& block) {
     const index_t ncr = H / k.cell_r, ncc = W / k.cell_c;
     const int nb = k.orientations;
-    // 1. the image in its float type (after the optional square root)
-    buf.resize(static_cast<size_t>(H * W * C));
-    for (index_t i = 0; i < H * W * C; ++i) {
-        G v = static_cast<G>(img[i]);
-        buf[static_cast<size_t>(i)] = k.transform_sqrt ? std::sqrt(v) : v;
-    }
-    // 2. per-pixel gradient, dominant channel, vote into float32 cell accumulators
-    acc.assign(static_cast<size_t>(ncr * ncc * nb), 0.0f);
     const index_t rows = ncr * k.cell_r, cols = ncc * k.cell_c;
-    for (index_t r = 0; r < rows; ++r) {
-        const bool r_edge = (r == 0 || r == H - 1);
-        float* acc_row = acc.data() + (r / k.cell_r) * ncc * nb;
-        for (index_t c = 0; c < cols; ++c) {
-            const bool c_edge = (c == 0 || c == W - 1);
-            G gr = 0, gc = 0;
-            G best = -1;
-            for (index_t ch = 0; ch < C; ++ch) {
-                const G* p = buf.data() + (r * W + c) * C + ch;
-                const G a = r_edge ? G(0) : static_cast<G>(p[W * C] - p[-W * C]);
-                const G b = c_edge ? G(0) : static_cast<G>(p[C] - p[-C]);
-                if (C == 1) {
-                    gr = a;
-                    gc = b;
-                } else {
-                    const G m = std::hypot(a, b);
-                    if (m > best) {  // strict: the lowest channel wins ties (argmax)
-                        best = m;
+    acc.assign(static_cast<size_t>(ncr * ncc * nb), 0.0f);
+    bool tabulated = false;
+    if constexpr (std::is_same_v<InT, std::uint8_t>) {
+        if (!k.transform_sqrt) {
+            hog_votes_u8(img, H, W, C, rows, cols, k, ncc, *hog_lut(nb), acc);
+            tabulated = true;
+        }
+    }
+    if (!tabulated) {
+        // 1. the image in its float type (after the optional square root)
+        buf.resize(static_cast<size_t>(H * W * C));
+        for (index_t i = 0; i < H * W * C; ++i) {
+            G v = static_cast<G>(img[i]);
+            buf[static_cast<size_t>(i)] = k.transform_sqrt ? std::sqrt(v) : v;
+        }
+        // 2. per-pixel gradient, dominant channel, vote into float32 cell accumulators
+        for (index_t r = 0; r < rows; ++r) {
+            const bool r_edge = (r == 0 || r == H - 1);
+            float* acc_row = acc.data() + (r / k.cell_r) * ncc * nb;
+            for (index_t c = 0; c < cols; ++c) {
+                const bool c_edge = (c == 0 || c == W - 1);
+                G gr = 0, gc = 0;
+                G best = -1;
+                for (index_t ch = 0; ch < C; ++ch) {
+                    const G* p = buf.data() + (r * W + c) * C + ch;
+                    const G a = r_edge ? G(0) : static_cast<G>(p[W * C] - p[-W * C]);
+                    const G b = c_edge ? G(0) : static_cast<G>(p[C] - p[-C]);
+                    if (C == 1) {
                         gr = a;
                         gc = b;
+                    } else {
+                        const G m = std::hypot(a, b);
+                        if (m > best) {  // strict: the lowest channel wins ties (argmax)
+                            best = m;
+                            gr = a;
+                            gc = b;
+                        }
                     }
                 }
+                const double dgr = static_cast<double>(gr), dgc = static_cast<double>(gc);
+                const double mag = std::hypot(dgc, dgr);
+                const int bin = hog_bin(hog_orientation(dgr, dgc), nb);
+                if (bin < 0) continue;
+                float& t = acc_row[(c / k.cell_c) * nb + bin];
+                t = static_cast<float>(static_cast<double>(t) + mag);
             }
-            const double dgr = static_cast<double>(gr), dgc = static_cast<double>(gc);
-            const double mag = std::hypot(dgc, dgr);
-            const int bin = hog_bin(hog_orientation(dgr, dgc), nb);
-            if (bin < 0) continue;
-            float& t = acc_row[(c / k.cell_c) * nb + bin];
-            t = static_cast<float>(static_cast<double>(t) + mag);
         }
     }
     const float area = static_cast<float>(k.cell_r * k.cell_c);

@@ -1,4 +1,5 @@
 // Batched LBP on the CPU: code images and per-grid-cell code histograms.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -13,6 +14,16 @@ namespace {
 struct LbpArgs {
     int P, method;
     std::vector<double> dr, dc;
+    std::vector<int> corners;  // floor/ceil of dr and dc per neighbour
+    int reach_lo_r, reach_hi_r, reach_lo_c, reach_hi_c;
+
+    // code of pixel (r, c), taking the bounds-free path away from the border
+    double code(const double* img, index_t H, index_t W, index_t r, index_t c) const {
+        if (r + reach_lo_r >= 0 && r + reach_hi_r < H && c + reach_lo_c >= 0 &&
+            c + reach_hi_c < W)
+            return lbp_code_inside(img, W, r, c, P, dr.data(), dc.data(), corners.data(), method);
+        return lbp_code(img, H, W, r, c, P, dr.data(), dc.data(), method);
+    }
 };
 
 LbpArgs lbp_args(int P, int method, const carray<double>& dr, const carray<double>& dc) {
@@ -20,8 +31,18 @@ LbpArgs lbp_args(int P, int method, const carray<double>& dr, const carray<doubl
     require(method >= 0 && method <= 4, "unknown LBP method");
     require(dr.ndim() == 1 && dc.ndim() == 1 && dr.shape(0) == P && dc.shape(0) == P,
             "offsets must hold P values");
-    return {P, method, std::vector<double>(dr.data(), dr.data() + P),
-            std::vector<double>(dc.data(), dc.data() + P)};
+    LbpArgs a{P, method, std::vector<double>(dr.data(), dr.data() + P),
+              std::vector<double>(dc.data(), dc.data() + P), {}, 0, 0, 0, 0};
+    for (int i = 0; i < P; ++i) {
+        const int fr = static_cast<int>(std::floor(a.dr[i])), cr = static_cast<int>(std::ceil(a.dr[i]));
+        const int fc = static_cast<int>(std::floor(a.dc[i])), cc = static_cast<int>(std::ceil(a.dc[i]));
+        a.corners.insert(a.corners.end(), {fr, cr, fc, cc});
+        a.reach_lo_r = std::min(a.reach_lo_r, fr);
+        a.reach_hi_r = std::max(a.reach_hi_r, cr);
+        a.reach_lo_c = std::min(a.reach_lo_c, fc);
+        a.reach_hi_c = std::max(a.reach_hi_c, cc);
+    }
+    return a;
 }
 
 template <typename InT>
@@ -51,8 +72,7 @@ void lbp_codes(py::array images, py::array out, int P, int method, carray<double
                 double* o = dst + i * s.H * s.W;
                 for (index_t r = 0; r < s.H; ++r)
                     for (index_t c = 0; c < s.W; ++c)
-                        o[r * s.W + c] = lbp_code(img.data(), s.H, s.W, r, c, a.P, a.dr.data(),
-                                                  a.dc.data(), a.method);
+                        o[r * s.W + c] = a.code(img.data(), s.H, s.W, r, c);
             }
         });
     });
@@ -93,8 +113,7 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
                         double* h = counts.data() + (gi * grid_c + gj) * n_bins;
                         for (index_t r = r0; r < r1; ++r)
                             for (index_t c = c0; c < c1; ++c) {
-                                const double v = lbp_code(img.data(), s.H, s.W, r, c, a.P,
-                                                          a.dr.data(), a.dc.data(), a.method);
+                                const double v = a.code(img.data(), s.H, s.W, r, c);
                                 int bin;
                                 if (a.method == LBP_VAR) {
                                     bin = 0;

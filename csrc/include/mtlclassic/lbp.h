@@ -38,17 +38,50 @@ MTL_HD int lbp_rotate_right(int value, int length) {
     return (value >> 1) | ((value & 1) << (length - 1));
 }
 
+// Bilinear sample at (r + dr, c + dc) for a pixel whose four corners are all inside
+// the image: the corner offsets fr = floor(dr), cr = ceil(dr) (likewise for columns) are
+// precomputed, which is exact because dr carries at most 5 decimals (so r + dr is never
+// an integer unless dr is); the weights are still computed per pixel as in lbp_bilinear.
+MTL_HD double lbp_bilinear_inside(const double* img, index_t cols, index_t r, index_t c,
+                                  double dr, double dc, int fr, int cr, int fc, int cc) {
+    const index_t minr = r + fr, minc = c + fc, maxr = r + cr, maxc = c + cc;
+    // integer offset: both weights are 0, and the bilinear formula returns the pixel
+    // itself exactly (1 * x + 0 * y == x for finite values), so read it directly
+    if (fr == cr && fc == cc) return img[minr * cols + minc];
+    const double wr = (static_cast<double>(r) + dr) - static_cast<double>(minr);
+    const double wc = (static_cast<double>(c) + dc) - static_cast<double>(minc);
+    const double top = (1 - wc) * img[minr * cols + minc] + wc * img[minr * cols + maxc];
+    const double bottom = (1 - wc) * img[maxr * cols + minc] + wc * img[maxr * cols + maxc];
+    return (1 - wr) * top + wr * bottom;
+}
+
+MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int method);
+
 // LBP code (or local variance for LBP_VAR) of pixel (r, c); P <= 32 samples.
 MTL_HD double lbp_code(const double* img, index_t rows, index_t cols, index_t r, index_t c, int P,
                        const double* dr, const double* dc, int method) {
     double tex[32];
-    int s[32] = {0};
-    const double centre = img[r * cols + c];
-    for (int i = 0; i < P; ++i) {
+    for (int i = 0; i < P; ++i)
         tex[i] = lbp_bilinear(img, rows, cols, static_cast<double>(r) + dr[i],
                               static_cast<double>(c) + dc[i]);
-        s[i] = (tex[i] - centre >= 0) ? 1 : 0;
-    }
+    return lbp_from_samples(tex, img[r * cols + c], P, method);
+}
+
+// Same code for a pixel whose neighbourhood lies inside the image (see lbp_bilinear_inside).
+MTL_HD double lbp_code_inside(const double* img, index_t cols, index_t r, index_t c, int P,
+                              const double* dr, const double* dc, const int* corners,
+                              int method) {
+    double tex[32];
+    for (int i = 0; i < P; ++i)
+        tex[i] = lbp_bilinear_inside(img, cols, r, c, dr[i], dc[i], corners[4 * i],
+                                     corners[4 * i + 1], corners[4 * i + 2], corners[4 * i + 3]);
+    return lbp_from_samples(tex, img[r * cols + c], P, method);
+}
+
+// Code from the P samples and the centre value.
+MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int method) {
+    int s[32] = {0};
+    for (int i = 0; i < P; ++i) s[i] = (tex[i] - centre >= 0) ? 1 : 0;
     if (method == LBP_DEFAULT || method == LBP_ROR) {
         int code = 0;
         for (int i = 0; i < P; ++i) code += s[i] << i;

@@ -190,8 +190,13 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         raise TypeError(f"X must hold real numbers (uint8, uint16, float32, float64), got "
                         f"dtype {X.dtype}")
 
+    _grey_only = False
+
     def _check_channels(self, C):
-        """Subclasses restrict the channel counts they accept."""
+        """Descriptors defined on grey images (``_grey_only``) refuse colour input."""
+        if self._grey_only and C != 1:
+            raise ValueError(f"{type(self).__name__} needs grey images (one channel); got {C} "
+                             "channels. Convert with skimage.color.rgb2gray first")
 
     # ------------------------------------------------------------------- API
     def fit(self, X, y=None):

@@ -80,6 +80,7 @@ class GLCM(ImageFeatureTransformer):
     """
 
     _prefix = "glcm"
+    _grey_only = True
 
     def __init__(self, distances=(1,), angles=(0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4),
                  levels=32, symmetric=False,
@@ -130,10 +131,6 @@ class GLCM(ImageFeatureTransformer):
                     levels=check_int(self.levels, "levels", 2, 256),
                     symmetric=bool(self.symmetric), properties=props)
 
-    def _check_channels(self, C):
-        if C != 1:
-            raise ValueError(f"GLCM needs grey images (one channel); got {C} channels. "
-                             "Convert with skimage.color.rgb2gray first")
 
     def _n_features(self, H, W, C):
         p = self._check_params()

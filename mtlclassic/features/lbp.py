@@ -62,6 +62,7 @@ class LBP(ImageFeatureTransformer):
     """
 
     _prefix = "lbp"
+    _grey_only = True
 
     def __init__(self, P=8, R=1, method="uniform", grid=(4, 4), var_bins=16, *,
                  image_shape=None, backend="auto", n_jobs=None, batch_size=None,
@@ -105,10 +106,6 @@ class LBP(ImageFeatureTransformer):
         top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
         return np.expm1(np.linspace(0, np.log1p(top * top / 4), p["n_bins"] + 1)[:-1])
 
-    def _check_channels(self, C):
-        if C != 1:
-            raise ValueError(f"LBP needs grey images (one channel); got {C} channels. "
-                             "Convert with skimage.color.rgb2gray first")
 
     def _n_features(self, H, W, C):
         p = self._check_params()

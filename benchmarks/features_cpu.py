@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, median_time, table, write_json  # noqa: E402
 
 from mtlclassic.backend import effective_n_threads  # noqa: E402
-from mtlclassic.features import GLCM, HOG, LBP  # noqa: E402
+from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram  # noqa: E402
 from mtlclassic.features.glcm import quantize  # noqa: E402
 
 
@@ -70,6 +70,10 @@ def run(repeat, quick):
                               quantize(img, 32), [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
                               levels=32), p) for p in ("contrast", "dissimilarity", "homogeneity",
                                                        "energy", "correlation", "ASM")]))
+        if kind == "rgb":
+            ref_hist = ColorHistogram(backend="skimage").fit(X[:1])
+            descs.append(("ColorHistogram", ColorHistogram(),  # reference: rgb2hsv + NumPy
+                          lambda img: ref_hist.transform(img[None])))
         for name, est, ref_fn in descs:
             est.fit(X)
             t1 = median_time(lambda: est.set_params(n_jobs=1).transform(X), repeat) / n

@@ -9,7 +9,7 @@ import skimage.data as sd
 from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 
 from mtlclassic.backend._native import _cpu
-from mtlclassic.features import GLCM, HOG, LBP
+from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram
 from mtlclassic.features.glcm import PROPERTIES, glcm_offsets, quantize
 from mtlclassic.features.lbp import METHODS, lbp_offsets
 
@@ -373,3 +373,66 @@ def test_native_module_validates_buffers():
     with pytest.raises(ValueError):
         _cpu.glcm_counts(np.full((4, 4), 9, np.uint8), np.empty((8, 8, 1), np.uint32),
                          np.zeros((1, 2), np.int64), 8, False)
+
+
+# ------------------------------------------------------------------ colour histograms
+
+@pytest.mark.parametrize("space", ["hsv", "rgb"])
+@pytest.mark.parametrize("mode", ["joint", "per-channel"])
+def test_color_histograms_match_reference(rgb_real, rng, space, mode):
+    """Native = skimage.color.rgb2hsv + NumPy binning, bit for bit, on photos, random
+    images of every dtype, and images full of channel ties (where hue rules collide)."""
+    photos = np.stack([_crops(img, (60, 50), 1)[0] for img in rgb_real.values()])
+    batches = [photos, rng.random((3, 17, 19, 3)).astype(np.float32), rng.random((3, 17, 19, 3)),
+               rng.integers(0, 65536, (3, 17, 19, 3)).astype(np.uint16),
+               (rng.integers(0, 4, (3, 16, 16, 3)) * 85).astype(np.uint8)]
+    for X in batches:
+        kw = dict(space=space, mode=mode, bins=(8, 5, 7), grid=(2, 3), dtype=np.float64)
+        nat = ColorHistogram(**kw).fit(X).transform(X)
+        ref = ColorHistogram(backend="skimage", **kw).fit(X).transform(X)
+        np.testing.assert_array_equal(nat, ref)
+        per_cell = nat.reshape(len(X), 6, -1).sum(axis=2)
+        np.testing.assert_allclose(per_cell, 1.0 if mode == "joint" else 3.0, rtol=1e-12)
+
+
+def test_color_histogram_hsv_matches_skimage_conversion(rgb_real):
+    """A joint HSV histogram with one bin per channel value range equals binning
+    skimage.color.rgb2hsv's output directly."""
+    from skimage.color import rgb2hsv
+
+    img = _crops(rgb_real["coffee"], (40, 40), 1)[0]
+    hsv = rgb2hsv(img)
+    got = ColorHistogram(bins=(6, 1, 1), dtype=np.float64).fit(img[None]).transform(img[None])[0]
+    ref = np.bincount(np.minimum((hsv[..., 0] * 6).astype(int), 5).ravel(), minlength=6) / 1600
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_color_histogram_grey_value_range_and_errors(grey_real, rgb_real):
+    G = _crops(grey_real["camera"], (32, 32), 2)
+    out = ColorHistogram(space="grey", bins=16).fit(G).transform(G)
+    assert out.shape == (2, 16)
+    np.testing.assert_array_equal(
+        out, ColorHistogram(space="grey", bins=16, backend="skimage").fit(G).transform(G))
+    with pytest.raises(ValueError, match="needs RGB images"):
+        ColorHistogram().fit(G)
+    with pytest.raises(ValueError, match="needs RGB images"):
+        ColorHistogram().fit(np.zeros((2, 8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match="one-channel"):
+        ColorHistogram(space="grey").fit(_crops(rgb_real["coffee"], (8, 8), 1))
+    X = np.random.default_rng(0).standard_normal((2, 8, 8, 3))
+    with pytest.raises(ValueError, match="value_range"):
+        ColorHistogram().fit(X)
+    for vr in ["image", (-10, 10)]:
+        est = ColorHistogram(value_range=vr, dtype=np.float64)
+        np.testing.assert_array_equal(
+            est.fit(X).transform(X),
+            ColorHistogram(value_range=vr, backend="skimage", dtype=np.float64).fit(X).transform(X))
+    for kw, match in [(dict(space="lab"), "space"), (dict(mode="both"), "mode"),
+                      (dict(bins=(8, 8)), "bins"), (dict(bins=0), "bins"),
+                      (dict(value_range=(2, 1)), "value_range"), (dict(grid=(100, 1)), "more cells")]:
+        with pytest.raises(ValueError, match=match):
+            ColorHistogram(**kw).fit(_crops(rgb_real["coffee"], (8, 8), 1))
+    names = ColorHistogram(mode="per-channel", bins=2).fit(
+        _crops(rgb_real["coffee"], (8, 8), 1)).get_feature_names_out()
+    assert list(names) == ["color_hsv_g0_0_h0", "color_hsv_g0_0_h1", "color_hsv_g0_0_s0",
+                           "color_hsv_g0_0_s1", "color_hsv_g0_0_v0", "color_hsv_g0_0_v1"]

@@ -9,3 +9,6 @@ __all__ += ["LBP"]
 from .glcm import GLCM  # noqa: E402
 
 __all__ += ["GLCM"]
+from .color import ColorHistogram  # noqa: E402
+
+__all__ += ["ColorHistogram"]

@@ -61,6 +61,21 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_value_range(vr):
+    """None, "image", or a finite (lo, hi) with hi > lo."""
+    if vr is None or (isinstance(vr, str) and vr == "image"):
+        return vr
+    if isinstance(vr, str):
+        raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}")
+    try:
+        lo, hi = (float(v) for v in vr)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise ValueError(f"value_range must be finite with hi > lo, got {vr!r}")
+    return (lo, hi)
+
+
 class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
     """Base class: validation, batching, backends, dask, feature names.
 

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._base import ImageFeatureTransformer, check_int
+from ._base import ImageFeatureTransformer, check_int, check_value_range
 
 PROPERTIES = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM",
               "mean", "variance", "std", "entropy")
@@ -115,18 +115,7 @@ class GLCM(ImageFeatureTransformer):
         bad = [p for p in props if p not in PROPERTIES]
         if not props or bad:
             raise ValueError(f"properties must be taken from {PROPERTIES}, got {bad or props}")
-        vr = self.value_range
-        if vr is not None and not (isinstance(vr, str) and vr == "image"):
-            try:
-                lo, hi = (float(v) for v in vr)
-            except (TypeError, ValueError):
-                raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}") \
-                    from None
-            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-                raise ValueError(f"value_range must be finite with hi > lo, got {vr!r}")
-            vr = (lo, hi)
-        elif isinstance(vr, str) and vr != "image":
-            raise ValueError(f"value_range must be None, 'image' or (lo, hi), got {vr!r}")
+        vr = check_value_range(self.value_range)
         return dict(distances=[int(d) for d in dist], angles=ang, value_range=vr,
                     levels=check_int(self.levels, "levels", 2, 256),
                     symmetric=bool(self.symmetric), properties=props)

@@ -293,3 +293,21 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
 
     def _native_module(self):
         return require_cpu()
+
+    # helpers for the descriptors with a grid of cells and a value_range parameter
+    @staticmethod
+    def _check_grid(grid, H, W):
+        if grid[0] > H or grid[1] > W:
+            raise ValueError(f"grid={grid} has more cells than the {H}x{W} image has pixels")
+
+    def _check_value_range_of(self, batch, value_range):
+        """Images must lie in value_range, or in [0, 1] for floats when it is None."""
+        if not batch.size or isinstance(value_range, str):
+            return
+        if value_range is None and batch.dtype.kind != "f":
+            return
+        lo, hi = value_range or (0.0, 1.0)
+        if batch.min() < lo or batch.max() > hi:
+            raise ValueError(f"{type(self).__name__}: image values must lie in value_range "
+                             f"[{lo:g}, {hi:g}] (got [{batch.min():g}, {batch.max():g}]); "
+                             "rescale them, pass uint8, or set value_range")

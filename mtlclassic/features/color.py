@@ -103,21 +103,13 @@ class ColorHistogram(ImageFeatureTransformer):
 
     def _to_batch(self, X, reset):
         batch = super()._to_batch(X, reset)
-        vr = self._check_params()["value_range"]
-        if batch.size and not isinstance(vr, str) and (vr is not None or batch.dtype.kind == "f"):
-            lo, hi = vr or (0.0, 1.0)
-            if batch.min() < lo or batch.max() > hi:
-                raise ValueError(f"ColorHistogram: image values must lie in value_range [{lo:g}, "
-                                 f"{hi:g}] (got [{batch.min():g}, {batch.max():g}]); rescale "
-                                 "them, pass uint8, or set value_range")
+        self._check_value_range_of(batch, self._check_params()["value_range"])
         return batch
 
     def _n_features(self, H, W, C):
         p = self._check_params()
-        gr, gc = p["grid"]
-        if gr > H or gc > W:
-            raise ValueError(f"grid={p['grid']} has more cells than the {H}x{W} image has pixels")
-        return gr * gc * p["n_bins"]
+        self._check_grid(p["grid"], H, W)
+        return p["grid"][0] * p["grid"][1] * p["n_bins"]
 
     def _native(self, images, out, n_threads):
         p = self._check_params()

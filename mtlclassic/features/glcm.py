@@ -143,14 +143,7 @@ class GLCM(ImageFeatureTransformer):
 
     def _to_batch(self, X, reset):
         batch = super()._to_batch(X, reset)
-        p = self._check_params()
-        if not isinstance(p["value_range"], str) and batch.size:
-            if batch.dtype.kind == "f" or p["value_range"] is not None:
-                lo, hi = p["value_range"] or (0.0, 1.0)
-                if batch.min() < lo or batch.max() > hi:
-                    raise ValueError(f"GLCM: image values must lie in value_range [{lo:g}, "
-                                     f"{hi:g}] (got [{batch.min():g}, {batch.max():g}]); "
-                                     "rescale them, pass uint8, or set value_range")
+        self._check_value_range_of(batch, self._check_params()["value_range"])
         return batch
 
     def _names(self, H, W, C):

@@ -109,10 +109,8 @@ class LBP(ImageFeatureTransformer):
 
     def _n_features(self, H, W, C):
         p = self._check_params()
-        gr, gc = p["grid"]
-        if gr > H or gc > W:
-            raise ValueError(f"grid={p['grid']} has more cells than the {H}x{W} image has pixels")
-        return gr * gc * p["n_bins"]
+        self._check_grid(p["grid"], H, W)
+        return p["grid"][0] * p["grid"][1] * p["n_bins"]
 
     def _native(self, images, out, n_threads):
         p = self._check_params()

@@ -1,6 +1,7 @@
 // Batched LBP on the CPU: code images and per-grid-cell code histograms.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -17,14 +18,78 @@ struct LbpArgs {
     std::vector<int> corners;  // floor/ceil of dr and dc per neighbour
     int reach_lo_r, reach_hi_r, reach_lo_c, reach_hi_c;
 
-    // code of pixel (r, c), taking the bounds-free path away from the border
+    // code of pixel (r, c), taking the bounds-free path away from the border; NP > 0 is
+    // P known at compile time (the loops over neighbours unroll), 0 means "use P"
+    template <int NP>
     double code(const double* img, index_t H, index_t W, index_t r, index_t c) const {
+        const int p = NP > 0 ? NP : P;
         if (r + reach_lo_r >= 0 && r + reach_hi_r < H && c + reach_lo_c >= 0 &&
             c + reach_hi_c < W)
-            return lbp_code_inside(img, W, r, c, P, dr.data(), dc.data(), corners.data(), method);
-        return lbp_code(img, H, W, r, c, P, dr.data(), dc.data(), method);
+            return lbp_code_inside(img, W, r, c, p, dr.data(), dc.data(), corners.data(), method);
+        return lbp_code(img, H, W, r, c, p, dr.data(), dc.data(), method);
     }
 };
+
+// Discrete codes of the pixels of row r whose neighbourhood lies inside the image,
+// columns [c_lo, c_hi): the same arithmetic as lbp_code_inside, arranged as one pass per
+// neighbour over the row so that the compiler can vectorise it.
+template <int NP>
+void interior_row_codes(const LbpArgs& a, const double* img, index_t W, index_t r, index_t c_lo,
+                        index_t c_hi, unsigned* bits, int* codes) {
+    const int P = NP > 0 ? NP : a.P;
+    const index_t n = c_hi - c_lo;
+    const double* centre = img + r * W + c_lo;
+    for (index_t k = 0; k < n; ++k) bits[k] = 0u;
+    for (int i = 0; i < P; ++i) {
+        const int fr = a.corners[4 * i], cr = a.corners[4 * i + 1];
+        const int fc = a.corners[4 * i + 2], cc = a.corners[4 * i + 3];
+        const double* top = img + (r + fr) * W + c_lo + fc;
+        if (fr == cr && fc == cc) {
+            for (index_t k = 0; k < n; ++k)
+                bits[k] |= static_cast<unsigned>(top[k] - centre[k] >= 0) << i;
+            continue;
+        }
+        const double* bottom = img + (r + cr) * W + c_lo + fc;
+        const int step = cc - fc;
+        const double wr = (static_cast<double>(r) + a.dr[i]) - static_cast<double>(r + fr);
+        const double dci = a.dc[i];
+        for (index_t k = 0; k < n; ++k) {
+            const index_t c = c_lo + k;
+            const double wc = (static_cast<double>(c) + dci) - static_cast<double>(c + fc);
+            const double v = lbp_bilerp(top[k], top[k + step], bottom[k], bottom[k + step], wr, wc);
+            bits[k] |= static_cast<unsigned>(v - centre[k] >= 0) << i;
+        }
+    }
+    for (index_t k = 0; k < n; ++k) codes[k] = lbp_code_from_bits(bits[k], P, a.method);
+}
+
+// All discrete codes of row r (vectorised interior, scalar border).
+template <int NP>
+void row_codes(const LbpArgs& a, const double* img, index_t H, index_t W, index_t r,
+               std::vector<unsigned>& bits, std::vector<int>& codes) {
+    const bool inside_row = r + a.reach_lo_r >= 0 && r + a.reach_hi_r < H;
+    index_t c_lo = inside_row ? std::min<index_t>(W, -a.reach_lo_c) : W;
+    index_t c_hi = inside_row ? std::max<index_t>(c_lo, W - a.reach_hi_c) : W;
+    if (c_lo > c_hi) c_lo = c_hi;
+    if (c_hi > c_lo) interior_row_codes<NP>(a, img, W, r, c_lo, c_hi, bits.data(), codes.data() + c_lo);
+    for (index_t c = 0; c < W; ++c) {
+        if (c == c_lo && c_hi > c_lo) c = c_hi;
+        if (c >= W) break;
+        codes[static_cast<size_t>(c)] = static_cast<int>(a.template code<NP>(img, H, W, r, c));
+    }
+}
+
+// Calls f(std::integral_constant<int, NP>) with NP = P for the common P, else 0.
+template <typename F>
+void with_P(int P, F&& f) {
+    switch (P) {
+        case 8: f(std::integral_constant<int, 8>{}); break;
+        case 16: f(std::integral_constant<int, 16>{}); break;
+        case 24: f(std::integral_constant<int, 24>{}); break;
+        default: f(std::integral_constant<int, 0>{});
+    }
+}
+
 
 LbpArgs lbp_args(int P, int method, const carray<double>& dr, const carray<double>& dc) {
     require(P >= 1 && P <= 31, "P must be in [1, 31]");
@@ -72,7 +137,7 @@ void lbp_codes(py::array images, py::array out, int P, int method, carray<double
                 double* o = dst + i * s.H * s.W;
                 for (index_t r = 0; r < s.H; ++r)
                     for (index_t c = 0; c < s.W; ++c)
-                        o[r * s.W + c] = a.code(img.data(), s.H, s.W, r, c);
+                        o[r * s.W + c] = a.code<0>(img.data(), s.H, s.W, r, c);
             }
         });
     });
@@ -100,38 +165,52 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
         OutT* dst = static_cast<OutT*>(out.mutable_data());
         const index_t nf = static_cast<index_t>(grid_r) * grid_c * n_bins;
         py::gil_scoped_release nogil;
+        with_P(a.P, [&](auto np_tag) {
+        constexpr int NP = decltype(np_tag)::value;
         parallel_for(s.n, n_threads, [&](index_t b, index_t e) {
             std::vector<double> img;
             std::vector<double> counts(static_cast<size_t>(nf));
+            std::vector<unsigned> bits(static_cast<size_t>(s.W));
+            std::vector<int> codes(static_cast<size_t>(s.W));
+            std::vector<int> col_cell(static_cast<size_t>(s.W));
+            for (int gj = 0; gj < grid_c; ++gj)
+                for (index_t c = gj * s.W / grid_c; c < (gj + 1) * s.W / grid_c; ++c)
+                    col_cell[static_cast<size_t>(c)] = gj;
             for (index_t i = b; i < e; ++i) {
                 to_double(src + i * s.H * s.W, s.H * s.W, img);
                 std::fill(counts.begin(), counts.end(), 0.0);
-                for (int gi = 0; gi < grid_r; ++gi) {
-                    const index_t r0 = gi * s.H / grid_r, r1 = (gi + 1) * s.H / grid_r;
-                    for (int gj = 0; gj < grid_c; ++gj) {
-                        const index_t c0 = gj * s.W / grid_c, c1 = (gj + 1) * s.W / grid_c;
-                        double* h = counts.data() + (gi * grid_c + gj) * n_bins;
-                        for (index_t r = r0; r < r1; ++r)
-                            for (index_t c = c0; c < c1; ++c) {
-                                const double v = a.code(img.data(), s.H, s.W, r, c);
-                                int bin;
-                                if (a.method == LBP_VAR) {
-                                    bin = 0;
-                                    if (v == v)
-                                        while (bin + 1 < n_bins && v >= edges[bin + 1]) ++bin;
-                                } else {
-                                    bin = static_cast<int>(v);
-                                    if (bin >= n_bins) bin = n_bins - 1;
-                                }
-                                h[bin] += 1.0;
-                            }
-                        const double area = static_cast<double>((r1 - r0) * (c1 - c0));
-                        for (int k = 0; k < n_bins; ++k)
-                            dst[i * nf + (gi * grid_c + gj) * n_bins + k] =
-                                static_cast<OutT>(h[k] / area);
+                int gi = 0;
+                for (index_t r = 0; r < s.H; ++r) {
+                    while ((gi + 1) * s.H / grid_r <= r) ++gi;
+                    double* hrow = counts.data() + gi * grid_c * n_bins;
+                    if (a.method == LBP_VAR) {
+                        for (index_t c = 0; c < s.W; ++c) {
+                            const double v = a.template code<NP>(img.data(), s.H, s.W, r, c);
+                            int bin = 0;
+                            if (v == v)
+                                while (bin + 1 < n_bins && v >= edges[bin + 1]) ++bin;
+                            hrow[col_cell[static_cast<size_t>(c)] * n_bins + bin] += 1.0;
+                        }
+                        continue;
+                    }
+                    row_codes<NP>(a, img.data(), s.H, s.W, r, bits, codes);
+                    for (index_t c = 0; c < s.W; ++c) {
+                        int bin = codes[static_cast<size_t>(c)];
+                        if (bin >= n_bins) bin = n_bins - 1;
+                        hrow[col_cell[static_cast<size_t>(c)] * n_bins + bin] += 1.0;
                     }
                 }
+                for (int ci = 0; ci < grid_r; ++ci)
+                    for (int cj = 0; cj < grid_c; ++cj) {
+                        const index_t rows = (ci + 1) * s.H / grid_r - ci * s.H / grid_r;
+                        const index_t cols = (cj + 1) * s.W / grid_c - cj * s.W / grid_c;
+                        const double area = static_cast<double>(rows * cols);
+                        const double* h = counts.data() + (ci * grid_c + cj) * n_bins;
+                        OutT* o = dst + i * nf + (ci * grid_c + cj) * n_bins;
+                        for (int k = 0; k < n_bins; ++k) o[k] = static_cast<OutT>(h[k] / area);
+                    }
             }
+        });
         });
     });
 }

@@ -22,16 +22,21 @@ MTL_HD double lbp_pixel(const double* img, index_t rows, index_t cols, index_t r
     return img[r * cols + c];
 }
 
+// (1 - wr) * ((1 - wc) TL + wc TR) + wr * ((1 - wc) BL + wc BR), in this order.
+MTL_HD double lbp_bilerp(double tl, double tr, double bl, double br, double wr, double wc) {
+    const double top = (1 - wc) * tl + wc * tr;
+    const double bottom = (1 - wc) * bl + wc * br;
+    return (1 - wr) * top + wr * bottom;
+}
+
 MTL_HD double lbp_bilinear(const double* img, index_t rows, index_t cols, double r, double c) {
     const double fr = floor(r), fc = floor(c);
     const index_t minr = static_cast<index_t>(fr), minc = static_cast<index_t>(fc);
     const index_t maxr = static_cast<index_t>(ceil(r)), maxc = static_cast<index_t>(ceil(c));
     const double dr = r - static_cast<double>(minr), dc = c - static_cast<double>(minc);
-    const double top = (1 - dc) * lbp_pixel(img, rows, cols, minr, minc) +
-                       dc * lbp_pixel(img, rows, cols, minr, maxc);
-    const double bottom = (1 - dc) * lbp_pixel(img, rows, cols, maxr, minc) +
-                          dc * lbp_pixel(img, rows, cols, maxr, maxc);
-    return (1 - dr) * top + dr * bottom;
+    return lbp_bilerp(lbp_pixel(img, rows, cols, minr, minc), lbp_pixel(img, rows, cols, minr, maxc),
+                      lbp_pixel(img, rows, cols, maxr, minc), lbp_pixel(img, rows, cols, maxr, maxc),
+                      dr, dc);
 }
 
 MTL_HD int lbp_rotate_right(int value, int length) {
@@ -50,12 +55,12 @@ MTL_HD double lbp_bilinear_inside(const double* img, index_t cols, index_t r, in
     if (fr == cr && fc == cc) return img[minr * cols + minc];
     const double wr = (static_cast<double>(r) + dr) - static_cast<double>(minr);
     const double wc = (static_cast<double>(c) + dc) - static_cast<double>(minc);
-    const double top = (1 - wc) * img[minr * cols + minc] + wc * img[minr * cols + maxc];
-    const double bottom = (1 - wc) * img[maxr * cols + minc] + wc * img[maxr * cols + maxc];
-    return (1 - wr) * top + wr * bottom;
+    return lbp_bilerp(img[minr * cols + minc], img[minr * cols + maxc], img[maxr * cols + minc],
+                      img[maxr * cols + maxc], wr, wc);
 }
 
 MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int method);
+MTL_HD int lbp_code_from_bits(unsigned bits, int P, int method);
 
 // LBP code (or local variance for LBP_VAR) of pixel (r, c); P <= 32 samples.
 MTL_HD double lbp_code(const double* img, index_t rows, index_t cols, index_t r, index_t c, int P,
@@ -78,23 +83,25 @@ MTL_HD double lbp_code_inside(const double* img, index_t cols, index_t r, index_
     return lbp_from_samples(tex, img[r * cols + c], P, method);
 }
 
-// Code from the P samples and the centre value.
+MTL_HD int lbp_popcount(unsigned x) {
+#if defined(__CUDA_ARCH__)
+    return __popc(x);
+#else
+    return __builtin_popcount(x);
+#endif
+}
+
+MTL_HD int lbp_lowest_bit(unsigned x) {  // x != 0
+#if defined(__CUDA_ARCH__)
+    return __ffs(x) - 1;
+#else
+    return __builtin_ctz(x);
+#endif
+}
+
+// Code from the P samples and the centre value.  The thresholded pattern is held as a
+// bit mask (bit i = s_i): transitions, ones and the first one/zero become bit counts.
 MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int method) {
-    int s[32] = {0};
-    for (int i = 0; i < P; ++i) s[i] = (tex[i] - centre >= 0) ? 1 : 0;
-    if (method == LBP_DEFAULT || method == LBP_ROR) {
-        int code = 0;
-        for (int i = 0; i < P; ++i) code += s[i] << i;
-        if (method == LBP_ROR) {
-            int best = code, cur = code;
-            for (int i = 1; i < P; ++i) {
-                cur = lbp_rotate_right(cur, P);
-                if (cur < best) best = cur;
-            }
-            code = best;
-        }
-        return static_cast<double>(code);
-    }
     if (method == LBP_VAR) {
         double sum = 0.0, sum2 = 0.0;
         for (int i = 0; i < P; ++i) {
@@ -104,29 +111,33 @@ MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int meth
         const double var = (sum2 - (sum * sum) / P) / P;
         return var != 0.0 ? var : NAN;
     }
-    int changes = 0;
-    for (int i = 0; i < P - 1; ++i) changes += s[i] != s[i + 1];
-    if (method == LBP_UNIFORM) {
-        if (changes > 2) return static_cast<double>(P + 1);
-        int ones = 0;
-        for (int i = 0; i < P; ++i) ones += s[i];
-        return static_cast<double>(ones);
-    }
-    // nri_uniform
-    if (changes > 2) return static_cast<double>(P * (P - 1) + 2);
-    int ones = 0, first_one = -1, first_zero = -1;
-    for (int i = 0; i < P; ++i) {
-        if (s[i]) {
-            ++ones;
-            if (first_one < 0) first_one = i;
-        } else if (first_zero < 0) {
-            first_zero = i;
+    unsigned bits = 0;
+    for (int i = 0; i < P; ++i) bits |= static_cast<unsigned>(tex[i] - centre >= 0) << i;
+    return static_cast<double>(lbp_code_from_bits(bits, P, method));
+}
+
+// Code of a thresholded pattern (bit i = s_i) for the discrete methods.
+MTL_HD int lbp_code_from_bits(unsigned bits, int P, int method) {
+    if (method == LBP_DEFAULT) return static_cast<int>(bits);
+    if (method == LBP_ROR) {
+        int best = static_cast<int>(bits), cur = best;
+        for (int i = 1; i < P; ++i) {
+            cur = lbp_rotate_right(cur, P);
+            if (cur < best) best = cur;
         }
+        return best;
     }
-    if (ones == 0) return 0.0;
-    if (ones == P) return static_cast<double>(P * (P - 1) + 1);
+    // 0/1 changes between neighbours i and i+1, i = 0..P-2 (not circular)
+    const int changes = lbp_popcount((bits ^ (bits >> 1)) & ((1u << (P - 1)) - 1u));
+    const int ones = lbp_popcount(bits);
+    if (method == LBP_UNIFORM) return changes > 2 ? P + 1 : ones;
+    // nri_uniform
+    if (changes > 2) return P * (P - 1) + 2;
+    if (ones == 0) return 0;
+    if (ones == P) return P * (P - 1) + 1;
+    const int first_one = lbp_lowest_bit(bits), first_zero = lbp_lowest_bit(~bits);
     const int rot = (first_one == 0) ? ones - first_zero : P - first_one;
-    return static_cast<double>(1 + (ones - 1) * P + rot);
+    return 1 + (ones - 1) * P + rot;
 }
 
 }  // namespace mtl

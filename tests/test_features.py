@@ -436,3 +436,22 @@ def test_color_histogram_grey_value_range_and_errors(grey_real, rgb_real):
         _crops(rgb_real["coffee"], (8, 8), 1)).get_feature_names_out()
     assert list(names) == ["color_hsv_g0_0_h0", "color_hsv_g0_0_h1", "color_hsv_g0_0_s0",
                            "color_hsv_g0_0_s1", "color_hsv_g0_0_v0", "color_hsv_g0_0_v1"]
+
+
+@pytest.mark.parametrize("value_range", [None, "image", (-3.0, 300.0)])
+def test_glcm_native_quantisation_matches_reference(grey_real, rng, value_range):
+    """The kernel quantises on the fly; it must equal quantize() + graycomatrix/graycoprops
+    for every dtype and value_range."""
+    cam = _crops(grey_real["camera"], (40, 44), 2)
+    batches = [cam, (cam.astype(np.uint16) * 257), cam / 255.0, (cam / 255.0).astype(np.float32),
+               np.full((2, 12, 12), 7, np.uint8)]
+    for X in batches:
+        if isinstance(value_range, tuple) and X.max() > value_range[1]:
+            with pytest.raises(ValueError, match="value_range"):
+                GLCM(value_range=value_range).fit(X)
+            continue
+        kw = dict(properties=PROPERTIES, levels=24, distances=(1, 3), value_range=value_range,
+                  dtype=np.float64)
+        nat = GLCM(**kw).fit(X).transform(X)
+        ref = GLCM(backend="skimage", **kw).fit(X).transform(X)
+        np.testing.assert_allclose(nat, ref, rtol=1e-10, atol=1e-12, err_msg=str(X.dtype))

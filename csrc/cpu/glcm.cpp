@@ -1,5 +1,7 @@
 // Batched GLCM on the CPU: co-occurrence counts per (distance, angle) offset and their
 // properties (math in csrc/include/mtlclassic/glcm.h).
+#include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -52,39 +54,89 @@ void check_levels(const std::uint8_t* q, index_t n, int levels) {
         if (q[i] >= levels) throw std::invalid_argument("quantised image has a value >= levels");
 }
 
-// q: (n, H, W) uint8 < levels; out (n, n_props * n_offsets), property-major.
-void glcm_features(carray<std::uint8_t> q, py::array out, carray<std::int64_t> offsets, int levels,
-                   bool symmetric, carray<std::int64_t> props, int n_threads) {
-    require(q.ndim() == 3, "q must be (n, H, W)");
+enum QuantMode : int { QUANT_U8 = 0, QUANT_U16 = 1, QUANT_AFFINE = 2, QUANT_PER_IMAGE = 3 };
+
+// Quantise one image to levels (mtlclassic.features.glcm.quantize, the reference):
+// uint8 v * levels >> 8, uint16 v * levels >> 16, else min(floor((v - lo) / span * levels),
+// levels - 1) in float64 with span = hi - lo (1 when 0); per image: lo, hi = min, max.
+template <typename InT>
+void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, int levels,
+                    std::uint8_t* q) {
+    if constexpr (std::is_integral_v<InT>) {
+        if (mode == QUANT_U8 || mode == QUANT_U16) {
+            const int shift = mode == QUANT_U8 ? 8 : 16;
+            for (index_t k = 0; k < n; ++k)
+                q[k] = static_cast<std::uint8_t>(
+                    (static_cast<std::uint64_t>(img[k]) * static_cast<std::uint64_t>(levels)) >> shift);
+            return;
+        }
+    }
+    if (mode == QUANT_PER_IMAGE) {
+        lo = hi = static_cast<double>(img[0]);
+        for (index_t k = 1; k < n; ++k) {
+            const double v = static_cast<double>(img[k]);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    }
+    const double span = hi - lo > 0 ? hi - lo : 1.0;
+    const double top = static_cast<double>(levels - 1);
+    for (index_t k = 0; k < n; ++k) {
+        const double v = std::floor((static_cast<double>(img[k]) - lo) / span * levels);
+        q[k] = static_cast<std::uint8_t>(v < top ? v : top);
+    }
+}
+
+// images: (n, H, W, 1) of any supported dtype, quantised on the fly; out (n, n_props *
+// n_offsets), property-major.
+void glcm_features(py::array images, py::array out, int mode, double lo, double hi,
+                   carray<std::int64_t> offsets, int levels, bool symmetric,
+                   carray<std::int64_t> props, int n_threads) {
+    const ImageBatch s = batch_shape(images);
+    require(s.C == 1, "GLCM needs grey images (C == 1)");
+    require(mode >= 0 && mode <= 3, "unknown quantisation mode");
+    require(mode == QUANT_PER_IMAGE || mode < 2 || hi > lo, "value range needs hi > lo");
     const GlcmArgs a = glcm_args(offsets, levels, symmetric);
-    const index_t n = q.shape(0), H = q.shape(1), W = q.shape(2);
+    const index_t n = s.n, H = s.H, W = s.W;
     const index_t n_off = static_cast<index_t>(a.dr.size()), n_props = props.shape(0);
     std::vector<int> which(static_cast<size_t>(n_props));
+    bool want_entropy = false, want_second = false;
     for (index_t k = 0; k < n_props; ++k) {
-        which[static_cast<size_t>(k)] = static_cast<int>(props.at(k));
-        require(which[static_cast<size_t>(k)] >= 0 && which[static_cast<size_t>(k)] <= 9,
-                "unknown property");
+        const int w = static_cast<int>(props.at(k));
+        require(w >= 0 && w <= 9, "unknown property");
+        which[static_cast<size_t>(k)] = w;
+        want_entropy |= w == GLCM_ENTROPY;
+        want_second |= w == GLCM_CORRELATION || w == GLCM_VARIANCE || w == GLCM_STD;
     }
     require(out.ndim() == 2 && out.shape(0) == n && out.shape(1) == n_props * n_off,
             "out must be (n, n_props * n_offsets)");
-    check_levels(q.data(), n * H * W, levels);
-    dispatch_in_out(py::array(q), out, [&](auto, auto out_tag) {
+    dispatch_in_out(images, out, [&](auto in_tag, auto out_tag) {
+        using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
+        if constexpr (!std::is_integral_v<InT>)
+            require(mode >= 2, "float images need an affine or per-image quantisation");
+        else if constexpr (std::is_same_v<InT, std::uint8_t>)
+            require(mode != QUANT_U16, "uint16 quantisation given uint8 images");
+        else
+            require(mode != QUANT_U8, "uint8 quantisation given uint16 images");
+        const InT* src = static_cast<const InT*>(images.data());
         OutT* dst = static_cast<OutT*>(out.mutable_data());
-        const std::uint8_t* src = q.data();
         py::gil_scoped_release nogil;
         parallel_for(n, n_threads, [&](index_t b, index_t e) {
+            std::vector<std::uint8_t> q(static_cast<size_t>(H * W));
             std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels));
             double pr[10];
-            for (index_t i = b; i < e; ++i)
+            for (index_t i = b; i < e; ++i) {
+                quantize_image(src + i * H * W, H * W, mode, lo, hi, levels, q.data());
                 for (index_t k = 0; k < n_off; ++k) {
-                    count_pairs(src + i * H * W, H, W, a.dr[k], a.dc[k], levels, symmetric,
+                    count_pairs(q.data(), H, W, a.dr[k], a.dc[k], levels, symmetric,
                                 counts.data());
-                    glcm_properties(counts.data(), levels, pr);
+                    glcm_properties(counts.data(), levels, pr, want_entropy, want_second);
                     for (index_t p = 0; p < n_props; ++p)
                         dst[i * n_props * n_off + p * n_off + k] =
                             static_cast<OutT>(pr[which[static_cast<size_t>(p)]]);
                 }
+            }
         });
     });
 }
@@ -110,8 +162,9 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
 }  // namespace
 
 void register_glcm(py::module_& m) {
-    m.def("glcm_features", &glcm_features, py::arg("q"), py::arg("out"), py::arg("offsets"),
-          py::arg("levels"), py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1);
+    m.def("glcm_features", &glcm_features, py::arg("images"), py::arg("out"), py::arg("mode"),
+          py::arg("lo"), py::arg("hi"), py::arg("offsets"), py::arg("levels"),
+          py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1);
     m.def("glcm_counts", &glcm_counts, py::arg("q"), py::arg("out"), py::arg("offsets"),
           py::arg("levels"), py::arg("symmetric"));
 }

@@ -127,10 +127,17 @@ class GLCM(ImageFeatureTransformer):
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
-        q = np.ascontiguousarray(quantize(images[..., 0], p["levels"], p["value_range"]))
+        vr = p["value_range"]
+        if vr is None and images.dtype in (np.uint8, np.uint16):
+            mode, lo, hi = (0 if images.dtype == np.uint8 else 1), 0.0, 1.0
+        elif isinstance(vr, str):
+            mode, lo, hi = 3, 0.0, 1.0
+        else:
+            (lo, hi), mode = (vr or (0.0, 1.0)), 2
         self._native_module().glcm_features(
-            q, out, glcm_offsets(p["distances"], p["angles"]), p["levels"], p["symmetric"],
-            np.array([PROPERTIES.index(x) for x in p["properties"]], dtype=np.int64), n_threads)
+            images, out, mode, lo, hi, glcm_offsets(p["distances"], p["angles"]), p["levels"],
+            p["symmetric"], np.array([PROPERTIES.index(x) for x in p["properties"]],
+                                     dtype=np.int64), n_threads)
 
     def _reference(self, image):
         from skimage.feature import graycomatrix, graycoprops

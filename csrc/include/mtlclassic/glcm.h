@@ -21,8 +21,11 @@ enum GlcmProp : int {
     GLCM_ASM, GLCM_MEAN, GLCM_VARIANCE, GLCM_STD, GLCM_ENTROPY
 };
 
-// All properties of one count matrix (levels x levels, row-major) into props[10].
-MTL_HD void glcm_properties(const std::uint32_t* counts, int levels, double* props) {
+// Properties of one count matrix (levels x levels, row-major) into props[10]. The
+// logarithms (entropy) and the second pass (correlation, variance, std) are only done
+// when want_entropy / want_second_pass say so; the entries they fill are 0 otherwise.
+MTL_HD void glcm_properties(const std::uint32_t* counts, int levels, double* props,
+                            bool want_entropy = true, bool want_second_pass = true) {
     double total = 0.0;
     for (int k = 0; k < levels * levels; ++k) total += counts[k];
     if (total == 0.0) total = 1.0;
@@ -38,10 +41,10 @@ MTL_HD void glcm_properties(const std::uint32_t* counts, int levels, double* pro
             asm_ += p * p;
             mean_i += p * i;
             mean_j += p * j;
-            entropy -= p * log(p);
+            if (want_entropy) entropy -= p * log(p);
         }
     double var_i = 0, var_j = 0, cov = 0;
-    for (int i = 0; i < levels; ++i)
+    for (int i = 0; i < levels && want_second_pass; ++i)
         for (int j = 0; j < levels; ++j) {
             const double p = counts[i * levels + j] / total;
             if (p == 0.0) continue;

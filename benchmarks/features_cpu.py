@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, median_time, table, write_json  # noqa: E402
 
 from mtlclassic.backend import effective_n_threads  # noqa: E402
-from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram  # noqa: E402
+from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram, GaborBank  # noqa: E402
 from mtlclassic.features.glcm import quantize  # noqa: E402
 
 
@@ -60,6 +60,7 @@ def run(repeat, quick):
     for kind, H, W, n in sizes:
         X = crops(kind, H, W, n)
         n_ref = max(2, n // 8)  # scikit-image is slow: time it on fewer images
+        n_ref_all = n_ref
         grey = X if kind == "grey" else None
         descs = [("HOG", HOG(), lambda img: hog(img, channel_axis=-1 if img.ndim == 3 else None))]
         if grey is not None:
@@ -70,14 +71,20 @@ def run(repeat, quick):
                               quantize(img, 32), [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
                               levels=32), p) for p in ("contrast", "dissimilarity", "homogeneity",
                                                        "energy", "correlation", "ASM")]))
+        if kind == "grey" and H == W == 128:
+            ref_gabor = GaborBank(backend="skimage").fit(X[:1])  # reference: filters.gabor
+            descs.append(("GaborBank", GaborBank(), lambda img: ref_gabor.transform(img[None])))
         if kind == "rgb":
             ref_hist = ColorHistogram(backend="skimage").fit(X[:1])
             descs.append(("ColorHistogram", ColorHistogram(),  # reference: rgb2hsv + NumPy
                           lambda img: ref_hist.transform(img[None])))
         for name, est, ref_fn in descs:
+            if name == "GaborBank":  # ~100x costlier per image than the others
+                X, X_all = X[:max(2, n // 10)], X
             est.fit(X)
-            t1 = median_time(lambda: est.set_params(n_jobs=1).transform(X), repeat) / n
-            ta = median_time(lambda: est.set_params(n_jobs=-1).transform(X), repeat) / n
+            t1 = median_time(lambda: est.set_params(n_jobs=1).transform(X), repeat) / len(X)
+            ta = median_time(lambda: est.set_params(n_jobs=-1).transform(X), repeat) / len(X)
+            n_ref = min(n_ref_all, len(X))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 tref = median_time(lambda: [ref_fn(img) for img in X[:n_ref]],
@@ -86,8 +93,8 @@ def run(repeat, quick):
             if name == "HOG" and kind == "grey":
                 desc, cv_version = opencv_hog(H, W)
                 if desc is not None:
-                    tcv = median_time(lambda: [desc.compute(img) for img in X], repeat) / n
-            r = {"descriptor": name, "images": kind, "H": H, "W": W, "n": n,
+                    tcv = median_time(lambda: [desc.compute(img) for img in X], repeat) / len(X)
+            r = {"descriptor": name, "images": kind, "H": H, "W": W, "n": len(X),
                  "native_1t_img_s": 1 / t1, "native_all_img_s": 1 / ta, "threads_all": n_all,
                  "skimage_img_s": 1 / tref, "opencv_img_s": None if tcv is None else 1 / tcv,
                  "opencv_version": cv_version,
@@ -99,6 +106,8 @@ def run(repeat, quick):
                          f"{tref / t1:.1f}x", "-" if tcv is None else f"{tcv / t1:.2f}x",
                          f"{t1 / ta:.2f}x"])
             print(rows[-1], flush=True)
+            if name == "GaborBank":
+                X = X_all
     return rows, results
 
 

@@ -8,7 +8,7 @@ its one-channel ``space="grey"`` form; its colour spaces are tested in test_feat
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram
+from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram, GaborBank
 
 ESTIMATORS = [
     HOG(pixels_per_cell=(1, 1), cells_per_block=(1, 1), image_shape=(1, -1)),
@@ -16,6 +16,7 @@ ESTIMATORS = [
     LBP(method="var", grid=(1, 1), image_shape=(1, -1)),
     GLCM(value_range="image", image_shape=(1, -1)),
     ColorHistogram(space="grey", bins=4, value_range="image", image_shape=(1, -1)),
+    GaborBank(frequencies=(0.3,), orientations=2, image_shape=(1, -1)),
 ]
 
 EXPECTED_FAILURES = {}  # none: every check passes

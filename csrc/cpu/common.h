@@ -31,6 +31,7 @@ void register_hog(py::module_& m);
 void register_lbp(py::module_& m);
 void register_glcm(py::module_& m);
 void register_color(py::module_& m);
+void register_gabor(py::module_& m);
 
 
 }  // namespace mtl

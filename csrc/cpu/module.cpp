@@ -12,4 +12,5 @@ PYBIND11_MODULE(_cpu, m) {
     mtl::register_lbp(m);
     mtl::register_glcm(m);
     mtl::register_color(m);
+    mtl::register_gabor(m);
 }

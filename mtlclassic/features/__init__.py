@@ -12,3 +12,6 @@ __all__ += ["GLCM"]
 from .color import ColorHistogram  # noqa: E402
 
 __all__ += ["ColorHistogram"]
+from .gabor import GaborBank  # noqa: E402
+
+__all__ += ["GaborBank"]

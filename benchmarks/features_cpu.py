@@ -117,7 +117,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer images (smoke run)")
     a = p.parse_args(argv)
     info = machine()
-    rows, results = run(a.repeat, a.quick)
+    # None of the kernels here use BLAS; OpenBLAS's idle worker threads otherwise spin on
+    # the second core for a while after any NumPy BLAS call and skew the 2-thread figures.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows, results = run(a.repeat, a.quick)
     print(f"\nFeatures, images/s, median of {a.repeat} ({info['cpu']}, {info['cpu_count']} CPUs)")
     print(table(rows, ["descriptor", "images (WxH)", "native 1t", f"native {rows and results[0]['threads_all']}t",
                        "scikit-image", "OpenCV", "1t vs skimage", "1t vs OpenCV", "all vs 1t"]))

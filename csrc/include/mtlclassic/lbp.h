@@ -87,7 +87,11 @@ MTL_HD int lbp_popcount(unsigned x) {
 #if defined(__CUDA_ARCH__)
     return __popc(x);
 #else
-    return __builtin_popcount(x);
+    // SWAR count, inline (the builtin is a library call without -mpopcnt)
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return static_cast<int>((x * 0x01010101u) >> 24);
 #endif
 }
 

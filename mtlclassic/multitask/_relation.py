@@ -27,14 +27,16 @@ def check_task_relation(R, n_tasks, name="task_relation"):
     return R
 
 
-def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0):
+def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
+                           sample_weight=None):
     """Estimate a task correlation matrix from wide-format targets.
 
     For tasks s, t labelled together on at least ``min_overlap`` rows, ``r_st`` is the
     Pearson correlation of their targets on those rows. Other pairs (disjoint tasks such
     as School's schools) use the correlation of independently fitted ridge weights
-    ``w_t = (X_t^T X_t + alpha n_t I)^-1 X_t^T y_t`` when X is given, else 0. Constant
-    targets give 0. The diagonal is 1.
+    ``w_t = (X_t^T S X_t + alpha n_t I)^-1 X_t^T S y_t`` when X is given, else 0. Constant
+    targets give 0. The diagonal is 1. Sample weights weight the correlations and fits
+    (a weight of 2 counts as a repeated sample).
 
     Parameters
     ----------
@@ -47,16 +49,18 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0):
         Y = Y[:, None]
     M = ~np.isnan(Y) if mask is None else np.asarray(mask, dtype=bool)
     T = Y.shape[1]
+    sw = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     R = np.eye(T)
     need_weights = []
     for s in range(T):
         for t in range(s + 1, T):
-            both = M[:, s] & M[:, t]
+            both = M[:, s] & M[:, t] & (sw > 0)
             if both.sum() >= min_overlap:
-                a, b = Y[both, s], Y[both, t]
-                sa, sb = a.std(), b.std()
-                r = 0.0 if sa == 0 or sb == 0 else float(np.mean((a - a.mean()) * (b - b.mean()))
-                                                          / (sa * sb))
+                a, b, w = Y[both, s], Y[both, t], sw[both]
+                da, db = a - np.average(a, weights=w), b - np.average(b, weights=w)
+                va, vb = np.average(da * da, weights=w), np.average(db * db, weights=w)
+                r = 0.0 if va <= 0 or vb <= 0 else float(
+                    np.average(da * db, weights=w) / np.sqrt(va * vb))
                 R[s, t] = R[t, s] = r
             else:
                 need_weights.append((s, t))
@@ -64,13 +68,14 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0):
         X = np.asarray(X, dtype=np.float64)
         W = np.zeros((X.shape[1], T))
         for t in range(T):
-            rows = M[:, t]
+            rows = M[:, t] & (sw > 0)
             if rows.sum() == 0:
                 continue
-            Xt, yt = X[rows], Y[rows, t]
-            Xc, yc = Xt - Xt.mean(axis=0), yt - yt.mean()
-            W[:, t] = np.linalg.solve(Xc.T @ Xc + alpha * len(yt) * np.eye(X.shape[1]),
-                                      Xc.T @ yc)
+            Xt, yt, wt = X[rows], Y[rows, t], sw[rows]
+            Xc = Xt - np.average(Xt, axis=0, weights=wt)
+            yc = yt - np.average(yt, weights=wt)
+            W[:, t] = np.linalg.solve((Xc.T * wt) @ Xc + alpha * wt.sum() * np.eye(X.shape[1]),
+                                      (Xc.T * wt) @ yc)
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
         C = np.nan_to_num(C)
         for s, t in need_weights:

@@ -1,0 +1,331 @@
+"""MultiTaskRegressor and MultiTaskClassifier."""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..backend import effective_n_threads, is_cupy_array
+from . import _labels, _losses, _solver
+from ._relation import check_task_relation, estimate_task_relation
+from .penalties import Penalty, get_penalty
+
+_OBJECTIVE_DOC = """
+    Objective, over W = [w_1 ... w_T'] (n_features x n_subtasks) and intercepts b:
+
+        F(W, b) = sum_t rho_t / n_t sum_{i labelled in t} s_i l(y_it, x_i w_t + b_t) + Omega(W)
+
+    with n_t = sum of s_i over the labelled samples of sub-task t (their number for unit
+    weights, so that a weight of 2 is the same as repeating a sample), s_i sample weights, rho_t task weights and
+    Omega the penalty (``mtlclassic.multitask.penalties``; alpha = lambda, l2 = mu):
+
+    * ``ridge``: 1/2 (alpha + l2) ||W||^2 -- independent tasks;
+    * ``mean``: tasks shrunk towards a common model w_0 (l2 penalises w_0);
+    * ``graph``: 1/2 alpha sum_st |r_st| ||w_s - sign(r_st) w_t||^2 + 1/2 l2 ||W||^2 with
+      the task relation R (``task_relation``);
+    * ``l21``: alpha sum_j ||W_j||_2 + 1/2 l2 ||W||^2 -- shared feature selection.
+
+    With one task and every label present the scaling is scikit-learn's: squared loss
+    with ``l21`` is ``MultiTaskLasso(alpha)``; ``ridge`` with squared loss is
+    ``Ridge(alpha * n)``; ``ridge`` with logistic loss is ``LogisticRegression(C=1 / (alpha
+    * n))``.
+"""
+
+
+class _BaseMultiTask(BaseEstimator):
+    _loss_name = "squared"
+
+    def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
+                 fit_intercept=True, task_weight=None, max_iter=2000, tol=1e-6,
+                 warm_start=False, solver="auto", device="auto", n_jobs=None, verbose=0,
+                 missing_label=None):
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l2 = l2
+        self.task_relation = task_relation
+        self.fit_intercept = fit_intercept
+        self.task_weight = task_weight
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.solver = solver
+        self.device = device
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.missing_label = missing_label
+
+    # --------------------------------------------------------------- checks
+    def _check_params(self):
+        pen = get_penalty(self.penalty)
+        for name in ("alpha", "l2", "tol"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
+                    np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
+                or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if self.solver not in ("auto", "fista", "closed_form"):
+            raise ValueError(f"solver must be 'auto', 'fista' or 'closed_form', got "
+                             f"{self.solver!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda":
+            raise ValueError("device='cuda': the GPU solver is not available in this version; "
+                             "use device='cpu'")
+        effective_n_threads(self.n_jobs)
+        return pen
+
+    def _validate_X(self, X, reset):
+        if is_cupy_array(X):
+            raise ValueError("CuPy input: the GPU solver is not available in this version; "
+                             "pass NumPy arrays")
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+
+    def _relation(self, pen, Yenc, mask, X, n_sub, n_tasks, owner, sw):
+        if not pen.uses_relation:
+            return None
+        R = self.task_relation
+        if R is None:
+            return np.ones((n_sub, n_sub))
+        if isinstance(R, str):
+            if R != "auto":
+                raise ValueError(f"task_relation must be an array, 'auto' or None, got {R!r}")
+            Ymasked = np.where(mask, Yenc, np.nan)
+            return estimate_task_relation(Ymasked, mask, X, sample_weight=sw)
+        R = np.asarray(R, dtype=np.float64)
+        if R.shape == (n_tasks, n_tasks) and n_tasks != n_sub:
+            R = check_task_relation(R, n_tasks)
+            R = R[np.ix_(owner, owner)].copy()
+            R[owner[:, None] == owner[None, :]] = 0.0  # a task's own one-vs-rest sub-tasks
+            np.fill_diagonal(R, 1.0)
+            return R
+        return check_task_relation(R, n_sub)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, sample_weight=None):
+        """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
+        None or ``missing_label``."""
+        pen = self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
+        X = self._validate_X(X, reset=True)
+        if X.shape[0] < 2:
+            raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
+        Y2, one_d = _labels.as_2d_targets(y)
+        if Y2.shape[0] != X.shape[0]:
+            raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} and "
+                             f"{Y2.shape[0]}")
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        _labels.check_labelled(miss)
+        Yenc, mask, owner = self._encode(Y2, miss)
+        n, T = Y2.shape
+        n_sub = Yenc.shape[1]
+        sw = _labels.check_weights(sample_weight, n, "sample_weight")
+        for t in range(T):
+            if sw[~miss[:, t]].sum() == 0:
+                raise ValueError(f"task {t}: the sample weights of its labelled samples are all "
+                                 "zero; at least one non-zero weight is needed")
+        rho_task = _labels.check_weights(self.task_weight, T, "task_weight")
+        if np.any(rho_task == 0):
+            raise ValueError("task_weight must be > 0 for every task")
+        rho = rho_task[owner]
+        # n_t: the weighted count of labelled samples (= the count for unit weights), so
+        # that an integer weight is the same as repeating the sample
+        n_t = (mask * sw[:, None]).sum(axis=0)
+        A = mask * sw[:, None] * (rho / n_t)[None, :]
+        R = self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+        Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
+        Xd = np.asarray(X, dtype=np.float64)
+        loss = _losses.LOSSES[self._loss_name]
+        closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
+        solver = self.solver
+        if solver == "auto":
+            solver = "closed_form" if closed_ok else "fista"
+        if solver == "closed_form" and not closed_ok:
+            raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
+                             "(ridge, mean, graph) and every label present")
+        if solver == "closed_form":
+            W, b = _solver.closed_form(Xd, Yenc, sw, rho, Q, self.fit_intercept)
+            self.n_iter_ = 1  # one direct solve
+            self.objective_trace_ = [_solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha,
+                                                       W, b)]
+        else:
+            d = Xd.shape[1]
+            W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
+            if self.warm_start and getattr(self, "coef_", None) is not None and \
+                    self.coef_.shape == (n_sub, d):
+                W0, b0 = np.array(self.coef_.T, dtype=np.float64), np.array(self.intercept_,
+                                                                            dtype=np.float64)
+            W, b, n_iter, converged, trace = _solver.fista(
+                Xd, Yenc, A, loss, Q, pen, float(self.alpha), W0, b0, self.fit_intercept,
+                self.max_iter, float(self.tol), n_jobs=self.n_jobs, verbose=self.verbose)
+            self.n_iter_ = n_iter
+            self.objective_trace_ = trace
+            if not converged:
+                warnings.warn(f"{type(self).__name__}: FISTA did not converge in {n_iter} "
+                              "iterations; raise max_iter or tol", ConvergenceWarning)
+        self.coef_ = np.ascontiguousarray(W.T)
+        self.intercept_ = b
+        self.task_relation_ = R
+        self.n_tasks_ = T
+        self.subtask_task_ = owner
+        self.solver_ = solver
+        self._one_d = one_d
+        return self
+
+    def _decision(self, X):
+        check_is_fitted(self, "coef_")
+        X = self._validate_X(X, reset=False)
+        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
+    __doc__ = """Multi-task linear regression with coupled tasks (squared loss).
+""" + _OBJECTIVE_DOC + """
+    Parameters
+    ----------
+    penalty : {"ridge", "mean", "graph", "l21"} or Penalty, default="graph"
+    alpha : float >= 0, default=1e-2
+    l2 : float >= 0, default=0
+    task_relation : (T, T) array, "auto" or None, default="auto"
+        For ``graph``: "auto" estimates R (label correlation where tasks share samples,
+        else correlation of independent ridge weights); None is the complete graph.
+    fit_intercept : bool, default=True
+    task_weight : (T,) array or None
+    max_iter, tol : FISTA limits (relative objective change and KKT residual)
+    warm_start : bool, default=False
+    solver : {"auto", "fista", "closed_form"}
+        "auto" uses the exact closed form (a Sylvester equation) when every label is
+        present and the penalty is smooth.
+    device : {"auto", "cpu"}; n_jobs: threads of the native prox; verbose
+    missing_label : value marking unlabelled entries besides NaN
+
+    Attributes
+    ----------
+    coef_ : (n_tasks, n_features); intercept_ : (n_tasks,); task_relation_; n_iter_;
+    objective_trace_; n_features_in_; feature_names_in_
+    """
+
+    _loss_name = "squared"
+
+    def _encode(self, Y2, miss):
+        return _labels.encode_regression(Y2, miss), ~miss, np.arange(Y2.shape[1])
+
+    def predict(self, X):
+        Z = self._decision(X)
+        return Z.ravel() if self._one_d else Z
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R^2 on each task's labelled samples."""
+        P = self.predict(X)
+        Y2, _ = _labels.as_2d_targets(y)
+        P2 = P.reshape(len(P), -1)
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
+        sw = _labels.check_weights(sample_weight, len(Yf), "sample_weight")
+        scores = [r2_score(Yf[~miss[:, t], t], P2[~miss[:, t], t],
+                           sample_weight=sw[~miss[:, t]]) for t in range(Y2.shape[1])]
+        return float(np.mean(scores))
+
+
+class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
+    __doc__ = """Multi-task linear classification with coupled one-vs-rest sub-tasks
+    (logistic loss).  Each task (a column of Y) with K classes becomes one sub-task (K = 2)
+    or K one-vs-rest sub-tasks; all sub-tasks of all tasks are fitted jointly.
+""" + _OBJECTIVE_DOC + """
+    Parameters are those of :class:`MultiTaskRegressor`; labels may be of any type.
+
+    Attributes
+    ----------
+    classes_ : array of classes (one task) or list of arrays (one per task)
+    coef_ : (n_subtasks, n_features); intercept_ : (n_subtasks,); subtask_task_ : the task
+    of each sub-task; task_relation_; n_iter_; objective_trace_
+    """
+
+    _loss_name = "logistic"
+
+    def _encode(self, Y2, miss):
+        Yenc, mask, classes, owner = _labels.encode_classification(Y2, miss)
+        self._classes = classes
+        return Yenc, mask, owner
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight)
+        self.classes_ = self._classes[0] if self._one_d else self._classes
+        del self._classes
+        return self
+
+    def _task_classes(self):
+        return [self.classes_] if self._one_d else self.classes_
+
+    def decision_function(self, X):
+        """Per task: (n,) for a binary task, (n, K) for K classes; a list for several tasks."""
+        Z = self._decision(X)
+        out = []
+        for t in range(self.n_tasks_):
+            cols = np.flatnonzero(self.subtask_task_ == t)
+            out.append(Z[:, cols[0]] if len(cols) == 1 else Z[:, cols])
+        return out[0] if self._one_d else out
+
+    def predict_proba(self, X):
+        """Per task: (n, K) probabilities (sigmoid of the scores, normalised over K like
+        ``OneVsRestClassifier``); a list for several tasks."""
+        dec = self.decision_function(X)
+        dec = [dec] if self._one_d else dec
+        out = []
+        for z in dec:
+            if z.ndim == 1:
+                p = _losses._expit(z)
+                out.append(np.column_stack([1 - p, p]))
+            else:
+                p = _losses._expit(z)
+                s = p.sum(axis=1, keepdims=True)
+                out.append(np.where(s > 0, p / np.where(s > 0, s, 1), 1.0 / p.shape[1]))
+        return out[0] if self._one_d else out
+
+    def predict(self, X):
+        dec = self.decision_function(X)
+        dec = [dec] if self._one_d else dec
+        preds = []
+        for z, cls in zip(dec, self._task_classes()):
+            idx = (z > 0).astype(int) if z.ndim == 1 else np.argmax(z, axis=1)
+            preds.append(cls[idx])
+        if self._one_d:
+            return preds[0]
+        dtypes = {p.dtype for p in preds}
+        out = np.empty((len(preds[0]), len(preds)), dtype=dtypes.pop() if len(dtypes) == 1
+                       else object)
+        for t, p in enumerate(preds):
+            out[:, t] = p
+        return out
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of the accuracy on each task's labelled samples."""
+        P = self.predict(X)
+        Y2, _ = _labels.as_2d_targets(y)
+        P2 = P.reshape(len(P), -1)
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        sw = _labels.check_weights(sample_weight, len(Y2), "sample_weight")
+        accs = []
+        for t in range(Y2.shape[1]):
+            lab = ~miss[:, t]
+            hit = np.asarray(Y2[lab, t] == P2[lab, t], dtype=np.float64)
+            accs.append(float(np.average(hit, weights=sw[lab])) if sw[lab].sum() > 0 else 0.0)
+        return float(np.mean(accs))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags

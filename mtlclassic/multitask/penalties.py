@@ -1,0 +1,116 @@
+"""Penalties Omega(W) of the multi-task models, W of shape (n_features, n_subtasks).
+
+The estimators' ``alpha`` (lambda) and ``l2`` (mu) parameterise them. ``ridge``, ``mean``
+and ``graph`` are quadratic, ``1/2 tr(W Q W^T)`` with a (T, T) task-coupling matrix Q, so
+their gradient is ``W Q`` and squared-loss fits have a closed form; ``l21`` adds a
+non-smooth term handled by its proximal operator.
+"""
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ._relation import signed_laplacian
+
+
+class Penalty(ABC):
+    """Base: ``matrix(alpha, l2, n_tasks, relation)`` gives Q of the smooth quadratic part;
+    non-smooth penalties also define ``value(W, alpha)`` and ``prox(W, tau)``."""
+
+    name = ""
+    smooth = True
+    uses_relation = False
+
+    @abstractmethod
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        """Q of the smooth part 1/2 tr(W Q W^T)."""
+
+    def value(self, W, alpha):
+        return 0.0
+
+    def prox(self, W, tau, n_jobs=None):
+        return W
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+class Ridge(Penalty):
+    """Independent tasks: ``1/2 (alpha + l2) ||W||_F^2``."""
+
+    name = "ridge"
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        return (alpha + l2) * np.eye(n_tasks)
+
+
+class Mean(Penalty):
+    """Mean-regularised tasks (Evgeniou & Pontil, "Regularized multi-task learning", KDD
+    2004): ``w_t = w_0 + v_t``, ``1/2 alpha sum_t ||v_t||^2 + 1/2 l2 ||w_0||^2``, minimised
+    over w_0 in closed form (``w_0 = alpha sum_t w_t / (alpha T + l2)``), which leaves
+    ``Q = alpha I - alpha^2 / (alpha T + l2) 1 1^T``. Large alpha pools the tasks into one
+    model (shrunk by l2); alpha -> 0 leaves them independent."""
+
+    name = "mean"
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        T = n_tasks
+        if alpha == 0:
+            return np.zeros((T, T))
+        denom = alpha * T + l2
+        return alpha * np.eye(T) - (alpha * alpha / denom) * np.ones((T, T)) if denom > 0 \
+            else alpha * (np.eye(T) - np.ones((T, T)) / T)
+
+
+class Graph(Penalty):
+    """Task-relation graph: ``1/2 alpha sum_{s,t} |r_st| ||w_s - sign(r_st) w_t||^2 =
+    alpha tr(W L W^T)`` with L the signed Laplacian of R, plus ``1/2 l2 ||W||^2``
+    (Evgeniou, Micchelli & Pontil, "Learning multiple tasks with kernel methods", JMLR
+    2005). Q = 2 alpha L + l2 I."""
+
+    name = "graph"
+    uses_relation = True
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        R = np.ones((n_tasks, n_tasks)) if relation is None else relation
+        return 2.0 * alpha * signed_laplacian(R) + l2 * np.eye(n_tasks)
+
+
+class L21(Penalty):
+    """Shared feature selection: ``alpha sum_j ||W_j,:||_2 + 1/2 l2 ||W||^2`` (Argyriou,
+    Evgeniou & Pontil, "Convex multi-task feature learning", Mach. Learn. 2008); with
+    squared loss and l2 = 0 it is scikit-learn's ``MultiTaskLasso``. Its prox is the
+    row-wise group soft-threshold (native kernel)."""
+
+    name = "l21"
+    smooth = False
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        return l2 * np.eye(n_tasks)
+
+    def value(self, W, alpha):
+        return alpha * float(np.sqrt((W * W).sum(axis=1)).sum())
+
+    def prox(self, W, tau, n_jobs=None):
+        from ..backend import kernels
+
+        return kernels.prox_l21(W, tau, n_jobs=n_jobs)
+
+
+PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21)}
+
+
+def get_penalty(penalty):
+    """A penalty instance from a name or an instance."""
+    if isinstance(penalty, Penalty):
+        return penalty
+    if isinstance(penalty, str) and penalty in PENALTIES:
+        return PENALTIES[penalty]()
+    raise ValueError(f"penalty must be one of {tuple(PENALTIES)} or a Penalty instance, got "
+                     f"{penalty!r}")

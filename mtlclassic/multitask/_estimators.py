@@ -157,14 +157,17 @@ class _BaseMultiTask(BaseEstimator):
                                                        W, b)]
         else:
             d = Xd.shape[1]
-            W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
+            W0, b0, lip = np.zeros((d, n_sub)), np.zeros(n_sub), 1.0
             if self.warm_start and getattr(self, "coef_", None) is not None and \
                     self.coef_.shape == (n_sub, d):
                 W0, b0 = np.array(self.coef_.T, dtype=np.float64), np.array(self.intercept_,
                                                                             dtype=np.float64)
-            W, b, n_iter, converged, trace = _solver.fista(
+                lip = getattr(self, "lipschitz_", 1.0)
+            W, b, n_iter, converged, trace, lip = _solver.fista(
                 Xd, Yenc, A, loss, Q, pen, float(self.alpha), W0, b0, self.fit_intercept,
-                self.max_iter, float(self.tol), n_jobs=self.n_jobs, verbose=self.verbose)
+                self.max_iter, float(self.tol), n_jobs=self.n_jobs, verbose=self.verbose,
+                lipschitz=lip)
+            self.lipschitz_ = lip
             self.n_iter_ = n_iter
             self.objective_trace_ = trace
             if not converged:

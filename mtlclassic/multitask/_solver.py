@@ -45,8 +45,9 @@ def objective(X, Y, A, loss, Q, penalty, alpha, W, b):
 
 
 def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol,
-          n_jobs=None, verbose=0):
-    """Returns W, b, n_iter, converged, trace (objective after each accepted step)."""
+          n_jobs=None, verbose=0, lipschitz=1.0):
+    """Returns W, b, n_iter, converged, trace (objective after each accepted step) and the
+    final Lipschitz estimate (a warm start passes it back as ``lipschitz``)."""
     W, b = W0.copy(), b0.copy()
     Z = X @ W + b
 
@@ -67,7 +68,7 @@ def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol
     g0W, g0b = X.T @ G0, (G0.sum(axis=0) if fit_intercept else 0.0)
     kkt_scale = max(math.sqrt(float(np.sum(g0W * g0W) + np.sum(np.square(g0b)))), 1e-12)
 
-    Lip = 1.0
+    Lip = float(lipschitz)
     t = 1.0
     Yw, Yb, ZY, fY, GY, WQY = W, b, Z, f, G, WQ
     trace = [F]
@@ -113,4 +114,4 @@ def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol
         ZY = Z + beta * (Z - Z_prev)
         fY, GY, WQY = smooth(Yw, ZY)
         Lip *= 0.9  # let the step grow back
-    return W, b, it, converged, trace
+    return W, b, it, converged, trace, Lip

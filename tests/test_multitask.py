@@ -1,0 +1,311 @@
+"""Multi-task estimators: identities against scikit-learn that cannot be faked, solver
+properties, missing labels, and bad input."""
+
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, MultiTaskLasso, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskRegressor, estimate_task_relation,
+                                  long_to_wide, penalties, signed_laplacian)
+
+
+def _data_dir():
+    for cand in [os.environ.get("MTLCLASSIC_DATA"),
+                 Path(__file__).resolve().parents[2] / "shared" / "data"]:
+        if cand and Path(cand, "mfeat", "mfeat-pix.txt").exists():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="module")
+def mfeat():
+    d = _data_dir()
+    if d is None:
+        pytest.skip("UCI mfeat data not found (set MTLCLASSIC_DATA or keep ../shared/data)")
+    X = np.loadtxt(d / "mfeat" / "mfeat-pix.txt")
+    digit = np.repeat(np.arange(10), 200)
+    return X, digit
+
+
+def _regression(rng, n=150, d=12, T=4, noise=0.1, n_relevant=None):
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, T))
+    if n_relevant is not None:
+        W[n_relevant:] = 0
+    return X, X @ W + noise * rng.standard_normal((n, T)) + 3.0
+
+
+# ------------------------------------------------------------------ identities
+
+def test_l21_equals_multitask_lasso_on_mfeat(mfeat):
+    """Squared loss + l21 is MultiTaskLasso: objective to 1e-6, coefficients to 1e-4."""
+    X, digit = mfeat
+    X = StandardScaler().fit_transform(X[::4])
+    Y = np.eye(10)[digit[::4]]
+    alpha = 0.01
+    sk = MultiTaskLasso(alpha=alpha, tol=1e-10, max_iter=20000).fit(X, Y)
+    ours = MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-9, max_iter=20000).fit(X, Y)
+
+    def obj(coef, b):
+        R = Y - X @ coef.T - b
+        return 0.5 / len(X) * np.sum(R * R) + alpha * np.linalg.norm(coef, axis=0).sum()
+
+    f_ours, f_sk = obj(ours.coef_, ours.intercept_), obj(sk.coef_, sk.intercept_)
+    assert abs(f_ours - f_sk) <= 1e-6 * abs(f_sk)
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-4)
+    assert ours.objective_trace_[-1] == pytest.approx(f_ours, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["closed_form", "fista"])
+def test_ridge_equals_per_task_ridge(rng, solver):
+    X, Y = _regression(rng)
+    alpha = 0.3
+    ours = MultiTaskRegressor(penalty="ridge", alpha=alpha, solver=solver, tol=1e-10,
+                              max_iter=20000).fit(X, Y)
+    sk = Ridge(alpha=alpha * len(X)).fit(X, Y)
+    atol = 1e-10 if solver == "closed_form" else 1e-6
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=atol)
+    np.testing.assert_allclose(ours.intercept_, sk.intercept_, atol=atol)
+    np.testing.assert_allclose(ours.predict(X), sk.predict(X), atol=1e-6)
+
+
+def test_ridge_logistic_equals_logistic_regression(rng):
+    X = rng.standard_normal((200, 8))
+    y = np.where(X[:, 0] - X[:, 1] + 0.7 * rng.standard_normal(200) > 0, "yes", "no")
+    C = 0.5
+    sk = LogisticRegression(C=C, tol=1e-12, max_iter=10000).fit(X, y)
+    ours = MultiTaskClassifier(penalty="ridge", alpha=1 / (C * len(X)), tol=1e-10,
+                               max_iter=50000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-4)
+    np.testing.assert_allclose(ours.decision_function(X), sk.decision_function(X), atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), atol=1e-4)
+    assert list(ours.classes_) == ["no", "yes"]
+    assert (ours.predict(X) == sk.predict(X)).mean() == 1.0
+
+
+def test_multiclass_equals_one_vs_rest(rng):
+    X = rng.standard_normal((240, 6))
+    y = np.argmax(X[:, :4] + 0.5 * rng.standard_normal((240, 4)), axis=1)
+    ovr = OneVsRestClassifier(LogisticRegression(C=1.0, tol=1e-12, max_iter=10000)).fit(X, y)
+    ours = MultiTaskClassifier(penalty="ridge", alpha=1 / len(X), tol=1e-10,
+                               max_iter=50000).fit(X, y)
+    assert ours.coef_.shape == (4, 6)
+    np.testing.assert_allclose(ours.decision_function(X), ovr.decision_function(X), atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), ovr.predict_proba(X), atol=1e-4)
+
+
+def test_graph_with_zero_relation_is_independent_ridge(rng):
+    X, Y = _regression(rng)
+    g = MultiTaskRegressor(penalty="graph", alpha=5.0, l2=0.2, task_relation=np.zeros((4, 4)))
+    r = MultiTaskRegressor(penalty="ridge", alpha=0.2)
+    np.testing.assert_allclose(g.fit(X, Y).coef_, r.fit(X, Y).coef_, atol=1e-10)
+
+
+def test_mean_with_huge_alpha_is_one_pooled_model(rng):
+    """alpha -> infinity forces w_t = w_0; l2 then penalises 1/2 l2 ||w_0||^2, i.e. a pooled
+    ridge over all tasks' rows with per-task intercepts."""
+    X, Y = _regression(rng, T=3)
+    Y = Y - Y.mean(axis=0)
+    l2 = 0.5
+    m = MultiTaskRegressor(penalty="mean", alpha=1e8, l2=l2, fit_intercept=False).fit(X, Y)
+    assert np.ptp(m.coef_, axis=0).max() < 1e-5
+    n, T = len(X), 3
+    # pooled: sum_t 1/(2n) ||y_t - X w||^2 + 1/2 l2 ||w||^2
+    w = np.linalg.solve(T * X.T @ X / n + l2 * np.eye(X.shape[1]), X.T @ Y.sum(axis=1) / n)
+    np.testing.assert_allclose(m.coef_[0], w, atol=1e-5)
+
+
+@pytest.mark.parametrize("penalty", ["ridge", "mean", "graph"])
+def test_closed_form_equals_fista(rng, penalty):
+    X, Y = _regression(rng)
+    sw = rng.uniform(0.5, 2.0, len(X))
+    kw = dict(penalty=penalty, alpha=0.1, l2=0.05, task_relation=None,
+              task_weight=[1.0, 2.0, 0.5, 1.0])
+    a = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y, sample_weight=sw)
+    b = MultiTaskRegressor(solver="fista", tol=1e-12, max_iter=50000, **kw).fit(
+        X, Y, sample_weight=sw)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-6)
+    assert a.solver_ == "closed_form" and b.solver_ == "fista"
+
+
+def test_missing_labels_equal_per_task_fits(rng):
+    """ridge couples nothing: with missing labels each task equals a fit on its rows."""
+    X, Y = _regression(rng, n=120)
+    Ym = Y.copy()
+    Ym[rng.random(Ym.shape) < 0.35] = np.nan
+    alpha = 0.2
+    m = MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-12, max_iter=50000).fit(X, Ym)
+    assert m.solver_ == "fista"
+    for t in range(Y.shape[1]):
+        rows = ~np.isnan(Ym[:, t])
+        sk = Ridge(alpha=alpha * rows.sum()).fit(X[rows], Y[rows, t])
+        np.testing.assert_allclose(m.coef_[t], sk.coef_, atol=1e-6)
+        np.testing.assert_allclose(m.intercept_[t], sk.intercept_, atol=1e-6)
+
+
+def test_classifier_missing_labels_and_mixed_tasks(rng):
+    X = rng.standard_normal((300, 5))
+    t0 = np.where(X[:, 0] > 0, "a", "b").astype(object)
+    t1 = np.argmax(X[:, 1:4], axis=1).astype(object)
+    t0[:100] = None
+    t1[200:] = None
+    Y = np.column_stack([t0, t1])
+    m = MultiTaskClassifier(penalty="graph", alpha=1e-3).fit(X, Y)
+    assert m.coef_.shape == (1 + 3, 5) and list(m.subtask_task_) == [0, 1, 1, 1]
+    assert m.task_relation_.shape == (4, 4)
+    P = m.predict(X)
+    assert P.shape == (300, 2)
+    proba = m.predict_proba(X)
+    assert proba[0].shape == (300, 2) and proba[1].shape == (300, 3)
+    np.testing.assert_allclose(proba[1].sum(axis=1), 1.0)
+    assert m.score(X, Y) > 0.9
+    # the missing_label marker works the same as None
+    Y2 = np.where(Y == None, -1, Y)  # noqa: E711
+    m2 = MultiTaskClassifier(penalty="graph", alpha=1e-3, missing_label=-1).fit(X, Y2)
+    np.testing.assert_allclose(m2.coef_, m.coef_, atol=1e-8)
+
+
+# ------------------------------------------------------------------ solver
+
+def test_kkt_residual_below_tol_and_trace_never_rises(rng):
+    X, Y = _regression(rng, n=200, d=30, n_relevant=10, noise=0.5)
+    tol = 1e-8
+    m = MultiTaskRegressor(penalty="l21", alpha=0.5, tol=tol, max_iter=20000).fit(X, Y)
+    trace = np.array(m.objective_trace_)
+    assert np.all(np.diff(trace) <= 1e-12 * np.abs(trace[1:]))
+    # gradient mapping at the solution, relative to the gradient at zero
+    n = len(X)
+    W, b = m.coef_.T, m.intercept_
+    G = (X @ W + b - Y) / n
+    gW, gb = X.T @ G, G.sum(axis=0)
+    step = 1e-3
+    from mtlclassic.backend.kernels import prox_l21
+
+    Wn = prox_l21(W - step * gW, step * 0.5)
+    resid = np.sqrt(np.sum((W - Wn) ** 2) + np.sum((step * gb) ** 2)) / step
+    G0 = -Y / n
+    scale = np.sqrt(np.sum((X.T @ G0) ** 2) + np.sum(G0.sum(axis=0) ** 2))
+    assert resid / scale < 10 * tol
+    assert np.any(np.all(m.coef_ == 0, axis=0)), "l21 should zero some features entirely"
+
+
+def test_warm_start_cuts_iterations(rng):
+    n, d = 300, 80
+    X = rng.standard_normal((n, d)) @ (np.eye(d) + 0.3 * rng.standard_normal((d, d)))
+    W = np.zeros((d, 5))
+    W[:10] = rng.standard_normal((10, 5))
+    Y = X @ W + 0.5 * rng.standard_normal((n, 5))
+    m = MultiTaskRegressor(penalty="l21", alpha=0.2, tol=1e-8, warm_start=True,
+                           max_iter=20000).fit(X, Y)
+    first = m.n_iter_
+    m.set_params(alpha=0.18).fit(X, Y)
+    cold = MultiTaskRegressor(penalty="l21", alpha=0.18, tol=1e-8, max_iter=20000).fit(X, Y)
+    assert m.n_iter_ < 0.8 * cold.n_iter_ and first > 1
+    np.testing.assert_allclose(m.coef_, cold.coef_, atol=1e-5)
+
+
+def test_convergence_warning(rng):
+    X, Y = _regression(rng)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        MultiTaskRegressor(penalty="l21", alpha=0.01, max_iter=2).fit(X, Y)
+
+
+# ------------------------------------------------------------------ sklearn integration
+
+def test_pipeline_gridsearch_clone_pickle(rng):
+    X = rng.standard_normal((160, 6))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(int)
+    pipe = make_pipeline(StandardScaler(), MultiTaskClassifier())
+    gs = GridSearchCV(pipe, {"multitaskclassifier__penalty": ["ridge", "graph", "l21", "mean"],
+                             "multitaskclassifier__alpha": [1e-3, 1e-1]}, cv=3)
+    gs.fit(X, Y)
+    assert gs.best_score_ > 0.8
+    est = gs.best_estimator_[-1]
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(X[:, :6] * 0 + gs.best_estimator_[0].transform(X)),
+                                  est.predict(gs.best_estimator_[0].transform(X)))
+    c = clone(est)
+    assert c.get_params() == est.get_params() and not hasattr(c, "coef_")
+
+
+def test_penalty_objects_and_relation_helpers(rng):
+    X, Y = _regression(rng)
+    a = MultiTaskRegressor(penalty=penalties.Graph(), task_relation=None).fit(X, Y)
+    b = MultiTaskRegressor(penalty="graph", task_relation=None).fit(X, Y)
+    np.testing.assert_allclose(a.coef_, b.coef_)
+    R = np.array([[1, 0.5, -0.5], [0.5, 1, 0], [-0.5, 0, 1]])
+    L = signed_laplacian(R)
+    W = rng.standard_normal((5, 3))
+    direct = 0.5 * sum(abs(R[s, t]) * np.sum((W[:, s] - np.sign(R[s, t]) * W[:, t]) ** 2)
+                       for s in range(3) for t in range(3) if s != t)
+    assert np.trace(W @ L @ W.T) == pytest.approx(direct)
+    Xl, Yw, tasks = long_to_wide(X[:6], [1, 2, 3, 4, 5, 6], ["a", "b", "a", "c", "b", "a"])
+    assert Yw.shape == (6, 3) and list(tasks) == ["a", "b", "c"]
+    assert Yw[1, 1] == 2 and np.isnan(Yw[1, 0])
+
+
+def test_estimate_task_relation_recovers_signs(rng):
+    z = rng.standard_normal(500)
+    Y = np.column_stack([z + 0.3 * rng.standard_normal(500), z + 0.3 * rng.standard_normal(500),
+                         -z + 0.3 * rng.standard_normal(500), rng.standard_normal(500)])
+    R = estimate_task_relation(Y)
+    assert R[0, 1] > 0.8 and R[0, 2] < -0.8 and abs(R[0, 3]) < 0.2
+    # disjoint tasks fall back to the correlation of independent ridge weights
+    X = rng.standard_normal((400, 6))
+    w = rng.standard_normal(6)
+    Yd = np.full((400, 2), np.nan)
+    Yd[:200, 0] = X[:200] @ w
+    Yd[200:, 1] = X[200:] @ w
+    assert estimate_task_relation(Yd, X=X)[0, 1] > 0.95
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_bad_input(rng):
+    X, Y = _regression(rng, n=40)
+    Xn = X.copy()
+    Xn[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MultiTaskRegressor().fit(Xn, Y)
+    Ye = Y.copy()
+    Ye[:, 2] = np.nan
+    with pytest.raises(ValueError, match="task 2 has no labelled sample"):
+        MultiTaskRegressor().fit(X, Ye)
+    yc = np.column_stack([np.r_[np.zeros(20), np.ones(20)], np.zeros(40)])
+    with pytest.raises(ValueError, match="task 1 has only one class"):
+        MultiTaskClassifier().fit(X, yc)
+    with pytest.raises(ValueError, match="continuous"):
+        MultiTaskClassifier().fit(X, Y)
+    for R, match in [(np.eye(3), "shape"), (np.array([[1, 0.2, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0],
+                                                      [0, 0, 0, 1]]), "symmetric"),
+                     (np.full((4, 4), np.nan), "NaN")]:
+        with pytest.raises(ValueError, match=match):
+            MultiTaskRegressor(task_relation=R).fit(X, Y)
+    for kw, match in [(dict(alpha=-1), "alpha"), (dict(l2=np.inf), "l2"), (dict(tol=-1), "tol"),
+                      (dict(max_iter=0), "max_iter"), (dict(penalty="lasso"), "penalty"),
+                      (dict(solver="lbfgs"), "solver"), (dict(device="gpu"), "device"),
+                      (dict(device="cuda"), "GPU solver"), (dict(task_weight=[1, 1]), "task_weight"),
+                      (dict(task_relation="learn"), "task_relation")]:
+        with pytest.raises(ValueError, match=match):
+            MultiTaskRegressor(**kw).fit(X, Y)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        MultiTaskRegressor().fit(X, Y[:-1])
+    with pytest.raises(ValueError, match="closed_form"):
+        MultiTaskRegressor(penalty="l21", solver="closed_form").fit(X, Y)
+    m = MultiTaskRegressor().fit(X, Y)
+    with pytest.raises(ValueError, match="features"):
+        m.predict(X[:, :-1])
+    with pytest.raises(ValueError, match="sample_weight"):
+        MultiTaskRegressor().fit(X, Y, sample_weight=-np.ones(40))

@@ -32,6 +32,7 @@ void register_lbp(py::module_& m);
 void register_glcm(py::module_& m);
 void register_color(py::module_& m);
 void register_gabor(py::module_& m);
+void register_loss(py::module_& m);
 
 
 }  // namespace mtl

@@ -13,4 +13,5 @@ PYBIND11_MODULE(_cpu, m) {
     mtl::register_glcm(m);
     mtl::register_color(m);
     mtl::register_gabor(m);
+    mtl::register_loss(m);
 }

@@ -142,7 +142,7 @@ class _BaseMultiTask(BaseEstimator):
         R = self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
         Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
         Xd = np.asarray(X, dtype=np.float64)
-        loss = _losses.LOSSES[self._loss_name]
+        loss = _losses.native_loss(self._loss_name, self.n_jobs)
         closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
         solver = self.solver
         if solver == "auto":

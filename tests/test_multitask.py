@@ -327,3 +327,16 @@ def test_native_loss_matches_numpy(rng, kind):
         assert loss == pytest.approx(ref_loss, rel=1e-12)
         np.testing.assert_allclose(G, ref_G, rtol=1e-12, atol=1e-300)
         assert np.all(G[A == 0] == 0)
+
+
+def test_data_and_gram_paths_agree(rng):
+    """n < d runs FISTA on the data (two GEMMs per iteration), n >= d on the Gram matrix;
+    both must reach the closed form."""
+    for n, d in [(40, 60), (200, 30)]:
+        X, Y = _regression(rng, n=n, d=d)
+        kw = dict(penalty="graph", alpha=0.05, l2=0.1, task_relation=None)
+        a = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y)
+        b = MultiTaskRegressor(solver="fista", tol=1e-11, max_iter=100000, **kw).fit(X, Y)
+        np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-6)
+        np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-6)
+        assert b.objective_trace_[-1] == pytest.approx(a.objective_trace_[-1], rel=1e-9)

@@ -157,16 +157,25 @@ class _BaseMultiTask(BaseEstimator):
                                                        W, b)]
         else:
             d = Xd.shape[1]
-            W0, b0, lip = np.zeros((d, n_sub)), np.zeros(n_sub), 1.0
+            W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
+            lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
+                                             else 0.25, self.fit_intercept)
             if self.warm_start and getattr(self, "coef_", None) is not None and \
                     self.coef_.shape == (n_sub, d):
                 W0, b0 = np.array(self.coef_.T, dtype=np.float64), np.array(self.intercept_,
                                                                             dtype=np.float64)
-                lip = getattr(self, "lipschitz_", 1.0)
+                lip = getattr(self, "lipschitz_", lip)
+            use_gram = (self._loss_name == "squared" and mask.all() and Xd.shape[0] >= Xd.shape[1])
+            if use_gram:
+                oracle = _solver.GramOracle(Xd, Yenc, sw, rho, Q, self.fit_intercept)
+                b0 = np.zeros(n_sub)
+            else:
+                oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
             W, b, n_iter, converged, trace, lip = _solver.fista(
-                Xd, Yenc, A, loss, Q, pen, float(self.alpha), W0, b0, self.fit_intercept,
-                self.max_iter, float(self.tol), n_jobs=self.n_jobs, verbose=self.verbose,
-                lipschitz=lip)
+                oracle, pen, float(self.alpha), W0, b0, self.max_iter, float(self.tol),
+                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
+            if use_gram:
+                b = oracle.intercept(W)
             self.lipschitz_ = lip
             self.n_iter_ = n_iter
             self.objective_trace_ = trace

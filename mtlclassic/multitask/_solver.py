@@ -7,7 +7,9 @@
   rounding), warm starts, and
   a stop when both the relative change of F and the gradient-mapping norm (a KKT
   residual, relative to the gradient at zero) fall below tol. Per iteration: one GEMM for
-  Z = X W and one for X^T G; Z at the extrapolated point is a combination of known Zs.
+  Z = X W and one for X^T G (:class:`DataOracle`), or, for squared loss with every label
+  present and n >= d, a single d x d x T GEMM on the Gram matrix (:class:`GramOracle`);
+  the map at the extrapolated point is a combination of known ones.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.
@@ -38,50 +40,127 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept):
     return W, b
 
 
+def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=30, seed=0):
+    """Upper estimate of the Lipschitz constant of the smooth part's gradient:
+    curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q), by power
+    iteration (curvature: 1 for squared, 1/4 for logistic loss)."""
+    w = A.max(axis=1)
+    v = np.random.default_rng(seed).standard_normal(X.shape[1] + 1)
+    if not fit_intercept:
+        v[-1] = 0.0
+    lam = 0.0
+    for _ in range(n_power):
+        nv = np.linalg.norm(v)
+        if nv == 0:
+            break
+        v /= nv
+        u = X @ v[:-1] + (v[-1] if fit_intercept else 0.0)
+        wu = w * u
+        v = np.concatenate([X.T @ wu, [wu.sum() if fit_intercept else 0.0]])
+        lam = float(np.linalg.norm(v))
+    q = float(np.linalg.eigvalsh(Q).max()) if Q.size else 0.0
+    return curvature * lam * 1.05 + max(q, 0.0)
+
+
 def objective(X, Y, A, loss, Q, penalty, alpha, W, b):
     Z = X @ W + b
     lv, _ = loss(Z, Y, A)
     return lv + 0.5 * float(np.sum((W @ Q) * W)) + penalty.value(W, alpha)
 
 
-def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol,
-          n_jobs=None, verbose=0, lipschitz=1.0):
+class DataOracle:
+    """Smooth part on the data: the linear map is Z = X W + b (one GEMM), the loss is
+    evaluated on Z and the gradient is X^T G (the second GEMM) plus W Q."""
+
+    def __init__(self, X, Y, A, loss, Q, fit_intercept):
+        self.X, self.Y, self.A, self.loss, self.Q = X, Y, A, loss, Q
+        self.fit_intercept = fit_intercept
+
+    def linear(self, W, b):
+        return self.X @ W + b
+
+    def value(self, W, b, lin):
+        lv, G = self.loss(lin, self.Y, self.A)
+        WQ = W @ self.Q
+        return lv + 0.5 * float(np.sum(WQ * W)), (G, WQ)
+
+    def grad(self, W, b, lin, aux):
+        G, WQ = aux
+        gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
+        return self.X.T @ G + WQ, gb
+
+    def grad_at_zero_norm(self):
+        _, G0 = self.loss(np.zeros(self.Y.shape), self.Y, self.A)
+        g0b = G0.sum(axis=0) if self.fit_intercept else 0.0
+        return math.sqrt(float(np.sum((self.X.T @ G0) ** 2) + np.sum(np.square(g0b))))
+
+
+class GramOracle:
+    """Squared loss with every label present, in Gram form (for n >> d): on data centred
+    with the sample weights, sum_t c_t (1/2 w_t^T K w_t - w_t^T h_t + 1/2 ||y_t||_S^2)
+    with K = X^T S X, H = X^T S Y, c_t = rho_t / n. The linear map is K W (one d x d x T
+    GEMM per iteration, independent of n); the intercept is recovered afterwards as
+    b = mean(y) - mean(x) W, which is its optimum for any W, so the objective values are
+    those of the full problem."""
+
+    fit_intercept = False
+
+    def __init__(self, X, Y, sw, rho, Q, fit_intercept):
+        n = sw.sum()
+        if fit_intercept:
+            self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
+            X, Y = X - self.x_mean, Y - self.y_mean
+        else:
+            self.x_mean, self.y_mean = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+        XS = X.T * sw
+        self.K, self.H = XS @ X, XS @ Y
+        self.c = rho / n
+        self.const = 0.5 * float(np.sum(self.c * (sw @ (Y * Y))))
+        self.Q = Q
+
+    def linear(self, W, b):
+        return self.K @ W
+
+    def value(self, W, b, lin):
+        WQ = W @ self.Q
+        f = float(np.sum(self.c * (0.5 * np.sum(W * lin, axis=0) - np.sum(W * self.H, axis=0))))
+        return f + self.const + 0.5 * float(np.sum(WQ * W)), WQ
+
+    def grad(self, W, b, lin, aux):
+        return (lin - self.H) * self.c + aux, np.zeros_like(b)
+
+    def grad_at_zero_norm(self):
+        return float(np.linalg.norm(self.H * self.c))
+
+    def intercept(self, W):
+        return self.y_mean - self.x_mean @ W
+
+
+def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
+          lipschitz=1.0):
     """Returns W, b, n_iter, converged, trace (objective after each accepted step) and the
     final Lipschitz estimate (a warm start passes it back as ``lipschitz``)."""
     W, b = W0.copy(), b0.copy()
-    Z = X @ W + b
-
-    def smooth(W_, Z_):
-        lv, G = loss(Z_, Y, A)
-        WQ = W_ @ Q
-        return lv + 0.5 * float(np.sum(WQ * W_)), G, WQ
-
-    def grads(G, WQ):
-        gW = X.T @ G + WQ
-        gb = G.sum(axis=0) if fit_intercept else np.zeros_like(b)
-        return gW, gb
-
-    f, G, WQ = smooth(W, Z)
+    lin = oracle.linear(W, b)
+    f, aux = oracle.value(W, b, lin)
     F = f + penalty.value(W, alpha)
     # scale of the KKT residual: the gradient of the smooth part at W = 0, b = 0
-    _, G0 = loss(np.zeros_like(Z), Y, A)
-    g0W, g0b = X.T @ G0, (G0.sum(axis=0) if fit_intercept else 0.0)
-    kkt_scale = max(math.sqrt(float(np.sum(g0W * g0W) + np.sum(np.square(g0b)))), 1e-12)
+    kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
 
     Lip = float(lipschitz)
     t = 1.0
-    Yw, Yb, ZY, fY, GY, WQY = W, b, Z, f, G, WQ
+    Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
     trace = [F]
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        gW, gb = grads(GY, WQY)
+        gW, gb = oracle.grad(Yw, Yb, linY, auxY)
         while True:
             step = 1.0 / Lip
             Wn = penalty.prox(Yw - step * gW, step * alpha, n_jobs=n_jobs)
             bn = Yb - step * gb
-            Zn = X @ Wn + bn
-            fn, Gn, WQn = smooth(Wn, Zn)
+            linn = oracle.linear(Wn, bn)
+            fn, auxn = oracle.value(Wn, bn, linn)
             dW, db = Wn - Yw, bn - Yb
             sq = float(np.sum(dW * dW) + np.sum(db * db))
             bound = fY + float(np.sum(gW * dW) + np.sum(gb * db)) + 0.5 * Lip * sq
@@ -92,15 +171,15 @@ def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol
         kkt = Lip * math.sqrt(sq) / kkt_scale
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0
-            Yw, Yb, ZY, fY, GY, WQY = W, b, Z, f, G, WQ
+            Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
             continue
         # (a plain proximal-gradient step from W, taken right after a restart, is accepted:
         # with the backtracking bound it cannot raise F beyond floating-point rounding)
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
         rel = abs(F - Fn) / max(abs(Fn), 1e-12)
-        W_prev, b_prev, Z_prev = W, b, Z
-        W, b, Z, f, G, WQ, F = Wn, bn, Zn, fn, Gn, WQn, Fn
+        W_prev, b_prev, lin_prev = W, b, lin
+        W, b, lin, f, aux, F = Wn, bn, linn, fn, auxn, Fn
         trace.append(F)
         if verbose:
             print(f"iter {it}: objective {F:.10g}, rel change {rel:.2e}, kkt {kkt:.2e}, "
@@ -109,9 +188,10 @@ def fista(X, Y, A, loss, Q, penalty, alpha, W0, b0, fit_intercept, max_iter, tol
             converged = True
             break
         t = t_new
+        # the map is linear, so its value at the extrapolated point costs no GEMM
         Yw = W + beta * (W - W_prev)
         Yb = b + beta * (b - b_prev)
-        ZY = Z + beta * (Z - Z_prev)
-        fY, GY, WQY = smooth(Yw, ZY)
+        linY = lin + beta * (lin - lin_prev)
+        fY, auxY = oracle.value(Yw, Yb, linY)
         Lip *= 0.9  # let the step grow back
     return W, b, it, converged, trace, Lip

@@ -140,14 +140,16 @@ def test_closed_form_equals_fista(rng, penalty):
     assert a.solver_ == "closed_form" and b.solver_ == "fista"
 
 
-def test_missing_labels_equal_per_task_fits(rng):
+@pytest.mark.parametrize("solver", ["lbfgs", "fista"])
+def test_missing_labels_equal_per_task_fits(rng, solver):
     """ridge couples nothing: with missing labels each task equals a fit on its rows."""
     X, Y = _regression(rng, n=120)
     Ym = Y.copy()
     Ym[rng.random(Ym.shape) < 0.35] = np.nan
     alpha = 0.2
-    m = MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-12, max_iter=50000).fit(X, Ym)
-    assert m.solver_ == "fista"
+    m = MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-11, max_iter=50000,
+                           solver=solver).fit(X, Ym)
+    assert m.solver_ == solver
     for t in range(Y.shape[1]):
         rows = ~np.isnan(Ym[:, t])
         sk = Ridge(alpha=alpha * rows.sum()).fit(X[rows], Y[rows, t])
@@ -295,7 +297,7 @@ def test_bad_input(rng):
             MultiTaskRegressor(task_relation=R).fit(X, Y)
     for kw, match in [(dict(alpha=-1), "alpha"), (dict(l2=np.inf), "l2"), (dict(tol=-1), "tol"),
                       (dict(max_iter=0), "max_iter"), (dict(penalty="lasso"), "penalty"),
-                      (dict(solver="lbfgs"), "solver"), (dict(device="gpu"), "device"),
+                      (dict(solver="newton"), "solver"), (dict(device="gpu"), "device"),
                       (dict(device="cuda"), "GPU solver"), (dict(task_weight=[1, 1]), "task_weight"),
                       (dict(task_relation="learn"), "task_relation")]:
         with pytest.raises(ValueError, match=match):
@@ -304,6 +306,8 @@ def test_bad_input(rng):
         MultiTaskRegressor().fit(X, Y[:-1])
     with pytest.raises(ValueError, match="closed_form"):
         MultiTaskRegressor(penalty="l21", solver="closed_form").fit(X, Y)
+    with pytest.raises(ValueError, match="smooth penalty"):
+        MultiTaskRegressor(penalty="l21", solver="lbfgs").fit(X, Y)
     m = MultiTaskRegressor().fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         m.predict(X[:, :-1])
@@ -340,3 +344,17 @@ def test_data_and_gram_paths_agree(rng):
         np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-6)
         np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-6)
         assert b.objective_trace_[-1] == pytest.approx(a.objective_trace_[-1], rel=1e-9)
+
+
+@pytest.mark.parametrize("penalty", ["graph", "mean"])
+def test_lbfgs_equals_fista_for_logistic(rng, penalty):
+    X = rng.standard_normal((200, 8))
+    Y = np.column_stack([X[:, 0] + 0.5 * rng.standard_normal(200) > 0,
+                         X[:, 0] + X[:, 1] + 0.5 * rng.standard_normal(200) > 0,
+                         np.argmax(X[:, 2:5], axis=1)]).astype(int)
+    kw = dict(penalty=penalty, alpha=0.05, l2=0.01, tol=1e-10, max_iter=100000)
+    a = MultiTaskClassifier(solver="lbfgs", **kw).fit(X, Y)
+    b = MultiTaskClassifier(solver="fista", **kw).fit(X, Y)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-5)
+    assert a.objective_trace_[-1] == pytest.approx(b.objective_trace_[-1], rel=1e-9)
+    assert np.all(np.diff(a.objective_trace_) <= 1e-12 * np.abs(a.objective_trace_[1:]))

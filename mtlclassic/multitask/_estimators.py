@@ -69,8 +69,8 @@ class _BaseMultiTask(BaseEstimator):
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if self.solver not in ("auto", "fista", "closed_form"):
-            raise ValueError(f"solver must be 'auto', 'fista' or 'closed_form', got "
+        if self.solver not in ("auto", "fista", "lbfgs", "closed_form"):
+            raise ValueError(f"solver must be 'auto', 'fista', 'lbfgs' or 'closed_form', got "
                              f"{self.solver!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
@@ -146,10 +146,13 @@ class _BaseMultiTask(BaseEstimator):
         closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
         solver = self.solver
         if solver == "auto":
-            solver = "closed_form" if closed_ok else "fista"
+            solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
                              "(ridge, mean, graph) and every label present")
+        if solver == "lbfgs" and not pen.smooth:
+            raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
+                             "(use 'fista')")
         if solver == "closed_form":
             W, b = _solver.closed_form(Xd, Yenc, sw, rho, Q, self.fit_intercept)
             self.n_iter_ = 1  # one direct solve
@@ -171,17 +174,21 @@ class _BaseMultiTask(BaseEstimator):
                 b0 = np.zeros(n_sub)
             else:
                 oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
-            W, b, n_iter, converged, trace, lip = _solver.fista(
-                oracle, pen, float(self.alpha), W0, b0, self.max_iter, float(self.tol),
-                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
+            if solver == "lbfgs":
+                W, b, n_iter, converged, trace = _solver.lbfgs(
+                    oracle, W0, b0, oracle.fit_intercept, self.max_iter, float(self.tol))
+            else:
+                W, b, n_iter, converged, trace, lip = _solver.fista(
+                    oracle, pen, float(self.alpha), W0, b0, self.max_iter, float(self.tol),
+                    n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
             if use_gram:
                 b = oracle.intercept(W)
             self.lipschitz_ = lip
             self.n_iter_ = n_iter
             self.objective_trace_ = trace
             if not converged:
-                warnings.warn(f"{type(self).__name__}: FISTA did not converge in {n_iter} "
-                              "iterations; raise max_iter or tol", ConvergenceWarning)
+                warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
+                              f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
         self.coef_ = np.ascontiguousarray(W.T)
         self.intercept_ = b
         self.task_relation_ = R
@@ -218,9 +225,10 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     task_weight : (T,) array or None
     max_iter, tol : FISTA limits (relative objective change and KKT residual)
     warm_start : bool, default=False
-    solver : {"auto", "fista", "closed_form"}
-        "auto" uses the exact closed form (a Sylvester equation) when every label is
-        present and the penalty is smooth.
+    solver : {"auto", "fista", "lbfgs", "closed_form"}
+        "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
+        label is present and the penalty is smooth, L-BFGS for other smooth problems, and
+        FISTA for ``l21``.
     device : {"auto", "cpu"}; n_jobs: threads of the native prox; verbose
     missing_label : value marking unlabelled entries besides NaN
 

@@ -115,3 +115,20 @@ def test_info_reports_the_gpu():
     assert d["gpus"] and d["gpus"][0]["memory_bytes"] > 0
     assert d["cupy_usable"]
     assert backend.resolve_device("cuda") == "cuda"
+
+
+def test_shared_headers_compile_as_device_code(tmp_path):
+    """The __host__ __device__ math headers must build under nvcc (CI has nvcc, no GPU)."""
+    import shutil
+    from pathlib import Path
+
+    nvcc = shutil.which("nvcc")
+    root = Path(__file__).resolve().parents[1]
+    if nvcc is None or not (root / "csrc" / "include").is_dir():
+        pytest.skip("nvcc or the source tree is not available")
+    res = subprocess.run([nvcc, "-std=c++17", "--expt-relaxed-constexpr", "-arch=sm_90",
+                          "-I", str(root / "csrc" / "include"), "-c",
+                          str(root / "tests" / "cuda" / "headers_device.cu"), "-o",
+                          str(tmp_path / "headers.o")], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr

@@ -497,3 +497,17 @@ def test_gabor_bad_params(grey_real):
         GaborBank().fit(np.zeros((1, 16, 16, 3)))
     names = GaborBank(frequencies=(0.2,), orientations=1).fit(X).get_feature_names_out()
     assert list(names) == ["gabor_f0_t0_g0_0_mean", "gabor_f0_t0_g0_0_var"]
+
+
+@pytest.mark.parametrize("P, R", LBP_CONFIGS)
+@pytest.mark.parametrize("method", ["default", "ror", "uniform", "nri_uniform"])
+def test_lbp_histograms_all_radii_and_tiny_images(grey_real, rng, P, R, method):
+    """The histogram kernel (padded, two pixels at a time) against scikit-image for every
+    (P, R), including images smaller than the sampling circle."""
+    batches = [_crops(grey_real["brick"], (21, 19), 2), rng.random((2, 5, 6)),
+               rng.integers(0, 255, (2, 3, 3)).astype(np.uint8)]
+    for X in batches:
+        kw = dict(P=P, R=R, method=method, grid=(1, 1) if X.shape[1] < 8 else (2, 3),
+                  dtype=np.float64)
+        np.testing.assert_array_equal(LBP(**kw).fit(X).transform(X),
+                                      LBP(backend="skimage", **kw).fit(X).transform(X))

@@ -4,6 +4,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common.h"
 #include "images.h"
 #include "mtlclassic/lbp.h"
@@ -33,49 +37,80 @@ struct LbpArgs {
 // Discrete codes of the pixels of row r whose neighbourhood lies inside the image,
 // columns [c_lo, c_hi): the same arithmetic as lbp_code_inside, arranged as one pass per
 // neighbour over the row so that the compiler can vectorise it.
+// base points at a copy of the image padded by `pad` zeros on every side (row stride PW),
+// which is what scikit-image's constant-0 sampling reads outside the image; the weights
+// still use the unpadded coordinates (r, c), so every value is bit-identical.
 template <int NP>
-void interior_row_codes(const LbpArgs& a, const double* img, index_t W, index_t r, index_t c_lo,
-                        index_t c_hi, unsigned* bits, int* codes) {
+void interior_row_codes(const LbpArgs& a, const double* base, index_t PW, index_t pad, index_t r,
+                        index_t c_lo, index_t c_hi, int* codes) {
     const int P = NP > 0 ? NP : a.P;
     const index_t n = c_hi - c_lo;
-    const double* centre = img + r * W + c_lo;
-    for (index_t k = 0; k < n; ++k) bits[k] = 0u;
+    const double* centre = base + (r + pad) * PW + pad + c_lo;
+    // per neighbour: row pointers, column offsets and the row weight of this row
+    const double* top[32];
+    const double* bottom[32];
+    int step[32];
+    double wr[32], dci[32], fci[32];
+    bool direct[32];
     for (int i = 0; i < P; ++i) {
         const int fr = a.corners[4 * i], cr = a.corners[4 * i + 1];
         const int fc = a.corners[4 * i + 2], cc = a.corners[4 * i + 3];
-        const double* top = img + (r + fr) * W + c_lo + fc;
-        if (fr == cr && fc == cc) {
-            for (index_t k = 0; k < n; ++k)
-                bits[k] |= static_cast<unsigned>(top[k] - centre[k] >= 0) << i;
-            continue;
-        }
-        const double* bottom = img + (r + cr) * W + c_lo + fc;
-        const int step = cc - fc;
-        const double wr = (static_cast<double>(r) + a.dr[i]) - static_cast<double>(r + fr);
-        const double dci = a.dc[i];
-        for (index_t k = 0; k < n; ++k) {
-            const index_t c = c_lo + k;
-            const double wc = (static_cast<double>(c) + dci) - static_cast<double>(c + fc);
-            const double v = lbp_bilerp(top[k], top[k + step], bottom[k], bottom[k + step], wr, wc);
-            bits[k] |= static_cast<unsigned>(v - centre[k] >= 0) << i;
-        }
+        top[i] = base + (r + fr + pad) * PW + pad + c_lo + fc;
+        bottom[i] = base + (r + cr + pad) * PW + pad + c_lo + fc;
+        step[i] = cc - fc;
+        direct[i] = (fr == cr && fc == cc);
+        wr[i] = (static_cast<double>(r) + a.dr[i]) - static_cast<double>(r + fr);
+        dci[i] = a.dc[i];
+        fci[i] = static_cast<double>(fc);
     }
-    for (index_t k = 0; k < n; ++k) codes[k] = lbp_code_from_bits(bits[k], P, a.method);
-}
-
-// All discrete codes of row r (vectorised interior, scalar border).
-template <int NP>
-void row_codes(const LbpArgs& a, const double* img, index_t H, index_t W, index_t r,
-               std::vector<unsigned>& bits, std::vector<int>& codes) {
-    const bool inside_row = r + a.reach_lo_r >= 0 && r + a.reach_hi_r < H;
-    index_t c_lo = inside_row ? std::min<index_t>(W, -a.reach_lo_c) : W;
-    index_t c_hi = inside_row ? std::max<index_t>(c_lo, W - a.reach_hi_c) : W;
-    if (c_lo > c_hi) c_lo = c_hi;
-    if (c_hi > c_lo) interior_row_codes<NP>(a, img, W, r, c_lo, c_hi, bits.data(), codes.data() + c_lo);
-    for (index_t c = 0; c < W; ++c) {
-        if (c == c_lo && c_hi > c_lo) c = c_hi;
-        if (c >= W) break;
-        codes[static_cast<size_t>(c)] = static_cast<int>(a.template code<NP>(img, H, W, r, c));
+    index_t k = 0;
+#if defined(__SSE2__)
+    // two pixels at a time, all neighbours in registers: the same operations in the same
+    // order as lbp_bilinear_inside / lbp_bilerp, in packed double precision
+    const __m128d one = _mm_set1_pd(1.0), zero = _mm_setzero_pd();
+    for (; k + 1 < n; k += 2) {
+        const __m128d cen = _mm_loadu_pd(centre + k);
+        const __m128d cd = _mm_set_pd(static_cast<double>(c_lo + k + 1),
+                                      static_cast<double>(c_lo + k));
+        unsigned b0 = 0, b1 = 0;
+        for (int i = 0; i < P; ++i) {
+            __m128d v;
+            if (direct[i]) {
+                v = _mm_loadu_pd(top[i] + k);
+            } else {
+                const __m128d w_c = _mm_sub_pd(_mm_add_pd(cd, _mm_set1_pd(dci[i])),
+                                               _mm_add_pd(cd, _mm_set1_pd(fci[i])));
+                const __m128d w_r = _mm_set1_pd(wr[i]);
+                const __m128d one_c = _mm_sub_pd(one, w_c);
+                const __m128d t = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(top[i] + k)),
+                                             _mm_mul_pd(w_c, _mm_loadu_pd(top[i] + k + step[i])));
+                const __m128d bt = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(bottom[i] + k)),
+                                              _mm_mul_pd(w_c, _mm_loadu_pd(bottom[i] + k + step[i])));
+                v = _mm_add_pd(_mm_mul_pd(_mm_sub_pd(one, w_r), t), _mm_mul_pd(w_r, bt));
+            }
+            const int m = _mm_movemask_pd(_mm_cmpge_pd(_mm_sub_pd(v, cen), zero));
+            b0 |= static_cast<unsigned>(m & 1) << i;
+            b1 |= static_cast<unsigned>((m >> 1) & 1) << i;
+        }
+        codes[k] = lbp_code_from_bits(b0, P, a.method);
+        codes[k + 1] = lbp_code_from_bits(b1, P, a.method);
+    }
+#endif
+    for (; k < n; ++k) {
+        unsigned bk = 0;
+        const index_t c = c_lo + k;
+        for (int i = 0; i < P; ++i) {
+            double v;
+            if (direct[i]) {
+                v = top[i][k];
+            } else {
+                const double wc = (static_cast<double>(c) + dci[i]) - static_cast<double>(c + static_cast<index_t>(fci[i]));
+                v = lbp_bilerp(top[i][k], top[i][k + step[i]], bottom[i][k], bottom[i][k + step[i]],
+                               wr[i], wc);
+            }
+            bk |= static_cast<unsigned>(v - centre[k] >= 0) << i;
+        }
+        codes[k] = lbp_code_from_bits(bk, P, a.method);
     }
 }
 
@@ -170,14 +205,25 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
         parallel_for(s.n, n_threads, [&](index_t b, index_t e) {
             std::vector<double> img;
             std::vector<double> counts(static_cast<size_t>(nf));
-            std::vector<unsigned> bits(static_cast<size_t>(s.W));
             std::vector<int> codes(static_cast<size_t>(s.W));
+            const index_t pad = std::max({index_t{0}, index_t{-a.reach_lo_r}, index_t{a.reach_hi_r},
+                                          index_t{-a.reach_lo_c}, index_t{a.reach_hi_c}});
+            const index_t PW = s.W + 2 * pad;
+            std::vector<double> padded(static_cast<size_t>((s.H + 2 * pad) * PW), 0.0);
             std::vector<int> col_cell(static_cast<size_t>(s.W));
             for (int gj = 0; gj < grid_c; ++gj)
                 for (index_t c = gj * s.W / grid_c; c < (gj + 1) * s.W / grid_c; ++c)
                     col_cell[static_cast<size_t>(c)] = gj;
             for (index_t i = b; i < e; ++i) {
-                to_double(src + i * s.H * s.W, s.H * s.W, img);
+                const InT* im = src + i * s.H * s.W;
+                if (a.method == LBP_VAR) {
+                    to_double(im, s.H * s.W, img);
+                } else {
+                    for (index_t r = 0; r < s.H; ++r) {
+                        double* row = padded.data() + (r + pad) * PW + pad;
+                        for (index_t c = 0; c < s.W; ++c) row[c] = static_cast<double>(im[r * s.W + c]);
+                    }
+                }
                 std::fill(counts.begin(), counts.end(), 0.0);
                 int gi = 0;
                 for (index_t r = 0; r < s.H; ++r) {
@@ -193,7 +239,7 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
                         }
                         continue;
                     }
-                    row_codes<NP>(a, img.data(), s.H, s.W, r, bits, codes);
+                    interior_row_codes<NP>(a, padded.data(), PW, pad, r, 0, s.W, codes.data());
                     for (index_t c = 0; c < s.W; ++c) {
                         int bin = codes[static_cast<size_t>(c)];
                         if (bin >= n_bins) bin = n_bins - 1;

@@ -504,6 +504,8 @@ def test_gabor_bad_params(grey_real):
 def test_lbp_histograms_all_radii_and_tiny_images(grey_real, rng, P, R, method):
     """The histogram kernel (padded, two pixels at a time) against scikit-image for every
     (P, R), including images smaller than the sampling circle."""
+    if method in ("default", "ror") and P > 16:
+        pytest.skip("2**24 histogram bins: covered by the code-level test above")
     batches = [_crops(grey_real["brick"], (21, 19), 2), rng.random((2, 5, 6)),
                rng.integers(0, 255, (2, 3, 3)).astype(np.uint8)]
     for X in batches:

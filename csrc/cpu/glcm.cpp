@@ -12,17 +12,32 @@
 namespace mtl {
 namespace {
 
-// counts (levels x levels) of one quantised image for offset (dr, dc)
+// counts (levels x levels) of one quantised image for offset (dr, dc). Neighbouring
+// pixels often hit the same cell, so four interleaved copies of the counts (one per
+// column modulo 4) break the increment-after-increment dependency; they are summed after.
 void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, int levels,
-                 bool symmetric, std::uint32_t* counts) {
-    std::fill(counts, counts + levels * levels, 0u);
+                 bool symmetric, std::uint32_t* counts, std::vector<std::uint32_t>& scratch) {
+    const index_t L2 = static_cast<index_t>(levels) * levels;
+    scratch.assign(static_cast<size_t>(4 * L2), 0u);
+    std::uint32_t* h0 = scratch.data();
+    std::uint32_t* h1 = h0 + L2;
+    std::uint32_t* h2 = h1 + L2;
+    std::uint32_t* h3 = h2 + L2;
     const index_t r0 = dr < 0 ? -dr : 0, r1 = dr > 0 ? H - dr : H;
     const index_t c0 = dc < 0 ? -dc : 0, c1 = dc > 0 ? W - dc : W;
     for (index_t r = r0; r < r1; ++r) {
         const std::uint8_t* a = q + r * W;
         const std::uint8_t* b = q + (r + dr) * W + dc;
-        for (index_t c = c0; c < c1; ++c) ++counts[a[c] * levels + b[c]];
+        index_t c = c0;
+        for (; c + 3 < c1; c += 4) {
+            ++h0[a[c] * levels + b[c]];
+            ++h1[a[c + 1] * levels + b[c + 1]];
+            ++h2[a[c + 2] * levels + b[c + 2]];
+            ++h3[a[c + 3] * levels + b[c + 3]];
+        }
+        for (; c < c1; ++c) ++h0[a[c] * levels + b[c]];
     }
+    for (index_t k = 0; k < L2; ++k) counts[k] = h0[k] + h1[k] + h2[k] + h3[k];
     if (symmetric)
         for (int i = 0; i < levels; ++i)
             for (int j = i; j < levels; ++j) {
@@ -124,13 +139,13 @@ void glcm_features(py::array images, py::array out, int mode, double lo, double 
         py::gil_scoped_release nogil;
         parallel_for(n, n_threads, [&](index_t b, index_t e) {
             std::vector<std::uint8_t> q(static_cast<size_t>(H * W));
-            std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels));
+            std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels)), scratch;
             double pr[10];
             for (index_t i = b; i < e; ++i) {
                 quantize_image(src + i * H * W, H * W, mode, lo, hi, levels, q.data());
                 for (index_t k = 0; k < n_off; ++k) {
                     count_pairs(q.data(), H, W, a.dr[k], a.dc[k], levels, symmetric,
-                                counts.data());
+                                counts.data(), scratch);
                     glcm_properties(counts.data(), levels, pr, want_entropy, want_second);
                     for (index_t p = 0; p < n_props; ++p)
                         dst[i * n_props * n_off + p * n_off + k] =
@@ -150,11 +165,11 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
     require(out.ndim() == 3 && out.shape(0) == levels && out.shape(1) == levels &&
                 out.shape(2) == n_off, "out must be (levels, levels, n_offsets)");
     check_levels(q.data(), q.shape(0) * q.shape(1), levels);
-    std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels));
+    std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels)), scratch;
     std::uint32_t* o = out.mutable_data();
     for (index_t k = 0; k < n_off; ++k) {
         count_pairs(q.data(), q.shape(0), q.shape(1), a.dr[k], a.dc[k], levels, symmetric,
-                    counts.data());
+                    counts.data(), scratch);
         for (int ij = 0; ij < levels * levels; ++ij) o[ij * n_off + k] = counts[ij];
     }
 }

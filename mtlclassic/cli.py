@@ -1,8 +1,312 @@
-"""The ``mtlclassic`` command (also ``python -m mtlclassic``)."""
+"""The ``mtlclassic`` command (also ``python -m mtlclassic``).
+
+    mtlclassic info                  versions, native modules, GPUs
+    mtlclassic demo [--n N]          features + multi-task vs independent models, a report
+    mtlclassic train --images DIR --labels labels.csv --out model.joblib
+    mtlclassic predict --model model.joblib --images DIR --out predictions.csv
+    mtlclassic bench [features|multitask|prox|gpu]
+
+Mistakes a user can make end with a one-line message and a non-zero exit code.
+"""
 
 import argparse
+import csv
 import json
+import subprocess
 import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+
+
+class UserError(Exception):
+    """A mistake in the command's input: printed as one line, exit code 1."""
+
+
+# ------------------------------------------------------------------ helpers
+def _progress(msg, quiet=False):
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _load_image(path, size):
+    from skimage import io
+    from skimage.color import gray2rgb, rgba2rgb
+    from skimage.transform import resize
+
+    try:
+        img = io.imread(path)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {first}") from None
+    if img.ndim == 2:
+        img = gray2rgb(img)
+    elif img.ndim == 3 and img.shape[-1] == 4:
+        img = (rgba2rgb(img) * 255)
+    elif img.ndim != 3 or img.shape[-1] != 3:
+        raise UserError(f"image {path} has an unsupported shape {img.shape}")
+    if img.dtype != np.uint8:
+        img = img.astype(np.float64)
+        top = 65535.0 if img.max() > 255 else 255.0
+        img = img / top * 255.0
+    img = resize(img, (size, size), preserve_range=True, anti_aliasing=True)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def _load_folder(folder, names, size):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    return np.stack([_load_image(folder / n, size) for n in names])
+
+
+def _list_images(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not names:
+        raise UserError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in {folder}")
+    return names
+
+
+def _read_labels(path, file_column):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"labels file not found: {path}")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise UserError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if file_column not in header:
+        raise UserError(f"{path}: no '{file_column}' column (columns: {', '.join(header)}); "
+                        "name the image file column with --file-column")
+    fi = header.index(file_column)
+    tasks = [h for i, h in enumerate(header) if i != fi]
+    if not tasks:
+        raise UserError(f"{path}: no label column besides '{file_column}'")
+    names, Y = [], []
+    for k, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise UserError(f"{path}, line {k}: {len(row)} fields, header has {len(header)}")
+        names.append(row[fi].strip())
+        Y.append([row[i].strip() or None for i in range(len(header)) if i != fi])
+    return names, tasks, np.array(Y, dtype=object)
+
+
+def _task_table(rows, headers):
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    fmt = "  ".join("{:>%d}" % w for w in widths)
+    return "\n".join([fmt.format(*headers)] + [fmt.format(*map(str, r)) for r in rows])
+
+
+# ------------------------------------------------------------------ demo
+def _cmd_demo(args):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from .datasets import make_multiattribute_images
+    from .features import ImageFeatures
+    from .multitask import MultiTaskClassifier
+
+    if args.device == "cuda":
+        raise UserError("--device cuda: the GPU path is not available in this version "
+                        "(see `mtlclassic info`); run with --device cpu")
+    if args.n < 50:
+        raise UserError(f"--n must be at least 50, got {args.n}")
+    if not 0 < args.label_fraction <= 1:
+        raise UserError(f"--label-fraction must be in (0, 1], got {args.label_fraction}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    times = {}
+    q = args.quiet
+    t = time.perf_counter()
+    _progress(f"[1/4] generating {args.n} multi-attribute images ({args.size}x{args.size})", q)
+    data = make_multiattribute_images(args.n, size=args.size, seed=args.seed)
+    times["generate_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _progress("[2/4] extracting HOG + LBP + colour features (native kernels)", q)
+    F = ImageFeatures(n_jobs=args.n_jobs).fit(data.images).transform(data.images)
+    times["features_s"] = time.perf_counter() - t
+    cls_tasks = [k for k, tt in enumerate(data.task_types) if tt == "classification"]
+    names = [data.target_names[k] for k in cls_tasks]
+    Y = data.targets[:, cls_tasks]
+    rng = np.random.default_rng(args.seed)
+    train = rng.random(len(F)) < 0.7
+    scaler = StandardScaler().fit(F[train])
+    Xtr, Xte = scaler.transform(F[train]), scaler.transform(F[~train])
+    Ytr, Yte = Y[train].copy(), Y[~train]
+    Ytr[rng.random(Ytr.shape) >= args.label_fraction] = None  # partial labels per task
+    n_lab = (Ytr != None).sum(axis=0)  # noqa: E711
+    C = 1.0
+    l2 = 1.0 / (C * max(1, int(n_lab.mean())))
+    _progress(f"[3/4] fitting MultiTaskClassifier(penalty={args.penalty!r}) on {len(names)} "
+              f"tasks jointly ({int(n_lab.mean())} labels per task on average)", q)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mtl = MultiTaskClassifier(penalty=args.penalty, alpha=args.alpha, l2=l2, tol=1e-4,
+                                  max_iter=3000, n_jobs=args.n_jobs).fit(Xtr, Ytr)
+    times["mtl_fit_s"] = time.perf_counter() - t
+    _progress("[4/4] fitting independent one-vs-rest LogisticRegression baselines", q)
+    t = time.perf_counter()
+    P_mtl = mtl.predict(Xte)
+    rows, per_task = [], []
+    for k, name in enumerate(names):
+        lab = np.array([v is not None for v in Ytr[:, k]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            base = LogisticRegression(C=C, max_iter=2000).fit(Xtr[lab], Ytr[lab, k].astype(str))
+        acc_ind = float((base.predict(Xte) == Yte[:, k].astype(str)).mean())
+        acc_mtl = float((P_mtl[:, k].astype(str) == Yte[:, k].astype(str)).mean())
+        n_cls = len(np.unique(Y[:, k].astype(str)))
+        per_task.append({"task": name, "classes": n_cls, "train_labels": int(lab.sum()),
+                         "test_samples": int(len(Yte)), "mtl_accuracy": acc_mtl,
+                         "independent_accuracy": acc_ind})
+        rows.append([name, n_cls, int(lab.sum()), f"{acc_mtl:.3f}", f"{acc_ind:.3f}",
+                     f"{100 * (acc_mtl - acc_ind):+.1f}"])
+    times["baseline_fit_s"] = time.perf_counter() - t
+    mean_mtl = float(np.mean([r["mtl_accuracy"] for r in per_task]))
+    mean_ind = float(np.mean([r["independent_accuracy"] for r in per_task]))
+    rows.append(["mean", "", "", f"{mean_mtl:.3f}", f"{mean_ind:.3f}",
+                 f"{100 * (mean_mtl - mean_ind):+.1f}"])
+    print(_task_table(rows, ["task", "classes", "train labels", "MTL acc", "independent acc",
+                             "points"]))
+    print("time: " + ", ".join(f"{k[:-2].replace('_', ' ')} {v:.1f} s" for k, v in times.items()))
+    report = {"n_samples": args.n, "size": args.size, "seed": args.seed,
+              "label_fraction": args.label_fraction, "penalty": args.penalty,
+              "alpha": args.alpha, "l2": l2, "n_features": int(F.shape[1]), "tasks": per_task,
+              "mean_mtl_accuracy": mean_mtl, "mean_independent_accuracy": mean_ind,
+              "times": times, "mtl_n_iter": int(mtl.n_iter_)}
+    with open(out / "report.json", "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {out / 'report.json'}")
+    R = mtl.task_relation_
+    if R is None:  # penalties without a relation: show the correlation of the learnt weights
+        R = np.nan_to_num(np.corrcoef(mtl.coef_))
+    labels = [f"{names[t]}" + (f":{c}" if (mtl.subtask_task_ == t).sum() > 1 else "")
+              for t, cls in zip(range(len(names)), mtl.classes_)
+              for c in (cls if (mtl.subtask_task_ == t).sum() > 1 else [None])]
+    try:
+        from .plotting import plot_task_relation
+
+        ax = plot_task_relation(R, task_names=labels,
+                                title="correlation of the sub-tasks' weights"
+                                if mtl.task_relation_ is None else "task relation")
+        ax.figure.savefig(out / "task_relation.png", dpi=110, bbox_inches="tight")
+        print(f"wrote {out / 'task_relation.png'}")
+    except ImportError:
+        print("matplotlib is not installed: no heatmap (pip install 'mtlclassic[plot]')")
+    return 0
+
+
+# ------------------------------------------------------------------ train / predict
+def _cmd_train(args):
+    import joblib
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .features import ImageFeatures
+    from .multitask import MultiTaskClassifier
+
+    names, tasks, Y = _read_labels(args.labels, args.file_column)
+    for k, task in enumerate(tasks):
+        vals = {v for v in Y[:, k] if v is not None}
+        if len(vals) == 0:
+            raise UserError(f"label column '{task}' is empty")
+        if len(vals) < 2:
+            raise UserError(f"label column '{task}' has a single class ({vals.pop()!r}); "
+                            "a task needs at least two classes")
+    feats = [f.strip() for f in args.features.split(",") if f.strip()]
+    if not Path(args.images).is_dir():
+        raise UserError(f"image folder not found: {args.images}")
+    _progress(f"loading {len(names)} images from {args.images}", args.quiet)
+    X = _load_folder(args.images, names, args.size)
+    pipe = make_pipeline(ImageFeatures(features=feats, n_jobs=args.n_jobs), StandardScaler(),
+                         MultiTaskClassifier(penalty=args.penalty, alpha=args.alpha,
+                                             tol=1e-4, max_iter=3000))
+    # per-task cross-validated accuracy on each task's labelled images
+    k_folds = min(3, len(names))
+    fold = np.arange(len(names)) % k_folds
+    np.random.default_rng(0).shuffle(fold)
+    scores = {t: [] for t in tasks}
+    if k_folds >= 2:
+        for f in range(k_folds):
+            tr, te = fold != f, fold == f
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    m = pipe.fit(X[tr], Y[tr])
+            except ValueError:
+                continue  # a fold without two classes in some task
+            P = m.predict(X[te])
+            for k, task in enumerate(tasks):
+                lab = np.array([v is not None for v in Y[te, k]])
+                if lab.any():
+                    scores[task].append(float((P[lab, k] == Y[te][lab, k]).mean()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(X, Y)
+    for task in tasks:
+        s = scores[task]
+        print(f"{task}: {len(s)}-fold CV accuracy " + (f"{np.mean(s):.3f} ± {np.std(s):.3f}"
+                                                        if s else "n/a (too few labels)"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"mtlclassic_model": 1, "pipeline": pipe, "tasks": tasks, "size": args.size},
+                out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_predict(args):
+    import joblib
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise UserError(f"model file not found: {path}")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:
+        raise UserError(f"{path} is not a model saved by `mtlclassic train` "
+                        f"({type(exc).__name__})") from None
+    if not isinstance(model, dict) or model.get("mtlclassic_model") != 1:
+        raise UserError(f"{path} is not a model saved by `mtlclassic train`")
+    names = _list_images(args.images)
+    X = _load_folder(args.images, names, model["size"])
+    P = model["pipeline"].predict(X)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file"] + model["tasks"])
+        for n, row in zip(names, P):
+            w.writerow([n] + [str(v) for v in row])
+    print(f"wrote {out} ({len(names)} images)")
+    return 0
+
+
+# ------------------------------------------------------------------ bench / info
+BENCHES = {"features": "features_cpu.py", "multitask": "multitask_cpu.py", "prox": "prox.py",
+           "gpu": "gpu.py"}
+
+
+def _cmd_bench(args):
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    script = root / BENCHES[args.which]
+    if not script.is_file():
+        raise UserError(f"benchmark {script.name} not found in {root}: the benchmarks live in "
+                        "the source repository (run this from a source checkout)")
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick and args.which in (
+        "features", "multitask") else [])
+    return subprocess.call(cmd)
 
 
 def _cmd_info(args):
@@ -15,12 +319,52 @@ def _cmd_info(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="mtlclassic",
-        description="Multi-task learning on images with classic ML.")
+        prog="mtlclassic", description="Multi-task learning on images with classic ML.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     p = sub.add_parser("info", help="versions, native modules, GPUs and BLAS threads")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="multi-attribute images: features, MTL vs independent models")
+    p.add_argument("--n", type=int, default=3000, help="number of images (default 3000)")
+    p.add_argument("--size", type=int, default=64, help="image side in pixels")
+    p.add_argument("--label-fraction", type=float, default=0.2,
+                   help="fraction of training images labelled per task (default 0.2)")
+    p.add_argument("--penalty", default="l21", choices=["ridge", "mean", "graph", "l21"])
+    p.add_argument("--alpha", type=float, default=3e-3)
+    p.add_argument("--out", default="mtlclassic-demo", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--n-jobs", type=int, default=-1)
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="fit a multi-task model on a folder of images + a CSV")
+    p.add_argument("--images", required=True, help="folder of images")
+    p.add_argument("--labels", required=True, help="CSV: a file column and one column per task "
+                   "(blank = unlabelled)")
+    p.add_argument("--out", required=True, help="model file (joblib)")
+    p.add_argument("--file-column", default="file")
+    p.add_argument("--features", default="hog,lbp,color",
+                   help="comma-separated: hog, lbp, color, glcm, gabor")
+    p.add_argument("--penalty", default="graph", choices=["ridge", "mean", "graph", "l21"])
+    p.add_argument("--alpha", type=float, default=1e-2)
+    p.add_argument("--size", type=int, default=128, help="images are resized to size x size")
+    p.add_argument("--n-jobs", type=int, default=-1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict every task for a folder of images")
+    p.add_argument("--model", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True, help="predictions CSV")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("bench", help="run a benchmark from the source checkout")
+    p.add_argument("which", choices=list(BENCHES))
+    p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 
@@ -32,6 +376,11 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (ValueError, OSError, RuntimeError, ImportError) as exc:
+    except UserError as exc:
         print(f"mtlclassic {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, RuntimeError, ImportError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"mtlclassic {args.command}: error: {type(exc).__name__}: {first}",
+              file=sys.stderr)
         return 1

@@ -1,1 +1,8 @@
-"""mtlclassic.datasets"""
+"""Datasets: a generated multi-attribute image set (no download), the bundled-data loaders
+(School, UCI mfeat digits) and scikit-learn's digits as a multi-task problem."""
+
+from ._images import make_multiattribute_images
+from ._loaders import data_home, load_digits_multitask, load_mfeat_digits, load_school
+
+__all__ = ["data_home", "load_digits_multitask", "load_mfeat_digits", "load_school",
+           "make_multiattribute_images"]

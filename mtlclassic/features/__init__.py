@@ -15,3 +15,6 @@ __all__ += ["ColorHistogram"]
 from .gabor import GaborBank  # noqa: E402
 
 __all__ += ["GaborBank"]
+from ._combined import ImageFeatures  # noqa: E402
+
+__all__ += ["ImageFeatures"]

@@ -1,0 +1,78 @@
+"""Several descriptors of RGB images, concatenated (the command line's feature set)."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .color import ColorHistogram
+from .gabor import GaborBank
+from .glcm import GLCM
+from .hog import HOG
+from .lbp import LBP
+
+FEATURES = ("hog", "lbp", "color", "glcm", "gabor")
+
+
+def to_grey_uint8(images):
+    """(n, H, W, 3) uint8 -> (n, H, W) uint8 luminance (ITU-R 601-2, as scikit-image)."""
+    w = np.array([0.2125, 0.7154, 0.0721])
+    return np.clip(np.rint(images.astype(np.float64) @ w), 0, 255).astype(np.uint8)
+
+
+class ImageFeatures(TransformerMixin, BaseEstimator):
+    """Concatenated HOG (on the RGB image), LBP / GLCM / Gabor (on its luminance) and HSV
+    colour histograms of (n, H, W, 3) uint8 images.
+
+    Parameters
+    ----------
+    features : sequence of {"hog", "lbp", "color", "glcm", "gabor"}
+    n_jobs : threads of the native kernels
+    """
+
+    def __init__(self, features=("hog", "lbp", "color"), n_jobs=None):
+        self.features = features
+        self.n_jobs = n_jobs
+
+    def _make(self):
+        feats = [self.features] if isinstance(self.features, str) else list(self.features)
+        bad = [f for f in feats if f not in FEATURES]
+        if not feats or bad:
+            raise ValueError(f"features must be taken from {FEATURES}, got {bad or feats}")
+        j = self.n_jobs
+        make = {"hog": lambda: HOG(pixels_per_cell=8, cells_per_block=2, n_jobs=j),
+                "lbp": lambda: LBP(grid=4, n_jobs=j),
+                "color": lambda: ColorHistogram(bins=4, grid=2, n_jobs=j),
+                "glcm": lambda: GLCM(n_jobs=j),
+                "gabor": lambda: GaborBank(frequencies=(0.15, 0.3), orientations=4, grid=2,
+                                           n_jobs=j)}
+        return [(f, make[f]()) for f in feats]
+
+    @staticmethod
+    def _check(X):
+        X = np.asarray(X)
+        if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
+            raise ValueError("ImageFeatures takes (n, H, W, 3) uint8 RGB images, got "
+                             f"{X.dtype} {X.shape}")
+        return X
+
+    def fit(self, X, y=None):
+        X = self._check(X)
+        grey = to_grey_uint8(X[:1])
+        self.transformers_ = [(f, est.fit(X[:1] if f in ("hog", "color") else grey))
+                              for f, est in self._make()]
+        self.image_shape_in_ = X.shape[1:]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "transformers_")
+        X = self._check(X)
+        if X.shape[1:] != self.image_shape_in_:
+            raise ValueError(f"images of shape {X.shape[1:]}, fitted on {self.image_shape_in_}")
+        grey = to_grey_uint8(X) if any(f not in ("hog", "color")
+                                       for f, _ in self.transformers_) else None
+        return np.hstack([est.transform(X if f in ("hog", "color") else grey)
+                          for f, est in self.transformers_]).astype(np.float64)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "transformers_")
+        return np.concatenate([est.get_feature_names_out() for _, est in self.transformers_])

@@ -1,0 +1,48 @@
+"""Figures (matplotlib is optional: ``pip install 'mtlclassic[plot]'``)."""
+
+import numpy as np
+
+
+def plot_task_relation(model_or_matrix, task_names=None, title="task relation", ax=None,
+                       annotate=None):
+    """Annotated heatmap of a task relation / correlation matrix, diverging colours centred
+    at 0 (blue negative, red positive, fixed range [-1, 1] for correlations).
+
+    Parameters
+    ----------
+    model_or_matrix : fitted multi-task estimator (its ``task_relation_``) or (T, T) array
+    task_names : labels of the rows/columns
+    annotate : write the values in the cells (default: when T <= 20)
+
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    R = getattr(model_or_matrix, "task_relation_", model_or_matrix)
+    if R is None:
+        raise ValueError("this model has no task_relation_ (its penalty uses none)")
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim != 2 or R.shape[0] != R.shape[1]:
+        raise ValueError(f"a task relation must be a square matrix, got shape {R.shape}")
+    T = R.shape[0]
+    if task_names is None:
+        task_names = [str(t) for t in range(T)]
+    if len(task_names) != T:
+        raise ValueError(f"task_names has {len(task_names)} names for {T} tasks")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 0.45 * T, 0.6 + 0.45 * T))
+    lim = max(1.0, float(np.nanmax(np.abs(R)))) if R.size else 1.0
+    im = ax.imshow(R, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax.set_xticks(range(T), labels=task_names, rotation=60, ha="right")
+    ax.set_yticks(range(T), labels=task_names)
+    if annotate is None:
+        annotate = T <= 20
+    if annotate:
+        for i in range(T):
+            for j in range(T):
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(R[i, j]) > 0.6 * lim else "black")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -7,6 +7,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "common.h"
 #include "images.h"
@@ -40,33 +43,97 @@ struct LbpArgs {
 // base points at a copy of the image padded by `pad` zeros on every side (row stride PW),
 // which is what scikit-image's constant-0 sampling reads outside the image; the weights
 // still use the unpadded coordinates (r, c), so every value is bit-identical.
+// Per-row neighbour setup: row pointers, column offsets and this row's weight.
+struct RowSetup {
+    const double* top[32];
+    const double* bottom[32];
+    int step[32];
+    double wr[32], dci[32], fci[32];
+    bool direct[32];
+};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MTL_LBP_AVX2 1
+// Four pixels at a time with AVX2 and BMI2 (no FMA: the products and sums are rounded one
+// by one, as in the scalar code), for P <= 16. Returns how many of the n pixels it coded
+// (a multiple of 4).
+template <int NP>
+__attribute__((target("avx2,bmi2"))) index_t codes_avx2(const RowSetup& rs, int P, int method,
+                                                   const double* centre, index_t c_lo,
+                                                   index_t n, int* codes) {
+    const __m256d one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
+    index_t k = 0;
+    for (; k + 3 < n; k += 4) {
+        const __m256d cen = _mm256_loadu_pd(centre + k);
+        const double c0 = static_cast<double>(c_lo + k);
+        const __m256d cd = _mm256_set_pd(c0 + 3, c0 + 2, c0 + 1, c0);
+        // lane j's compare bit for neighbour i goes to bit 4 i + j of M; pext then gathers
+        // each lane's bits (P <= 16, so M fits 64 bits)
+        std::uint64_t M = 0;
+        for (int i = 0; i < (NP > 0 ? NP : P); ++i) {
+            __m256d v;
+            if (rs.direct[i]) {
+                v = _mm256_loadu_pd(rs.top[i] + k);
+            } else {
+                const __m256d w_c = _mm256_sub_pd(_mm256_add_pd(cd, _mm256_set1_pd(rs.dci[i])),
+                                                  _mm256_add_pd(cd, _mm256_set1_pd(rs.fci[i])));
+                const __m256d w_r = _mm256_set1_pd(rs.wr[i]);
+                const __m256d one_c = _mm256_sub_pd(one, w_c);
+                const double* t = rs.top[i] + k;
+                const double* bt = rs.bottom[i] + k;
+                const int st = rs.step[i];
+                const __m256d top = _mm256_add_pd(_mm256_mul_pd(one_c, _mm256_loadu_pd(t)),
+                                                  _mm256_mul_pd(w_c, _mm256_loadu_pd(t + st)));
+                const __m256d bot = _mm256_add_pd(_mm256_mul_pd(one_c, _mm256_loadu_pd(bt)),
+                                                  _mm256_mul_pd(w_c, _mm256_loadu_pd(bt + st)));
+                v = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(one, w_r), top),
+                                  _mm256_mul_pd(w_r, bot));
+            }
+            const int m = _mm256_movemask_pd(
+                _mm256_cmp_pd(_mm256_sub_pd(v, cen), zero, _CMP_GE_OQ));
+            M |= static_cast<std::uint64_t>(m) << (4 * i);
+        }
+        for (int j = 0; j < 4; ++j)
+            codes[k + j] = lbp_code_from_bits(
+                static_cast<unsigned>(_pext_u64(M, 0x1111111111111111ULL << j)), P, method);
+    }
+    return k;
+}
+
+bool cpu_has_avx2() {
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
+    return has;
+}
+#endif
+
+// Discrete codes of row r, columns [c_lo, c_hi): the arithmetic of lbp_code_inside, two
+// (SSE2) or four (AVX2, when the CPU has it) pixels at a time, then a scalar tail.
+// base points at a copy of the image padded by `pad` zeros on every side (row stride PW),
+// which is what scikit-image's constant-0 sampling reads outside the image; the weights
+// still use the unpadded coordinates (r, c), so every value is bit-identical.
 template <int NP>
 void interior_row_codes(const LbpArgs& a, const double* base, index_t PW, index_t pad, index_t r,
                         index_t c_lo, index_t c_hi, int* codes) {
     const int P = NP > 0 ? NP : a.P;
     const index_t n = c_hi - c_lo;
     const double* centre = base + (r + pad) * PW + pad + c_lo;
-    // per neighbour: row pointers, column offsets and the row weight of this row
-    const double* top[32];
-    const double* bottom[32];
-    int step[32];
-    double wr[32], dci[32], fci[32];
-    bool direct[32];
+    RowSetup rs;
     for (int i = 0; i < P; ++i) {
         const int fr = a.corners[4 * i], cr = a.corners[4 * i + 1];
         const int fc = a.corners[4 * i + 2], cc = a.corners[4 * i + 3];
-        top[i] = base + (r + fr + pad) * PW + pad + c_lo + fc;
-        bottom[i] = base + (r + cr + pad) * PW + pad + c_lo + fc;
-        step[i] = cc - fc;
-        direct[i] = (fr == cr && fc == cc);
-        wr[i] = (static_cast<double>(r) + a.dr[i]) - static_cast<double>(r + fr);
-        dci[i] = a.dc[i];
-        fci[i] = static_cast<double>(fc);
+        rs.top[i] = base + (r + fr + pad) * PW + pad + c_lo + fc;
+        rs.bottom[i] = base + (r + cr + pad) * PW + pad + c_lo + fc;
+        rs.step[i] = cc - fc;
+        rs.direct[i] = (fr == cr && fc == cc);
+        rs.wr[i] = (static_cast<double>(r) + a.dr[i]) - static_cast<double>(r + fr);
+        rs.dci[i] = a.dc[i];
+        rs.fci[i] = static_cast<double>(fc);
     }
     index_t k = 0;
+#if defined(MTL_LBP_AVX2)
+    if (P <= 16 && cpu_has_avx2()) k = codes_avx2<NP>(rs, P, a.method, centre, c_lo, n, codes);
+#endif
 #if defined(__SSE2__)
-    // two pixels at a time, all neighbours in registers: the same operations in the same
-    // order as lbp_bilinear_inside / lbp_bilerp, in packed double precision
     const __m128d one = _mm_set1_pd(1.0), zero = _mm_setzero_pd();
     for (; k + 1 < n; k += 2) {
         const __m128d cen = _mm_loadu_pd(centre + k);
@@ -75,18 +142,21 @@ void interior_row_codes(const LbpArgs& a, const double* base, index_t PW, index_
         unsigned b0 = 0, b1 = 0;
         for (int i = 0; i < P; ++i) {
             __m128d v;
-            if (direct[i]) {
-                v = _mm_loadu_pd(top[i] + k);
+            if (rs.direct[i]) {
+                v = _mm_loadu_pd(rs.top[i] + k);
             } else {
-                const __m128d w_c = _mm_sub_pd(_mm_add_pd(cd, _mm_set1_pd(dci[i])),
-                                               _mm_add_pd(cd, _mm_set1_pd(fci[i])));
-                const __m128d w_r = _mm_set1_pd(wr[i]);
+                const __m128d w_c = _mm_sub_pd(_mm_add_pd(cd, _mm_set1_pd(rs.dci[i])),
+                                               _mm_add_pd(cd, _mm_set1_pd(rs.fci[i])));
+                const __m128d w_r = _mm_set1_pd(rs.wr[i]);
                 const __m128d one_c = _mm_sub_pd(one, w_c);
-                const __m128d t = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(top[i] + k)),
-                                             _mm_mul_pd(w_c, _mm_loadu_pd(top[i] + k + step[i])));
-                const __m128d bt = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(bottom[i] + k)),
-                                              _mm_mul_pd(w_c, _mm_loadu_pd(bottom[i] + k + step[i])));
-                v = _mm_add_pd(_mm_mul_pd(_mm_sub_pd(one, w_r), t), _mm_mul_pd(w_r, bt));
+                const double* t = rs.top[i] + k;
+                const double* bt = rs.bottom[i] + k;
+                const int st = rs.step[i];
+                const __m128d top = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(t)),
+                                               _mm_mul_pd(w_c, _mm_loadu_pd(t + st)));
+                const __m128d bot = _mm_add_pd(_mm_mul_pd(one_c, _mm_loadu_pd(bt)),
+                                               _mm_mul_pd(w_c, _mm_loadu_pd(bt + st)));
+                v = _mm_add_pd(_mm_mul_pd(_mm_sub_pd(one, w_r), top), _mm_mul_pd(w_r, bot));
             }
             const int m = _mm_movemask_pd(_mm_cmpge_pd(_mm_sub_pd(v, cen), zero));
             b0 |= static_cast<unsigned>(m & 1) << i;
@@ -101,12 +171,13 @@ void interior_row_codes(const LbpArgs& a, const double* base, index_t PW, index_
         const index_t c = c_lo + k;
         for (int i = 0; i < P; ++i) {
             double v;
-            if (direct[i]) {
-                v = top[i][k];
+            if (rs.direct[i]) {
+                v = rs.top[i][k];
             } else {
-                const double wc = (static_cast<double>(c) + dci[i]) - static_cast<double>(c + static_cast<index_t>(fci[i]));
-                v = lbp_bilerp(top[i][k], top[i][k + step[i]], bottom[i][k], bottom[i][k + step[i]],
-                               wr[i], wc);
+                const double wc = (static_cast<double>(c) + rs.dci[i]) -
+                                  (static_cast<double>(c) + rs.fci[i]);
+                v = lbp_bilerp(rs.top[i][k], rs.top[i][k + rs.step[i]], rs.bottom[i][k],
+                               rs.bottom[i][k + rs.step[i]], rs.wr[i], wc);
             }
             bk |= static_cast<unsigned>(v - centre[k] >= 0) << i;
         }

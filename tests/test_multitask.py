@@ -299,7 +299,7 @@ def test_bad_input(rng):
                       (dict(max_iter=0), "max_iter"), (dict(penalty="lasso"), "penalty"),
                       (dict(solver="newton"), "solver"), (dict(device="gpu"), "device"),
                       (dict(device="cuda"), "GPU solver"), (dict(task_weight=[1, 1]), "task_weight"),
-                      (dict(task_relation="learn"), "task_relation")]:
+                      (dict(task_relation="estimate"), "task_relation")]:
         with pytest.raises(ValueError, match=match):
             MultiTaskRegressor(**kw).fit(X, Y)
     with pytest.raises(ValueError, match="different numbers of samples"):

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..backend import effective_n_threads, is_cupy_array
 from . import _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
-from .penalties import Penalty, get_penalty
+from .penalties import MTRL, get_penalty
 
 _OBJECTIVE_DOC = """
     Objective, over W = [w_1 ... w_T'] (n_features x n_subtasks) and intercepts b:
@@ -94,7 +94,8 @@ class _BaseMultiTask(BaseEstimator):
             return np.ones((n_sub, n_sub))
         if isinstance(R, str):
             if R != "auto":
-                raise ValueError(f"task_relation must be an array, 'auto' or None, got {R!r}")
+                raise ValueError(f"task_relation must be an array, 'auto', 'learn' or None, got "
+                                 f"{R!r}")
             Ymasked = np.where(mask, Yenc, np.nan)
             return estimate_task_relation(Ymasked, mask, X, sample_weight=sw)
         R = np.asarray(R, dtype=np.float64)
@@ -139,56 +140,59 @@ class _BaseMultiTask(BaseEstimator):
         # that an integer weight is the same as repeating the sample
         n_t = (mask * sw[:, None]).sum(axis=0)
         A = mask * sw[:, None] * (rho / n_t)[None, :]
-        R = self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
-        Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
         Xd = np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
+        learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
+                                        and self.task_relation == "learn")
+        if learn:
+            pen = MTRL()
         closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
         solver = self.solver
         if solver == "auto":
             solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
-                             "(ridge, mean, graph) and every label present")
+                             "(ridge, mean, graph, mtrl) and every label present")
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
-        if solver == "closed_form":
-            W, b = _solver.closed_form(Xd, Yenc, sw, rho, Q, self.fit_intercept)
-            self.n_iter_ = 1  # one direct solve
-            self.objective_trace_ = [_solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha,
-                                                       W, b)]
+        d = Xd.shape[1]
+        W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
+        warm = (self.warm_start and getattr(self, "coef_", None) is not None
+                and self.coef_.shape == (n_sub, d))
+        if warm:
+            W0 = np.array(self.coef_.T, dtype=np.float64)
+            b0 = np.array(self.intercept_, dtype=np.float64)
+        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
+                   solver=solver, warm=warm)
+        if learn:
+            # alternate the W-step and Omega's closed form (Zhang & Yeung 2010)
+            Omega = np.eye(n_sub) / n_sub
+            n_iter, trace, F_prev, converged = 0, [], None, False
+            for _ in range(100):
+                Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, Omega)
+                W0, b0, it, conv, tr = self._solve(ctx, Q, W0, b0)
+                n_iter += it
+                trace += tr
+                Omega = MTRL.update(W0)
+                F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W0, b0)
+                if F_prev is not None and abs(F_prev - F) <= self.tol * max(abs(F), 1e-12):
+                    converged = conv
+                    break
+                F_prev = F
+            W, b = W0, b0
+            dg = np.sqrt(np.diag(Omega))
+            R = Omega / np.outer(dg, dg)
+            self.task_covariance_ = Omega
         else:
-            d = Xd.shape[1]
-            W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
-            lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
-                                             else 0.25, self.fit_intercept)
-            if self.warm_start and getattr(self, "coef_", None) is not None and \
-                    self.coef_.shape == (n_sub, d):
-                W0, b0 = np.array(self.coef_.T, dtype=np.float64), np.array(self.intercept_,
-                                                                            dtype=np.float64)
-                lip = getattr(self, "lipschitz_", lip)
-            use_gram = (self._loss_name == "squared" and mask.all() and Xd.shape[0] >= Xd.shape[1])
-            if use_gram:
-                oracle = _solver.GramOracle(Xd, Yenc, sw, rho, Q, self.fit_intercept)
-                b0 = np.zeros(n_sub)
-            else:
-                oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
-            if solver == "lbfgs":
-                W, b, n_iter, converged, trace = _solver.lbfgs(
-                    oracle, W0, b0, oracle.fit_intercept, self.max_iter, float(self.tol))
-            else:
-                W, b, n_iter, converged, trace, lip = _solver.fista(
-                    oracle, pen, float(self.alpha), W0, b0, self.max_iter, float(self.tol),
-                    n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
-            if use_gram:
-                b = oracle.intercept(W)
-            self.lipschitz_ = lip
-            self.n_iter_ = n_iter
-            self.objective_trace_ = trace
-            if not converged:
-                warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
-                              f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
+            R = self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+            Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
+            W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
+        self.n_iter_ = n_iter
+        self.objective_trace_ = trace
+        if not converged:
+            warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
+                          f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
         self.coef_ = np.ascontiguousarray(W.T)
         self.intercept_ = b
         self.task_relation_ = R
@@ -197,6 +201,36 @@ class _BaseMultiTask(BaseEstimator):
         self.solver_ = solver
         self._one_d = one_d
         return self
+
+    def _solve(self, ctx, Q, W0, b0):
+        """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""
+        Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
+        if ctx["solver"] == "closed_form":
+            W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, self.fit_intercept)
+            F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
+            return W, b, 1, True, [F]  # one direct solve
+        lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
+                                         else 0.25, self.fit_intercept)
+        if ctx["warm"]:
+            lip = getattr(self, "lipschitz_", lip)
+        use_gram = (self._loss_name == "squared" and ctx["mask"].all()
+                    and Xd.shape[0] >= Xd.shape[1])
+        if use_gram:
+            oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], ctx["rho"], Q, self.fit_intercept)
+            b0 = np.zeros_like(b0)
+        else:
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
+        if ctx["solver"] == "lbfgs":
+            W, b, n_iter, converged, trace = _solver.lbfgs(
+                oracle, W0, b0, oracle.fit_intercept, self.max_iter, float(self.tol))
+        else:
+            W, b, n_iter, converged, trace, lip = _solver.fista(
+                oracle, pen, float(self.alpha), W0, b0, self.max_iter, float(self.tol),
+                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
+            self.lipschitz_ = lip
+        if use_gram:
+            b = oracle.intercept(W)
+        return W, b, n_iter, converged, trace
 
     def _decision(self, X):
         check_is_fitted(self, "coef_")

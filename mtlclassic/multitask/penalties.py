@@ -20,6 +20,7 @@ class Penalty(ABC):
     name = ""
     smooth = True
     uses_relation = False
+    learns_relation = False
 
     @abstractmethod
     def matrix(self, alpha, l2, n_tasks, relation=None):
@@ -103,7 +104,58 @@ class L21(Penalty):
         return kernels.prox_l21(W, tau, n_jobs=n_jobs)
 
 
-PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21)}
+class Trace(Penalty):
+    """Shared low-rank subspace: ``alpha ||W||_* + 1/2 l2 ||W||^2`` (nuclear norm, the sum
+    of singular values; Pong, Tseng, Ji & Ye, "Trace norm regularization: reformulations,
+    algorithms, and multi-task learning", SIAM J. Optim. 2010) -- the linear counterpart of
+    a shared hidden layer with per-task heads. Prox: singular-value soft-thresholding
+    ``U max(S - tau, 0) V^T``."""
+
+    name = "trace"
+    smooth = False
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        return l2 * np.eye(n_tasks)
+
+    def value(self, W, alpha):
+        return alpha * float(np.linalg.svd(W, compute_uv=False).sum()) if W.size else 0.0
+
+    def prox(self, W, tau, n_jobs=None):
+        if W.size == 0 or tau == 0:
+            return W
+        U, S, Vt = np.linalg.svd(W, full_matrices=False)
+        S = np.maximum(S - tau, 0.0)
+        keep = S > 0
+        return (U[:, keep] * S[keep]) @ Vt[keep]
+
+
+class MTRL(Penalty):
+    """Multi-task relationship learning (Zhang & Yeung, "A convex formulation for learning
+    task relationships in multi-task learning", UAI 2010): ``1/2 alpha tr(W Omega^-1 W^T) +
+    1/2 l2 ||W||^2`` over W and a task covariance ``Omega >= 0, tr(Omega) = 1``, learnt by
+    alternating a W-step (Q = alpha Omega^-1 + l2 I, a graph-like quadratic) with the closed
+    form ``Omega = (W^T W)^(1/2) / tr((W^T W)^(1/2))``. ``task_relation_`` is the
+    correlation matrix of the learnt Omega."""
+
+    name = "mtrl"
+    learns_relation = True
+
+    def matrix(self, alpha, l2, n_tasks, relation=None):
+        Omega = np.eye(n_tasks) / n_tasks if relation is None else relation
+        return alpha * np.linalg.pinv(Omega, hermitian=True) + l2 * np.eye(n_tasks)
+
+    @staticmethod
+    def update(W):
+        """Omega = (W^T W + eps I)^(1/2) / trace, eps a tiny ridge that keeps it invertible."""
+        G = W.T @ W
+        T = G.shape[0]
+        G = G + (1e-10 * (np.trace(G) / T) + 1e-12) * np.eye(T)
+        lam, V = np.linalg.eigh(G)
+        M = (V * np.sqrt(np.maximum(lam, 0.0))) @ V.T
+        return M / np.trace(M)
+
+
+PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21, Trace, MTRL)}
 
 
 def get_penalty(penalty):

@@ -358,3 +358,79 @@ def test_lbfgs_equals_fista_for_logistic(rng, penalty):
     np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-5)
     assert a.objective_trace_[-1] == pytest.approx(b.objective_trace_[-1], rel=1e-9)
     assert np.all(np.diff(a.objective_trace_) <= 1e-12 * np.abs(a.objective_trace_[1:]))
+
+
+# ------------------------------------------------------------------ trace norm and MTRL
+
+def test_trace_prox_is_singular_value_soft_threshold(rng):
+    W = rng.standard_normal((20, 6))
+    tau = 1.3
+    P = penalties.Trace().prox(W, tau)
+    s = np.linalg.svd(W, compute_uv=False)
+    np.testing.assert_allclose(np.linalg.svd(P, compute_uv=False), np.maximum(s - tau, 0),
+                               atol=1e-12)
+    U, _, Vt = np.linalg.svd(W, full_matrices=False)
+    np.testing.assert_allclose(P, (U * np.maximum(s - tau, 0)) @ Vt, atol=1e-12)
+    assert penalties.Trace().value(W, 2.0) == pytest.approx(2.0 * s.sum())
+
+
+def test_trace_norm_finds_the_shared_low_rank_subspace(rng):
+    """Tasks that share a rank-2 subspace: the trace-norm fit has rank 2 and satisfies the
+    proximal fixed-point (optimality) condition."""
+    n, d, T = 300, 20, 8
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
+    Y = X @ W + 0.3 * rng.standard_normal((n, T))
+    m = MultiTaskRegressor(penalty="trace", alpha=0.3, tol=1e-10, max_iter=20000).fit(X, Y)
+    s = np.linalg.svd(m.coef_, compute_uv=False)
+    assert np.sum(s > 1e-6 * s[0]) == 2
+    Wf, b = m.coef_.T, m.intercept_
+    G = (X @ Wf + b - Y) / n
+    step = 0.05
+    fixed = penalties.Trace().prox(Wf - step * (X.T @ G), step * 0.3)
+    np.testing.assert_allclose(fixed, Wf, atol=1e-6)
+    ridge = MultiTaskRegressor(penalty="ridge", alpha=0.01).fit(X, Y)
+    assert np.sum(np.linalg.svd(ridge.coef_, compute_uv=False) > 1e-6 * s[0]) == T
+
+
+def _planted(rng, n=2000, d=200):
+    """Eight tasks in two groups: weights correlated within a group (0.8), anti-correlated
+    across one pair of tasks (-0.7), independent otherwise."""
+    C = np.eye(8)
+    for g in ([0, 1, 2, 3], [4, 5, 6]):
+        for i in g:
+            for j in g:
+                if i != j:
+                    C[i, j] = 0.8
+    C[0, 7] = C[7, 0] = -0.7
+    lam, V = np.linalg.eigh(C)
+    L = V * np.sqrt(np.maximum(lam, 1e-9))
+    W = rng.standard_normal((d, 8)) @ L.T
+    X = rng.standard_normal((n, d))
+    return X, X @ W + 0.5 * rng.standard_normal((n, 8)), C
+
+
+def _offdiag_pearson(A, B):
+    iu = np.triu_indices_from(A, 1)
+    return np.corrcoef(A[iu], B[iu])[0, 1]
+
+
+def test_planted_structure_is_recovered(rng):
+    X, Y, C = _planted(rng)
+    mtrl = MultiTaskRegressor(penalty="mtrl", alpha=0.05, l2=1e-3).fit(X, Y)
+    assert _offdiag_pearson(mtrl.task_relation_, C) >= 0.9
+    assert np.trace(mtrl.task_covariance_) == pytest.approx(1.0)
+    assert np.linalg.eigvalsh(mtrl.task_covariance_).min() > 0
+    graph = MultiTaskRegressor(penalty="graph", alpha=0.05, task_relation="auto").fit(X, Y)
+    assert _offdiag_pearson(graph.task_relation_, C) >= 0.9
+    learn = MultiTaskRegressor(penalty="graph", alpha=0.05, l2=1e-3,
+                               task_relation="learn").fit(X, Y)
+    np.testing.assert_allclose(learn.task_relation_, mtrl.task_relation_, atol=1e-8)
+
+
+def test_mtrl_classifier_with_missing_labels(rng):
+    X, Yr, C = _planted(rng, n=400, d=40)
+    Y = (Yr > 0).astype(float)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    m = MultiTaskClassifier(penalty="mtrl", alpha=0.01, l2=1e-3).fit(X, Y)
+    assert m.task_relation_.shape == (8, 8) and m.score(X, Y) > 0.8

@@ -46,3 +46,27 @@ def plot_task_relation(model_or_matrix, task_names=None, title="task relation", 
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_regularization_path(cv_model, ax=None):
+    """Mean cross-validated score against alpha (log axis) with a +/- one standard deviation
+    band, one line per l2 value, and the chosen alpha marked. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    res = getattr(cv_model, "cv_results_", None)
+    if res is None:
+        raise ValueError("plot_regularization_path needs a fitted CV estimator (cv_results_)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    alphas = res["alphas"]
+    for i, l2 in enumerate(res["l2s"]):
+        mean, std = res["mean_score"][i], res["std_score"][i]
+        ax.plot(alphas, mean, marker="o", label=f"l2 = {l2:g}")
+        ax.fill_between(alphas, mean - std, mean + std, alpha=0.2)
+    ax.axvline(cv_model.alpha_, color="k", linestyle="--", linewidth=1,
+               label=f"alpha_ = {cv_model.alpha_:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("mean CV score")
+    ax.legend(fontsize=8)
+    return ax

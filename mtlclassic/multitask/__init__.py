@@ -1,8 +1,10 @@
 """Multi-task linear models coupled through a penalty (see ``penalties``)."""
 
 from . import penalties
+from ._cv import MultiTaskClassifierCV, MultiTaskRegressorCV
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 from ._relation import estimate_task_relation, long_to_wide, signed_laplacian
 
-__all__ = ["MultiTaskClassifier", "MultiTaskRegressor", "estimate_task_relation",
+__all__ = ["MultiTaskClassifier", "MultiTaskClassifierCV", "MultiTaskRegressor",
+           "MultiTaskRegressorCV", "estimate_task_relation",
            "long_to_wide", "penalties", "signed_laplacian"]

@@ -1,0 +1,217 @@
+"""Cross-validated multi-task estimators: a warm-started path over a log grid of alpha."""
+
+import numbers
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from . import _labels
+from ._estimators import MultiTaskClassifier, MultiTaskRegressor
+
+_BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "task_weight", "max_iter",
+                "tol", "solver", "device", "verbose", "missing_label")
+
+
+def entry_folds(Y2, miss, n_folds, classification, random_state):
+    """Fold index (0..n_folds-1) of every labelled entry, -1 where unlabelled: each task's
+    labelled samples are split on their own (stratified by class for classification), so
+    tasks with few labels still contribute to every fold."""
+    folds = np.full(Y2.shape, -1, dtype=int)
+    for t in range(Y2.shape[1]):
+        rows = np.flatnonzero(~miss[:, t])
+        k = min(n_folds, len(rows))
+        if k < 2:
+            raise ValueError(f"task {t} has {len(rows)} labelled sample(s): cross-validation "
+                             "needs at least 2 per task")
+        if classification:
+            labels = Y2[rows, t].astype(str)
+            k = min(k, np.unique(labels, return_counts=True)[1].min())
+            if k < 2:
+                raise ValueError(f"task {t}: a class has a single labelled sample; "
+                                 "stratified cross-validation needs at least 2 per class")
+            split = StratifiedKFold(k, shuffle=True, random_state=random_state).split(rows, labels)
+        else:
+            split = KFold(k, shuffle=True, random_state=random_state).split(rows)
+        for f, (_, test) in enumerate(split):
+            folds[rows[test], t] = f
+    return folds
+
+
+class _CVMixin:
+    """fit(): score each (alpha, l2) on held-out labelled entries, fold by fold, alphas
+    from large to small with warm starts; then refit on everything with the best pair."""
+
+    def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
+                 cv=5, eps_decades=3.0, random_state=0, fit_intercept=True, task_weight=None,
+                 max_iter=2000, tol=1e-6, solver="auto", device="auto", n_jobs=None,
+                 verbose=0, missing_label=None):
+        super().__init__(penalty=penalty, l2=l2, task_relation=task_relation,
+                         fit_intercept=fit_intercept, task_weight=task_weight, max_iter=max_iter,
+                         tol=tol, solver=solver, device=device, n_jobs=n_jobs, verbose=verbose,
+                         missing_label=missing_label)
+        del self.alpha, self.warm_start
+        self.alphas = alphas
+        self.l2s = l2s
+        self.cv = cv
+        self.eps_decades = eps_decades
+        self.random_state = random_state
+
+    def _grid_alphas(self, X, Y2, miss):
+        if not isinstance(self.alphas, numbers.Integral) or isinstance(self.alphas, bool):
+            a = np.asarray(self.alphas, dtype=np.float64).ravel()
+            if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
+                raise ValueError(f"alphas must be a positive int or non-negative numbers, got "
+                                 f"{self.alphas!r}")
+            return np.sort(a)[::-1]
+        if self.alphas < 1:
+            raise ValueError(f"alphas must be >= 1, got {self.alphas}")
+        # the largest useful alpha: the scale of the data-term gradient at W = 0
+        Xc = X - X.mean(axis=0)
+        Yn = np.where(miss, 0.0, self._numeric_targets(Y2, miss))
+        Yn = np.where(miss, 0.0, Yn - np.nanmean(np.where(miss, np.nan, Yn), axis=0))
+        n_t = np.maximum((~miss).sum(axis=0), 1)
+        g = np.abs(Xc.T @ (Yn / n_t)).max() if Xc.size else 1.0
+        top = max(float(g), 1e-12)
+        return top * np.logspace(0, -self.eps_decades, int(self.alphas))
+
+    def _grid(self, X, Y2, miss):
+        alphas = self._grid_alphas(X, Y2, miss)
+        if self.l2s is None:
+            l2s = [float(self.l2)]
+        else:
+            l2s = [float(v) for v in np.atleast_1d(self.l2s)]
+            if any(not np.isfinite(v) or v < 0 for v in l2s):
+                raise ValueError(f"l2s must be non-negative numbers, got {self.l2s!r}")
+        return alphas, l2s
+
+    def _fold_path(self, X, Y2, folds, f, alphas, l2, sample_weight):
+        base = self._base().set_params(l2=l2, warm_start=True)
+        Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
+        held = folds == f
+        Ytr[held] = None if Ytr.dtype == object else np.nan
+        scores = []
+        for a in alphas:
+            base.set_params(alpha=a)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                base.fit(X, Ytr, sample_weight=sample_weight)
+            P = base.predict(X).reshape(len(X), -1)
+            scores.append(self._heldout_score(Y2, P, held))
+        return scores
+
+    def _fit_cv(self, X, y, sample_weight):
+        base = self._base()
+        base._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
+        X = base._validate_X(X, reset=True)
+        if X.shape[0] < 2:
+            raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
+        Y2, one_d = _labels.as_2d_targets(y)
+        if Y2.shape[0] != X.shape[0]:
+            raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} and "
+                             f"{Y2.shape[0]}")
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        _labels.check_labelled(miss)
+        base._encode(Y2, miss)  # label checks (continuous targets, single classes)
+        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
+            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+        folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state)
+        Xa = np.asarray(X, dtype=np.float64)
+        if not np.all(np.isfinite(Xa)):
+            raise ValueError("X contains NaN or infinity")
+        alphas, l2s = self._grid(Xa, Y2, miss)
+        n_folds = folds.max() + 1
+        jobs = [(l2, f) for l2 in l2s for f in range(n_folds)]
+        res = Parallel(n_jobs=self.n_jobs)(
+            delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, sample_weight)
+            for l2, f in jobs)
+        S = np.array(res).reshape(len(l2s), n_folds, len(alphas))
+        mean = S.mean(axis=1)
+        i, j = np.unravel_index(np.nanargmax(mean), mean.shape)
+        self.alpha_, self.l2_ = float(alphas[j]), float(l2s[i])
+        self.alphas_ = alphas
+        self.cv_results_ = {"alphas": alphas, "l2s": np.array(l2s), "mean_score": mean,
+                            "std_score": S.std(axis=1), "fold_scores": S}
+        best = self._base().set_params(alpha=self.alpha_, l2=self.l2_).fit(
+            X, y, sample_weight=sample_weight)
+        for k, v in vars(best).items():
+            if k.endswith("_") or k == "_one_d":
+                setattr(self, k, v)
+        return self
+
+    def _base(self):
+        return self._base_class(alpha=1.0, **{k: getattr(self, k) for k in _BASE_PARAMS})
+
+
+class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
+    """:class:`MultiTaskRegressor` with ``alpha`` (and optionally ``l2``) chosen by
+    cross-validation on held-out labelled entries (score: mean over tasks of R^2).
+
+    Parameters (besides those of MultiTaskRegressor, whose ``alpha`` is not used)
+    ----------
+    alphas : int or array, default=10
+        An int gives a log grid from the data's largest useful alpha down ``eps_decades``
+        decades; the path runs from large to small alpha with warm starts.
+    l2s : array or None
+        Grid of ``l2`` (e.g. for the mean penalty); None keeps ``l2``.
+    cv : int, default=5
+        Folds, drawn per task among its labelled samples.
+    n_jobs : int, default=None
+        joblib workers over folds (a Dask joblib backend distributes them).
+
+    Attributes: ``alpha_``, ``l2_``, ``alphas_``, ``cv_results_`` plus the refitted model's.
+    """
+
+    _base_class = MultiTaskRegressor
+    _classification = False
+
+    @staticmethod
+    def _numeric_targets(Y2, miss):
+        return np.where(miss, 0.0, Y2).astype(np.float64)
+
+    @staticmethod
+    def _heldout_score(Y2, P, held):
+        scores = []
+        for t in range(Y2.shape[1]):
+            rows = held[:, t]
+            if rows.sum() < 2:
+                continue
+            y = Y2[rows, t].astype(np.float64)
+            ss = np.sum((y - y.mean()) ** 2)
+            scores.append(1 - np.sum((y - P[rows, t]) ** 2) / ss if ss > 0 else 0.0)
+        return float(np.mean(scores)) if scores else np.nan
+
+    def fit(self, X, y, sample_weight=None):
+        return self._fit_cv(X, y, sample_weight)
+
+
+class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
+    """:class:`MultiTaskClassifier` with ``alpha`` (and optionally ``l2``) chosen by
+    stratified cross-validation on held-out labelled entries (score: mean over tasks of the
+    accuracy). Parameters and attributes as :class:`MultiTaskRegressorCV`."""
+
+    _base_class = MultiTaskClassifier
+    _classification = True
+
+    @staticmethod
+    def _numeric_targets(Y2, miss):
+        out = np.zeros(Y2.shape)
+        for t in range(Y2.shape[1]):
+            lab = ~miss[:, t]
+            cls, idx = np.unique(Y2[lab, t].astype(str), return_inverse=True)
+            out[lab, t] = idx / max(len(cls) - 1, 1)
+        return out
+
+    @staticmethod
+    def _heldout_score(Y2, P, held):
+        scores = [float(np.mean(Y2[held[:, t], t].astype(str) == P[held[:, t], t].astype(str)))
+                  for t in range(Y2.shape[1]) if held[:, t].any()]
+        return float(np.mean(scores)) if scores else np.nan
+
+    def fit(self, X, y, sample_weight=None):
+        return self._fit_cv(X, y, sample_weight)

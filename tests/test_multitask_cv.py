@@ -1,0 +1,93 @@
+"""Cross-validated estimators and the regularisation-path plot."""
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskClassifierCV, MultiTaskRegressor,
+                                  MultiTaskRegressorCV)
+from mtlclassic.multitask._cv import entry_folds
+from mtlclassic.multitask._labels import missing_mask
+
+
+@parametrize_with_checks([MultiTaskRegressorCV(penalty="l21", alphas=3, cv=2),
+                          MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=2)],
+                         expected_failed_checks=lambda est: dict(
+                             {"check_sample_weight_equivalence_on_dense_data": "the CV folds "
+                              "are drawn over samples, so repeating a sample changes the folds "
+                              "and the chosen alpha"},
+                             **({"check_classifier_multioutput": "as for MultiTaskClassifier: "
+                                 "classes_ and decision_function are per task"}
+                                if isinstance(est, MultiTaskClassifierCV) else {})))
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_entry_folds_respect_missing_labels_and_strata(rng):
+    Y = rng.integers(0, 3, (90, 2)).astype(object)
+    Y[:30, 1] = None
+    miss = missing_mask(Y)
+    f = entry_folds(Y, miss, 3, True, 0)
+    assert np.all(f[miss] == -1) and np.all(f[~miss] >= 0)
+    for t in range(2):
+        for k in range(3):
+            held = Y[f[:, t] == k, t].astype(int)
+            counts = np.bincount(held, minlength=3)
+            assert counts.min() >= 1  # every class in every fold (stratified)
+
+
+def test_cv_chooses_a_sensible_alpha_and_refits(rng):
+    n, d = 200, 40
+    X = rng.standard_normal((n, d))
+    W = np.zeros((d, 4))
+    W[:5] = rng.standard_normal((5, 4))
+    Y = X @ W + 0.5 * rng.standard_normal((n, 4))
+    m = MultiTaskRegressorCV(penalty="l21", alphas=12, cv=4).fit(X, Y)
+    scores = m.cv_results_["mean_score"][0]
+    assert m.alpha_ == m.alphas_[np.argmax(scores)]
+    assert 0 < np.argmax(scores) < len(scores) - 1 or scores.max() > 0.9
+    ref = MultiTaskRegressor(penalty="l21", alpha=m.alpha_).fit(X, Y)
+    np.testing.assert_allclose(m.coef_, ref.coef_, atol=1e-8)
+    assert m.score(X, Y) > 0.8
+    # l2 grid for the mean penalty
+    mm = MultiTaskRegressorCV(penalty="mean", alphas=4, l2s=[1e-3, 1e-1], cv=3).fit(X, Y)
+    assert mm.cv_results_["mean_score"].shape == (2, 4) and mm.l2_ in (1e-3, 1e-1)
+
+
+def test_cv_classifier_with_missing_labels(rng):
+    X = rng.standard_normal((240, 6))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(object)
+    Y[rng.random(Y.shape) < 0.3] = None
+    m = MultiTaskClassifierCV(penalty="graph", alphas=5, cv=3, n_jobs=2).fit(X, Y)
+    assert isinstance(m, MultiTaskClassifier) and m.score(X, Y) > 0.85
+
+
+def test_cv_bad_input(rng):
+    X = rng.standard_normal((20, 3))
+    y = rng.standard_normal(20)
+    for kw, match in [(dict(cv=1), "cv"), (dict(alphas=0), "alphas"),
+                      (dict(alphas=[-1.0]), "alphas"), (dict(l2s=[-1]), "l2s")]:
+        with pytest.raises(ValueError, match=match):
+            MultiTaskRegressorCV(**kw).fit(X, y)
+    yc = np.r_[np.zeros(19), 1]
+    with pytest.raises(ValueError, match="single labelled sample"):
+        MultiTaskClassifierCV(cv=3).fit(X, yc)
+
+
+def test_plot_regularization_path(rng):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mtlclassic.plotting import plot_regularization_path
+
+    X = rng.standard_normal((80, 5))
+    Y = X @ rng.standard_normal((5, 2))
+    m = MultiTaskRegressorCV(penalty="ridge", alphas=5, cv=3).fit(X, Y)
+    ax = plot_regularization_path(m)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "alpha"
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), m.alphas_)
+    np.testing.assert_allclose(line.get_ydata(), m.cv_results_["mean_score"][0])
+    with pytest.raises(ValueError, match="cv_results_"):
+        plot_regularization_path(MultiTaskRegressor())

@@ -3,7 +3,6 @@ properties, missing labels, and bad input."""
 
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import numpy as np

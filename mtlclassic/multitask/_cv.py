@@ -5,10 +5,8 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from . import _labels
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 
 _BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "task_weight", "max_iter",
@@ -105,18 +103,7 @@ class _CVMixin:
     def _fit_cv(self, X, y, sample_weight):
         base = self._base()
         base._check_params()
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None")
-        X = base._validate_X(X, reset=True)
-        if X.shape[0] < 2:
-            raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
-        Y2, one_d = _labels.as_2d_targets(y)
-        if Y2.shape[0] != X.shape[0]:
-            raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} and "
-                             f"{Y2.shape[0]}")
-        miss = _labels.missing_mask(Y2, self.missing_label)
-        _labels.check_labelled(miss)
+        X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
         base._encode(Y2, miss)  # label checks (continuous targets, single classes)
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")

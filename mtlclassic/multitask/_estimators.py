@@ -112,18 +112,7 @@ class _BaseMultiTask(BaseEstimator):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
         None or ``missing_label``."""
         pen = self._check_params()
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None")
-        X = self._validate_X(X, reset=True)
-        if X.shape[0] < 2:
-            raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
-        Y2, one_d = _labels.as_2d_targets(y)
-        if Y2.shape[0] != X.shape[0]:
-            raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} and "
-                             f"{Y2.shape[0]}")
-        miss = _labels.missing_mask(Y2, self.missing_label)
-        _labels.check_labelled(miss)
+        X, Y2, one_d, miss = self._validate_fit_inputs(X, y, type(self).__name__)
         Yenc, mask, owner = self._encode(Y2, miss)
         n, T = Y2.shape
         n_sub = Yenc.shape[1]
@@ -204,6 +193,21 @@ class _BaseMultiTask(BaseEstimator):
         self.solver_ = solver
         self._one_d = one_d
         return self
+
+    def _validate_fit_inputs(self, X, y, name):
+        """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
+        if y is None:
+            raise ValueError(f"{name} requires y to be passed, but the target y is None")
+        X = self._validate_X(X, reset=True)
+        if X.shape[0] < 2:
+            raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
+        Y2, one_d = _labels.as_2d_targets(y)
+        if Y2.shape[0] != X.shape[0]:
+            raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} and "
+                             f"{Y2.shape[0]}")
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        _labels.check_labelled(miss)
+        return X, Y2, one_d, miss
 
     def _solve(self, ctx, Q, W0, b0, tol=None):
         """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""

@@ -8,6 +8,7 @@ import pytest
 import skimage.data as sd
 from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 
+from mtlclassic.backend import cuda_available
 from mtlclassic.backend._native import _cpu
 from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram, GaborBank
 from mtlclassic.features.glcm import PROPERTIES, glcm_offsets, quantize
@@ -357,8 +358,13 @@ def test_not_fitted_and_gpu_refused():
 
     with pytest.raises(NotFittedError):
         HOG().transform(np.zeros((1, 32, 32)))
-    with pytest.raises(ValueError, match="GPU path"):
-        HOG(backend="cuda").fit(np.zeros((1, 32, 32)))
+    for Est in (GLCM, GaborBank):
+        with pytest.raises(ValueError, match="has no CUDA kernel"):
+            Est(backend="cuda").fit(np.zeros((1, 32, 32)))
+    if not cuda_available():
+        for Est in (HOG, LBP, ColorHistogram):
+            with pytest.raises(RuntimeError, match="no GPU is usable"):
+                Est(backend="cuda").fit(np.zeros((1, 32, 32, 3 if Est is ColorHistogram else 1)))
 
 
 def test_native_module_validates_buffers():

@@ -15,6 +15,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mtlclassic.backend import cuda_available
 from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskRegressor, estimate_task_relation,
                                   long_to_wide, penalties, signed_laplacian)
 
@@ -297,10 +298,14 @@ def test_bad_input(rng):
     for kw, match in [(dict(alpha=-1), "alpha"), (dict(l2=np.inf), "l2"), (dict(tol=-1), "tol"),
                       (dict(max_iter=0), "max_iter"), (dict(penalty="lasso"), "penalty"),
                       (dict(solver="newton"), "solver"), (dict(device="gpu"), "device"),
-                      (dict(device="cuda"), "GPU solver"), (dict(task_weight=[1, 1]), "task_weight"),
+                      (dict(task_weight=[1, 1]), "task_weight"),
+                      (dict(task_weight="equal"), "task_weight"),
                       (dict(task_relation="estimate"), "task_relation")]:
         with pytest.raises(ValueError, match=match):
             MultiTaskRegressor(**kw).fit(X, Y)
+    if not cuda_available():
+        with pytest.raises(RuntimeError, match="no GPU is usable"):
+            MultiTaskRegressor(device="cuda").fit(X, Y)
     with pytest.raises(ValueError, match="different numbers of samples"):
         MultiTaskRegressor().fit(X, Y[:-1])
     with pytest.raises(ValueError, match="closed_form"):

@@ -21,5 +21,32 @@ int check_device_pointer(std::uintptr_t ptr);
 int prox_l21(std::uintptr_t in, std::uintptr_t out, std::int64_t rows, std::int64_t cols,
              double tau, bool is_double, std::uintptr_t stream);
 
+// Image kernels: images (n, H, W, C) C order of type in_dtype (0 uint8, 1 uint16,
+// 2 float32, 3 float64); out (n, n_features) float32 or float64.
+// hog: cells is float32 scratch of n * (H / cell_r) * (W / cell_c) * orientations.
+int hog_batch(std::uintptr_t images, int in_dtype, std::uintptr_t cells, std::uintptr_t out,
+              bool out_double, std::int64_t n, std::int64_t H, std::int64_t W, std::int64_t C,
+              int orientations, int cell_r, int cell_c, int block_r, int block_c, int norm,
+              bool transform_sqrt, std::uintptr_t stream);
+// Histogram kernels: scratch (uint32, n * grid_r * grid_c * n_bins) is needed only when
+// n_bins exceeds *_max_shared_bins(); pass 0 otherwise.
+int lbp_max_shared_bins();
+int lbp_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                   std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W, int P,
+                   int method, const double* dr, const double* dc, int grid_r, int grid_c,
+                   int n_bins, const double* var_edges, int n_edges, std::uintptr_t stream);
+int color_max_shared_bins();
+int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                     std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W,
+                     std::int64_t C, int space, int b0, int b1, int b2, bool joint, int grid_r,
+                     int grid_c, std::uintptr_t stream);
+
+// Solver: G = A * l'(Y, Z) element-wise over size entries (float32 or float64), and one
+// float64 partial loss sum per block into partial (loss_grad_blocks(size) values).
+int loss_grad_blocks(std::int64_t size);
+int loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
+              std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
+              std::uintptr_t stream);
+
 }  // namespace cuda
 }  // namespace mtl

@@ -3,10 +3,12 @@
 // Arrays arrive as raw device pointers (CuPy's data.ptr) after Python has validated
 // shape, dtype, contiguity and device; the stream is CuPy's current stream.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "launchers.h"
 
@@ -73,6 +75,93 @@ void prox_l21(std::uintptr_t in, std::uintptr_t out, std::int64_t rows, std::int
     check(code, "prox_l21 kernel launch");
 }
 
+void hog_batch(std::uintptr_t images, int in_dtype, std::uintptr_t cells, std::uintptr_t out,
+               bool out_double, std::int64_t n, std::int64_t H, std::int64_t W, std::int64_t C,
+               int orientations, int cell_r, int cell_c, int block_r, int block_c, int norm,
+               bool transform_sqrt, std::uintptr_t stream) {
+    if (n < 0 || H < 1 || W < 1 || C < 1) throw std::invalid_argument("bad image batch shape");
+    if (orientations < 1 || cell_r < 1 || cell_c < 1 || block_r < 1 || block_c < 1)
+        throw std::invalid_argument("HOG sizes must be positive");
+    if (norm < 0 || norm > 3) throw std::invalid_argument("unknown block norm");
+    if (n == 0) return;
+    check_ptr(images, "images");
+    check_ptr(cells, "cells");
+    check_ptr(out, "out");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::hog_batch(images, in_dtype, cells, out, out_double, n, H, W, C, orientations,
+                             cell_r, cell_c, block_r, block_c, norm, transform_sqrt, stream);
+    }
+    check(code, "hog kernel launch");
+}
+
+void lbp_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                    std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W, int P,
+                    int method, const std::vector<double>& dr, const std::vector<double>& dc,
+                    int grid_r, int grid_c, int n_bins, const std::vector<double>& var_edges,
+                    std::uintptr_t stream) {
+    if (P < 1 || P > 31) throw std::invalid_argument("P must be in [1, 31]");
+    if (method < 0 || method > 4) throw std::invalid_argument("unknown LBP method");
+    if (static_cast<int>(dr.size()) != P || static_cast<int>(dc.size()) != P)
+        throw std::invalid_argument("dr and dc must hold P offsets");
+    if (method == 4 && static_cast<int>(var_edges.size()) != n_bins)
+        throw std::invalid_argument("var_edges must hold n_bins edges");
+    if (var_edges.size() > 256)
+        throw std::invalid_argument("the CUDA LBP kernel takes at most 256 var bins");
+    if (n < 0 || H < 1 || W < 1) throw std::invalid_argument("bad image batch shape");
+    if (n == 0) return;
+    check_ptr(images, "images");
+    check_ptr(out, "out");
+    if (n_bins > mc::lbp_max_shared_bins()) check_ptr(scratch, "scratch");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::lbp_histograms(images, in_dtype, out, out_double, scratch, n, H, W, P, method,
+                                  dr.data(), dc.data(), grid_r, grid_c, n_bins,
+                                  var_edges.data(), static_cast<int>(var_edges.size()), stream);
+    }
+    check(code, "lbp kernel launch");
+}
+
+void color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                      std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W,
+                      std::int64_t C, int space, int b0, int b1, int b2, bool joint, int grid_r,
+                      int grid_c, std::uintptr_t stream) {
+    if (n < 0 || H < 1 || W < 1 || C < 1) throw std::invalid_argument("bad image batch shape");
+    if (n == 0) return;
+    check_ptr(images, "images");
+    check_ptr(out, "out");
+    const long long n_bins = space == 2 ? b0 : (joint ? 1LL * b0 * b1 * b2 : 1LL * b0 + b1 + b2);
+    if (n_bins > mc::color_max_shared_bins()) check_ptr(scratch, "scratch");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::color_histograms(images, in_dtype, out, out_double, scratch, n, H, W, C, space,
+                                    b0, b1, b2, joint, grid_r, grid_c, stream);
+    }
+    check(code, "colour histogram kernel launch");
+}
+
+void loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
+               std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
+               std::uintptr_t stream) {
+    if (size < 0) throw std::invalid_argument("size must be >= 0");
+    if (kind != 0 && kind != 1) throw std::invalid_argument("kind must be 0 (squared) or 1 (logistic)");
+    if (size == 0) return;
+    check_ptr(Z, "Z");
+    check_ptr(Y, "Y");
+    check_ptr(A, "A");
+    check_ptr(G, "G");
+    check_ptr(partial, "partial");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::loss_grad(Z, Y, A, G, partial, size, kind, is_double, stream);
+    }
+    check(code, "loss_grad kernel launch");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -101,4 +190,26 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("prox_l21", &prox_l21, py::arg("W_ptr"), py::arg("out_ptr"), py::arg("rows"),
           py::arg("cols"), py::arg("tau"), py::arg("is_double"), py::arg("stream") = 0,
           "Row-wise group soft-threshold on device arrays (rows x cols, C order).");
+    m.def("hog_batch", &hog_batch, py::arg("images"), py::arg("in_dtype"), py::arg("cells"),
+          py::arg("out"), py::arg("out_double"), py::arg("n"), py::arg("H"), py::arg("W"),
+          py::arg("C"), py::arg("orientations"), py::arg("cell_r"), py::arg("cell_c"),
+          py::arg("block_r"), py::arg("block_c"), py::arg("norm"), py::arg("transform_sqrt"),
+          py::arg("stream") = 0, "HOG of a (n, H, W, C) device batch into out (n, n_features).");
+    m.attr("lbp_max_shared_bins") = mc::lbp_max_shared_bins();
+    m.def("lbp_histograms", &lbp_histograms, py::arg("images"), py::arg("in_dtype"),
+          py::arg("out"), py::arg("out_double"), py::arg("scratch"), py::arg("n"), py::arg("H"),
+          py::arg("W"), py::arg("P"), py::arg("method"), py::arg("dr"), py::arg("dc"),
+          py::arg("grid_r"), py::arg("grid_c"), py::arg("n_bins"), py::arg("var_edges"),
+          py::arg("stream") = 0, "LBP code histograms of a (n, H, W, 1) device batch.");
+    m.attr("color_max_shared_bins") = mc::color_max_shared_bins();
+    m.def("color_histograms", &color_histograms, py::arg("images"), py::arg("in_dtype"),
+          py::arg("out"), py::arg("out_double"), py::arg("scratch"), py::arg("n"), py::arg("H"),
+          py::arg("W"), py::arg("C"), py::arg("space"), py::arg("b0"), py::arg("b1"),
+          py::arg("b2"), py::arg("joint"), py::arg("grid_r"), py::arg("grid_c"),
+          py::arg("stream") = 0, "Colour histograms of a (n, H, W, C) device batch.");
+    m.def("loss_grad_blocks", &mc::loss_grad_blocks, py::arg("size"),
+          "Length of the partial-sum buffer loss_grad needs for size entries.");
+    m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
+          py::arg("partial"), py::arg("size"), py::arg("kind"), py::arg("is_double"),
+          py::arg("stream") = 0, "Fused masked loss and gradient on device arrays.");
 }

@@ -90,3 +90,66 @@ def prox_l21(W, tau, out=None, n_jobs=None):
     fn = cpu.prox_l21_f64 if W.dtype == np.float64 else cpu.prox_l21_f32
     fn(W, tau, out, effective_n_threads(n_jobs))
     return out
+
+
+# ------------------------------------------------------------------ GPU helpers
+DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2,
+               np.dtype(np.float64): 3}
+
+
+def device_ptr(a, name="array"):
+    """Raw device pointer of a C-contiguous CuPy array (checked here, so that no bad
+    pointer reaches C++: the extension also checks that it is device memory)."""
+    if not is_cupy_array(a):
+        raise TypeError(f"{name} must be a CuPy array, got {type(a).__name__}")
+    if a.size and not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    return int(a.data.ptr)
+
+
+def device_free_bytes():
+    """Free device memory: the driver's free bytes plus what CuPy's pool holds unused."""
+    import cupy
+
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+
+
+def device_chunk_size(n, bytes_per_item, free_bytes, batch_size=None, fraction=0.5,
+                      what="the batch"):
+    """How many items to process at once so that their buffers take at most ``fraction``
+    of ``free_bytes`` (and at most ``batch_size``); MemoryError when not even one fits."""
+    if n <= 0:
+        return 1
+    budget = int(free_bytes * fraction)
+    if bytes_per_item > budget:
+        raise MemoryError(f"{what}: one item needs {bytes_per_item / 2**20:.1f} MiB of GPU "
+                          f"memory but only {free_bytes / 2**20:.1f} MiB are free")
+    k = max(1, budget // max(int(bytes_per_item), 1))
+    if batch_size is not None:
+        k = min(k, int(batch_size))
+    return int(min(k, n))
+
+
+def loss_grad_cuda(Z, Y, A, kind):
+    """Fused masked loss and gradient on the GPU (``mtlclassic/loss.h``): returns
+    (loss, G) with G = A * l'(Y, Z) of Z's dtype and the loss summed in float64."""
+    import cupy as cp
+
+    cuda = require_cuda()
+    dt = Z.dtype
+    if dt not in (cp.float32, cp.float64):
+        raise TypeError(f"Z must be float32 or float64, got {dt}")
+    for a, name in ((Y, "Y"), (A, "A")):
+        if a.shape != Z.shape or a.dtype != dt:
+            raise ValueError(f"{name} must have Z's shape {Z.shape} and dtype {dt}, got "
+                             f"{a.shape} {a.dtype}")
+    Z, Y, A = (cp.ascontiguousarray(a) for a in (Z, Y, A))
+    G = cp.empty_like(Z)
+    if Z.size == 0:
+        return 0.0, G
+    partial = cp.empty(cuda.loss_grad_blocks(Z.size), dtype=cp.float64)
+    cuda.loss_grad(device_ptr(Z, "Z"), device_ptr(Y, "Y"), device_ptr(A, "A"),
+                   device_ptr(G, "G"), device_ptr(partial, "partial"), Z.size, kind,
+                   dt == cp.float64, cp.cuda.get_current_stream().ptr)
+    return float(partial.sum()), G

@@ -12,7 +12,14 @@ of dtype uint8, uint16, float32 or float64 (other integer and float16 inputs are
 converted as scikit-image would), and returns an ``(n, n_features)`` array of ``dtype``.
 ``fit`` validates and records the image shape; ``transform`` does the work with the
 ``backend`` chosen: ``"native"`` (C++ threads), ``"skimage"`` (the reference: a Python
-loop over scikit-image), or ``"auto"`` (native for NumPy input).
+loop over scikit-image), ``"cuda"`` (the CUDA kernels of HOG, LBP and ColorHistogram;
+NumPy input is copied to the GPU chunk by chunk and the result is a CuPy array), or
+``"auto"`` (native for NumPy input, CUDA for CuPy input).
+
+CuPy input always gives CuPy output. Descriptors without a CUDA kernel (GLCM, Gabor)
+compute CuPy input on the host with the native kernels and return the result on the GPU.
+On the GPU the batch is processed in chunks sized to the free device memory (at most
+``batch_size`` images each).
 """
 
 import numbers
@@ -23,10 +30,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import effective_n_threads, is_cupy_array
-from ..backend._native import require_cpu
+from ..backend import effective_n_threads, is_cupy_array, resolve_device
+from ..backend._native import require_cpu, require_cuda
+from ..backend.kernels import device_chunk_size, device_free_bytes
 
 BACKENDS = ("auto", "native", "skimage", "cuda")
+
+
+def _xp(X):
+    if is_cupy_array(X):
+        import cupy
+
+        return cupy
+    return np
 
 
 def _is_dask(X):
@@ -89,6 +105,12 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- params
     def _check_common(self):
         check_choice(self.backend, "backend", BACKENDS)
+        if self.backend == "cuda" and not self._has_cuda_kernel:
+            raise ValueError(f"backend='cuda': {type(self).__name__} has no CUDA kernel; use "
+                             "backend='auto' (CuPy input is then computed on the host and "
+                             "returned on the GPU) or 'native'")
+        if self.backend == "cuda":
+            resolve_device("cuda")  # a clear RuntimeError when no GPU is usable
         dtype = np.dtype(self.dtype) if self.dtype is not None else None
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
@@ -106,11 +128,10 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------- validation
     def _to_batch(self, X, reset):
-        """Validate X and return a 4-D (n, H, W, C) array (not yet contiguous)."""
-        if is_cupy_array(X) or self.backend == "cuda":
-            raise ValueError(
-                f"backend='cuda' / CuPy input: the GPU path of {type(self).__name__} is not "
-                "available in this version; pass NumPy arrays (backend='native' or 'skimage')")
+        """Validate X and return a 4-D (n, H, W, C) array (not yet contiguous); CuPy input
+        stays a CuPy array."""
+        if is_cupy_array(X):
+            return self._check_batch(self._check_dtype(X), reset, X.ndim == 2)
         if isinstance(X, (list, tuple)):
             if len(X) == 0:
                 raise ValueError("X: empty list of images")
@@ -133,7 +154,10 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
                               ensure_min_samples=1 if reset else 0)
         else:
             X = np.asarray(X)
-        X = self._check_dtype(X)
+        return self._check_batch(self._check_dtype(X), reset, two_d)
+
+    def _check_batch(self, X, reset, two_d):
+        """Shape checks on a NumPy or CuPy array; records the image shape on reset."""
         if X.ndim == 2:
             X = X.reshape((X.shape[0],) + self._image_shape_for(X.shape[1]))
         elif X.ndim in (3, 4):
@@ -153,11 +177,13 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
             raise ValueError("X: 0 images given; at least one is required to fit")
         if any(s == 0 for s in X.shape[1:]):
             raise ValueError(f"X: images of shape {X.shape[1:]} are empty")
-        if X.dtype.kind == "f" and X.size and not np.isfinite(X).all():
+        if X.dtype.kind == "f" and X.size and not bool(_xp(X).isfinite(X).all()):
             raise ValueError("X contains NaN or infinity")
         shape = tuple(int(s) for s in X.shape[1:])
         if reset:
             self.image_shape_in_ = shape
+            if two_d and is_cupy_array(X):  # validate_data did not see it
+                self.n_features_in_ = int(np.prod(shape))
             if not two_d:
                 self.n_features_in_ = int(np.prod(shape))
                 if hasattr(self, "feature_names_in_"):
@@ -192,6 +218,8 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         kind = X.dtype.kind
         if X.dtype in (np.uint8, np.uint16, np.float32, np.float64):
             return X
+        if kind == "O" and is_cupy_array(X):
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
         if kind == "b":
             return X.astype(np.uint8)
         if kind in "iu":
@@ -237,6 +265,13 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         return self._compute(batch, dtype, params)
 
     def _compute(self, batch, dtype, params):
+        on_gpu = is_cupy_array(batch) or self.backend == "cuda"
+        if on_gpu and self._has_cuda_kernel and self.backend in ("auto", "cuda"):
+            return self._compute_cuda(batch, dtype)
+        if is_cupy_array(batch):  # no CUDA kernel (or backend='native'/'skimage'): via host
+            import cupy
+
+            return cupy.asarray(self._compute(batch.get(), dtype, params))
         n = batch.shape[0]
         nf = self.n_features_out_
         out = np.empty((n, nf), dtype=dtype)
@@ -260,6 +295,45 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
                       file=sys.stderr, flush=True)
         if self.verbose:
             print(file=sys.stderr)
+        return out
+
+    # ---------------------------------------------------------------- GPU path
+    _has_cuda_kernel = False
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        """Bytes of device scratch one image needs in ``_cuda``."""
+        return 0
+
+    def _cuda(self, images, out, stream):
+        """Launch the CUDA kernel: images a C-contiguous CuPy (n, H, W, C) batch, out the
+        matching (n, n_features) rows of the result."""
+        raise NotImplementedError
+
+    def _compute_cuda(self, batch, dtype):
+        import cupy
+
+        require_cuda()
+        n, H, W, C = batch.shape
+        nf = self.n_features_out_
+        out = cupy.empty((n, nf), dtype=dtype)
+        if n == 0:
+            return out
+        per_image = (H * W * C * batch.dtype.itemsize + self._cuda_scratch_bytes(H, W, C)
+                     + (nf * out.dtype.itemsize if not is_cupy_array(batch) else 0))
+        step = device_chunk_size(n, per_image, device_free_bytes(), self.batch_size,
+                                 what=f"{type(self).__name__} on {H}x{W}x{C} images")
+        stream = cupy.cuda.get_current_stream().ptr
+        t0 = time.perf_counter()
+        for start in range(0, n, step):
+            chunk = cupy.ascontiguousarray(cupy.asarray(batch[start:start + step]))
+            self._cuda(chunk, out[start:start + step], stream)
+            if self.verbose:
+                done = min(n, start + step)
+                print(f"\r{type(self).__name__} (cuda): {done}/{n} images", end="",
+                      file=sys.stderr, flush=True)
+        if self.verbose:
+            cupy.cuda.get_current_stream().synchronize()
+            print(f" in {time.perf_counter() - t0:.3f} s", file=sys.stderr)
         return out
 
     def _transform_dask(self, X, dtype):
@@ -307,7 +381,8 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         if value_range is None and batch.dtype.kind != "f":
             return
         lo, hi = value_range or (0.0, 1.0)
-        if batch.min() < lo or batch.max() > hi:
+        bmin, bmax = float(batch.min()), float(batch.max())
+        if bmin < lo or bmax > hi:
             raise ValueError(f"{type(self).__name__}: image values must lie in value_range "
-                             f"[{lo:g}, {hi:g}] (got [{batch.min():g}, {batch.max():g}]); "
+                             f"[{lo:g}, {hi:g}] (got [{bmin:g}, {bmax:g}]); "
                              "rescale them, pass uint8, or set value_range")

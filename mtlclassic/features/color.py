@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..backend import get_namespace
+from ..backend._native import require_cuda
+from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import (ImageFeatureTransformer, check_choice, check_int, check_pair,
                     check_value_range)
 
@@ -84,14 +87,15 @@ class ColorHistogram(ImageFeatureTransformer):
         vr = self._check_params()["value_range"]
         if vr is None:
             return batch
-        x = batch.astype(np.float64)
+        xp = get_namespace(batch)
+        x = batch.astype(xp.float64)
         axes = (1, 2, 3) if x.ndim == 4 else (0, 1, 2)
         if isinstance(vr, str):
             lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
         else:
             lo, hi = vr
-        span = np.where(np.asarray(hi - lo) > 0, hi - lo, 1.0)
-        return np.clip((x - lo) / span, 0.0, 1.0)
+        span = xp.where(xp.asarray(hi - lo) > 0, hi - lo, 1.0)
+        return xp.clip((x - lo) / span, 0.0, 1.0)
 
     def _check_channels(self, C):
         space = self._check_params()["space"]
@@ -116,6 +120,30 @@ class ColorHistogram(ImageFeatureTransformer):
         images = np.ascontiguousarray(self._scaled(images))
         self._native_module().color_histograms(images, out, SPACES[p["space"]], *p["bins"],
                                                p["mode"] == "joint", *p["grid"], n_threads)
+
+    _has_cuda_kernel = True
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        p = self._check_params()
+        big = p["n_bins"] > require_cuda().color_max_shared_bins
+        scaled = 8 * H * W * C if p["value_range"] is not None else 0
+        return scaled + (4 * p["grid"][0] * p["grid"][1] * p["n_bins"] if big else 0)
+
+    def _cuda(self, images, out, stream):
+        import cupy
+
+        p = self._check_params()
+        cuda = require_cuda()
+        images = cupy.ascontiguousarray(self._scaled(images))
+        n, H, W, C = images.shape
+        scratch, sptr = None, 0
+        if p["n_bins"] > cuda.color_max_shared_bins:
+            scratch = cupy.empty(n * p["grid"][0] * p["grid"][1] * p["n_bins"], cupy.uint32)
+            sptr = device_ptr(scratch, "scratch")
+        cuda.color_histograms(device_ptr(images, "images"), DTYPE_CODES[images.dtype],
+                              device_ptr(out, "out"), out.dtype == cupy.float64, sptr, n, H, W,
+                              C, SPACES[p["space"]], *p["bins"], p["mode"] == "joint",
+                              *p["grid"], stream)
 
     def _reference(self, image):
         from skimage.color import rgb2hsv

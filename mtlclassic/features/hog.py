@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..backend._native import require_cuda
+from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import ImageFeatureTransformer, check_choice, check_int, check_pair
 
 BLOCK_NORMS = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -101,6 +103,24 @@ class HOG(ImageFeatureTransformer):
         p = self._check_params()
         self._native_module().hog_batch(images, out, p["orientations"], *p["cell"], *p["block"],
                                         p["norm"], p["sqrt"], n_threads)
+
+    _has_cuda_kernel = True
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        p = self._check_params()
+        return 4 * (H // p["cell"][0]) * (W // p["cell"][1]) * p["orientations"]
+
+    def _cuda(self, images, out, stream):
+        import cupy
+
+        p = self._check_params()
+        n, H, W, C = images.shape
+        cells = cupy.empty(n * (H // p["cell"][0]) * (W // p["cell"][1]) * p["orientations"],
+                           dtype=cupy.float32)
+        require_cuda().hog_batch(
+            device_ptr(images, "images"), DTYPE_CODES[images.dtype], device_ptr(cells, "cells"),
+            device_ptr(out, "out"), out.dtype == cupy.float64, n, H, W, C, p["orientations"],
+            *p["cell"], *p["block"], p["norm"], p["sqrt"], stream)
 
     def _reference(self, image):
         from skimage.feature import hog

@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ..backend._native import require_cuda
+from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import ImageFeatureTransformer, check_choice, check_int, check_pair
 
 METHODS = {"default": 0, "ror": 1, "uniform": 2, "nri_uniform": 3, "var": 4}
@@ -118,6 +120,33 @@ class LBP(ImageFeatureTransformer):
         self._native_module().lbp_histograms(
             images, out, p["P"], METHODS[p["method"]], dr, dc, *p["grid"], p["n_bins"],
             self._var_edges(images.dtype), n_threads)
+
+    _has_cuda_kernel = True
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        p = self._check_params()
+        big = p["n_bins"] > require_cuda().lbp_max_shared_bins
+        return 4 * p["grid"][0] * p["grid"][1] * p["n_bins"] if big else 0
+
+    def _cuda(self, images, out, stream):
+        import cupy
+
+        p = self._check_params()
+        cuda = require_cuda()
+        n, H, W, _ = images.shape
+        edges = self._var_edges(images.dtype)
+        if len(edges) > 256:
+            raise ValueError(f"var_bins: the CUDA kernel takes at most 256 bins, got "
+                             f"{len(edges)}; use backend='native'")
+        scratch, sptr = None, 0
+        if p["n_bins"] > cuda.lbp_max_shared_bins:
+            scratch = cupy.empty(n * p["grid"][0] * p["grid"][1] * p["n_bins"], cupy.uint32)
+            sptr = device_ptr(scratch, "scratch")
+        dr, dc = lbp_offsets(p["P"], p["R"])
+        cuda.lbp_histograms(device_ptr(images, "images"), DTYPE_CODES[images.dtype],
+                            device_ptr(out, "out"), out.dtype == cupy.float64, sptr, n, H, W,
+                            p["P"], METHODS[p["method"]], dr.tolist(), dc.tolist(), *p["grid"],
+                            p["n_bins"], [float(e) for e in edges], stream)
 
     def _reference(self, image):
         import warnings

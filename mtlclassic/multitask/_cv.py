@@ -7,6 +7,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ..backend import is_cupy_array
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 
 _BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "task_weight", "max_iter",
@@ -43,7 +44,8 @@ class _CVMixin:
     from large to small with warm starts; then refit on everything with the best pair."""
 
     def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
-                 cv=5, eps_decades=3.0, random_state=0, fit_intercept=True, task_weight=None,
+                 cv=5, scoring=None, eps_decades=3.0, random_state=0, fit_intercept=True,
+                 task_weight=None,
                  max_iter=2000, tol=1e-6, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         super().__init__(penalty=penalty, l2=l2, task_relation=task_relation,
@@ -54,6 +56,7 @@ class _CVMixin:
         self.alphas = alphas
         self.l2s = l2s
         self.cv = cv
+        self.scoring = scoring
         self.eps_decades = eps_decades
         self.random_state = random_state
 
@@ -97,14 +100,26 @@ class _CVMixin:
                 warnings.simplefilter("ignore")
                 base.fit(X, Ytr, sample_weight=sample_weight)
             P = base.predict(X).reshape(len(X), -1)
-            scores.append(self._heldout_score(Y2, P, held))
+            scores.append(self._heldout_score(Y2, P, held, self._scoring()))
         return scores
+
+    def _scoring(self):
+        s = self._scorings[0] if self.scoring is None else self.scoring
+        if not isinstance(s, str) or s not in self._scorings:
+            raise ValueError(f"scoring must be None or one of {self._scorings}, got "
+                             f"{self.scoring!r}")
+        return s
 
     def _fit_cv(self, X, y, sample_weight):
         base = self._base()
         base._check_params()
+        if is_cupy_array(X) or self.device == "cuda":
+            raise ValueError(f"{type(self).__name__} cross-validates on the CPU: pass NumPy "
+                             "arrays with device='auto' or 'cpu', then refit the chosen alpha "
+                             "with MultiTaskRegressor/Classifier(device='cuda')")
         X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
         base._encode(Y2, miss)  # label checks (continuous targets, single classes)
+        self._scoring()
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
         folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state)
@@ -137,7 +152,7 @@ class _CVMixin:
 
 class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
     """:class:`MultiTaskRegressor` with ``alpha`` (and optionally ``l2``) chosen by
-    cross-validation on held-out labelled entries (score: mean over tasks of R^2).
+    cross-validation on held-out labelled entries.
 
     Parameters (besides those of MultiTaskRegressor, whose ``alpha`` is not used)
     ----------
@@ -148,6 +163,10 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
         Grid of ``l2`` (e.g. for the mean penalty); None keeps ``l2``.
     cv : int, default=5
         Folds, drawn per task among its labelled samples.
+    scoring : {"r2", "neg_mean_squared_error"} or None (= "r2")
+        "r2": the mean over tasks of each task's held-out R^2 (every task counts the
+        same); "neg_mean_squared_error": minus the MSE pooled over all held-out entries
+        (every entry counts the same, the metric of pooled studies such as School's nMSE).
     n_jobs : int, default=None
         joblib workers over folds (a Dask joblib backend distributes them).
 
@@ -156,13 +175,17 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
 
     _base_class = MultiTaskRegressor
     _classification = False
+    _scorings = ("r2", "neg_mean_squared_error")
 
     @staticmethod
     def _numeric_targets(Y2, miss):
         return np.where(miss, 0.0, Y2).astype(np.float64)
 
     @staticmethod
-    def _heldout_score(Y2, P, held):
+    def _heldout_score(Y2, P, held, scoring):
+        if scoring == "neg_mean_squared_error":
+            Yf = np.where(held, Y2, 0.0).astype(np.float64)
+            return -float(np.sum(np.where(held, (Yf - P) ** 2, 0.0)) / held.sum())
         scores = []
         for t in range(Y2.shape[1]):
             rows = held[:, t]
@@ -179,11 +202,14 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
 
 class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
     """:class:`MultiTaskClassifier` with ``alpha`` (and optionally ``l2``) chosen by
-    stratified cross-validation on held-out labelled entries (score: mean over tasks of the
-    accuracy). Parameters and attributes as :class:`MultiTaskRegressorCV`."""
+    stratified cross-validation on held-out labelled entries. ``scoring``: "accuracy"
+    (default; the mean over tasks of each task's held-out accuracy) or "pooled_accuracy"
+    (the fraction of all held-out entries predicted right). Other parameters and the
+    attributes as :class:`MultiTaskRegressorCV`."""
 
     _base_class = MultiTaskClassifier
     _classification = True
+    _scorings = ("accuracy", "pooled_accuracy")
 
     @staticmethod
     def _numeric_targets(Y2, miss):
@@ -195,7 +221,9 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
         return out
 
     @staticmethod
-    def _heldout_score(Y2, P, held):
+    def _heldout_score(Y2, P, held, scoring):
+        if scoring == "pooled_accuracy":
+            return float(np.mean(Y2[held].astype(str) == P[held].astype(str)))
         scores = [float(np.mean(Y2[held[:, t], t].astype(str) == P[held[:, t], t].astype(str)))
                   for t in range(Y2.shape[1]) if held[:, t].any()]
         return float(np.mean(scores)) if scores else np.nan

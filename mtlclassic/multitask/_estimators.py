@@ -9,7 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import effective_n_threads, is_cupy_array
+from ..backend import effective_n_threads, is_cupy_array, resolve_device, to_numpy
+from ..backend.kernels import device_free_bytes, loss_grad_cuda
 from . import _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
 from .penalties import MTRL, get_penalty
@@ -34,6 +35,14 @@ _OBJECTIVE_DOC = """
     ``Ridge(alpha * n)``; ``ridge`` with logistic loss is ``LogisticRegression(C=1 / (alpha
     * n))``.
 """
+
+
+def _xp_of(a):
+    if is_cupy_array(a):
+        import cupy
+
+        return cupy
+    return np
 
 
 class _BaseMultiTask(BaseEstimator):
@@ -74,17 +83,37 @@ class _BaseMultiTask(BaseEstimator):
                              f"{self.solver!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        if self.device == "cuda":
-            raise ValueError("device='cuda': the GPU solver is not available in this version; "
-                             "use device='cpu'")
         effective_n_threads(self.n_jobs)
         return pen
 
     def _validate_X(self, X, reset):
         if is_cupy_array(X):
-            raise ValueError("CuPy input: the GPU solver is not available in this version; "
-                             "pass NumPy arrays")
+            return self._validate_device_X(X, reset)
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+
+    def _validate_device_X(self, X, reset):
+        """The checks of validate_data on a CuPy array, without leaving the device."""
+        import cupy as cp
+
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2D array, got a CuPy array of shape {X.shape}")
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        if X.dtype not in (cp.float32, cp.float64):
+            X = X.astype(cp.float32)
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X of shape {X.shape}: at least one sample and one feature are "
+                             "needed")
+        if not bool(cp.isfinite(X).all()):
+            raise ValueError("Input X contains NaN or infinity")
+        if reset:
+            self.n_features_in_ = int(X.shape[1])
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input")
+        return X
 
     def _relation(self, pen, Yenc, mask, X, n_sub, n_tasks, owner, sw):
         if not pen.uses_relation:
@@ -112,6 +141,10 @@ class _BaseMultiTask(BaseEstimator):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
         None or ``missing_label``."""
         pen = self._check_params()
+        device = resolve_device(self.device, X, y)
+        y = to_numpy(y) if is_cupy_array(y) else y
+        if is_cupy_array(sample_weight):
+            sample_weight = to_numpy(sample_weight)
         X, Y2, one_d, miss = self._validate_fit_inputs(X, y, type(self).__name__)
         Yenc, mask, owner = self._encode(Y2, miss)
         n, T = Y2.shape
@@ -121,14 +154,14 @@ class _BaseMultiTask(BaseEstimator):
             if sw[~miss[:, t]].sum() == 0:
                 raise ValueError(f"task {t}: the sample weights of its labelled samples are all "
                                  "zero; at least one non-zero weight is needed")
-        rho_task = _labels.check_weights(self.task_weight, T, "task_weight")
-        if np.any(rho_task == 0):
-            raise ValueError("task_weight must be > 0 for every task")
+        rho_task = self._task_weights(sw, miss)
         rho = rho_task[owner]
         # n_t: the weighted count of labelled samples (= the count for unit weights), so
         # that an integer weight is the same as repeating the sample
         n_t = (mask * sw[:, None]).sum(axis=0)
         A = mask * sw[:, None] * (rho / n_t)[None, :]
+        if device == "cuda":
+            return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d)
         Xd = np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
         learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
@@ -145,47 +178,60 @@ class _BaseMultiTask(BaseEstimator):
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
-        d = Xd.shape[1]
-        W0, b0 = np.zeros((d, n_sub)), np.zeros(n_sub)
-        warm = (self.warm_start and getattr(self, "coef_", None) is not None
-                and self.coef_.shape == (n_sub, d))
-        if warm:
-            W0 = np.array(self.coef_.T, dtype=np.float64)
-            b0 = np.array(self.intercept_, dtype=np.float64)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
-                   solver=solver, warm=warm)
-        if learn:
-            # alternate the W-step and Omega's closed form (Zhang & Yeung 2010)
-            Omega = np.eye(n_sub) / n_sub
-            n_iter, trace, F_prev, converged = 0, [], None, False
-            for _ in range(100):
-                Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, Omega)
-                # inner solves tighter than tol, so that the alternation's fixed point
-                # is resolved to tol
-                W0, b0, it, conv, tr = self._solve(ctx, Q, W0, b0, tol=1e-2 * float(self.tol))
-                n_iter += it
-                trace += tr
-                Omega = MTRL.update(W0)
-                F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W0, b0)
-                # the alternation converges linearly: stop well below the inner tolerance
-                if F_prev is not None and abs(F_prev - F) <= 1e-3 * self.tol * max(abs(F), 1e-12):
-                    converged = conv
-                    break
-                F_prev = F
-            W, b = W0, b0
-            dg = np.sqrt(np.diag(Omega))
-            R = Omega / np.outer(dg, dg)
-            self.task_covariance_ = Omega
-        else:
-            R = self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+                   solver=solver, warm=False)
+        W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
+        R = None if learn else self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
+        return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
+
+    def _solve_path(self, ctx, pen, R, W0, b0, n_sub):
+        """The fit for a fixed relation R, or MTRL's alternation when R is None and the
+        penalty learns it. Returns W, b, R, n_iter, converged, trace."""
+        if not pen.learns_relation:
             Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
             W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
+            return W, b, R, n_iter, converged, trace
+        # alternate the W-step and Omega's closed form (Zhang & Yeung 2010)
+        Omega = np.eye(n_sub) / n_sub
+        n_iter, trace, F_prev, converged = 0, [], None, False
+        for _ in range(100):
+            Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, Omega)
+            # inner solves tighter than tol, so that the alternation's fixed point
+            # is resolved to tol
+            W0, b0, it, conv, tr = self._solve(ctx, Q, W0, b0, tol=1e-2 * float(self.tol))
+            n_iter += it
+            trace += tr
+            Omega = MTRL.update(to_numpy(W0).astype(np.float64))
+            F = _solver.objective(ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"],
+                                  self._on(ctx, Q), pen, self.alpha, W0, b0)
+            # the alternation converges linearly: stop well below the inner tolerance
+            if F_prev is not None and abs(F_prev - F) <= 1e-3 * self.tol * max(abs(F), 1e-12):
+                converged = conv
+                break
+            F_prev = F
+        dg = np.sqrt(np.diag(Omega))
+        self.task_covariance_ = Omega
+        return W0, b0, Omega / np.outer(dg, dg), n_iter, converged, trace
+
+    @staticmethod
+    def _on(ctx, M):
+        """A host matrix moved to where the data live, in their dtype."""
+        Xd = ctx["Xd"]
+        if is_cupy_array(Xd):
+            import cupy
+
+            return cupy.asarray(M, dtype=Xd.dtype)
+        return M
+
+    def _set_fitted(self, W, b, R, n_iter, converged, trace, solver, T, owner, one_d):
         self.n_iter_ = n_iter
         self.objective_trace_ = trace
         if not converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
-        self.coef_ = np.ascontiguousarray(W.T)
+        xp = _xp_of(W)
+        self.coef_ = xp.ascontiguousarray(W.T)
         self.intercept_ = b
         self.task_relation_ = R
         self.n_tasks_ = T
@@ -193,6 +239,68 @@ class _BaseMultiTask(BaseEstimator):
         self.solver_ = solver
         self._one_d = one_d
         return self
+
+    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d):
+        """The GPU fit: data, targets and weights on the device in float32 (float64 when
+        X is a float64 CuPy array), FISTA with the fused CUDA loss kernel, GEMMs by cuBLAS,
+        the L2,1 prox by its CUDA kernel; the small (T, T) matrices stay on the host."""
+        import cupy as cp
+
+        if self.solver in ("lbfgs", "closed_form"):
+            raise ValueError(f"solver={self.solver!r} runs on the CPU only; use 'auto' or "
+                             "'fista' with device='cuda'")
+        dt = cp.float64 if (is_cupy_array(X) and X.dtype == cp.float64) else cp.float32
+        n, d = X.shape
+        n_sub = Yenc.shape[1]
+        item = np.dtype(dt).itemsize
+        # X (unless already there), Y, A and FISTA's n x T' work arrays (the linear maps
+        # at three points and their combination, the loss gradient): about 8 of them
+        need = item * ((0 if is_cupy_array(X) and X.dtype == dt else n * d) + 8 * n * n_sub
+                       + 8 * d * n_sub)
+        free = device_free_bytes()
+        if need > 0.9 * free:
+            raise MemoryError(f"{type(self).__name__}: the GPU fit needs about {need / 2**30:.2f} "
+                              f"GiB of device memory for {n} samples x {d} features x {n_sub} "
+                              f"sub-tasks in {np.dtype(dt).name}, but {free / 2**30:.2f} GiB "
+                              "are free; fit on the CPU (device='cpu') or on fewer samples")
+        Xd = cp.asarray(X, dtype=dt)
+        learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
+                                        and self.task_relation == "learn")
+        if learn:
+            pen = MTRL()
+        kind = _losses.KINDS[self._loss_name]
+        ctx = dict(Xd=Xd, Yenc=cp.asarray(Yenc, dtype=dt), A=cp.asarray(A, dtype=dt),
+                   loss=lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), sw=cp.asarray(sw, dtype=dt),
+                   rho=rho, mask=mask, pen=pen, solver="fista", warm=False)
+        W0, b0 = self._initial_point(d, n_sub, cp, dt, ctx)
+        R = None if learn else self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
+        return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
+
+    def _initial_point(self, d, n_sub, xp, dt, ctx):
+        W0, b0 = xp.zeros((d, n_sub), dtype=dt), xp.zeros(n_sub, dtype=dt)
+        coef = getattr(self, "coef_", None)
+        if self.warm_start and coef is not None and coef.shape == (n_sub, d):
+            ctx["warm"] = True
+            W0 = xp.array(to_numpy(coef).T if xp is np else xp.asarray(coef).T, dtype=dt)
+            b0 = xp.array(to_numpy(self.intercept_) if xp is np else
+                          xp.asarray(self.intercept_), dtype=dt)
+        return W0, b0
+
+    def _task_weights(self, sw, miss):
+        """rho_t of every task: the task_weight array, 1, or the task's labelled size."""
+        T = miss.shape[1]
+        if isinstance(self.task_weight, str):
+            if self.task_weight != "size":
+                raise ValueError(f"task_weight must be None, 'size' or an array of shape "
+                                 f"({T},), got {self.task_weight!r}")
+            # every labelled entry counts the same, as in a pooled (MALSAR-style) loss
+            size = (sw[:, None] * ~miss).sum(axis=0)
+            return size / size.mean()
+        rho = _labels.check_weights(self.task_weight, T, "task_weight")
+        if np.any(rho == 0):
+            raise ValueError("task_weight must be > 0 for every task")
+        return rho
 
     def _validate_fit_inputs(self, X, y, name):
         """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
@@ -213,6 +321,9 @@ class _BaseMultiTask(BaseEstimator):
         """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""
         tol = float(self.tol) if tol is None else tol
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
+        if Xd.dtype == np.float32:
+            tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
+        Q = self._on(ctx, Q)
         if ctx["solver"] == "closed_form":
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, self.fit_intercept)
             F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
@@ -224,7 +335,8 @@ class _BaseMultiTask(BaseEstimator):
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
-            oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], ctx["rho"], Q, self.fit_intercept)
+            oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
+                                        self.fit_intercept)
             b0 = np.zeros_like(b0)
         else:
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
@@ -241,9 +353,22 @@ class _BaseMultiTask(BaseEstimator):
         return W, b, n_iter, converged, trace
 
     def _decision(self, X):
+        """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
+        are moved to the GPU), NumPy X gives NumPy scores in float64."""
         check_is_fitted(self, "coef_")
         X = self._validate_X(X, reset=False)
-        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        if is_cupy_array(X):
+            import cupy
+
+            coef = cupy.asarray(self.coef_, dtype=X.dtype)
+            return X @ coef.T + cupy.asarray(self.intercept_, dtype=X.dtype)
+        coef = to_numpy(self.coef_).astype(np.float64, copy=False)
+        return np.asarray(X, dtype=np.float64) @ coef.T + to_numpy(self.intercept_)
+
+    def __getstate__(self):
+        """Pickles hold NumPy arrays: a GPU-fitted model loads anywhere."""
+        state = super().__getstate__()
+        return {k: to_numpy(v) if is_cupy_array(v) else v for k, v in state.items()}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -264,7 +389,11 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         For ``graph``: "auto" estimates R (label correlation where tasks share samples,
         else correlation of independent ridge weights); None is the complete graph.
     fit_intercept : bool, default=True
-    task_weight : (T,) array or None
+    task_weight : (T,) array, "size" or None
+        rho_t. None weighs every task the same whatever its size; "size" weighs each task
+        by its number of labelled samples (over their mean), so that every labelled entry
+        counts the same -- the pooled loss of MALSAR, suited when the metric pools all
+        test entries.
     max_iter, tol : FISTA limits (relative objective change and KKT residual)
     warm_start : bool, default=False
     solver : {"auto", "fista", "lbfgs", "closed_form"}
@@ -291,8 +420,8 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R^2 on each task's labelled samples."""
-        P = self.predict(X)
-        Y2, _ = _labels.as_2d_targets(y)
+        P = to_numpy(self.predict(X))
+        Y2, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
         P2 = P.reshape(len(P), -1)
         miss = _labels.missing_mask(Y2, self.missing_label)
         Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
@@ -362,10 +491,21 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         dec = [dec] if self._one_d else dec
         preds = []
         for z, cls in zip(dec, self._task_classes()):
-            idx = (z > 0).astype(int) if z.ndim == 1 else np.argmax(z, axis=1)
-            preds.append(cls[idx])
+            idx = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
+            if is_cupy_array(idx):  # numeric labels stay on the GPU, others come back
+                import cupy
+
+                preds.append(cupy.asarray(cls)[idx] if cls.dtype.kind in "biuf"
+                             else cls[idx.get()])
+            else:
+                preds.append(cls[idx])
         if self._one_d:
             return preds[0]
+        if all(is_cupy_array(p) for p in preds):
+            import cupy
+
+            return cupy.stack(preds, axis=1)
+        preds = [to_numpy(p) for p in preds]
         dtypes = {p.dtype for p in preds}
         out = np.empty((len(preds[0]), len(preds)), dtype=dtypes.pop() if len(dtypes) == 1
                        else object)
@@ -375,8 +515,8 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on each task's labelled samples."""
-        P = self.predict(X)
-        Y2, _ = _labels.as_2d_targets(y)
+        P = to_numpy(self.predict(X))
+        Y2, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
         P2 = P.reshape(len(P), -1)
         miss = _labels.missing_mask(Y2, self.missing_label)
         sw = _labels.check_weights(sample_weight, len(Y2), "sample_weight")

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..backend import to_numpy
+
 
 def signed_laplacian(R):
     """``L = D - R`` with ``D = diag(sum_t |r_st|)`` and R's diagonal ignored.
@@ -65,7 +67,7 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
             else:
                 need_weights.append((s, t))
     if need_weights and X is not None:
-        X = np.asarray(X, dtype=np.float64)
+        X = to_numpy(X).astype(np.float64, copy=False)  # CuPy X comes to the host here
         W = np.zeros((X.shape[1], T))
         for t in range(T):
             rows = M[:, t] & (sw > 0)

@@ -20,6 +20,8 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..backend import get_namespace, to_numpy
+
 
 def closed_form(X, Y, sw, rho, Q, fit_intercept):
     """Exact minimiser for squared loss with all labels present; sw: sample weights (n,),
@@ -44,20 +46,22 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=30, seed=0):
     """Upper estimate of the Lipschitz constant of the smooth part's gradient:
     curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q), by power
     iteration (curvature: 1 for squared, 1/4 for logistic loss)."""
+    xp = get_namespace(X)
     w = A.max(axis=1)
-    v = np.random.default_rng(seed).standard_normal(X.shape[1] + 1)
-    if not fit_intercept:
-        v[-1] = 0.0
+    rng = np.random.default_rng(seed)
+    v = xp.asarray(rng.standard_normal(X.shape[1]), dtype=X.dtype)
+    v0 = float(rng.standard_normal()) if fit_intercept else 0.0
     lam = 0.0
     for _ in range(n_power):
-        nv = np.linalg.norm(v)
+        nv = math.sqrt(float(xp.sum(v * v)) + v0 * v0)
         if nv == 0:
             break
-        v /= nv
-        u = X @ v[:-1] + (v[-1] if fit_intercept else 0.0)
-        wu = w * u
-        v = np.concatenate([X.T @ wu, [wu.sum() if fit_intercept else 0.0]])
-        lam = float(np.linalg.norm(v))
+        v, v0 = v / nv, v0 / nv
+        wu = w * (X @ v + v0)
+        v = X.T @ wu
+        v0 = float(wu.sum()) if fit_intercept else 0.0
+        lam = math.sqrt(float(xp.sum(v * v)) + v0 * v0)
+    Q = to_numpy(Q)
     q = float(np.linalg.eigvalsh(Q).max()) if Q.size else 0.0
     return curvature * lam * 1.05 + max(q, 0.0)
 
@@ -90,7 +94,7 @@ class DataOracle:
         return self.X.T @ G + WQ, gb
 
     def grad_at_zero_norm(self):
-        _, G0 = self.loss(np.zeros(self.Y.shape), self.Y, self.A)
+        _, G0 = self.loss(np.zeros_like(self.Y), self.Y, self.A)
         g0b = G0.sum(axis=0) if self.fit_intercept else 0.0
         return math.sqrt(float(np.sum((self.X.T @ G0) ** 2) + np.sum(np.square(g0b))))
 
@@ -106,12 +110,14 @@ class GramOracle:
     fit_intercept = False
 
     def __init__(self, X, Y, sw, rho, Q, fit_intercept):
+        xp = get_namespace(X)
         n = sw.sum()
         if fit_intercept:
             self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
             X, Y = X - self.x_mean, Y - self.y_mean
         else:
-            self.x_mean, self.y_mean = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+            self.x_mean = xp.zeros(X.shape[1], dtype=X.dtype)
+            self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
         XS = X.T * sw
         self.K, self.H = XS @ X, XS @ Y
         self.c = rho / n
@@ -130,7 +136,7 @@ class GramOracle:
         return (lin - self.H) * self.c + aux, np.zeros_like(b)
 
     def grad_at_zero_norm(self):
-        return float(np.linalg.norm(self.H * self.c))
+        return math.sqrt(float(np.sum((self.H * self.c) ** 2)))
 
     def intercept(self, W):
         return self.y_mean - self.x_mean @ W
@@ -148,6 +154,8 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
     kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
 
     Lip = float(lipschitz)
+    # slack of the sufficient-decrease test: rounding of f in the iterate's precision
+    slack = 1e-12 if W.dtype == np.float64 else 1e-6
     t = 1.0
     Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
     trace = [F]
@@ -164,7 +172,7 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
             dW, db = Wn - Yw, bn - Yb
             sq = float(np.sum(dW * dW) + np.sum(db * db))
             bound = fY + float(np.sum(gW * dW) + np.sum(gb * db)) + 0.5 * Lip * sq
-            if fn <= bound + 1e-12 * abs(fY) or sq == 0.0:
+            if fn <= bound + slack * abs(fY) or sq == 0.0:
                 break
             Lip *= 2.0
         Fn = fn + penalty.value(Wn, alpha)

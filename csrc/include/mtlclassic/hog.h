@@ -37,27 +37,29 @@ MTL_HD int hog_bin(double o, int n_bins) {
     return i;
 }
 
-// Normalise one block of len float64 values (contiguous), writing len values to out.
-template <typename T>
-MTL_HD void hog_normalize_block(const double* v, T* out, int len, int norm) {
+// Normalise one block of len values (contiguous, read as float64), writing len values to
+// out. out may be v itself: every v[i] is read before out[i] is written.
+template <typename V, typename T>
+MTL_HD void hog_normalize_block(const V* v_in, T* out, int len, int norm) {
+    auto v = [v_in](int i) { return static_cast<double>(v_in[i]); };
     const double eps = 1e-5;
     const double eps2 = eps * eps;
     if (norm == HOG_L1 || norm == HOG_L1_SQRT) {
-        const double s = npy_sum([v](int i) { return fabs(v[i]); }, len) + eps;
+        const double s = npy_sum([&v](int i) { return fabs(v(i)); }, len) + eps;
         for (int i = 0; i < len; ++i) {
-            const double u = v[i] / s;
+            const double u = v(i) / s;
             out[i] = static_cast<T>(norm == HOG_L1 ? u : sqrt(u));
         }
         return;
     }
-    const double d = sqrt(npy_sum([v](int i) { return v[i] * v[i]; }, len) + eps2);
+    const double d = sqrt(npy_sum([&v](int i) { return v(i) * v(i); }, len) + eps2);
     if (norm == HOG_L2) {
-        for (int i = 0; i < len; ++i) out[i] = static_cast<T>(v[i] / d);
+        for (int i = 0; i < len; ++i) out[i] = static_cast<T>(v(i) / d);
         return;
     }
     // L2-Hys: clip the L2-normalised block at 0.2 and renormalise.
-    auto clipped = [v, d](int i) {
-        const double u = v[i] / d;
+    auto clipped = [&v, d](int i) {
+        const double u = v(i) / d;
         return u < 0.2 ? u : 0.2;  // np.minimum(u, 0.2); u is never NaN here
     };
     const double d2 = sqrt(npy_sum([&clipped](int i) {

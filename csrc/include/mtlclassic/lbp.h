@@ -17,9 +17,12 @@ namespace mtl {
 
 enum LbpMethod : int { LBP_DEFAULT = 0, LBP_ROR = 1, LBP_UNIFORM = 2, LBP_NRI_UNIFORM = 3, LBP_VAR = 4 };
 
-MTL_HD double lbp_pixel(const double* img, index_t rows, index_t cols, index_t r, index_t c) {
+// Img: the stored pixel type; every value is taken as float64 (exact for uint8, uint16,
+// float32 and float64), so the GPU can read the images as they are.
+template <typename Img>
+MTL_HD double lbp_pixel(const Img* img, index_t rows, index_t cols, index_t r, index_t c) {
     if (r < 0 || r >= rows || c < 0 || c >= cols) return 0.0;
-    return img[r * cols + c];
+    return static_cast<double>(img[r * cols + c]);
 }
 
 // (1 - wr) * ((1 - wc) TL + wc TR) + wr * ((1 - wc) BL + wc BR), in this order.
@@ -29,7 +32,8 @@ MTL_HD double lbp_bilerp(double tl, double tr, double bl, double br, double wr, 
     return (1 - wr) * top + wr * bottom;
 }
 
-MTL_HD double lbp_bilinear(const double* img, index_t rows, index_t cols, double r, double c) {
+template <typename Img>
+MTL_HD double lbp_bilinear(const Img* img, index_t rows, index_t cols, double r, double c) {
     const double fr = floor(r), fc = floor(c);
     const index_t minr = static_cast<index_t>(fr), minc = static_cast<index_t>(fc);
     const index_t maxr = static_cast<index_t>(ceil(r)), maxc = static_cast<index_t>(ceil(c));
@@ -47,40 +51,45 @@ MTL_HD int lbp_rotate_right(int value, int length) {
 // the image: the corner offsets fr = floor(dr), cr = ceil(dr) (likewise for columns) are
 // precomputed, which is exact because dr carries at most 5 decimals (so r + dr is never
 // an integer unless dr is); the weights are still computed per pixel as in lbp_bilinear.
-MTL_HD double lbp_bilinear_inside(const double* img, index_t cols, index_t r, index_t c,
+template <typename Img>
+MTL_HD double lbp_bilinear_inside(const Img* img, index_t cols, index_t r, index_t c,
                                   double dr, double dc, int fr, int cr, int fc, int cc) {
     const index_t minr = r + fr, minc = c + fc, maxr = r + cr, maxc = c + cc;
     // integer offset: both weights are 0, and the bilinear formula returns the pixel
     // itself exactly (1 * x + 0 * y == x for finite values), so read it directly
-    if (fr == cr && fc == cc) return img[minr * cols + minc];
+    if (fr == cr && fc == cc) return static_cast<double>(img[minr * cols + minc]);
     const double wr = (static_cast<double>(r) + dr) - static_cast<double>(minr);
     const double wc = (static_cast<double>(c) + dc) - static_cast<double>(minc);
-    return lbp_bilerp(img[minr * cols + minc], img[minr * cols + maxc], img[maxr * cols + minc],
-                      img[maxr * cols + maxc], wr, wc);
+    return lbp_bilerp(static_cast<double>(img[minr * cols + minc]),
+                      static_cast<double>(img[minr * cols + maxc]),
+                      static_cast<double>(img[maxr * cols + minc]),
+                      static_cast<double>(img[maxr * cols + maxc]), wr, wc);
 }
 
 MTL_HD double lbp_from_samples(const double* tex, double centre, int P, int method);
 MTL_HD int lbp_code_from_bits(unsigned bits, int P, int method);
 
 // LBP code (or local variance for LBP_VAR) of pixel (r, c); P <= 32 samples.
-MTL_HD double lbp_code(const double* img, index_t rows, index_t cols, index_t r, index_t c, int P,
+template <typename Img>
+MTL_HD double lbp_code(const Img* img, index_t rows, index_t cols, index_t r, index_t c, int P,
                        const double* dr, const double* dc, int method) {
     double tex[32];
     for (int i = 0; i < P; ++i)
         tex[i] = lbp_bilinear(img, rows, cols, static_cast<double>(r) + dr[i],
                               static_cast<double>(c) + dc[i]);
-    return lbp_from_samples(tex, img[r * cols + c], P, method);
+    return lbp_from_samples(tex, static_cast<double>(img[r * cols + c]), P, method);
 }
 
 // Same code for a pixel whose neighbourhood lies inside the image (see lbp_bilinear_inside).
-MTL_HD double lbp_code_inside(const double* img, index_t cols, index_t r, index_t c, int P,
+template <typename Img>
+MTL_HD double lbp_code_inside(const Img* img, index_t cols, index_t r, index_t c, int P,
                               const double* dr, const double* dc, const int* corners,
                               int method) {
     double tex[32];
     for (int i = 0; i < P; ++i)
         tex[i] = lbp_bilinear_inside(img, cols, r, c, dr[i], dc[i], corners[4 * i],
                                      corners[4 * i + 1], corners[4 * i + 2], corners[4 * i + 3]);
-    return lbp_from_samples(tex, img[r * cols + c], P, method);
+    return lbp_from_samples(tex, static_cast<double>(img[r * cols + c]), P, method);
 }
 
 MTL_HD int lbp_popcount(unsigned x) {

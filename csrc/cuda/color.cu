@@ -1,0 +1,106 @@
+// Batched colour histograms on the GPU, with the conversion and binning of
+// mtlclassic/color.h.  One thread block per (image, grid cell) counts its pixels' bins with
+// integer atomics (shared memory when the histogram fits, else the cell's slice of a
+// global scratch buffer) and writes count / area: the CPU's numbers exactly.
+#include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "device_common.cuh"
+#include "launchers.h"
+#include "mtlclassic/color.h"
+
+namespace mtl {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+enum ColorSpace : int { SPACE_RGB = 0, SPACE_HSV = 1, SPACE_GREY = 2 };
+
+template <typename InT, typename T>
+__device__ __forceinline__ T to_unit(InT x) {
+    if constexpr (std::is_same_v<InT, std::uint8_t>)
+        return static_cast<T>(x) * static_cast<T>(1.0 / 255);
+    else if constexpr (std::is_same_v<InT, std::uint16_t>)
+        return static_cast<T>(x) * static_cast<T>(1.0 / 65535);
+    else
+        return static_cast<T>(x);
+}
+
+struct ColorParams {
+    int space, b0, b1, b2, n_bins, grid_r, grid_c;
+    bool joint;
+};
+
+template <typename InT, typename OutT>
+__global__ void color_hist(const InT* images, OutT* out, unsigned* scratch, index_t H, index_t W,
+                           index_t C, const ColorParams p, bool shared_hist) {
+    using T = std::conditional_t<std::is_same_v<InT, float>, float, double>;
+    extern __shared__ unsigned sh[];
+    const int n_cells = p.grid_r * p.grid_c;
+    const index_t img_i = blockIdx.x / n_cells;
+    const int cell = blockIdx.x % n_cells;
+    const int gi = cell / p.grid_c, gj = cell % p.grid_c;
+    const index_t r0 = gi * H / p.grid_r, r1 = (gi + 1) * H / p.grid_r;
+    const index_t c0 = gj * W / p.grid_c, c1 = (gj + 1) * W / p.grid_c;
+    unsigned* hist = shared_hist ? sh : scratch + static_cast<index_t>(blockIdx.x) * p.n_bins;
+    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x) hist[k] = 0u;
+    __syncthreads();
+    const InT* img = images + img_i * H * W * C;
+    const index_t cw = c1 - c0, count = (r1 - r0) * cw;
+    for (index_t q = threadIdx.x; q < count; q += blockDim.x) {
+        const InT* px = img + ((r0 + q / cw) * W + (c0 + q % cw)) * C;
+        if (p.space == SPACE_GREY) {
+            atomicAdd(hist + unit_bin(to_unit<InT, T>(px[0]), p.b0), 1u);
+            continue;
+        }
+        T x = to_unit<InT, T>(px[0]), y = to_unit<InT, T>(px[1]), z = to_unit<InT, T>(px[2]);
+        if (p.space == SPACE_HSV) rgb_to_hsv<T>(x, y, z, &x, &y, &z);
+        const int k0 = unit_bin(x, p.b0), k1 = unit_bin(y, p.b1), k2 = unit_bin(z, p.b2);
+        if (p.joint) {
+            atomicAdd(hist + (k0 * p.b1 + k1) * p.b2 + k2, 1u);
+        } else {
+            atomicAdd(hist + k0, 1u);
+            atomicAdd(hist + p.b0 + k1, 1u);
+            atomicAdd(hist + p.b0 + p.b1 + k2, 1u);
+        }
+    }
+    __syncthreads();
+    const double area = static_cast<double>(count);
+    OutT* o = out + (img_i * n_cells + cell) * static_cast<index_t>(p.n_bins);
+    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x)
+        o[k] = static_cast<OutT>(static_cast<double>(hist[k]) / area);
+}
+
+}  // namespace
+
+int color_max_shared_bins() { return 48 * 1024 / static_cast<int>(sizeof(unsigned)); }
+
+int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                     std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W,
+                     std::int64_t C, int space, int b0, int b1, int b2, bool joint, int grid_r,
+                     int grid_c, std::uintptr_t stream) {
+    if (n == 0) return 0;
+    if (space < 0 || space > 2 || (space == SPACE_GREY ? C != 1 : C != 3) || b0 < 1 || b1 < 1 ||
+        b2 < 1 || grid_r < 1 || grid_c < 1 || grid_r > H || grid_c > W)
+        return static_cast<int>(cudaErrorInvalidValue);
+    ColorParams p{space, b0, b1, b2, 0, grid_r, grid_c, joint};
+    p.n_bins = space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
+    const bool shared_hist = p.n_bins <= color_max_shared_bins();
+    if (!shared_hist && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
+    const index_t blocks = n * grid_r * grid_c;
+    if (blocks > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
+    const size_t shmem = shared_hist ? static_cast<size_t>(p.n_bins) * sizeof(unsigned) : 0;
+    cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
+        using InT = decltype(in_tag);
+        using OutT = decltype(out_tag);
+        color_hist<InT, OutT><<<static_cast<unsigned>(blocks), kThreads, shmem, s>>>(
+            reinterpret_cast<const InT*>(images), reinterpret_cast<OutT*>(out),
+            reinterpret_cast<unsigned*>(scratch), H, W, C, p, shared_hist);
+        return last_error();
+    });
+}
+
+}  // namespace cuda
+}  // namespace mtl

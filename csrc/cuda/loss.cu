@@ -1,0 +1,67 @@
+// Fused masked loss + gradient for the multi-task solver on the GPU (math in
+// mtlclassic/loss.h): G_it = A_it l'(y_it, z_it) and one float64 partial sum of
+// A_it l(y_it, z_it) per thread block, which the caller adds up (a fixed-order reduction:
+// the same inputs give the same loss, run after run).
+#include <cuda_runtime.h>
+
+#include "device_common.cuh"
+#include "launchers.h"
+#include "mtlclassic/loss.h"
+
+namespace mtl {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void loss_grad_kernel(const T* Z, const T* Y, const T* A, T* G, double* partial,
+                                 index_t size, int kind) {
+    __shared__ double warp_sums[kThreads / 32];
+    double acc = 0.0;
+    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < size;
+         i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+        double g;
+        acc += masked_loss_grad(kind, static_cast<double>(Z[i]), static_cast<double>(Y[i]),
+                                static_cast<double>(A[i]), &g);
+        G[i] = static_cast<T>(g);
+    }
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) warp_sums[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+        acc = lane < kThreads / 32 ? warp_sums[lane] : 0.0;
+        for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
+        if (lane == 0) partial[blockIdx.x] = acc;
+    }
+}
+
+}  // namespace
+
+int loss_grad_blocks(std::int64_t size) {
+    return static_cast<int>(grid_for(size, kThreads, 4096));
+}
+
+int loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
+              std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
+              std::uintptr_t stream) {
+    if (size == 0) return 0;
+    if (kind != LOSS_SQUARED && kind != LOSS_LOGISTIC) return static_cast<int>(cudaErrorInvalidValue);
+    const unsigned blocks = static_cast<unsigned>(loss_grad_blocks(size));
+    cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    if (is_double)
+        loss_grad_kernel<double><<<blocks, kThreads, 0, s>>>(
+            reinterpret_cast<const double*>(Z), reinterpret_cast<const double*>(Y),
+            reinterpret_cast<const double*>(A), reinterpret_cast<double*>(G),
+            reinterpret_cast<double*>(partial), size, kind);
+    else
+        loss_grad_kernel<float><<<blocks, kThreads, 0, s>>>(
+            reinterpret_cast<const float*>(Z), reinterpret_cast<const float*>(Y),
+            reinterpret_cast<const float*>(A), reinterpret_cast<float*>(G),
+            reinterpret_cast<double*>(partial), size, kind);
+    return last_error();
+}
+
+}  // namespace cuda
+}  // namespace mtl

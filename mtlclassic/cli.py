@@ -116,9 +116,11 @@ def _cmd_demo(args):
     from .features import ImageFeatures
     from .multitask import MultiTaskClassifier
 
-    if args.device == "cuda":
-        raise UserError("--device cuda: the GPU path is not available in this version "
-                        "(see `mtlclassic info`); run with --device cpu")
+    from .backend import cuda_status
+
+    if args.device == "cuda" and not cuda_status()[0]:
+        raise UserError(f"--device cuda: no GPU is usable ({cuda_status()[1]}); run with "
+                        "--device cpu")
     if args.n < 50:
         raise UserError(f"--n must be at least 50, got {args.n}")
     if not 0 < args.label_fraction <= 1:
@@ -132,16 +134,34 @@ def _cmd_demo(args):
     data = make_multiattribute_images(args.n, size=args.size, seed=args.seed)
     times["generate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    _progress("[2/4] extracting HOG + LBP + colour features (native kernels)", q)
-    F = ImageFeatures(n_jobs=args.n_jobs).fit(data.images).transform(data.images)
+    on_gpu = args.device == "cuda"
+    _progress("[2/4] extracting HOG + LBP + colour features "
+              f"({'CUDA kernels' if on_gpu else 'native kernels'})", q)
+    images = data.images
+    if on_gpu:
+        import cupy
+
+        images = cupy.asarray(images)
+    F = ImageFeatures(n_jobs=args.n_jobs).fit(images).transform(images)
+    if on_gpu:
+        cupy.cuda.get_current_stream().synchronize()
     times["features_s"] = time.perf_counter() - t
     cls_tasks = [k for k, tt in enumerate(data.task_types) if tt == "classification"]
     names = [data.target_names[k] for k in cls_tasks]
     Y = data.targets[:, cls_tasks]
     rng = np.random.default_rng(args.seed)
     train = rng.random(len(F)) < 0.7
-    scaler = StandardScaler().fit(F[train])
-    Xtr, Xte = scaler.transform(F[train]), scaler.transform(F[~train])
+    if on_gpu:  # standardise on the device; the fit then runs there too
+        tr_d = cupy.asarray(train)
+        mu, sd = F[tr_d].mean(axis=0), F[tr_d].std(axis=0)
+        sd[sd == 0] = 1.0
+        Xtr_d = ((F[tr_d] - mu) / sd).astype(cupy.float32)
+        Xte_d = ((F[~tr_d] - mu) / sd).astype(cupy.float32)
+        Xtr, Xte = Xtr_d.get(), Xte_d.get()  # host copies for the scikit-learn baselines
+    else:
+        scaler = StandardScaler().fit(F[train])
+        Xtr, Xte = scaler.transform(F[train]), scaler.transform(F[~train])
+        Xtr_d, Xte_d = Xtr, Xte
     Ytr, Yte = Y[train].copy(), Y[~train]
     Ytr[rng.random(Ytr.shape) >= args.label_fraction] = None  # partial labels per task
     n_lab = (Ytr != None).sum(axis=0)  # noqa: E711
@@ -153,11 +173,16 @@ def _cmd_demo(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mtl = MultiTaskClassifier(penalty=args.penalty, alpha=args.alpha, l2=l2, tol=1e-4,
-                                  max_iter=3000, n_jobs=args.n_jobs).fit(Xtr, Ytr)
+                                  max_iter=3000, n_jobs=args.n_jobs,
+                                  device=args.device).fit(Xtr_d, Ytr)
     times["mtl_fit_s"] = time.perf_counter() - t
     _progress("[4/4] fitting independent one-vs-rest LogisticRegression baselines", q)
     t = time.perf_counter()
-    P_mtl = mtl.predict(Xte)
+    P_mtl = mtl.predict(Xte_d)
+    if on_gpu:
+        from .backend import to_numpy
+
+        P_mtl = to_numpy(P_mtl)
     rows, per_task = [], []
     for k, name in enumerate(names):
         lab = np.array([v is not None for v in Ytr[:, k]])
@@ -184,13 +209,15 @@ def _cmd_demo(args):
               "label_fraction": args.label_fraction, "penalty": args.penalty,
               "alpha": args.alpha, "l2": l2, "n_features": int(F.shape[1]), "tasks": per_task,
               "mean_mtl_accuracy": mean_mtl, "mean_independent_accuracy": mean_ind,
-              "times": times, "mtl_n_iter": int(mtl.n_iter_)}
+              "times": times, "mtl_n_iter": int(mtl.n_iter_), "device": args.device}
     with open(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
     print(f"wrote {out / 'report.json'}")
     R = mtl.task_relation_
     if R is None:  # penalties without a relation: show the correlation of the learnt weights
-        R = np.nan_to_num(np.corrcoef(mtl.coef_))
+        from .backend import to_numpy
+
+        R = np.nan_to_num(np.corrcoef(to_numpy(mtl.coef_)))
     labels = [f"{names[t]}" + (f":{c}" if (mtl.subtask_task_ == t).sum() > 1 else "")
               for t, cls in zip(range(len(names)), mtl.classes_)
               for c in (cls if (mtl.subtask_task_ == t).sum() > 1 else [None])]
@@ -305,7 +332,7 @@ def _cmd_bench(args):
         raise UserError(f"benchmark {script.name} not found in {root}: the benchmarks live in "
                         "the source repository (run this from a source checkout)")
     cmd = [sys.executable, str(script)] + (["--quick"] if args.quick and args.which in (
-        "features", "multitask") else [])
+        "features", "multitask", "gpu") else [])
     return subprocess.call(cmd)
 
 

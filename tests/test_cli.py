@@ -136,9 +136,21 @@ def test_demo_small(tmp_path, capsys):
     assert (tmp_path / "demo" / "task_relation.png").stat().st_size > 1000
 
 
-def test_demo_refuses_cuda_cleanly(tmp_path, capsys):
+def test_demo_refuses_cuda_cleanly_without_gpu(tmp_path, capsys):
+    from mtlclassic.backend import cuda_available
+
+    if cuda_available():
+        pytest.skip("a GPU is usable here: tests/test_gpu.py runs the demo on it")
     assert main(["demo", "--device", "cuda", "--n", "100", "--out", str(tmp_path)]) == 1
-    assert "GPU path is not available" in capsys.readouterr().err
+    assert "no GPU is usable" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_demo_on_gpu(tmp_path):
+    assert main(["demo", "--device", "cuda", "--n", "300", "--size", "48", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["device"] == "cuda" and 0 <= report["mean_mtl_accuracy"] <= 1
 
 
 def test_bench_unknown_and_help(tmp_path):

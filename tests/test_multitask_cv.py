@@ -91,3 +91,44 @@ def test_plot_regularization_path(rng):
     np.testing.assert_allclose(line.get_ydata(), m.cv_results_["mean_score"][0])
     with pytest.raises(ValueError, match="cv_results_"):
         plot_regularization_path(MultiTaskRegressor())
+
+
+def test_task_weight_size_equals_pooled_weights(rng):
+    """task_weight='size' is rho_t = n_t / mean(n_t): the same fit as passing those weights,
+    and with squared loss every labelled entry weighs the same (a pooled loss)."""
+    from mtlclassic.multitask import MultiTaskRegressor
+
+    n, d, T = 120, 5, 3
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T))
+    Y[rng.random((n, T)) < np.array([0.1, 0.5, 0.8])] = np.nan
+    n_t = (~np.isnan(Y)).sum(axis=0)
+    a = MultiTaskRegressor(penalty="graph", alpha=0.1, task_weight="size", tol=1e-10).fit(X, Y)
+    b = MultiTaskRegressor(penalty="graph", alpha=0.1, task_weight=n_t / n_t.mean(),
+                           tol=1e-10).fit(X, Y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-7, atol=1e-9)
+    c = MultiTaskRegressor(penalty="graph", alpha=0.1, tol=1e-10).fit(X, Y)
+    assert not np.allclose(a.coef_, c.coef_, atol=1e-4)
+
+
+def test_cv_scoring(rng):
+    from mtlclassic.multitask import MultiTaskClassifierCV, MultiTaskRegressorCV
+
+    n, d, T = 90, 4, 3
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + 0.5 * rng.standard_normal((n, T))
+    r2 = MultiTaskRegressorCV(penalty="mean", alphas=4, cv=3).fit(X, Y)
+    mse = MultiTaskRegressorCV(penalty="mean", alphas=4, cv=3,
+                               scoring="neg_mean_squared_error").fit(X, Y)
+    assert np.all(mse.cv_results_["mean_score"] <= 0)  # minus a pooled MSE
+    assert np.all(r2.cv_results_["mean_score"] <= 1)
+    # the pooled MSE of the chosen alpha is the best on the grid, by construction
+    assert mse.cv_results_["mean_score"].max() == mse.cv_results_["mean_score"][0][
+        list(mse.alphas_).index(mse.alpha_)]
+    Yc = (Y > 0).astype(int)
+    acc = MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=2,
+                                scoring="pooled_accuracy").fit(X, Yc)
+    assert 0 <= acc.cv_results_["mean_score"].min() <= 1
+    for Est, bad in ((MultiTaskRegressorCV, "accuracy"), (MultiTaskClassifierCV, "r2")):
+        with pytest.raises(ValueError, match="scoring must be"):
+            Est(alphas=2, cv=2, scoring=bad).fit(X, Yc if Est is MultiTaskClassifierCV else Y)

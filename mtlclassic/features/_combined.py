@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..backend import get_namespace, is_cupy_array
+
 from .color import ColorHistogram
 from .gabor import GaborBank
 from .glcm import GLCM
@@ -14,14 +16,19 @@ FEATURES = ("hog", "lbp", "color", "glcm", "gabor")
 
 
 def to_grey_uint8(images):
-    """(n, H, W, 3) uint8 -> (n, H, W) uint8 luminance (ITU-R 601-2, as scikit-image)."""
-    w = np.array([0.2125, 0.7154, 0.0721])
-    return np.clip(np.rint(images.astype(np.float64) @ w), 0, 255).astype(np.uint8)
+    """(n, H, W, 3) uint8 -> (n, H, W) uint8 luminance (ITU-R 601-2, as scikit-image);
+    NumPy or CuPy."""
+    xp = get_namespace(images)
+    w = xp.asarray([0.2125, 0.7154, 0.0721])
+    return xp.clip(xp.rint(images.astype(xp.float64) @ w), 0, 255).astype(xp.uint8)
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
     """Concatenated HOG (on the RGB image), LBP / GLCM / Gabor (on its luminance) and HSV
     colour histograms of (n, H, W, 3) uint8 images.
+
+    CuPy input gives CuPy output: HOG, LBP and the colour histograms run as CUDA kernels,
+    GLCM and Gabor on the host.
 
     Parameters
     ----------
@@ -49,7 +56,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _check(X):
-        X = np.asarray(X)
+        X = X if is_cupy_array(X) else np.asarray(X)
         if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
             raise ValueError("ImageFeatures takes (n, H, W, 3) uint8 RGB images, got "
                              f"{X.dtype} {X.shape}")
@@ -70,8 +77,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"images of shape {X.shape[1:]}, fitted on {self.image_shape_in_}")
         grey = to_grey_uint8(X) if any(f not in ("hog", "color")
                                        for f, _ in self.transformers_) else None
-        return np.hstack([est.transform(X if f in ("hog", "color") else grey)
-                          for f, est in self.transformers_]).astype(np.float64)
+        xp = get_namespace(X)
+        return xp.hstack([est.transform(X if f in ("hog", "color") else grey)
+                          for f, est in self.transformers_]).astype(xp.float64)
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "transformers_")

@@ -222,7 +222,7 @@ class _BaseMultiTask(BaseEstimator):
             import cupy
 
             return cupy.asarray(M, dtype=Xd.dtype)
-        return M
+        return np.asarray(M, dtype=Xd.dtype)
 
     def _set_fitted(self, W, b, R, n_iter, converged, trace, solver, T, owner, one_d):
         self.n_iter_ = n_iter
@@ -263,18 +263,24 @@ class _BaseMultiTask(BaseEstimator):
                               f"GiB of device memory for {n} samples x {d} features x {n_sub} "
                               f"sub-tasks in {np.dtype(dt).name}, but {free / 2**30:.2f} GiB "
                               "are free; fit on the CPU (device='cpu') or on fewer samples")
-        Xd = cp.asarray(X, dtype=dt)
+        kind = _losses.KINDS[self._loss_name]
+        return self._fit_arrays(cp, dt, lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), pen, X,
+                                Yenc, A, sw, rho, mask, owner, T, one_d)
+
+    def _fit_arrays(self, xp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d):
+        """The device fit's body for the namespace xp (CuPy there; NumPy in the tests, which
+        run this same code in float32 on the CPU): FISTA, arrays in dtype dt."""
+        Xd = xp.asarray(X, dtype=dt)
         learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
                                         and self.task_relation == "learn")
         if learn:
             pen = MTRL()
-        kind = _losses.KINDS[self._loss_name]
-        ctx = dict(Xd=Xd, Yenc=cp.asarray(Yenc, dtype=dt), A=cp.asarray(A, dtype=dt),
-                   loss=lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), sw=cp.asarray(sw, dtype=dt),
-                   rho=rho, mask=mask, pen=pen, solver="fista", warm=False)
-        W0, b0 = self._initial_point(d, n_sub, cp, dt, ctx)
-        R = None if learn else self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
-        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
+        ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
+                   loss=loss, sw=xp.asarray(sw, dtype=dt), rho=rho, mask=mask, pen=pen,
+                   solver="fista", warm=False)
+        W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
+        R = None if learn else self._relation(pen, Yenc, mask, X, Yenc.shape[1], T, owner, sw)
+        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
         return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
 
     def _initial_point(self, d, n_sub, xp, dt, ctx):

@@ -1,0 +1,192 @@
+"""GPU tests of the feature kernels and the multi-task estimators (``-m gpu``): parity with
+the CPU, CuPy in -> CuPy out, NumPy with backend='cuda', pickling, cross-device predict,
+and error paths. Skipped without a GPU (a failure with --require-gpu)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import skimage.data as sd
+
+from mtlclassic.features import HOG, LBP, ColorHistogram, GLCM
+from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _losses
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def cp():
+    import cupy
+
+    return cupy
+
+
+def _images(rng, n, H, W, C, dtype):
+    if dtype == np.uint8:
+        x = rng.integers(0, 256, (n, H, W, C), dtype=np.uint8)
+        x[0, ..., 0] = sd.camera()[:H, :W]  # a real image too
+        return x
+    if dtype == np.uint16:
+        return rng.integers(0, 65536, (n, H, W, C), dtype=np.uint16)
+    return rng.random((n, H, W, C)).astype(dtype)
+
+
+HOG_CASES = [dict(), dict(block_norm="L1"), dict(block_norm="L1-sqrt"), dict(block_norm="L2"),
+             dict(transform_sqrt=True), dict(orientations=40, pixels_per_cell=(6, 7),
+                                             cells_per_block=(3, 2))]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("kw", HOG_CASES)
+def test_hog_gpu_matches_cpu(cp, rng, dtype, C, kw):
+    x = _images(rng, 5, 67, 75, C, dtype)
+    for out_dtype in (np.float32, np.float64):
+        est = HOG(dtype=out_dtype, **kw).fit(x)
+        ref = est.transform(x)
+        got = est.transform(cp.asarray(x))
+        assert isinstance(got, cp.ndarray) and got.dtype == out_dtype
+        np.testing.assert_allclose(got.get(), ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["default", "ror", "uniform", "nri_uniform", "var"])
+@pytest.mark.parametrize("P,R", [(8, 1), (16, 2.5), (4, 3)])
+def test_lbp_gpu_matches_cpu(cp, rng, method, P, R):
+    x = _images(rng, 4, 61, 57, 1, np.uint8)
+    est = LBP(P=P, R=R, method=method, grid=(3, 2)).fit(x)
+    np.testing.assert_allclose(est.transform(cp.asarray(x)).get(), est.transform(x),
+                               rtol=1e-6, atol=1e-7)
+    xf = _images(rng, 3, 40, 44, 1, np.float64)
+    est = LBP(P=P, R=R, method=method, grid=2, dtype=np.float64).fit(xf)
+    np.testing.assert_allclose(est.transform(cp.asarray(xf)).get(), est.transform(xf),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_lbp_gpu_global_scratch(cp, rng):
+    x = _images(rng, 2, 40, 40, 1, np.uint8)
+    est = LBP(P=16, method="default", grid=1).fit(x)  # 65536 bins: past shared memory
+    np.testing.assert_array_equal(est.transform(cp.asarray(x)).get(), est.transform(x))
+
+
+@pytest.mark.parametrize("space,mode", [("rgb", "joint"), ("hsv", "joint"),
+                                        ("hsv", "per-channel"), ("grey", "joint")])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_color_gpu_matches_cpu(cp, rng, space, mode, dtype):
+    C = 1 if space == "grey" else 3
+    x = _images(rng, 4, 33, 29, C, dtype)
+    x[0, 0, 0] = x[0, 0, 1]  # ties
+    est = ColorHistogram(space=space, mode=mode, bins=(5, 4, 3) if C == 3 else 7,
+                         grid=(2, 3)).fit(x)
+    np.testing.assert_array_equal(est.transform(cp.asarray(x)).get(), est.transform(x))
+    est = ColorHistogram(space=space, bins=4, value_range="image").fit(x)
+    np.testing.assert_allclose(est.transform(cp.asarray(x)).get(), est.transform(x),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_numpy_input_with_backend_cuda_and_chunks(cp, rng):
+    x = _images(rng, 9, 64, 64, 1, np.uint8)
+    ref = HOG().fit(x).transform(x)
+    got = HOG(backend="cuda", batch_size=4).fit(x).transform(x)
+    assert isinstance(got, cp.ndarray)
+    np.testing.assert_allclose(got.get(), ref, rtol=1e-6, atol=1e-7)
+    # 2-D input with image_shape, and a descriptor without a CUDA kernel (host round trip)
+    flat = cp.asarray(x.reshape(9, -1))
+    got = HOG(image_shape=(64, 64)).fit(flat).transform(flat)
+    np.testing.assert_allclose(got.get(), ref, rtol=1e-6, atol=1e-7)
+    g = GLCM().fit(x)
+    out = g.transform(cp.asarray(x))
+    assert isinstance(out, cp.ndarray)
+    np.testing.assert_array_equal(out.get(), g.transform(x))
+
+
+def test_feature_errors_on_gpu(cp):
+    with pytest.raises(ValueError, match="NaN"):
+        HOG().fit(cp.full((1, 32, 32), cp.nan))
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        HOG().fit(cp.zeros((1, 32, 32))).transform(cp.zeros((1, 32, 40)))
+    from mtlclassic.backend._native import _cuda
+
+    host = np.zeros((1, 32, 32, 1), np.uint8)
+    with pytest.raises(ValueError, match="not a device pointer"):
+        _cuda.hog_batch(host.ctypes.data, 0, host.ctypes.data, host.ctypes.data, False, 1, 32,
+                        32, 1, 9, 8, 8, 3, 3, 3, False)
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_kernel_matches_numpy(cp, rng, kind, dtype):
+    from mtlclassic.backend.kernels import loss_grad_cuda
+
+    Z = rng.standard_normal((1000, 7)) * 5
+    Y = rng.standard_normal((1000, 7)) if kind == "squared" else np.sign(rng.standard_normal(
+        (1000, 7)))
+    A = rng.random((1000, 7)) * (rng.random((1000, 7)) < 0.7)
+    lv, G = loss_grad_cuda(*(cp.asarray(a, dtype=dtype) for a in (Z, Y, A)),
+                           _losses.KINDS[kind])
+    ref_l, ref_G = _losses.NUMPY_LOSSES[kind](*(a.astype(dtype).astype(np.float64)
+                                                 for a in (Z, Y, A)))
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    assert abs(lv - ref_l) <= tol * abs(ref_l)
+    np.testing.assert_allclose(G.get(), ref_G, rtol=tol * 10, atol=tol)
+
+
+def _objective(est, X, Y):
+    from mtlclassic.multitask import _labels
+    from mtlclassic.multitask.penalties import get_penalty
+
+    pen = get_penalty(est.penalty)
+    Y2, _ = _labels.as_2d_targets(Y)
+    miss = _labels.missing_mask(Y2, None)
+    Yenc, mask, _ = est._encode(Y2, miss)
+    A = mask / mask.sum(axis=0)[None, :]
+    Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
+    W = np.asarray(_to_np(est.coef_), np.float64).T
+    b = np.asarray(_to_np(est.intercept_), np.float64)
+    lv = _losses.NUMPY_LOSSES[est._loss_name](X @ W + b, Yenc, A)[0]
+    return lv + 0.5 * float(np.sum((W @ Q) * W)) + pen.value(W, est.alpha)
+
+
+def _to_np(a):
+    return a.get() if hasattr(a, "get") else a
+
+
+@pytest.mark.parametrize("penalty", ["graph", "l21", "trace"])
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_estimators_on_gpu(cp, rng, Est, penalty):
+    n, d, T = 400, 10, 4
+    X = rng.standard_normal((n, d))
+    Z = X @ (rng.standard_normal((d, 1)) + 0.3 * rng.standard_normal((d, T)))
+    Y = (Z if Est is MultiTaskRegressor else (Z > 0).astype(int)).astype(float)
+    Y[rng.random((n, T)) < 0.2] = np.nan
+    kw = dict(penalty=penalty, alpha=0.05, l2=1e-3, tol=1e-7, max_iter=5000)
+    cpu = Est(**kw).fit(X, Y)
+    gpu = Est(**kw).fit(cp.asarray(X, dtype=cp.float32), Y)
+    assert isinstance(gpu.coef_, cp.ndarray) and gpu.coef_.dtype == cp.float32
+    f_cpu, f_gpu = _objective(cpu, X, Y), _objective(gpu, X, Y)
+    assert abs(f_gpu - f_cpu) <= 1e-5 * abs(f_cpu)
+    P = gpu.predict(cp.asarray(X, dtype=cp.float32))
+    assert isinstance(P, cp.ndarray)
+    Pn = gpu.predict(X)  # NumPy in -> NumPy out from a GPU model
+    assert isinstance(Pn, np.ndarray)
+    loaded = pickle.loads(pickle.dumps(gpu))
+    assert isinstance(loaded.coef_, np.ndarray)
+    np.testing.assert_allclose(loaded.coef_, gpu.coef_.get())
+    assert isinstance(cpu.predict(cp.asarray(X)), cp.ndarray)  # CPU model on CuPy input
+    f64 = Est(**kw).fit(cp.asarray(X), Y)  # float64 CuPy stays float64
+    assert f64.coef_.dtype == cp.float64
+    assert abs(_objective(f64, X, Y) - f_cpu) <= 1e-8 * abs(f_cpu)
+
+
+def test_estimator_errors_on_gpu(cp, rng, monkeypatch):
+    X = cp.asarray(rng.standard_normal((30, 4)))
+    Y = rng.standard_normal((30, 2))
+    with pytest.raises(ValueError, match="runs on the CPU only"):
+        MultiTaskRegressor(solver="lbfgs", device="cuda").fit(X, Y)
+    with pytest.raises(ValueError, match="NaN"):
+        MultiTaskRegressor().fit(cp.full((30, 4), cp.nan), Y)
+    from mtlclassic.multitask import _estimators
+
+    monkeypatch.setattr(_estimators, "device_free_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match="GiB of device memory"):
+        MultiTaskRegressor(device="cuda").fit(rng.standard_normal((300, 4)),
+                                              rng.standard_normal((300, 2)))

@@ -143,6 +143,8 @@ class _BaseMultiTask(BaseEstimator):
         pen = self._check_params()
         device = resolve_device(self.device, X, y)
         y = to_numpy(y) if is_cupy_array(y) else y
+        if device == "cpu" and is_cupy_array(X):
+            X = to_numpy(X)  # device='cpu' asked for: the data come to the host
         if is_cupy_array(sample_weight):
             sample_weight = to_numpy(sample_weight)
         X, Y2, one_d, miss = self._validate_fit_inputs(X, y, type(self).__name__)

@@ -46,8 +46,11 @@ def test_readme_command_runs(command, tmp_path):
         assert (tmp_path / "mtlclassic-demo" / "report.json").is_file()
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON)))
+@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.gpu)
+                                   if "import cupy" in block else i
+                                   for i, block in enumerate(PYTHON)])
 def test_readme_python_block_runs(index, tmp_path):
+    """Blocks that import CuPy are GPU tests (skipped without a GPU)."""
     res = subprocess.run([sys.executable, "-c", PYTHON[index]], capture_output=True, text=True,
                          cwd=tmp_path, env=_env(), timeout=900)
     assert res.returncode == 0, res.stderr

@@ -119,6 +119,9 @@ def main(argv=None):
                 results.setdefault((ratio, k), []).append(v)
             print(f"ratio {ratio} seed {seed}: " +
                   ", ".join(f"{k} {v:.3f}" for k, v in r.items() if "(s)" not in k), flush=True)
+            # written after every split, so an interrupted run keeps what it measured
+            write_json(a.out, {"machine": machine(), "seeds": a.seeds, "ratios": a.ratios,
+                               "results": {f"{k[1]} @ {k[0]}": v for k, v in results.items()}})
     rows = []
     for mth in a.methods:
         row = [mth]

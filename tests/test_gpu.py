@@ -24,7 +24,9 @@ def cp():
 def _images(rng, n, H, W, C, dtype):
     if dtype == np.uint8:
         x = rng.integers(0, 256, (n, H, W, C), dtype=np.uint8)
-        x[0, ..., 0] = sd.camera()[:H, :W]  # a real image too
+        x[0, ..., 0] = sd.camera()[:H, :W]  # real images too
+        if C == 3:
+            x[1] = sd.astronaut()[:H, :W]
         return x
     if dtype == np.uint16:
         return rng.integers(0, 65536, (n, H, W, C), dtype=np.uint16)

@@ -37,19 +37,11 @@ __global__ void color_hist(const InT* images, OutT* out, unsigned* scratch, inde
                            index_t C, const ColorParams p, bool shared_hist) {
     using T = std::conditional_t<std::is_same_v<InT, float>, float, double>;
     extern __shared__ unsigned sh[];
-    const int n_cells = p.grid_r * p.grid_c;
-    const index_t img_i = blockIdx.x / n_cells;
-    const int cell = blockIdx.x % n_cells;
-    const int gi = cell / p.grid_c, gj = cell % p.grid_c;
-    const index_t r0 = gi * H / p.grid_r, r1 = (gi + 1) * H / p.grid_r;
-    const index_t c0 = gj * W / p.grid_c, c1 = (gj + 1) * W / p.grid_c;
-    unsigned* hist = shared_hist ? sh : scratch + static_cast<index_t>(blockIdx.x) * p.n_bins;
-    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x) hist[k] = 0u;
-    __syncthreads();
-    const InT* img = images + img_i * H * W * C;
-    const index_t cw = c1 - c0, count = (r1 - r0) * cw;
-    for (index_t q = threadIdx.x; q < count; q += blockDim.x) {
-        const InT* px = img + ((r0 + q / cw) * W + (c0 + q % cw)) * C;
+    const GridCell g(H, W, p.grid_r, p.grid_c, p.n_bins, sh, scratch, shared_hist);
+    unsigned* hist = g.hist;
+    const InT* img = images + g.image * H * W * C;
+    for (index_t q = threadIdx.x; q < g.count; q += blockDim.x) {
+        const InT* px = img + (g.row(q) * W + g.col(q)) * C;
         if (p.space == SPACE_GREY) {
             atomicAdd(hist + unit_bin(to_unit<InT, T>(px[0]), p.b0), 1u);
             continue;
@@ -65,16 +57,12 @@ __global__ void color_hist(const InT* images, OutT* out, unsigned* scratch, inde
             atomicAdd(hist + p.b0 + p.b1 + k2, 1u);
         }
     }
-    __syncthreads();
-    const double area = static_cast<double>(count);
-    OutT* o = out + (img_i * n_cells + cell) * static_cast<index_t>(p.n_bins);
-    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x)
-        o[k] = static_cast<OutT>(static_cast<double>(hist[k]) / area);
+    g.write(out, p.n_bins);
 }
 
 }  // namespace
 
-int color_max_shared_bins() { return 48 * 1024 / static_cast<int>(sizeof(unsigned)); }
+int color_max_shared_bins() { return kMaxSharedBins; }
 
 int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
                      std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W,
@@ -86,16 +74,17 @@ int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bo
         return static_cast<int>(cudaErrorInvalidValue);
     ColorParams p{space, b0, b1, b2, 0, grid_r, grid_c, joint};
     p.n_bins = space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
-    const bool shared_hist = p.n_bins <= color_max_shared_bins();
+    unsigned blocks;
+    size_t shmem;
+    bool shared_hist;
+    if (!cell_launch(n, grid_r, grid_c, p.n_bins, &blocks, &shmem, &shared_hist))
+        return static_cast<int>(cudaErrorInvalidConfiguration);
     if (!shared_hist && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
-    const index_t blocks = n * grid_r * grid_c;
-    if (blocks > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
-    const size_t shmem = shared_hist ? static_cast<size_t>(p.n_bins) * sizeof(unsigned) : 0;
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
         using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
-        color_hist<InT, OutT><<<static_cast<unsigned>(blocks), kThreads, shmem, s>>>(
+        color_hist<InT, OutT><<<blocks, kThreads, shmem, s>>>(
             reinterpret_cast<const InT*>(images), reinterpret_cast<OutT*>(out),
             reinterpret_cast<unsigned*>(scratch), H, W, C, p, shared_hist);
         return last_error();

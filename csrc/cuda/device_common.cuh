@@ -43,5 +43,56 @@ inline unsigned grid_for(index_t work, int threads, index_t max_blocks = 65535LL
 
 inline int last_error() { return static_cast<int>(cudaGetLastError()); }
 
+// Histogram kernels with one thread block per (image, grid cell): the cell's pixel range
+// (rows [i H / g_r, (i+1) H / g_r), likewise for columns), a zeroed count array -- in
+// dynamic shared memory, or the block's slice of a global scratch buffer when n_bins is too
+// large -- and the final count / area, the CPU kernels' arithmetic.
+constexpr int kMaxSharedBins = 48 * 1024 / static_cast<int>(sizeof(unsigned));
+
+struct GridCell {
+    index_t image, r0, c0, width, count;
+    int cell;
+    unsigned* hist;
+
+    __device__ GridCell(index_t H, index_t W, int grid_r, int grid_c, int n_bins,
+                        unsigned* shared, unsigned* scratch, bool use_shared) {
+        const int n_cells = grid_r * grid_c;
+        image = blockIdx.x / n_cells;
+        cell = blockIdx.x % n_cells;
+        const int ci = cell / grid_c, cj = cell % grid_c;
+        r0 = ci * H / grid_r;
+        c0 = cj * W / grid_c;
+        width = (cj + 1) * W / grid_c - c0;
+        count = ((ci + 1) * H / grid_r - r0) * width;
+        hist = use_shared ? shared : scratch + static_cast<index_t>(blockIdx.x) * n_bins;
+        for (int k = threadIdx.x; k < n_bins; k += blockDim.x) hist[k] = 0u;
+        __syncthreads();
+    }
+    // the q-th pixel of the cell, row-major
+    __device__ index_t row(index_t q) const { return r0 + q / width; }
+    __device__ index_t col(index_t q) const { return c0 + q % width; }
+
+    template <typename OutT>
+    __device__ void write(OutT* out, int n_bins) const {
+        __syncthreads();
+        // block b = image * n_cells + cell: its bins are row b of the (n * n_cells, n_bins) out
+        OutT* o = out + static_cast<index_t>(blockIdx.x) * n_bins;
+        const double area = static_cast<double>(count);
+        for (int k = threadIdx.x; k < n_bins; k += blockDim.x)
+            o[k] = static_cast<OutT>(static_cast<double>(hist[k]) / area);
+    }
+};
+
+// Launch size of a block-per-cell kernel: blocks (0 when too many) and dynamic shared bytes.
+inline bool cell_launch(index_t n, int grid_r, int grid_c, int n_bins, unsigned* blocks,
+                        size_t* shmem, bool* use_shared) {
+    const index_t b = n * grid_r * grid_c;
+    if (b > 0x7fffffffLL) return false;
+    *blocks = static_cast<unsigned>(b);
+    *use_shared = n_bins <= kMaxSharedBins;
+    *shmem = *use_shared ? static_cast<size_t>(n_bins) * sizeof(unsigned) : 0;
+    return true;
+}
+
 }  // namespace cuda
 }  // namespace mtl

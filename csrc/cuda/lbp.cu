@@ -48,31 +48,16 @@ template <typename InT, typename OutT>
 __global__ void lbp_hist(const InT* images, OutT* out, unsigned* scratch, index_t H, index_t W,
                          const LbpParams p, bool shared_hist) {
     extern __shared__ unsigned sh[];
-    const int n_cells = p.grid_r * p.grid_c;
-    const index_t img_i = blockIdx.x / n_cells;
-    const int cell = blockIdx.x % n_cells;
-    const int ci = cell / p.grid_c, cj = cell % p.grid_c;
-    const index_t r0 = ci * H / p.grid_r, r1 = (ci + 1) * H / p.grid_r;
-    const index_t c0 = cj * W / p.grid_c, c1 = (cj + 1) * W / p.grid_c;
-    unsigned* hist = shared_hist ? sh : scratch + static_cast<index_t>(blockIdx.x) * p.n_bins;
-    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x) hist[k] = 0u;
-    __syncthreads();
-    const InT* img = images + img_i * H * W;
-    const index_t cw = c1 - c0, count = (r1 - r0) * cw;
-    for (index_t q = threadIdx.x; q < count; q += blockDim.x) {
-        const index_t r = r0 + q / cw, c = c0 + q % cw;
-        atomicAdd(hist + lbp_bin(img, H, W, r, c, p), 1u);
-    }
-    __syncthreads();
-    const double area = static_cast<double>(count);
-    OutT* o = out + (img_i * n_cells + cell) * static_cast<index_t>(p.n_bins);
-    for (int k = threadIdx.x; k < p.n_bins; k += blockDim.x)
-        o[k] = static_cast<OutT>(static_cast<double>(hist[k]) / area);
+    const GridCell g(H, W, p.grid_r, p.grid_c, p.n_bins, sh, scratch, shared_hist);
+    const InT* img = images + g.image * H * W;
+    for (index_t q = threadIdx.x; q < g.count; q += blockDim.x)
+        atomicAdd(g.hist + lbp_bin(img, H, W, g.row(q), g.col(q), p), 1u);
+    g.write(out, p.n_bins);
 }
 
 }  // namespace
 
-int lbp_max_shared_bins() { return 48 * 1024 / static_cast<int>(sizeof(unsigned)); }
+int lbp_max_shared_bins() { return kMaxSharedBins; }
 
 int lbp_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
                    std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W, int P,
@@ -103,17 +88,18 @@ int lbp_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool
         p.reach_hi_c = cc > p.reach_hi_c ? cc : p.reach_hi_c;
     }
     for (int i = 0; i < n_edges; ++i) p.var_edges[i] = var_edges[i];
-    const bool shared_hist = n_bins <= lbp_max_shared_bins();
+    unsigned blocks;
+    size_t shmem;
+    bool shared_hist;
+    if (!cell_launch(n, grid_r, grid_c, n_bins, &blocks, &shmem, &shared_hist))
+        return static_cast<int>(cudaErrorInvalidConfiguration);
     if (!shared_hist && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
-    const index_t blocks = n * grid_r * grid_c;
-    if (blocks > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
-    const size_t shmem = shared_hist ? static_cast<size_t>(n_bins) * sizeof(unsigned) : 0;
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
         using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
         // the offsets and the var edges travel in the kernel's parameter block
-        lbp_hist<InT, OutT><<<static_cast<unsigned>(blocks), kThreads, shmem, s>>>(
+        lbp_hist<InT, OutT><<<blocks, kThreads, shmem, s>>>(
             reinterpret_cast<const InT*>(images), reinterpret_cast<OutT*>(out),
             reinterpret_cast<unsigned*>(scratch), H, W, p, shared_hist);
         return last_error();

@@ -30,19 +30,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import effective_n_threads, is_cupy_array, resolve_device
+from ..backend import effective_n_threads, get_namespace, is_cupy_array, resolve_device
 from ..backend._native import require_cpu, require_cuda
 from ..backend.kernels import device_chunk_size, device_free_bytes
 
 BACKENDS = ("auto", "native", "skimage", "cuda")
-
-
-def _xp(X):
-    if is_cupy_array(X):
-        import cupy
-
-        return cupy
-    return np
 
 
 def _is_dask(X):
@@ -177,7 +169,7 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
             raise ValueError("X: 0 images given; at least one is required to fit")
         if any(s == 0 for s in X.shape[1:]):
             raise ValueError(f"X: images of shape {X.shape[1:]} are empty")
-        if X.dtype.kind == "f" and X.size and not bool(_xp(X).isfinite(X).all()):
+        if X.dtype.kind == "f" and X.size and not bool(get_namespace(X).isfinite(X).all()):
             raise ValueError("X contains NaN or infinity")
         shape = tuple(int(s) for s in X.shape[1:])
         if reset:
@@ -218,8 +210,6 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         kind = X.dtype.kind
         if X.dtype in (np.uint8, np.uint16, np.float32, np.float64):
             return X
-        if kind == "O" and is_cupy_array(X):
-            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
         if kind == "b":
             return X.astype(np.uint8)
         if kind in "iu":
@@ -298,16 +288,13 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         return out
 
     # ---------------------------------------------------------------- GPU path
+    # Descriptors with a CUDA kernel set _has_cuda_kernel and define _cuda(images, out,
+    # stream) (images: a C-contiguous CuPy (n, H, W, C) chunk, out: its rows of the result)
+    # and, when they need device scratch, _cuda_scratch_bytes(H, W, C) per image.
     _has_cuda_kernel = False
 
     def _cuda_scratch_bytes(self, H, W, C):
-        """Bytes of device scratch one image needs in ``_cuda``."""
         return 0
-
-    def _cuda(self, images, out, stream):
-        """Launch the CUDA kernel: images a C-contiguous CuPy (n, H, W, C) batch, out the
-        matching (n, n_features) rows of the result."""
-        raise NotImplementedError
 
     def _compute_cuda(self, batch, dtype):
         import cupy

@@ -9,7 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import effective_n_threads, is_cupy_array, resolve_device, to_numpy
+from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolve_device,
+                       to_numpy)
 from ..backend.kernels import device_free_bytes, loss_grad_cuda
 from . import _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
@@ -35,14 +36,6 @@ _OBJECTIVE_DOC = """
     ``Ridge(alpha * n)``; ``ridge`` with logistic loss is ``LogisticRegression(C=1 / (alpha
     * n))``.
 """
-
-
-def _xp_of(a):
-    if is_cupy_array(a):
-        import cupy
-
-        return cupy
-    return np
 
 
 class _BaseMultiTask(BaseEstimator):
@@ -232,7 +225,7 @@ class _BaseMultiTask(BaseEstimator):
         if not converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
-        xp = _xp_of(W)
+        xp = get_namespace(W)
         self.coef_ = xp.ascontiguousarray(W.T)
         self.intercept_ = b
         self.task_relation_ = R
@@ -290,9 +283,9 @@ class _BaseMultiTask(BaseEstimator):
         coef = getattr(self, "coef_", None)
         if self.warm_start and coef is not None and coef.shape == (n_sub, d):
             ctx["warm"] = True
-            W0 = xp.array(to_numpy(coef).T if xp is np else xp.asarray(coef).T, dtype=dt)
-            b0 = xp.array(to_numpy(self.intercept_) if xp is np else
-                          xp.asarray(self.intercept_), dtype=dt)
+            on = to_numpy if xp is np else xp.asarray  # the previous fit may live elsewhere
+            W0 = xp.array(on(coef).T, dtype=dt)
+            b0 = xp.array(on(self.intercept_), dtype=dt)
         return W0, b0
 
     def _task_weights(self, sw, miss):

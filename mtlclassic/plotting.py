@@ -50,7 +50,8 @@ def plot_task_relation(model_or_matrix, task_names=None, title="task relation", 
 
 def plot_regularization_path(cv_model, ax=None):
     """Mean cross-validated score against alpha (log axis) with a +/- one standard deviation
-    band, one line per l2 value, and the chosen alpha marked. Returns the Axes."""
+    band, one line per (l2, intercept_scaling) pair, and the chosen alpha marked. Returns
+    the Axes."""
     import matplotlib.pyplot as plt
 
     res = getattr(cv_model, "cv_results_", None)
@@ -59,9 +60,11 @@ def plot_regularization_path(cv_model, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     alphas = res["alphas"]
-    for i, l2 in enumerate(res["l2s"]):
+    scalings = res.get("intercept_scalings", [None] * len(res["l2s"]))
+    for i, (l2, s) in enumerate(zip(res["l2s"], scalings)):
         mean, std = res["mean_score"][i], res["std_score"][i]
-        ax.plot(alphas, mean, marker="o", label=f"l2 = {l2:g}")
+        label = f"l2 = {l2:g}" + ("" if s is None else f", intercept_scaling = {s:g}")
+        ax.plot(alphas, mean, marker="o", label=label)
         ax.fill_between(alphas, mean - std, mean + std, alpha=0.2)
     ax.axvline(cv_model.alpha_, color="k", linestyle="--", linewidth=1,
                label=f"alpha_ = {cv_model.alpha_:.3g}")

@@ -41,8 +41,8 @@ def _device_body_fit(est, X, Y):
     A = mask * (rho / n_t)[None, :]
     est.n_features_in_ = X.shape[1]
     loss = _losses.NUMPY_LOSSES[est._loss_name]
-    est._fit_arrays(np, np.float32, loss, pen, X, Yenc, A, sw, rho, mask, owner,
-                    Y2.shape[1], one_d)
+    est._fit_arrays(np, np.float32, loss, pen, est._with_intercept_column(X), Yenc, A, sw, rho,
+                    mask, owner, Y2.shape[1], one_d, X)
     if hasattr(est, "_classes"):
         est.classes_ = est._classes[0] if one_d else est._classes
     return est
@@ -59,6 +59,9 @@ def _objective(est, X, Y):
     loss = _losses.NUMPY_LOSSES[est._loss_name]
     W = np.asarray(est.coef_, np.float64).T
     b = np.asarray(est.intercept_, np.float64)
+    if est.intercept_scaling is not None:  # the intercepts are penalised weights
+        s = est.intercept_scaling
+        X, W, b = np.column_stack([X, np.full(len(X), s)]), np.vstack([W, b / s]), 0.0 * b
     return float(loss(X @ W + b, Yenc, A)[0] + 0.5 * np.sum((W @ Q) * W)
                  + pen.value(W, est.alpha))
 
@@ -83,6 +86,23 @@ def test_device_fit_body_float32_matches_cpu(rng, Est, penalty):
     # the float32 model predicts on float64 NumPy input, and pickles
     P = pickle.loads(pickle.dumps(dev)).predict(X)
     assert P.shape == (n, T)
+
+
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_device_fit_body_with_intercept_scaling(rng, Est):
+    n, d, T = 300, 10, 3
+    X = rng.standard_normal((n, d))
+    Z = X @ rng.standard_normal((d, T)) + np.array([1.0, -0.5, 0.5])
+    Y = (Z if Est is MultiTaskRegressor else (Z > 0)).astype(float)
+    Y[rng.random((n, T)) < 0.2] = np.nan
+    kw = dict(penalty="mean", alpha=0.05, l2=1e-3, intercept_scaling=2.0, tol=1e-7,
+              max_iter=5000)
+    cpu = Est(**kw).fit(X, Y)
+    dev = _device_body_fit(Est(**kw), X, Y)
+    assert dev.coef_.shape == cpu.coef_.shape and dev.intercept_.dtype == np.float32
+    f_cpu, f_dev = _objective(cpu, X, Y), _objective(dev, X, Y)
+    assert abs(f_dev - f_cpu) <= 1e-5 * abs(f_cpu)
+    np.testing.assert_allclose(dev.intercept_, cpu.intercept_, atol=2e-3)
 
 
 def test_device_fit_body_mtrl_and_warm_start(rng):

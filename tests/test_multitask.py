@@ -218,6 +218,54 @@ def test_warm_start_cuts_iterations(rng):
     np.testing.assert_allclose(m.coef_, cold.coef_, atol=1e-5)
 
 
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+@pytest.mark.parametrize("penalty", ["mean", "l21", "trace"])
+def test_intercept_scaling_is_a_penalised_constant_feature(rng, Est, penalty):
+    """intercept_scaling=s is the fit without intercept on [X, s], split back into
+    coef_ and intercept_ = s * w_const; missing labels included."""
+    X, Y = _regression(rng, n=120, d=6, T=3)
+    if Est is MultiTaskClassifier:
+        Y = (Y > 3.0).astype(float)
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    s = 2.5
+    kw = dict(penalty=penalty, alpha=0.05, l2=1e-3, tol=1e-10, max_iter=20000)
+    m = Est(intercept_scaling=s, **kw).fit(X, Y)
+    ref = Est(fit_intercept=False, **kw).fit(np.column_stack([X, np.full(len(X), s)]), Y)
+    np.testing.assert_allclose(m.coef_, ref.coef_[:, :-1], atol=1e-6)
+    np.testing.assert_allclose(m.intercept_, s * ref.coef_[:, -1], atol=1e-6)
+    assert m.coef_.shape == (Y.shape[1], X.shape[1])
+    # ignored without an intercept, as in scikit-learn
+    off = Est(fit_intercept=False, intercept_scaling=s, **kw).fit(X, Y)
+    np.testing.assert_array_equal(off.intercept_, 0.0)
+
+
+def test_intercept_scaling_shrinks_intercepts_towards_a_shared_one(rng):
+    """With the mean penalty the intercepts are pooled like the weights: the larger alpha,
+    the closer they are; a huge scaling leaves them (nearly) free."""
+    X = rng.standard_normal((200, 4))
+    offsets = np.array([-2.0, 0.0, 1.0, 3.0])
+    Y = X @ rng.standard_normal((4, 1)) + offsets + 0.3 * rng.standard_normal((200, 4))
+    free = MultiTaskRegressor(penalty="mean", alpha=10.0, tol=1e-10).fit(X, Y)
+    shrunk = MultiTaskRegressor(penalty="mean", alpha=10.0, intercept_scaling=1.0,
+                                tol=1e-10).fit(X, Y)
+    loose = MultiTaskRegressor(penalty="mean", alpha=10.0, intercept_scaling=1e3,
+                               tol=1e-12, max_iter=50000).fit(X, Y)
+    assert np.ptp(shrunk.intercept_) < 0.2 * np.ptp(free.intercept_)
+    np.testing.assert_allclose(free.intercept_, offsets, atol=0.15)
+    np.testing.assert_allclose(loose.intercept_, free.intercept_, atol=1e-3)
+
+
+def test_intercept_scaling_warm_start(rng):
+    X, Y = _regression(rng, n=150, d=8, T=4)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    kw = dict(penalty="l21", intercept_scaling=3.0, tol=1e-9, max_iter=20000)
+    m = MultiTaskRegressor(alpha=0.2, warm_start=True, **kw).fit(X, Y)
+    m.set_params(alpha=0.18).fit(X, Y)
+    cold = MultiTaskRegressor(alpha=0.18, **kw).fit(X, Y)
+    assert m.n_iter_ < cold.n_iter_
+    np.testing.assert_allclose(m.intercept_, cold.intercept_, atol=1e-5)
+
+
 def test_convergence_warning(rng):
     X, Y = _regression(rng)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
@@ -300,7 +348,12 @@ def test_bad_input(rng):
                       (dict(solver="newton"), "solver"), (dict(device="gpu"), "device"),
                       (dict(task_weight=[1, 1]), "task_weight"),
                       (dict(task_weight="equal"), "task_weight"),
-                      (dict(task_relation="estimate"), "task_relation")]:
+                      (dict(task_relation="estimate"), "task_relation"),
+                      (dict(intercept_scaling=0), "intercept_scaling"),
+                      (dict(intercept_scaling=-2.0), "intercept_scaling"),
+                      (dict(intercept_scaling=np.nan), "intercept_scaling"),
+                      (dict(intercept_scaling=True), "intercept_scaling"),
+                      (dict(intercept_scaling="1"), "intercept_scaling")]:
         with pytest.raises(ValueError, match=match):
             MultiTaskRegressor(**kw).fit(X, Y)
     if not cuda_available():

@@ -54,6 +54,33 @@ def test_cv_chooses_a_sensible_alpha_and_refits(rng):
     assert mm.cv_results_["mean_score"].shape == (2, 4) and mm.l2_ in (1e-3, 1e-1)
 
 
+def test_cv_intercept_scaling_grid(rng):
+    """Rows of cv_results_ are (l2, intercept_scaling) pairs; each row equals a separate
+    CV run with that pair fixed, and the refit uses the chosen pair."""
+    X = rng.standard_normal((150, 5))
+    Y = X @ rng.standard_normal((5, 3)) + np.array([1.0, -1.0, 2.0]) \
+        + 0.5 * rng.standard_normal((150, 3))
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    kw = dict(penalty="mean", alphas=[1.0, 0.1, 0.01], cv=3, tol=1e-8)
+    m = MultiTaskRegressorCV(l2s=[1e-3, 1e-1], intercept_scalings=[0.5, 5.0], **kw).fit(X, Y)
+    res = m.cv_results_
+    assert res["mean_score"].shape == (4, 3)
+    assert list(res["l2s"]) == [1e-3, 1e-3, 1e-1, 1e-1]
+    assert res["intercept_scalings"] == [0.5, 5.0, 0.5, 5.0]
+    one = MultiTaskRegressorCV(l2=1e-1, intercept_scaling=5.0, **kw).fit(X, Y)
+    np.testing.assert_allclose(one.cv_results_["mean_score"][0], res["mean_score"][3],
+                               rtol=1e-6)
+    i, j = np.unravel_index(np.argmax(res["mean_score"]), res["mean_score"].shape)
+    assert (m.l2_, m.intercept_scaling_, m.alpha_) == (res["l2s"][i], res["intercept_scalings"][i],
+                                                      res["alphas"][j])
+    ref = MultiTaskRegressor(penalty="mean", alpha=m.alpha_, l2=m.l2_,
+                             intercept_scaling=m.intercept_scaling_, tol=1e-8).fit(X, Y)
+    np.testing.assert_allclose(m.intercept_, ref.intercept_, atol=1e-8)
+    for bad in ([], [0.0], [1.0, -1.0], [np.nan]):
+        with pytest.raises(ValueError, match="intercept_scalings"):
+            MultiTaskRegressorCV(intercept_scalings=bad, **kw).fit(X, Y)
+
+
 def test_cv_classifier_with_missing_labels(rng):
     X = rng.standard_normal((240, 6))
     Y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(object)

@@ -10,8 +10,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from ..backend import is_cupy_array
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 
-_BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "task_weight", "max_iter",
-                "tol", "solver", "device", "verbose", "missing_label")
+_BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "intercept_scaling",
+                "task_weight", "max_iter", "tol", "solver", "device", "verbose",
+                "missing_label")
 
 
 def entry_folds(Y2, miss, n_folds, classification, random_state):
@@ -40,21 +41,24 @@ def entry_folds(Y2, miss, n_folds, classification, random_state):
 
 
 class _CVMixin:
-    """fit(): score each (alpha, l2) on held-out labelled entries, fold by fold, alphas
-    from large to small with warm starts; then refit on everything with the best pair."""
+    """fit(): score each (alpha, l2, intercept_scaling) on held-out labelled entries, fold
+    by fold, alphas from large to small with warm starts; then refit on everything with the
+    best triple."""
 
     def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
-                 cv=5, scoring=None, eps_decades=3.0, random_state=0, fit_intercept=True,
-                 task_weight=None,
+                 intercept_scalings=None, cv=5, scoring=None, eps_decades=3.0, random_state=0,
+                 fit_intercept=True, intercept_scaling=None, task_weight=None,
                  max_iter=2000, tol=1e-6, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         super().__init__(penalty=penalty, l2=l2, task_relation=task_relation,
-                         fit_intercept=fit_intercept, task_weight=task_weight, max_iter=max_iter,
-                         tol=tol, solver=solver, device=device, n_jobs=n_jobs, verbose=verbose,
+                         fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
+                         task_weight=task_weight, max_iter=max_iter, tol=tol, solver=solver,
+                         device=device, n_jobs=n_jobs, verbose=verbose,
                          missing_label=missing_label)
         del self.alpha, self.warm_start
         self.alphas = alphas
         self.l2s = l2s
+        self.intercept_scalings = intercept_scalings
         self.cv = cv
         self.scoring = scoring
         self.eps_decades = eps_decades
@@ -79,17 +83,25 @@ class _CVMixin:
         return top * np.logspace(0, -self.eps_decades, int(self.alphas))
 
     def _grid(self, X, Y2, miss):
+        """The alpha path and the (l2, intercept_scaling) pairs scored along it."""
         alphas = self._grid_alphas(X, Y2, miss)
         if self.l2s is None:
             l2s = [float(self.l2)]
         else:
             l2s = [float(v) for v in np.atleast_1d(self.l2s)]
-            if any(not np.isfinite(v) or v < 0 for v in l2s):
+            if not l2s or any(not np.isfinite(v) or v < 0 for v in l2s):
                 raise ValueError(f"l2s must be non-negative numbers, got {self.l2s!r}")
-        return alphas, l2s
+        if self.intercept_scalings is None:
+            scalings = [self.intercept_scaling]
+        else:
+            scalings = [float(v) for v in np.atleast_1d(self.intercept_scalings)]
+            if not scalings or any(not np.isfinite(v) or v <= 0 for v in scalings):
+                raise ValueError(f"intercept_scalings must be positive numbers, got "
+                                 f"{self.intercept_scalings!r}")
+        return alphas, [(l2, s) for l2 in l2s for s in scalings]
 
-    def _fold_path(self, X, Y2, folds, f, alphas, l2, sample_weight):
-        base = self._base().set_params(l2=l2, warm_start=True)
+    def _fold_path(self, X, Y2, folds, f, alphas, l2, scaling, sample_weight):
+        base = self._base().set_params(l2=l2, intercept_scaling=scaling, warm_start=True)
         Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
         held = folds == f
         Ytr[held] = None if Ytr.dtype == object else np.nan
@@ -126,20 +138,22 @@ class _CVMixin:
         Xa = np.asarray(X, dtype=np.float64)
         if not np.all(np.isfinite(Xa)):
             raise ValueError("X contains NaN or infinity")
-        alphas, l2s = self._grid(Xa, Y2, miss)
+        alphas, pairs = self._grid(Xa, Y2, miss)
         n_folds = folds.max() + 1
-        jobs = [(l2, f) for l2 in l2s for f in range(n_folds)]
         res = Parallel(n_jobs=self.n_jobs)(
-            delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, sample_weight)
-            for l2, f in jobs)
-        S = np.array(res).reshape(len(l2s), n_folds, len(alphas))
+            delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, s, sample_weight)
+            for l2, s in pairs for f in range(n_folds))
+        S = np.array(res).reshape(len(pairs), n_folds, len(alphas))
         mean = S.mean(axis=1)
         i, j = np.unravel_index(np.nanargmax(mean), mean.shape)
-        self.alpha_, self.l2_ = float(alphas[j]), float(l2s[i])
+        self.alpha_, (self.l2_, self.intercept_scaling_) = float(alphas[j]), pairs[i]
         self.alphas_ = alphas
-        self.cv_results_ = {"alphas": alphas, "l2s": np.array(l2s), "mean_score": mean,
-                            "std_score": S.std(axis=1), "fold_scores": S}
-        best = self._base().set_params(alpha=self.alpha_, l2=self.l2_).fit(
+        # one row per (l2, intercept_scaling) pair, one column per alpha
+        self.cv_results_ = {"alphas": alphas, "l2s": np.array([p[0] for p in pairs]),
+                            "intercept_scalings": [p[1] for p in pairs],
+                            "mean_score": mean, "std_score": S.std(axis=1), "fold_scores": S}
+        best = self._base().set_params(alpha=self.alpha_, l2=self.l2_,
+                                       intercept_scaling=self.intercept_scaling_).fit(
             X, y, sample_weight=sample_weight)
         for k, v in vars(best).items():
             if k.endswith("_") or k == "_one_d":
@@ -161,6 +175,9 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
         decades; the path runs from large to small alpha with warm starts.
     l2s : array or None
         Grid of ``l2`` (e.g. for the mean penalty); None keeps ``l2``.
+    intercept_scalings : array or None
+        Grid of ``intercept_scaling`` (penalised intercepts; see MultiTaskRegressor);
+        None keeps ``intercept_scaling``.
     cv : int, default=5
         Folds, drawn per task among its labelled samples.
     scoring : {"r2", "neg_mean_squared_error"} or None (= "r2")
@@ -170,7 +187,9 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
     n_jobs : int, default=None
         joblib workers over folds (a Dask joblib backend distributes them).
 
-    Attributes: ``alpha_``, ``l2_``, ``alphas_``, ``cv_results_`` plus the refitted model's.
+    Attributes: ``alpha_``, ``l2_``, ``intercept_scaling_``, ``alphas_``, ``cv_results_``
+    (``mean_score``, ``std_score``: one row per (``l2s[i]``, ``intercept_scalings[i]``)
+    pair, one column per alpha; ``fold_scores``) plus the refitted model's.
     """
 
     _base_class = MultiTaskRegressor

@@ -42,14 +42,15 @@ class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
 
     def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
-                 fit_intercept=True, task_weight=None, max_iter=2000, tol=1e-6,
-                 warm_start=False, solver="auto", device="auto", n_jobs=None, verbose=0,
-                 missing_label=None):
+                 fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
+                 tol=1e-6, warm_start=False, solver="auto", device="auto", n_jobs=None,
+                 verbose=0, missing_label=None):
         self.penalty = penalty
         self.alpha = alpha
         self.l2 = l2
         self.task_relation = task_relation
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.task_weight = task_weight
         self.max_iter = max_iter
         self.tol = tol
@@ -74,6 +75,11 @@ class _BaseMultiTask(BaseEstimator):
         if self.solver not in ("auto", "fista", "lbfgs", "closed_form"):
             raise ValueError(f"solver must be 'auto', 'fista', 'lbfgs' or 'closed_form', got "
                              f"{self.solver!r}")
+        s = self.intercept_scaling
+        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real)
+                              or not (np.isfinite(s) and s > 0)):
+            raise ValueError(f"intercept_scaling must be None or a finite number > 0, got "
+                             f"{s!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         effective_n_threads(self.n_jobs)
@@ -155,8 +161,9 @@ class _BaseMultiTask(BaseEstimator):
         # that an integer weight is the same as repeating the sample
         n_t = (mask * sw[:, None]).sum(axis=0)
         A = mask * sw[:, None] * (rho / n_t)[None, :]
+        X, X_rel = self._with_intercept_column(X), X
         if device == "cuda":
-            return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d)
+            return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel)
         Xd = np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
         learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
@@ -174,11 +181,24 @@ class _BaseMultiTask(BaseEstimator):
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
-                   solver=solver, warm=False)
+                   solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
-        R = None if learn else self._relation(pen, Yenc, mask, X, n_sub, T, owner, sw)
+        R = None if learn else self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
         return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
+
+    def _free_intercept(self):
+        """Whether the intercepts are free (unpenalised) variables of the solvers."""
+        return bool(self.fit_intercept) and self.intercept_scaling is None
+
+    def _with_intercept_column(self, X):
+        """X, or [X, s] with the constant column s = intercept_scaling whose weights are the
+        penalised intercepts (``intercept_ = s * w_const``, split off in _set_fitted)."""
+        if not self.fit_intercept or self.intercept_scaling is None:
+            return X
+        xp = get_namespace(X)
+        col = xp.full((X.shape[0], 1), float(self.intercept_scaling), dtype=X.dtype)
+        return xp.concatenate([X, col], axis=1)
 
     def _solve_path(self, ctx, pen, R, W0, b0, n_sub):
         """The fit for a fixed relation R, or MTRL's alternation when R is None and the
@@ -226,6 +246,9 @@ class _BaseMultiTask(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
         xp = get_namespace(W)
+        if self.fit_intercept and self.intercept_scaling is not None:
+            # the constant column's weights are the (penalised) intercepts
+            W, b = W[:-1], float(self.intercept_scaling) * W[-1]
         self.coef_ = xp.ascontiguousarray(W.T)
         self.intercept_ = b
         self.task_relation_ = R
@@ -235,7 +258,7 @@ class _BaseMultiTask(BaseEstimator):
         self._one_d = one_d
         return self
 
-    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d):
+    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel):
         """The GPU fit: data, targets and weights on the device in float32 (float64 when
         X is a float64 CuPy array), FISTA with the fused CUDA loss kernel, GEMMs by cuBLAS,
         the L2,1 prox by its CUDA kernel; the small (T, T) matrices stay on the host."""
@@ -260,11 +283,15 @@ class _BaseMultiTask(BaseEstimator):
                               "are free; fit on the CPU (device='cpu') or on fewer samples")
         kind = _losses.KINDS[self._loss_name]
         return self._fit_arrays(cp, dt, lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), pen, X,
-                                Yenc, A, sw, rho, mask, owner, T, one_d)
+                                Yenc, A, sw, rho, mask, owner, T, one_d, X_rel)
 
-    def _fit_arrays(self, xp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d):
+    def _fit_arrays(self, xp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d,
+                    X_rel=None):
         """The device fit's body for the namespace xp (CuPy there; NumPy in the tests, which
-        run this same code in float32 on the CPU): FISTA, arrays in dtype dt."""
+        run this same code in float32 on the CPU): FISTA, arrays in dtype dt. X carries the
+        intercept column when intercept_scaling is set; X_rel (default X) is the data the
+        "auto" task relation is estimated from."""
+        X_rel = X if X_rel is None else X_rel
         Xd = xp.asarray(X, dtype=dt)
         learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
                                         and self.task_relation == "learn")
@@ -272,20 +299,26 @@ class _BaseMultiTask(BaseEstimator):
             pen = MTRL()
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
                    loss=loss, sw=xp.asarray(sw, dtype=dt), rho=rho, mask=mask, pen=pen,
-                   solver="fista", warm=False)
+                   solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
-        R = None if learn else self._relation(pen, Yenc, mask, X, Yenc.shape[1], T, owner, sw)
+        R = None if learn else self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
+                                              sw)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
         return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
 
     def _initial_point(self, d, n_sub, xp, dt, ctx):
         W0, b0 = xp.zeros((d, n_sub), dtype=dt), xp.zeros(n_sub, dtype=dt)
         coef = getattr(self, "coef_", None)
-        if self.warm_start and coef is not None and coef.shape == (n_sub, d):
+        column = not ctx["fit_b"] and self.fit_intercept  # the intercepts are W's last row
+        if self.warm_start and coef is not None and coef.shape == (n_sub, d - column):
             ctx["warm"] = True
             on = to_numpy if xp is np else xp.asarray  # the previous fit may live elsewhere
-            W0 = xp.array(on(coef).T, dtype=dt)
-            b0 = xp.array(on(self.intercept_), dtype=dt)
+            if column:
+                last = on(self.intercept_)[:, None] / float(self.intercept_scaling)
+                W0 = xp.array(np.concatenate([on(coef), last], axis=1).T, dtype=dt)
+            else:
+                W0 = xp.array(on(coef).T, dtype=dt)
+                b0 = xp.array(on(self.intercept_), dtype=dt)
         return W0, b0
 
     def _task_weights(self, sw, miss):
@@ -326,21 +359,21 @@ class _BaseMultiTask(BaseEstimator):
             tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
         Q = self._on(ctx, Q)
         if ctx["solver"] == "closed_form":
-            W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, self.fit_intercept)
+            W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
             F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
             return W, b, 1, True, [F]  # one direct solve
         lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
-                                         else 0.25, self.fit_intercept)
+                                         else 0.25, ctx["fit_b"])
         if ctx["warm"]:
             lip = getattr(self, "lipschitz_", lip)
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
-                                        self.fit_intercept)
+                                        ctx["fit_b"])
             b0 = np.zeros_like(b0)
         else:
-            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, self.fit_intercept)
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"])
         if ctx["solver"] == "lbfgs":
             W, b, n_iter, converged, trace = _solver.lbfgs(
                 oracle, W0, b0, oracle.fit_intercept, self.max_iter, tol)
@@ -390,6 +423,12 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         For ``graph``: "auto" estimates R (label correlation where tasks share samples,
         else correlation of independent ridge weights); None is the complete graph.
     fit_intercept : bool, default=True
+    intercept_scaling : float > 0 or None, default=None
+        None: the per-task intercepts are free (unpenalised). A number s: each intercept is
+        the weight of a constant feature of value s, penalised with the other weights, so
+        the penalty couples the intercepts too (``mean`` shrinks them towards a shared
+        intercept, like a random intercept); a larger s penalises them less. The same
+        device as scikit-learn's ``LogisticRegression(intercept_scaling)`` for liblinear.
     task_weight : (T,) array, "size" or None
         rho_t. None weighs every task the same whatever its size; "size" weighs each task
         by its number of labelled samples (over their mean), so that every labelled entry

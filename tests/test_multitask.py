@@ -491,3 +491,25 @@ def test_mtrl_classifier_with_missing_labels(rng):
     Y[rng.random(Y.shape) < 0.3] = np.nan
     m = MultiTaskClassifier(penalty="mtrl", alpha=0.01, l2=1e-3).fit(X, Y)
     assert m.task_relation_.shape == (8, 8) and m.score(X, Y) > 0.8
+
+
+def test_mtrl_w_steps_in_omega_coordinates_match_the_direct_solve(rng):
+    """The W-steps solved in Z = W Omega^(-1/2) (L-BFGS, FISTA) reach the fixed point of the
+    exact W-space alternation (closed form), also when d < T makes the learnt Omega
+    singular; and min over Omega of tr(W Omega^-1 W^T) = ||W||_*^2 at that point."""
+    n, d, T = 120, 4, 7  # d < T: the learnt Omega has rank <= d
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + 0.3 * rng.standard_normal((n, T))
+    kw = dict(penalty="mtrl", alpha=0.05, l2=1e-3, tol=1e-9, max_iter=20000)
+    ref = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y)
+    for solver in ("lbfgs", "fista"):
+        m = MultiTaskRegressor(solver=solver, **kw).fit(X, Y)
+        np.testing.assert_allclose(m.coef_, ref.coef_, atol=2e-4)
+        np.testing.assert_allclose(m.task_covariance_, ref.task_covariance_, atol=2e-3)
+    lam = np.linalg.eigvalsh(ref.task_covariance_)
+    assert np.sum(lam > 1e-3 * lam.max()) <= d  # the rest is the tiny ridge keeping it invertible
+    W = m.coef_.T
+    Om = m.task_covariance_
+    nuc = np.linalg.svd(W, compute_uv=False).sum()
+    assert np.trace(W @ np.linalg.pinv(Om, hermitian=True, rcond=1e-8) @ W.T) == \
+        pytest.approx(nuc ** 2, rel=1e-3)

@@ -493,23 +493,71 @@ def test_mtrl_classifier_with_missing_labels(rng):
     assert m.task_relation_.shape == (8, 8) and m.score(X, Y) > 0.8
 
 
-def test_mtrl_w_steps_in_omega_coordinates_match_the_direct_solve(rng):
-    """The W-steps solved in Z = W Omega^(-1/2) (L-BFGS, FISTA) reach the fixed point of the
-    exact W-space alternation (closed form), also when d < T makes the learnt Omega
-    singular; and min over Omega of tr(W Omega^-1 W^T) = ||W||_*^2 at that point."""
-    n, d, T = 120, 4, 7  # d < T: the learnt Omega has rank <= d
+def _mtrl_alternation(X, Y, alpha, l2, n_rounds):
+    """Zhang & Yeung's own algorithm, written out: the exact W-step for a fixed Omega (a
+    Sylvester equation for squared loss, every label present, no intercept) alternated
+    with Omega = (W^T W)^(1/2) / tr(.). Returns W, Omega and the objective."""
+    import scipy.linalg
+
+    n, T = Y.shape
+    K, H = X.T @ X / n, X.T @ Y / n
+    Omega = np.eye(T) / T
+    for _ in range(n_rounds):
+        W = scipy.linalg.solve_sylvester(K, alpha * np.linalg.inv(Omega) + l2 * np.eye(T), H)
+        Omega = penalties.MTRL.update(W)
+    W = scipy.linalg.solve_sylvester(K, alpha * np.linalg.inv(Omega) + l2 * np.eye(T), H)
+    F = (0.5 * np.sum((X @ W - Y) ** 2) / n + 0.5 * alpha * np.trace(
+        W @ np.linalg.inv(Omega) @ W.T) + 0.5 * l2 * np.sum(W * W))
+    return W, Omega, F
+
+
+@pytest.mark.parametrize("d, T", [(8, 4), (4, 7)])
+def test_mtrl_equals_the_alternating_algorithm(rng, d, T):
+    """The estimator's one-pass solve of 1/2 alpha ||W||_*^2 + 1/2 l2 ||W||^2 reaches the
+    optimum of the paper's alternation: the same W and Omega when d >= T; when d < T
+    (Omega singular at the optimum, where the alternation only creeps towards it) an
+    objective no higher than the alternation's after many rounds."""
+    n, alpha, l2 = 150, 0.05, 1e-3
     X = rng.standard_normal((n, d))
     Y = X @ rng.standard_normal((d, T)) + 0.3 * rng.standard_normal((n, T))
-    kw = dict(penalty="mtrl", alpha=0.05, l2=1e-3, tol=1e-9, max_iter=20000)
-    ref = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y)
-    for solver in ("lbfgs", "fista"):
-        m = MultiTaskRegressor(solver=solver, **kw).fit(X, Y)
-        np.testing.assert_allclose(m.coef_, ref.coef_, atol=2e-4)
-        np.testing.assert_allclose(m.task_covariance_, ref.task_covariance_, atol=2e-3)
-    lam = np.linalg.eigvalsh(ref.task_covariance_)
-    assert np.sum(lam > 1e-3 * lam.max()) <= d  # the rest is the tiny ridge keeping it invertible
+    m = MultiTaskRegressor(penalty="mtrl", alpha=alpha, l2=l2, fit_intercept=False,
+                           tol=1e-12, max_iter=100000).fit(X, Y)
     W = m.coef_.T
-    Om = m.task_covariance_
+    F = (0.5 * np.sum((X @ W - Y) ** 2) / n
+         + 0.5 * alpha * np.linalg.svd(W, compute_uv=False).sum() ** 2
+         + 0.5 * l2 * np.sum(W * W))
+    assert m.objective_trace_[-1] == pytest.approx(F, rel=1e-10)
+    W_alt, Om_alt, F_alt = _mtrl_alternation(X, Y, alpha, l2, 300)
+    if d >= T:
+        np.testing.assert_allclose(W, W_alt, atol=1e-6)
+        np.testing.assert_allclose(m.task_covariance_, Om_alt, atol=1e-6)
+        assert F == pytest.approx(F_alt, rel=1e-9)
+    else:
+        assert F <= F_alt * (1 + 1e-9)
+        assert F_alt - F < 1e-3 * F  # the alternation is close, just slow
+        lam = np.linalg.eigvalsh(m.task_covariance_)
+        assert np.sum(lam > 1e-4 * lam.max()) <= d  # singular up to the tiny ridge
+    # tr(W Omega^-1 W^T) at the closed-form Omega is the squared nuclear norm
     nuc = np.linalg.svd(W, compute_uv=False).sum()
-    assert np.trace(W @ np.linalg.pinv(Om, hermitian=True, rcond=1e-8) @ W.T) == \
-        pytest.approx(nuc ** 2, rel=1e-3)
+    assert np.trace(W @ np.linalg.pinv(m.task_covariance_, hermitian=True, rcond=1e-8)
+                    @ W.T) == pytest.approx(nuc ** 2, rel=1e-4)
+
+
+def test_mtrl_prox_is_the_squared_nuclear_norm_prox(rng):
+    """prox of tau/2 ||W||_*^2 minimises 1/2 ||V - W||^2 + tau/2 ||V||_*^2: no random
+    perturbation of the returned point does better."""
+    pen = penalties.MTRL()
+    W = rng.standard_normal((6, 5))
+    for tau in (0.01, 0.3, 5.0):
+        P = pen.prox(W, tau)
+
+        def f(V):
+            return 0.5 * np.sum((V - W) ** 2) + tau / 2 * pen.value(V, 1.0) * 2 / 1.0
+
+        base = f(P)
+        for _ in range(200):
+            assert f(P + 1e-3 * rng.standard_normal(W.shape)) >= base - 1e-12
+        assert pen.value(P, 1.0) == pytest.approx(
+            0.5 * np.linalg.svd(P, compute_uv=False).sum() ** 2)
+    np.testing.assert_array_equal(pen.prox(W, 0.0), W)
+    assert pen.prox(np.zeros((3, 2)), 1.0).shape == (3, 2)

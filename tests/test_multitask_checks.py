@@ -18,19 +18,8 @@ CLASSIFIER_FAILURES = {
 }
 
 
-MTRL_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "the alternating W / Omega minimisation is resolved to tol (1e-6) on the check's tiny "
-        "3-class problem, where Omega is nearly singular; weighted and repeated fits agree to "
-        "about 5e-7 relative, the check asks for 1e-7"),
-}
-
-
 def _expected(est):
-    out = dict(CLASSIFIER_FAILURES) if isinstance(est, MultiTaskClassifier) else {}
-    if isinstance(est, MultiTaskClassifier) and est.penalty == "mtrl":
-        out.update(MTRL_FAILURES)
-    return out
+    return dict(CLASSIFIER_FAILURES) if isinstance(est, MultiTaskClassifier) else {}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected)

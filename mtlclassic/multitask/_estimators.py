@@ -176,7 +176,7 @@ class _BaseMultiTask(BaseEstimator):
             solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
-                             "(ridge, mean, graph, mtrl) and every label present")
+                             "(ridge, mean, graph) and every label present")
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
@@ -201,53 +201,17 @@ class _BaseMultiTask(BaseEstimator):
         return xp.concatenate([X, col], axis=1)
 
     def _solve_path(self, ctx, pen, R, W0, b0, n_sub):
-        """The fit for a fixed relation R, or MTRL's alternation when R is None and the
-        penalty learns it. Returns W, b, R, n_iter, converged, trace."""
-        if not pen.learns_relation:
-            Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
-            W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
-            return W, b, R, n_iter, converged, trace
-        # alternate the W-step and Omega's closed form (Zhang & Yeung 2010); the problem
-        # is jointly convex, so a warm start may also resume from the previous Omega
-        Omega = np.eye(n_sub) / n_sub
-        prev = getattr(self, "task_covariance_", None)
-        if ctx["warm"] and prev is not None and prev.shape == (n_sub, n_sub):
-            Omega = prev
-        n_iter, trace, F_prev, converged = 0, [], None, False
-        alpha, l2 = float(self.alpha), float(self.l2)
-        direct = ctx["solver"] == "closed_form"
-        for _ in range(100):
-            # inner solves tighter than tol, so that the alternation's fixed point
-            # is resolved to tol
-            if direct:
-                Q = pen.matrix(alpha, l2, n_sub, Omega)
-                W0, b0, it, conv, tr = self._solve(ctx, Q, W0, b0, tol=1e-2 * float(self.tol))
-            else:
-                # the W-step in Z = W Omega^(-1/2): well conditioned however singular the
-                # learnt Omega is (see _solver.BasisOracle)
-                lam, V = np.linalg.eigh(Omega)
-                lam = np.maximum(lam, 0.0)
-                root = np.sqrt(lam)
-                inv = np.where(root > 1e-12 * root.max(), 1.0 / np.maximum(root, 1e-300), 0.0)
-                M, M_inv = (V * root) @ V.T, (V * inv) @ V.T
-                Qz = alpha * np.eye(n_sub) + l2 * Omega
-                Z0 = W0 @ self._on(ctx, M_inv)
-                Z, b0, it, conv, tr = self._solve(ctx, Qz, Z0, b0, tol=1e-2 * float(self.tol),
-                                                  basis=(M, float(lam.max())))
-                W0 = Z @ self._on(ctx, M)
-            n_iter += it
-            trace += tr
-            # the objective at (W, Omega) before Omega's update: it never rises
-            F = tr[-1]
-            Omega = MTRL.update(to_numpy(W0).astype(np.float64))
-            # the alternation converges linearly: stop well below the inner tolerance
-            if F_prev is not None and abs(F_prev - F) <= 1e-3 * self.tol * max(abs(F), 1e-12):
-                converged = conv
-                break
-            F_prev = F
-        dg = np.sqrt(np.diag(Omega))
-        self.task_covariance_ = Omega
-        return W0, b0, Omega / np.outer(dg, dg), n_iter, converged, trace
+        """The fit for a fixed relation R, or MTRL (R None, the penalty learns it): one
+        solve of the equivalent squared-trace-norm problem, then Omega's closed form at the
+        solution (see penalties.MTRL). Returns W, b, R, n_iter, converged, trace."""
+        Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
+        W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
+        if pen.learns_relation:
+            Omega = MTRL.update(to_numpy(W).astype(np.float64))
+            dg = np.sqrt(np.diag(Omega))
+            self.task_covariance_ = Omega
+            R = Omega / np.outer(dg, dg)
+        return W, b, R, n_iter, converged, trace
 
     @staticmethod
     def _on(ctx, M):
@@ -371,10 +335,8 @@ class _BaseMultiTask(BaseEstimator):
         _labels.check_labelled(miss)
         return X, Y2, one_d, miss
 
-    def _solve(self, ctx, Q, W0, b0, tol=None, basis=None):
-        """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace. With
-        ``basis = (M, lambda_max(M^2))`` it solves for Z with W = Z M and Q acting on Z
-        (MTRL's W-step) and returns Z."""
+    def _solve(self, ctx, Q, W0, b0, tol=None):
+        """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""
         tol = float(self.tol) if tol is None else tol
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
         if Xd.dtype == np.float32:
@@ -384,30 +346,18 @@ class _BaseMultiTask(BaseEstimator):
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
             F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
             return W, b, 1, True, [F]  # one direct solve
-        curvature = 1.0 if self._loss_name == "squared" else 0.25
-        if basis is None:
-            lip = _solver.lipschitz_estimate(Xd, A, Q, curvature, ctx["fit_b"])
-            if ctx["warm"]:
-                lip = getattr(self, "lipschitz_", lip)
-            Q_data = Q
-        else:
-            # the data term's constant is that of W times ||M||^2; Q adds its own
-            if "data_lipschitz" not in ctx:
-                ctx["data_lipschitz"] = _solver.lipschitz_estimate(
-                    Xd, A, np.zeros((0, 0)), curvature, ctx["fit_b"])
-            lip = ctx["data_lipschitz"] * basis[1] + float(
-                np.linalg.eigvalsh(to_numpy(Q)).max())
-            Q_data = Q * 0
+        lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
+                                         else 0.25, ctx["fit_b"])
+        if ctx["warm"]:
+            lip = getattr(self, "lipschitz_", lip)
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
-            oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q_data,
+            oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
             b0 = np.zeros_like(b0)
         else:
-            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q_data, ctx["fit_b"])
-        if basis is not None:
-            oracle = _solver.BasisOracle(oracle, self._on(ctx, basis[0]), Q, W0.shape)
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"])
         if ctx["solver"] == "lbfgs":
             W, b, n_iter, converged, trace = _solver.lbfgs(
                 oracle, W0, b0, oracle.fit_intercept, self.max_iter, tol)

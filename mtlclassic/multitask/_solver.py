@@ -142,42 +142,6 @@ class GramOracle:
         return self.y_mean - self.x_mean @ W
 
 
-class BasisOracle:
-    """The smooth problem in coordinates Z with W = Z M (M: (T, T)), plus 1/2 tr(Z Q Z^T):
-    MTRL's W-step in the coordinates Z = W Omega^(-1/2), where 1/2 alpha tr(W Omega^-1
-    W^T) + 1/2 l2 ||W||^2 becomes 1/2 tr(Z (alpha I + l2 Omega) Z^T) with M = Omega^(1/2).
-    Omega is nearly singular once learnt (rank <= d), so the W-step is badly conditioned
-    in W and well conditioned in Z. ``inner``: the data oracle, built with Q = 0."""
-
-    def __init__(self, inner, M, Q, shape):
-        self.inner, self.M, self.Q = inner, M, Q
-        self.fit_intercept = inner.fit_intercept
-        self._shape = shape
-
-    def linear(self, Z, b):
-        return self.inner.linear(Z @ self.M, b)
-
-    def value(self, Z, b, lin):
-        f, aux = self.inner.value(Z @ self.M, b, lin)
-        ZQ = Z @ self.Q
-        return f + 0.5 * float(np.sum(ZQ * Z)), (aux, ZQ)
-
-    def grad(self, Z, b, lin, aux):
-        gW, gb = self.inner.grad(Z @ self.M, b, lin, aux[0])
-        return gW @ self.M.T + aux[1], gb
-
-    def grad_at_zero_norm(self):
-        xp = get_namespace(self.M)
-        Z = xp.zeros(self._shape, dtype=self.M.dtype)
-        b = xp.zeros(self._shape[1], dtype=self.M.dtype)
-        lin = self.linear(Z, b)
-        gZ, gb = self.grad(Z, b, lin, self.value(Z, b, lin)[1])
-        return math.sqrt(float(xp.sum(gZ * gZ)) + float(xp.sum(gb * gb)))
-
-    def intercept(self, Z):
-        return self.inner.intercept(Z @ self.M)
-
-
 def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
           lipschitz=1.0):
     """Returns W, b, n_iter, converged, trace (objective after each accepted step) and the

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ..backend import get_namespace, to_numpy
 from ._relation import signed_laplacian
 
 
@@ -118,31 +119,55 @@ class Trace(Penalty):
         return l2 * np.eye(n_tasks)
 
     def value(self, W, alpha):
-        return alpha * float(np.linalg.svd(W, compute_uv=False).sum()) if W.size else 0.0
+        return alpha * float(_singular_values(W).sum()) if W.size else 0.0
 
     def prox(self, W, tau, n_jobs=None):
         if W.size == 0 or tau == 0:
             return W
-        U, S, Vt = np.linalg.svd(W, full_matrices=False)
-        S = np.maximum(S - tau, 0.0)
-        keep = S > 0
-        return (U[:, keep] * S[keep]) @ Vt[keep]
+        return _shrink_singular_values(W, lambda S: np.maximum(S - tau, 0.0))
 
 
 class MTRL(Penalty):
     """Multi-task relationship learning (Zhang & Yeung, "A convex formulation for learning
     task relationships in multi-task learning", UAI 2010): ``1/2 alpha tr(W Omega^-1 W^T) +
-    1/2 l2 ||W||^2`` over W and a task covariance ``Omega >= 0, tr(Omega) = 1``, learnt by
-    alternating a W-step (Q = alpha Omega^-1 + l2 I, a graph-like quadratic) with the closed
-    form ``Omega = (W^T W)^(1/2) / tr((W^T W)^(1/2))``. ``task_relation_`` is the
-    correlation matrix of the learnt Omega."""
+    1/2 l2 ||W||^2`` minimised over W and a task covariance ``Omega >= 0, tr(Omega) = 1``.
+
+    The paper alternates a W-step with the closed form ``Omega = (W^T W)^(1/2) /
+    tr((W^T W)^(1/2))``. Putting that minimiser back in gives ``min_Omega tr(W Omega^-1
+    W^T) = ||W||_*^2``, so the problem over W alone is ``1/2 alpha ||W||_*^2 + 1/2 l2
+    ||W||^2``: the same optimum, solved here by FISTA in one pass (prox below) instead of
+    tens of alternations that stall as Omega turns singular (rank <= d when d < T). The
+    fitted ``task_covariance_`` is the closed form at the solution and ``task_relation_``
+    its correlation matrix.
+
+    Prox of ``tau/2 (sum_i s_i)^2`` on the singular values s (sorted): ``max(s - theta,
+    0)`` with ``theta = tau S_k / (1 + tau k)``, S_k the sum of the k largest, k the
+    largest count with ``s_k > theta``."""
 
     name = "mtrl"
+    smooth = False
     learns_relation = True
 
     def matrix(self, alpha, l2, n_tasks, relation=None):
-        Omega = np.eye(n_tasks) / n_tasks if relation is None else relation
-        return alpha * np.linalg.pinv(Omega, hermitian=True) + l2 * np.eye(n_tasks)
+        return l2 * np.eye(n_tasks)
+
+    def value(self, W, alpha):
+        return 0.5 * alpha * float(_singular_values(W).sum()) ** 2 if W.size else 0.0
+
+    def prox(self, W, tau, n_jobs=None):
+        if W.size == 0 or tau == 0:
+            return W
+        return _shrink_singular_values(W, lambda S: self.shrink(S, tau))
+
+    @staticmethod
+    def shrink(S, tau):
+        """prox of tau/2 (sum S)^2 for S >= 0 sorted in decreasing order."""
+        k = np.arange(1, len(S) + 1)
+        theta = tau * np.cumsum(S) / (1.0 + tau * k)
+        active = np.flatnonzero(S > theta)
+        if active.size == 0:
+            return np.zeros_like(S)
+        return np.maximum(S - theta[active[-1]], 0.0)
 
     @staticmethod
     def update(W):
@@ -153,6 +178,22 @@ class MTRL(Penalty):
         lam, V = np.linalg.eigh(G)
         M = (V * np.sqrt(np.maximum(lam, 0.0))) @ V.T
         return M / np.trace(M)
+
+
+def _singular_values(W):
+    return to_numpy(get_namespace(W).linalg.svd(W, compute_uv=False))
+
+
+def _shrink_singular_values(W, shrink):
+    """U shrink(S) V^T, with the SVD where W lives (NumPy or CuPy) and shrink on the host."""
+    xp = get_namespace(W)
+    U, S, Vt = xp.linalg.svd(W, full_matrices=False)
+    S = shrink(to_numpy(S).astype(np.float64))
+    keep = np.flatnonzero(S > 0)
+    if keep.size == 0:
+        return xp.zeros_like(W)
+    Sk = xp.asarray(S[keep], dtype=W.dtype)
+    return (U[:, keep] * Sk) @ Vt[keep]
 
 
 PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21, Trace, MTRL)}

@@ -21,7 +21,7 @@ tuned only by its own cross-validation (3 folds) on its labelled samples:
 * mtlclassic ``MultiTaskClassifierCV``, all tasks and their one-vs-rest sub-tasks fitted
   jointly with one alpha: ``ridge`` (no coupling -- the ablation that separates the gain of
   the joint fit from that of the coupling penalties), ``mean``, ``graph`` (auto relation),
-  ``l21`` and ``trace``.
+  ``l21``, ``trace`` and ``mtrl``.
 
 Reported: test accuracy (and balanced accuracy), mean over tasks, mean +/- std over seeds,
 and the gain in points over independent.
@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, table, write_json  # noqa: E402
 
 PENALTIES = {f"mtl {p}": dict(penalty=p, l2=1e-3) for p in ("ridge", "mean", "graph", "l21",
-                                                             "trace")}
+                                                             "trace", "mtrl")}
 METHODS = ["independent", "multinomial"] + list(PENALTIES)
 
 

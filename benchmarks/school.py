@@ -10,8 +10,8 @@ cross-validation on the training part:
 * mtlclassic ``MultiTaskRegressorCV`` with the mean, graph (auto relation), l21, trace and
   mtrl penalties (one column per school, unlabelled elsewhere; alpha on a 13-point
   1e-3..1e3 grid chosen by 3-fold CV on the pooled held-out MSE, the study's own metric;
-  tasks weighted by their
-  size, ``task_weight="size"``, so that every pupil counts the same as in the pooled nMSE).
+  tasks weighted by their size, ``task_weight="size"``, so that every pupil counts the
+  same as in the pooled nMSE).
   Per-school intercepts: the targets are centred with the pooled training mean; ``mean``
   adds penalised per-school intercepts (``intercept_scaling`` from {1, 3, 10} chosen by
   the same CV), so they are shrunk towards a shared one like a random intercept; the other

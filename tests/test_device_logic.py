@@ -66,7 +66,7 @@ def _objective(est, X, Y):
                  + pen.value(W, est.alpha))
 
 
-@pytest.mark.parametrize("penalty", ["graph", "l21", "trace", "mean"])
+@pytest.mark.parametrize("penalty", ["graph", "l21", "trace", "mean", "mtrl"])
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
 def test_device_fit_body_float32_matches_cpu(rng, Est, penalty):
     """float32 FISTA (the GPU's solver path) reaches the float64 CPU objective to 1e-5."""

@@ -152,7 +152,7 @@ def _to_np(a):
     return a.get() if hasattr(a, "get") else a
 
 
-@pytest.mark.parametrize("penalty", ["graph", "l21", "trace"])
+@pytest.mark.parametrize("penalty", ["graph", "l21", "trace", "mtrl"])
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
 def test_estimators_on_gpu(cp, rng, Est, penalty):
     n, d, T = 400, 10, 4

@@ -189,11 +189,10 @@ def _shrink_singular_values(W, shrink):
     xp = get_namespace(W)
     U, S, Vt = xp.linalg.svd(W, full_matrices=False)
     S = shrink(to_numpy(S).astype(np.float64))
-    keep = np.flatnonzero(S > 0)
-    if keep.size == 0:
+    k = int(np.count_nonzero(S > 0))  # S is sorted and shrink monotone: a leading block
+    if k == 0:
         return xp.zeros_like(W)
-    Sk = xp.asarray(S[keep], dtype=W.dtype)
-    return (U[:, keep] * Sk) @ Vt[keep]
+    return (U[:, :k] * xp.asarray(S[:k], dtype=W.dtype)) @ Vt[:k]
 
 
 PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21, Trace, MTRL)}

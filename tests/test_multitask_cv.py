@@ -159,3 +159,28 @@ def test_cv_scoring(rng):
     for Est, bad in ((MultiTaskRegressorCV, "accuracy"), (MultiTaskClassifierCV, "r2")):
         with pytest.raises(ValueError, match="scoring must be"):
             Est(alphas=2, cv=2, scoring=bad).fit(X, Yc if Est is MultiTaskClassifierCV else Y)
+
+
+def test_cv_estimates_an_auto_relation_once_per_fold(rng, monkeypatch):
+    """graph with task_relation="auto": the relation depends on the fold's data only, so
+    the path estimates it once per fold (and once for the refit), not once per alpha; the
+    scores are those of fresh fits that each estimate it."""
+    from mtlclassic.multitask import _estimators
+
+    calls = []
+    real = _estimators.estimate_task_relation
+    monkeypatch.setattr(_estimators, "estimate_task_relation",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    X = rng.standard_normal((120, 5))
+    Y = X @ rng.standard_normal((5, 3)) + 0.3 * rng.standard_normal((120, 3))
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    alphas = [1.0, 0.1, 0.01]
+    m = MultiTaskRegressorCV(penalty="graph", alphas=alphas, cv=3, tol=1e-10).fit(X, Y)
+    assert len(calls) == 3 + 1
+    folds = entry_folds(Y, np.isnan(Y), 3, False, 0)
+    for f in range(3):
+        Ytr = np.where(folds == f, np.nan, Y)
+        for j, a in enumerate(alphas):
+            P = MultiTaskRegressor(penalty="graph", alpha=a, tol=1e-10).fit(X, Ytr).predict(X)
+            score = MultiTaskRegressorCV._heldout_score(Y, P, folds == f, "r2")
+            assert m.cv_results_["fold_scores"][0, f, j] == pytest.approx(score, abs=1e-7)

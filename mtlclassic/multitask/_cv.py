@@ -9,6 +9,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..backend import is_cupy_array
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
+from .penalties import get_penalty
 
 _BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "intercept_scaling",
                 "task_weight", "max_iter", "tol", "solver", "device", "verbose",
@@ -105,12 +106,20 @@ class _CVMixin:
         Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
         held = folds == f
         Ytr[held] = None if Ytr.dtype == object else np.nan
+        pen = get_penalty(self.penalty)
+        # an estimated ("auto") relation depends on the fold's data, not on alpha: estimate
+        # it once, at the first alpha, and reuse it along the path
+        reuse = (pen.uses_relation and not pen.learns_relation
+                 and isinstance(self.task_relation, str) and self.task_relation == "auto")
         scores = []
         for a in alphas:
             base.set_params(alpha=a)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 base.fit(X, Ytr, sample_weight=sample_weight)
+            if reuse:
+                base.set_params(task_relation=base.task_relation_)
+                reuse = False
             P = base.predict(X).reshape(len(X), -1)
             scores.append(self._heldout_score(Y2, P, held, self._scoring()))
         return scores

@@ -561,3 +561,39 @@ def test_mtrl_prox_is_the_squared_nuclear_norm_prox(rng):
             0.5 * np.linalg.svd(P, compute_uv=False).sum() ** 2)
     np.testing.assert_array_equal(pen.prox(W, 0.0), W)
     assert pen.prox(np.zeros((3, 2)), 1.0).shape == (3, 2)
+
+
+def _relation_by_pairs(Y, M, sw, min_overlap=3):
+    """The overlap correlations, pair by pair with np.average (two-pass)."""
+    T = Y.shape[1]
+    R = np.eye(T)
+    for s in range(T):
+        for t in range(s + 1, T):
+            both = M[:, s] & M[:, t] & (sw > 0)
+            if both.sum() < min_overlap:
+                continue
+            a, b, w = Y[both, s], Y[both, t], sw[both]
+            da, db = a - np.average(a, weights=w), b - np.average(b, weights=w)
+            va, vb = np.average(da * da, weights=w), np.average(db * db, weights=w)
+            r = 0.0 if va <= 1e-14 or vb <= 1e-14 else np.average(da * db, weights=w) / np.sqrt(
+                va * vb)
+            R[s, t] = R[t, s] = r
+    return R
+
+
+def test_estimate_task_relation_matches_pairwise_reference(rng):
+    """The all-pairs matrix form equals a pair-by-pair weighted Pearson: partial overlaps,
+    sample weights (zeros included), large offsets, a constant task, too-small overlaps."""
+    n, T = 300, 7
+    Y = rng.standard_normal((n, T)) @ rng.standard_normal((T, T)) + 1e4
+    Y[:, 5] = 3.0  # constant: 0 with every task
+    M = rng.random((n, T)) < 0.6
+    M[:, 6] = False
+    M[:4, 6] = True  # task 6 overlaps the others on at most 4 rows
+    sw = rng.random(n) * 2
+    sw[::7] = 0.0
+    Ym = np.where(M, Y, np.nan)
+    R = estimate_task_relation(Ym, sample_weight=sw, min_overlap=3)
+    ref = _relation_by_pairs(Y, M, sw)
+    np.testing.assert_allclose(R, ref, atol=1e-9)
+    assert np.all(R[5, :5] == 0) and np.all(np.abs(R) <= 1)

@@ -52,21 +52,34 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     M = ~np.isnan(Y) if mask is None else np.asarray(mask, dtype=bool)
     T = Y.shape[1]
     sw = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    R = np.eye(T)
-    need_weights = []
-    for s in range(T):
-        for t in range(s + 1, T):
-            both = M[:, s] & M[:, t] & (sw > 0)
-            if both.sum() >= min_overlap:
-                a, b, w = Y[both, s], Y[both, t], sw[both]
-                da, db = a - np.average(a, weights=w), b - np.average(b, weights=w)
-                va, vb = np.average(da * da, weights=w), np.average(db * db, weights=w)
-                r = 0.0 if va <= 0 or vb <= 0 else float(
-                    np.average(da * db, weights=w) / np.sqrt(va * vb))
-                R[s, t] = R[t, s] = r
-            else:
-                need_weights.append((s, t))
-    if need_weights and X is not None:
+    # weighted Pearson correlation of every pair on the rows labelled in both, all pairs at
+    # once: sums over the overlap are products of masked matrices. Each column is centred
+    # first by its own labelled mean, so the one-pass formula does not cancel.
+    L = (M & (sw > 0)[:, None]).astype(np.float64)
+    w = sw * (sw > 0)
+    Yc = np.where(L > 0, Y, 0.0)
+    col_w = (w[:, None] * L).sum(axis=0)
+    Yc = np.where(L > 0, Yc - (w @ (L * Yc)) / np.maximum(col_w, 1e-300), 0.0)
+    Lw = L * w[:, None]
+    count = L.T @ L
+    Wsum = Lw.T @ L
+    Sa = (Lw * Yc).T @ L                       # [s, t]: sum of y_s over the overlap
+    Saa = (Lw * Yc * Yc).T @ L
+    Sab = (Lw * Yc).T @ Yc
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = Sa / Wsum
+        va = Saa / Wsum - ma * ma
+        vb = va.T
+        cov = Sab / Wsum - ma * ma.T
+        # constant targets on the overlap give 0 (tolerance: rounding of the one-pass sums)
+        ok = (va > 1e-12 * Saa / Wsum) & (vb > 1e-12 * Saa.T / Wsum)
+        C = np.where(ok, cov / np.sqrt(np.where(ok, va * vb, 1.0)), 0.0)
+    overlap = count >= min_overlap
+    R = np.where(overlap, np.clip(C, -1.0, 1.0), 0.0)
+    np.fill_diagonal(R, 1.0)
+    disjoint = ~overlap
+    np.fill_diagonal(disjoint, False)
+    if disjoint.any() and X is not None:
         X = to_numpy(X).astype(np.float64, copy=False)  # CuPy X comes to the host here
         W = np.zeros((X.shape[1], T))
         for t in range(T):
@@ -79,9 +92,7 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
             W[:, t] = np.linalg.solve((Xc.T * wt) @ Xc + alpha * wt.sum() * np.eye(X.shape[1]),
                                       (Xc.T * wt) @ yc)
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
-        C = np.nan_to_num(C)
-        for s, t in need_weights:
-            R[s, t] = R[t, s] = C[s, t]
+        R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
 
 

@@ -144,6 +144,9 @@ def _objective(est, X, Y):
     Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
     W = np.asarray(_to_np(est.coef_), np.float64).T
     b = np.asarray(_to_np(est.intercept_), np.float64)
+    if est.intercept_scaling is not None:  # the intercepts are penalised weights
+        s = est.intercept_scaling
+        X, W, b = np.column_stack([X, np.full(len(X), s)]), np.vstack([W, b / s]), 0.0 * b
     lv = _losses.NUMPY_LOSSES[est._loss_name](X @ W + b, Yenc, A)[0]
     return lv + 0.5 * float(np.sum((W @ Q) * W)) + pen.value(W, est.alpha)
 
@@ -177,6 +180,24 @@ def test_estimators_on_gpu(cp, rng, Est, penalty):
     f64 = Est(**kw).fit(cp.asarray(X), Y)  # float64 CuPy stays float64
     assert f64.coef_.dtype == cp.float64
     assert abs(_objective(f64, X, Y) - f_cpu) <= 1e-6 * abs(f_cpu)
+
+
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_penalised_intercepts_on_gpu(cp, rng, Est):
+    n, d, T = 400, 10, 3
+    X = rng.standard_normal((n, d))
+    Z = X @ rng.standard_normal((d, T)) + np.array([1.0, -0.5, 0.5])
+    Y = (Z if Est is MultiTaskRegressor else (Z > 0).astype(int)).astype(float)
+    Y[rng.random((n, T)) < 0.2] = np.nan
+    kw = dict(penalty="mean", alpha=0.05, l2=1e-3, intercept_scaling=2.0, tol=1e-7,
+              max_iter=5000)
+    cpu = Est(**kw).fit(X, Y)
+    gpu = Est(warm_start=True, **kw).fit(cp.asarray(X, dtype=cp.float32), Y)
+    assert isinstance(gpu.intercept_, cp.ndarray) and gpu.coef_.shape == cpu.coef_.shape
+    f_cpu, f_gpu = _objective(cpu, X, Y), _objective(gpu, X, Y)
+    assert abs(f_gpu - f_cpu) <= 1e-5 * abs(f_cpu)
+    gpu.fit(cp.asarray(X, dtype=cp.float32), Y)  # warm start from its own device solution
+    assert abs(_objective(gpu, X, Y) - f_cpu) <= 1e-5 * abs(f_cpu)
 
 
 def test_estimator_errors_on_gpu(cp, rng, monkeypatch):

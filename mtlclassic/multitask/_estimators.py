@@ -299,7 +299,8 @@ class _BaseMultiTask(BaseEstimator):
             on = to_numpy if xp is np else xp.asarray  # the previous fit may live elsewhere
             if column:
                 last = on(self.intercept_)[:, None] / float(self.intercept_scaling)
-                W0 = xp.array(np.concatenate([on(coef), last], axis=1).T, dtype=dt)
+                W0 = xp.array(xp.concatenate([xp.asarray(on(coef), dtype=dt),
+                                              xp.asarray(last, dtype=dt)], axis=1).T)
             else:
                 W0 = xp.array(on(coef).T, dtype=dt)
                 b0 = xp.array(on(self.intercept_), dtype=dt)

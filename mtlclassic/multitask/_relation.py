@@ -35,9 +35,13 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
 
     For tasks s, t labelled together on at least ``min_overlap`` rows, ``r_st`` is the
     Pearson correlation of their targets on those rows. Other pairs (disjoint tasks such
-    as School's schools) use the correlation of independently fitted ridge weights
-    ``w_t = (X_t^T S X_t + alpha n_t I)^-1 X_t^T S y_t`` when X is given, else 0. Constant
-    targets give 0. The diagonal is 1. Sample weights weight the correlations and fits
+    as School's schools) use, when X is given (else 0), the correlation of per-task
+    weights estimated under a hierarchical model: each task's ridge fit is shrunk towards
+    the pooled model (``alpha`` sets the pooled fit's ridge, times the mean task size) by
+    an amount chosen by maximum marginal likelihood, so that a handful of samples per task
+    gives weights close to the shared model when the tasks agree and keeps them apart
+    when they differ (empirical Bayes, as in a random-effects model; see
+    ``_shrunk_task_weights``). Constant targets give 0. The diagonal is 1. Sample weights weight the correlations and fits
     (a weight of 2 counts as a repeated sample).
 
     Parameters
@@ -80,20 +84,70 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     disjoint = ~overlap
     np.fill_diagonal(disjoint, False)
     if disjoint.any() and X is not None:
-        X = to_numpy(X).astype(np.float64, copy=False)  # CuPy X comes to the host here
-        W = np.zeros((X.shape[1], T))
-        for t in range(T):
-            rows = M[:, t] & (sw > 0)
-            if rows.sum() == 0:
-                continue
-            Xt, yt, wt = X[rows], Y[rows, t], sw[rows]
-            Xc = Xt - np.average(Xt, axis=0, weights=wt)
-            yc = yt - np.average(yt, weights=wt)
-            W[:, t] = np.linalg.solve((Xc.T * wt) @ Xc + alpha * wt.sum() * np.eye(X.shape[1]),
-                                      (Xc.T * wt) @ yc)
+        W = _shrunk_task_weights(Y, M, to_numpy(X).astype(np.float64, copy=False), sw, alpha)
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
+
+
+def _shrunk_task_weights(Y, M, X, sw, alpha, grid=np.logspace(-4, 4, 33)):
+    """Per-task weights under the hierarchical model w_t = w_0 + delta_t, delta_t ~ N(0,
+    sigma^2 / lam I), y_t = X_t w_t + N(0, sigma^2): w_0 the pooled ridge fit (ridge alpha
+    times the mean task size), lam by maximum marginal likelihood (sigma^2 profiled out)
+    on a log grid, then each task's posterior mean ``w_0 + (X_t^T S X_t + lam I)^-1
+    X_t^T S (y_t - X_t w_0)``. Every task's data are centred by its own means; a sample
+    weight scales its row by its square root, which is exactly a repeated sample. Returns
+    W of shape (d, T)."""
+    T, d = Y.shape[1], X.shape[1]
+    parts = []
+    for t in range(T):
+        rows = M[:, t] & (sw > 0)
+        if not rows.any():
+            parts.append(None)
+            continue
+        Xt, yt, wt = X[rows], Y[rows, t], sw[rows]
+        r = np.sqrt(wt)
+        parts.append(((Xt - np.average(Xt, axis=0, weights=wt)) * r[:, None],
+                      (yt - np.average(yt, weights=wt)) * r, float(wt.sum())))
+    live = [p for p in parts if p is not None]
+    n_mean = sum(n for _, _, n in live) / len(live)
+    w0 = np.linalg.solve(sum(A.T @ A for A, _, _ in live) + alpha * n_mean * np.eye(d),
+                         sum(A.T @ b for A, b, _ in live))
+    # the marginal likelihood of the residuals r_t = b_t - A_t w_0 ~ N(0, sigma^2 (I +
+    # A_t A_t^T / lam)), through the smaller of A_t A_t^T and A_t^T A_t: quadratic form
+    # r.r - p^T (A^T A + lam I)^-1 p with p = A^T r (Woodbury), log-determinant
+    # sum log(1 + g / lam) over the eigenvalues g (Sylvester's identity)
+    spectra, total_n, trace = [], 0.0, 0.0
+    for A, b, n in live:
+        res = b - A @ w0
+        if A.shape[0] < d:  # A A^T = U diag(g) U^T: p = g^(1/2) U^T r
+            g, U = np.linalg.eigh(A @ A.T)
+            g = np.maximum(g, 0.0)
+            p = np.sqrt(g) * (U.T @ res)
+        else:  # A^T A = V diag(g) V^T: p = V^T A^T r
+            g, V = np.linalg.eigh(A.T @ A)
+            g = np.maximum(g, 0.0)
+            p = V.T @ (A.T @ res)
+        spectra.append((g, p, float(res @ res)))
+        total_n += n
+        trace += float(np.sum(A * A))
+    scale = max(trace / total_n, 1e-12)  # a typical squared row norm
+    best = (-np.inf, scale)
+    for lam in grid * scale:
+        q = sum(rr - float(np.sum(p * p / (g + lam))) for g, p, rr in spectra)
+        logdet = sum(float(np.sum(np.log1p(g / lam))) for g, _, _ in spectra)
+        if q <= 0:
+            continue
+        ll = -0.5 * (total_n * np.log(q / total_n) + logdet)
+        if ll > best[0]:
+            best = (ll, lam)
+    lam = best[1]
+    W = np.zeros((d, T))
+    for t, part in enumerate(parts):
+        if part is not None:
+            A, b, _ = part
+            W[:, t] = w0 + np.linalg.solve(A.T @ A + lam * np.eye(d), A.T @ (b - A @ w0))
+    return W
 
 
 def long_to_wide(X, y, task_ids):

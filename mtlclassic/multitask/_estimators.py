@@ -406,7 +406,8 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     l2 : float >= 0, default=0
     task_relation : (T, T) array, "auto" or None, default="auto"
         For ``graph``: "auto" estimates R (label correlation where tasks share samples,
-        else correlation of independent ridge weights); None is the complete graph.
+        else correlation of per-task weights shrunk towards the pooled model by maximum
+        marginal likelihood; see ``estimate_task_relation``); None is the complete graph.
     fit_intercept : bool, default=True
     intercept_scaling : float > 0 or None, default=None
         None: the per-task intercepts are free (unpenalised). A number s: each intercept is

@@ -1,5 +1,4 @@
 // Batched colour histograms on the CPU (math in csrc/include/mtlclassic/color.h).
-#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -10,18 +9,6 @@
 namespace mtl {
 namespace {
 
-enum ColorSpace : int { SPACE_RGB = 0, SPACE_HSV = 1, SPACE_GREY = 2 };
-
-template <typename InT, typename T>
-T to_unit(InT x) {
-    if constexpr (std::is_same_v<InT, std::uint8_t>)
-        return static_cast<T>(x) * static_cast<T>(1.0 / 255);
-    else if constexpr (std::is_same_v<InT, std::uint16_t>)
-        return static_cast<T>(x) * static_cast<T>(1.0 / 65535);
-    else
-        return static_cast<T>(x);
-}
-
 // out (n, grid_r * grid_c * n_bins): n_bins = b0*b1*b2 (joint) or b0+b1+b2 (per channel).
 void color_histograms(py::array images, py::array out, int space, int b0, int b1, int b2,
                       bool joint, int grid_r, int grid_c, int n_threads) {
@@ -30,7 +17,7 @@ void color_histograms(py::array images, py::array out, int space, int b0, int b1
     require(space == SPACE_GREY ? s.C == 1 : s.C == 3, "wrong number of channels for the space");
     require(b0 >= 1 && b1 >= 1 && b2 >= 1, "bins must be >= 1");
     require(grid_r >= 1 && grid_c >= 1 && grid_r <= s.H && grid_c <= s.W, "bad grid");
-    const int n_bins = space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
+    const int n_bins = color_n_bins(space, joint, b0, b1, b2);
     const index_t nf = static_cast<index_t>(grid_r) * grid_c * n_bins;
     require(out.ndim() == 2 && out.shape(0) == s.n && out.shape(1) == nf,
             "out must have shape (n, grid_r * grid_c * n_bins)");

@@ -4,8 +4,6 @@
 // global scratch buffer) and writes count / area: the CPU's numbers exactly.
 #include <cuda_runtime.h>
 
-#include <type_traits>
-
 #include "device_common.cuh"
 #include "launchers.h"
 #include "mtlclassic/color.h"
@@ -15,17 +13,6 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-enum ColorSpace : int { SPACE_RGB = 0, SPACE_HSV = 1, SPACE_GREY = 2 };
-
-template <typename InT, typename T>
-__device__ __forceinline__ T to_unit(InT x) {
-    if constexpr (std::is_same_v<InT, std::uint8_t>)
-        return static_cast<T>(x) * static_cast<T>(1.0 / 255);
-    else if constexpr (std::is_same_v<InT, std::uint16_t>)
-        return static_cast<T>(x) * static_cast<T>(1.0 / 65535);
-    else
-        return static_cast<T>(x);
-}
 
 struct ColorParams {
     int space, b0, b1, b2, n_bins, grid_r, grid_c;
@@ -73,21 +60,16 @@ int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bo
         b2 < 1 || grid_r < 1 || grid_c < 1 || grid_r > H || grid_c > W)
         return static_cast<int>(cudaErrorInvalidValue);
     ColorParams p{space, b0, b1, b2, 0, grid_r, grid_c, joint};
-    p.n_bins = space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
-    unsigned blocks;
-    size_t shmem;
-    bool shared_hist;
-    if (!cell_launch(n, grid_r, grid_c, p.n_bins, &blocks, &shmem, &shared_hist))
-        return static_cast<int>(cudaErrorInvalidConfiguration);
-    if (!shared_hist && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
+    p.n_bins = color_n_bins(space, joint, b0, b1, b2);
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-    return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
+    return launch_cell_hist(n, grid_r, grid_c, p.n_bins, scratch, in_dtype, out_double,
+                            [&](auto in_tag, auto out_tag, unsigned blocks, size_t shmem,
+                                bool shared_hist) {
         using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
         color_hist<InT, OutT><<<blocks, kThreads, shmem, s>>>(
             reinterpret_cast<const InT*>(images), reinterpret_cast<OutT*>(out),
             reinterpret_cast<unsigned*>(scratch), H, W, C, p, shared_hist);
-        return last_error();
     });
 }
 

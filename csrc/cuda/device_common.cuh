@@ -83,15 +83,21 @@ struct GridCell {
     }
 };
 
-// Launch size of a block-per-cell kernel: blocks (0 when too many) and dynamic shared bytes.
-inline bool cell_launch(index_t n, int grid_r, int grid_c, int n_bins, unsigned* blocks,
-                        size_t* shmem, bool* use_shared) {
+// Launches a block-per-cell histogram kernel: one block per (image, cell), the histogram
+// in dynamic shared memory when n_bins fits (else a global scratch buffer must be given),
+// then launch(in_tag, out_tag, blocks, shmem, use_shared) for the element types.
+template <typename Launch>
+int launch_cell_hist(index_t n, int grid_r, int grid_c, int n_bins, std::uintptr_t scratch,
+                     int in_dtype, bool out_double, Launch&& launch) {
     const index_t b = n * grid_r * grid_c;
-    if (b > 0x7fffffffLL) return false;
-    *blocks = static_cast<unsigned>(b);
-    *use_shared = n_bins <= kMaxSharedBins;
-    *shmem = *use_shared ? static_cast<size_t>(n_bins) * sizeof(unsigned) : 0;
-    return true;
+    if (b > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
+    const bool use_shared = n_bins <= kMaxSharedBins;
+    if (!use_shared && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
+    const size_t shmem = use_shared ? static_cast<size_t>(n_bins) * sizeof(unsigned) : 0;
+    return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
+        launch(in_tag, out_tag, static_cast<unsigned>(b), shmem, use_shared);
+        return last_error();
+    });
 }
 
 }  // namespace cuda

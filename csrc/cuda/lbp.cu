@@ -88,21 +88,16 @@ int lbp_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool
         p.reach_hi_c = cc > p.reach_hi_c ? cc : p.reach_hi_c;
     }
     for (int i = 0; i < n_edges; ++i) p.var_edges[i] = var_edges[i];
-    unsigned blocks;
-    size_t shmem;
-    bool shared_hist;
-    if (!cell_launch(n, grid_r, grid_c, n_bins, &blocks, &shmem, &shared_hist))
-        return static_cast<int>(cudaErrorInvalidConfiguration);
-    if (!shared_hist && scratch == 0) return static_cast<int>(cudaErrorInvalidValue);
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-    return dispatch_in_out(in_dtype, out_double, [&](auto in_tag, auto out_tag) {
+    return launch_cell_hist(n, grid_r, grid_c, n_bins, scratch, in_dtype, out_double,
+                            [&](auto in_tag, auto out_tag, unsigned blocks, size_t shmem,
+                                bool shared_hist) {
         using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
         // the offsets and the var edges travel in the kernel's parameter block
         lbp_hist<InT, OutT><<<blocks, kThreads, shmem, s>>>(
             reinterpret_cast<const InT*>(images), reinterpret_cast<OutT*>(out),
             reinterpret_cast<unsigned*>(scratch), H, W, p, shared_hist);
-        return last_error();
     });
 }
 

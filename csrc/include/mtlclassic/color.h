@@ -8,10 +8,30 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 
 #include "config.h"
 
 namespace mtl {
+
+enum ColorSpace : int { SPACE_RGB = 0, SPACE_HSV = 1, SPACE_GREY = 2 };
+
+// Histogram length of one cell: grey b0; joint b0*b1*b2; per channel b0+b1+b2.
+MTL_HD int color_n_bins(int space, bool joint, int b0, int b1, int b2) {
+    return space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
+}
+
+// A pixel value in [0, 1], in T: uint8 x * (1/255), uint16 x * (1/65535), floats as they are.
+template <typename InT, typename T>
+MTL_HD T to_unit(InT x) {
+    if constexpr (std::is_same_v<InT, std::uint8_t>)
+        return static_cast<T>(x) * static_cast<T>(1.0 / 255);
+    else if constexpr (std::is_same_v<InT, std::uint16_t>)
+        return static_cast<T>(x) * static_cast<T>(1.0 / 65535);
+    else
+        return static_cast<T>(x);
+}
 
 template <typename T>
 MTL_HD T npy_remainder_t(T a, T b) {

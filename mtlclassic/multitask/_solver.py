@@ -165,7 +165,7 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
         gW, gb = oracle.grad(Yw, Yb, linY, auxY)
         while True:
             step = 1.0 / Lip
-            Wn = penalty.prox(Yw - step * gW, step * alpha, n_jobs=n_jobs)
+            Wn, gn = penalty.prox_value(Yw - step * gW, step * alpha, alpha, n_jobs=n_jobs)
             bn = Yb - step * gb
             linn = oracle.linear(Wn, bn)
             fn, auxn = oracle.value(Wn, bn, linn)
@@ -175,7 +175,7 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
             if fn <= bound + slack * abs(fY) or sq == 0.0:
                 break
             Lip *= 2.0
-        Fn = fn + penalty.value(Wn, alpha)
+        Fn = fn + gn
         kkt = Lip * math.sqrt(sq) / kkt_scale
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0

@@ -16,7 +16,8 @@ from ._relation import signed_laplacian
 
 class Penalty(ABC):
     """Base: ``matrix(alpha, l2, n_tasks, relation)`` gives Q of the smooth quadratic part;
-    non-smooth penalties also define ``value(W, alpha)`` and ``prox(W, tau)``."""
+    non-smooth penalties also define ``value(W, alpha)`` and ``prox(W, tau)``, and may
+    override ``prox_value`` when the prox already yields its output's value."""
 
     name = ""
     smooth = True
@@ -32,6 +33,11 @@ class Penalty(ABC):
 
     def prox(self, W, tau, n_jobs=None):
         return W
+
+    def prox_value(self, W, tau, alpha, n_jobs=None):
+        """(prox(W, tau), value of the penalty there) -- one call for FISTA's step."""
+        P = self.prox(W, tau, n_jobs=n_jobs)
+        return P, self.value(P, alpha)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -122,9 +128,14 @@ class Trace(Penalty):
         return alpha * float(_singular_values(W).sum()) if W.size else 0.0
 
     def prox(self, W, tau, n_jobs=None):
+        return self.prox_value(W, tau, 0.0)[0]
+
+    def prox_value(self, W, tau, alpha, n_jobs=None):
         if W.size == 0 or tau == 0:
-            return W
-        return _shrink_singular_values(W, lambda S: np.maximum(S - tau, 0.0))
+            return W, self.value(W, alpha)
+        # the prox's singular values are its output's: no second SVD for the value
+        P, S = _shrink_singular_values(W, lambda S: np.maximum(S - tau, 0.0))
+        return P, alpha * float(S.sum())
 
 
 class MTRL(Penalty):
@@ -155,9 +166,13 @@ class MTRL(Penalty):
         return 0.5 * alpha * float(_singular_values(W).sum()) ** 2 if W.size else 0.0
 
     def prox(self, W, tau, n_jobs=None):
+        return self.prox_value(W, tau, 0.0)[0]
+
+    def prox_value(self, W, tau, alpha, n_jobs=None):
         if W.size == 0 or tau == 0:
-            return W
-        return _shrink_singular_values(W, lambda S: self.shrink(S, tau))
+            return W, self.value(W, alpha)
+        P, S = _shrink_singular_values(W, lambda S: self.shrink(S, tau))
+        return P, 0.5 * alpha * float(S.sum()) ** 2
 
     @staticmethod
     def shrink(S, tau):
@@ -185,14 +200,15 @@ def _singular_values(W):
 
 
 def _shrink_singular_values(W, shrink):
-    """U shrink(S) V^T, with the SVD where W lives (NumPy or CuPy) and shrink on the host."""
+    """(U shrink(S) V^T, the shrunk S), with the SVD where W lives (NumPy or CuPy) and
+    shrink on the host."""
     xp = get_namespace(W)
     U, S, Vt = xp.linalg.svd(W, full_matrices=False)
     S = shrink(to_numpy(S).astype(np.float64))
     k = int(np.count_nonzero(S > 0))  # S is sorted and shrink monotone: a leading block
     if k == 0:
-        return xp.zeros_like(W)
-    return (U[:, :k] * xp.asarray(S[:k], dtype=W.dtype)) @ Vt[:k]
+        return xp.zeros_like(W), S[:0]
+    return (U[:, :k] * xp.asarray(S[:k], dtype=W.dtype)) @ Vt[:k], S[:k]
 
 
 PENALTIES = {p.name: p for p in (Ridge, Mean, Graph, L21, Trace, MTRL)}

@@ -48,3 +48,31 @@ def rng(request):
     """A generator seeded from the test's name: fresh data per test, reproducible."""
     seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng(seed)
+
+
+def _model_objective(est, X, Y):
+    """The float64 objective of a fitted model's (W, b) -- NumPy or CuPy -- on NumPy X and
+    wide targets Y with unit weights; penalised intercepts count as the weights of their
+    constant column."""
+    from mtlclassic.backend import to_numpy
+    from mtlclassic.multitask import _labels, _losses
+    from mtlclassic.multitask.penalties import get_penalty
+
+    pen = get_penalty(est.penalty)
+    Y2, _ = _labels.as_2d_targets(Y)
+    Yenc, mask, _ = est._encode(Y2, _labels.missing_mask(Y2, None))
+    A = mask / mask.sum(axis=0)[None, :]
+    Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
+    W = np.asarray(to_numpy(est.coef_), np.float64).T
+    b = np.asarray(to_numpy(est.intercept_), np.float64)
+    if est.intercept_scaling is not None:
+        s = est.intercept_scaling
+        X, W, b = np.column_stack([X, np.full(len(X), s)]), np.vstack([W, b / s]), 0.0 * b
+    lv = _losses.NUMPY_LOSSES[est._loss_name](X @ W + b, Yenc, A)[0]
+    return float(lv + 0.5 * np.sum((W @ Q) * W) + pen.value(W, est.alpha))
+
+
+@pytest.fixture
+def model_objective():
+    """The objective of a fitted multi-task model (see _model_objective)."""
+    return _model_objective

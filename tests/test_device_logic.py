@@ -10,7 +10,6 @@ import pytest
 
 from mtlclassic.backend.kernels import DTYPE_CODES, device_chunk_size, device_ptr
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _labels, _losses
-from mtlclassic.multitask.penalties import get_penalty
 
 
 def test_device_chunk_size():
@@ -48,27 +47,9 @@ def _device_body_fit(est, X, Y):
     return est
 
 
-def _objective(est, X, Y):
-    """The float64 objective of a fitted model's (W, b)."""
-    pen = get_penalty(est.penalty)
-    Y2, _ = _labels.as_2d_targets(Y)
-    miss = _labels.missing_mask(Y2, None)
-    Yenc, mask, owner = est._encode(Y2, miss)
-    A = mask / mask.sum(axis=0)[None, :]
-    Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
-    loss = _losses.NUMPY_LOSSES[est._loss_name]
-    W = np.asarray(est.coef_, np.float64).T
-    b = np.asarray(est.intercept_, np.float64)
-    if est.intercept_scaling is not None:  # the intercepts are penalised weights
-        s = est.intercept_scaling
-        X, W, b = np.column_stack([X, np.full(len(X), s)]), np.vstack([W, b / s]), 0.0 * b
-    return float(loss(X @ W + b, Yenc, A)[0] + 0.5 * np.sum((W @ Q) * W)
-                 + pen.value(W, est.alpha))
-
-
 @pytest.mark.parametrize("penalty", ["graph", "l21", "trace", "mean", "mtrl"])
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
-def test_device_fit_body_float32_matches_cpu(rng, Est, penalty):
+def test_device_fit_body_float32_matches_cpu(rng, Est, penalty, model_objective):
     """float32 FISTA (the GPU's solver path) reaches the float64 CPU objective to 1e-5."""
     n, d, T = 300, 12, 4
     X = rng.standard_normal((n, d))
@@ -81,7 +62,7 @@ def test_device_fit_body_float32_matches_cpu(rng, Est, penalty):
     cpu = Est(**kw).fit(X, Y)
     dev = _device_body_fit(Est(**kw), X, Y)
     assert dev.coef_.dtype == np.float32 and dev.solver_ == "fista"
-    f_cpu, f_dev = _objective(cpu, X, Y), _objective(dev, X, Y)
+    f_cpu, f_dev = model_objective(cpu, X, Y), model_objective(dev, X, Y)
     assert abs(f_dev - f_cpu) <= 1e-5 * abs(f_cpu)
     # the float32 model predicts on float64 NumPy input, and pickles
     P = pickle.loads(pickle.dumps(dev)).predict(X)
@@ -89,7 +70,7 @@ def test_device_fit_body_float32_matches_cpu(rng, Est, penalty):
 
 
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
-def test_device_fit_body_with_intercept_scaling(rng, Est):
+def test_device_fit_body_with_intercept_scaling(rng, Est, model_objective):
     n, d, T = 300, 10, 3
     X = rng.standard_normal((n, d))
     Z = X @ rng.standard_normal((d, T)) + np.array([1.0, -0.5, 0.5])
@@ -100,7 +81,7 @@ def test_device_fit_body_with_intercept_scaling(rng, Est):
     cpu = Est(**kw).fit(X, Y)
     dev = _device_body_fit(Est(**kw), X, Y)
     assert dev.coef_.shape == cpu.coef_.shape and dev.intercept_.dtype == np.float32
-    f_cpu, f_dev = _objective(cpu, X, Y), _objective(dev, X, Y)
+    f_cpu, f_dev = model_objective(cpu, X, Y), model_objective(dev, X, Y)
     assert abs(f_dev - f_cpu) <= 1e-5 * abs(f_cpu)
     np.testing.assert_allclose(dev.intercept_, cpu.intercept_, atol=2e-3)
 

@@ -132,32 +132,9 @@ def test_loss_kernel_matches_numpy(cp, rng, kind, dtype):
     np.testing.assert_allclose(G.get(), ref_G, rtol=tol * 10, atol=tol)
 
 
-def _objective(est, X, Y):
-    from mtlclassic.multitask import _labels
-    from mtlclassic.multitask.penalties import get_penalty
-
-    pen = get_penalty(est.penalty)
-    Y2, _ = _labels.as_2d_targets(Y)
-    miss = _labels.missing_mask(Y2, None)
-    Yenc, mask, _ = est._encode(Y2, miss)
-    A = mask / mask.sum(axis=0)[None, :]
-    Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
-    W = np.asarray(_to_np(est.coef_), np.float64).T
-    b = np.asarray(_to_np(est.intercept_), np.float64)
-    if est.intercept_scaling is not None:  # the intercepts are penalised weights
-        s = est.intercept_scaling
-        X, W, b = np.column_stack([X, np.full(len(X), s)]), np.vstack([W, b / s]), 0.0 * b
-    lv = _losses.NUMPY_LOSSES[est._loss_name](X @ W + b, Yenc, A)[0]
-    return lv + 0.5 * float(np.sum((W @ Q) * W)) + pen.value(W, est.alpha)
-
-
-def _to_np(a):
-    return a.get() if hasattr(a, "get") else a
-
-
 @pytest.mark.parametrize("penalty", ["graph", "l21", "trace", "mtrl"])
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
-def test_estimators_on_gpu(cp, rng, Est, penalty):
+def test_estimators_on_gpu(cp, rng, Est, penalty, model_objective):
     n, d, T = 400, 10, 4
     X = rng.standard_normal((n, d))
     Z = X @ (rng.standard_normal((d, 1)) + 0.3 * rng.standard_normal((d, T)))
@@ -167,7 +144,7 @@ def test_estimators_on_gpu(cp, rng, Est, penalty):
     cpu = Est(**kw).fit(X, Y)
     gpu = Est(**kw).fit(cp.asarray(X, dtype=cp.float32), Y)
     assert isinstance(gpu.coef_, cp.ndarray) and gpu.coef_.dtype == cp.float32
-    f_cpu, f_gpu = _objective(cpu, X, Y), _objective(gpu, X, Y)
+    f_cpu, f_gpu = model_objective(cpu, X, Y), model_objective(gpu, X, Y)
     assert abs(f_gpu - f_cpu) <= 1e-5 * abs(f_cpu)
     P = gpu.predict(cp.asarray(X, dtype=cp.float32))
     assert isinstance(P, cp.ndarray)
@@ -179,11 +156,11 @@ def test_estimators_on_gpu(cp, rng, Est, penalty):
     assert isinstance(cpu.predict(cp.asarray(X)), cp.ndarray)  # CPU model on CuPy input
     f64 = Est(**kw).fit(cp.asarray(X), Y)  # float64 CuPy stays float64
     assert f64.coef_.dtype == cp.float64
-    assert abs(_objective(f64, X, Y) - f_cpu) <= 1e-6 * abs(f_cpu)
+    assert abs(model_objective(f64, X, Y) - f_cpu) <= 1e-6 * abs(f_cpu)
 
 
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
-def test_penalised_intercepts_on_gpu(cp, rng, Est):
+def test_penalised_intercepts_on_gpu(cp, rng, Est, model_objective):
     n, d, T = 400, 10, 3
     X = rng.standard_normal((n, d))
     Z = X @ rng.standard_normal((d, T)) + np.array([1.0, -0.5, 0.5])
@@ -194,10 +171,10 @@ def test_penalised_intercepts_on_gpu(cp, rng, Est):
     cpu = Est(**kw).fit(X, Y)
     gpu = Est(warm_start=True, **kw).fit(cp.asarray(X, dtype=cp.float32), Y)
     assert isinstance(gpu.intercept_, cp.ndarray) and gpu.coef_.shape == cpu.coef_.shape
-    f_cpu, f_gpu = _objective(cpu, X, Y), _objective(gpu, X, Y)
+    f_cpu, f_gpu = model_objective(cpu, X, Y), model_objective(gpu, X, Y)
     assert abs(f_gpu - f_cpu) <= 1e-5 * abs(f_cpu)
     gpu.fit(cp.asarray(X, dtype=cp.float32), Y)  # warm start from its own device solution
-    assert abs(_objective(gpu, X, Y) - f_cpu) <= 1e-5 * abs(f_cpu)
+    assert abs(model_objective(gpu, X, Y) - f_cpu) <= 1e-5 * abs(f_cpu)
 
 
 def test_estimator_errors_on_gpu(cp, rng, monkeypatch):

@@ -83,6 +83,9 @@ class _BaseMultiTask(BaseEstimator):
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         effective_n_threads(self.n_jobs)
+        if pen.uses_relation and isinstance(self.task_relation, str) \
+                and self.task_relation == "learn":
+            pen = MTRL()  # graph with a learnt relation is MTRL
         return pen
 
     def _validate_X(self, X, reset):
@@ -151,10 +154,10 @@ class _BaseMultiTask(BaseEstimator):
         n, T = Y2.shape
         n_sub = Yenc.shape[1]
         sw = _labels.check_weights(sample_weight, n, "sample_weight")
-        for t in range(T):
-            if sw[~miss[:, t]].sum() == 0:
-                raise ValueError(f"task {t}: the sample weights of its labelled samples are all "
-                                 "zero; at least one non-zero weight is needed")
+        dead = np.flatnonzero((sw[:, None] * ~miss).sum(axis=0) == 0)
+        if dead.size:
+            raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
+                             "all zero; at least one non-zero weight is needed")
         rho_task = self._task_weights(sw, miss)
         rho = rho_task[owner]
         # n_t: the weighted count of labelled samples (= the count for unit weights), so
@@ -166,10 +169,6 @@ class _BaseMultiTask(BaseEstimator):
             return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel)
         Xd = np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
-        learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
-                                        and self.task_relation == "learn")
-        if learn:
-            pen = MTRL()
         closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
         solver = self.solver
         if solver == "auto":
@@ -183,7 +182,7 @@ class _BaseMultiTask(BaseEstimator):
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
                    solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
-        R = None if learn else self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw)
+        R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
         return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
 
@@ -191,10 +190,14 @@ class _BaseMultiTask(BaseEstimator):
         """Whether the intercepts are free (unpenalised) variables of the solvers."""
         return bool(self.fit_intercept) and self.intercept_scaling is None
 
+    def _intercept_column(self):
+        """Whether the intercepts are penalised weights of a constant column (W's last row)."""
+        return bool(self.fit_intercept) and self.intercept_scaling is not None
+
     def _with_intercept_column(self, X):
         """X, or [X, s] with the constant column s = intercept_scaling whose weights are the
         penalised intercepts (``intercept_ = s * w_const``, split off in _set_fitted)."""
-        if not self.fit_intercept or self.intercept_scaling is None:
+        if not self._intercept_column():
             return X
         xp = get_namespace(X)
         col = xp.full((X.shape[0], 1), float(self.intercept_scaling), dtype=X.dtype)
@@ -230,8 +233,7 @@ class _BaseMultiTask(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
         xp = get_namespace(W)
-        if self.fit_intercept and self.intercept_scaling is not None:
-            # the constant column's weights are the (penalised) intercepts
+        if self._intercept_column():  # the constant column's weights are the intercepts
             W, b = W[:-1], float(self.intercept_scaling) * W[-1]
         self.coef_ = xp.ascontiguousarray(W.T)
         self.intercept_ = b
@@ -277,23 +279,18 @@ class _BaseMultiTask(BaseEstimator):
         "auto" task relation is estimated from."""
         X_rel = X if X_rel is None else X_rel
         Xd = xp.asarray(X, dtype=dt)
-        learn = pen.learns_relation or (pen.uses_relation and isinstance(self.task_relation, str)
-                                        and self.task_relation == "learn")
-        if learn:
-            pen = MTRL()
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
                    loss=loss, sw=xp.asarray(sw, dtype=dt), rho=rho, mask=mask, pen=pen,
                    solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
-        R = None if learn else self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
-                                              sw)
+        R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner, sw)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
         return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
 
     def _initial_point(self, d, n_sub, xp, dt, ctx):
         W0, b0 = xp.zeros((d, n_sub), dtype=dt), xp.zeros(n_sub, dtype=dt)
         coef = getattr(self, "coef_", None)
-        column = not ctx["fit_b"] and self.fit_intercept  # the intercepts are W's last row
+        column = self._intercept_column()
         if self.warm_start and coef is not None and coef.shape == (n_sub, d - column):
             ctx["warm"] = True
             on = to_numpy if xp is np else xp.asarray  # the previous fit may live elsewhere

@@ -4,7 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..backend import is_cupy_array
@@ -16,28 +16,43 @@ _BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "intercept_sc
                 "missing_label")
 
 
-def entry_folds(Y2, miss, n_folds, classification, random_state):
+def entry_folds(Y2, miss, n_folds, classification, random_state, min_heldout=1):
     """Fold index (0..n_folds-1) of every labelled entry, -1 where unlabelled: each task's
     labelled samples are split on their own (stratified by class for classification), so
-    tasks with few labels still contribute to every fold."""
+    tasks with few labels still contribute to every fold.
+
+    A task with too few labelled samples for ``n_folds`` folds of ``min_heldout`` held-out
+    samples each (or, stratified, a class with fewer than ``n_folds`` samples) is split into
+    fewer folds, with a warning naming the task and its count; fewer than 2 is an error."""
     folds = np.full(Y2.shape, -1, dtype=int)
+    reduced = []
     for t in range(Y2.shape[1]):
         rows = np.flatnonzero(~miss[:, t])
-        k = min(n_folds, len(rows))
-        if k < 2:
-            raise ValueError(f"task {t} has {len(rows)} labelled sample(s): cross-validation "
-                             "needs at least 2 per task")
+        k = min(n_folds, len(rows) // min_heldout)
         if classification:
             labels = Y2[rows, t].astype(str)
-            k = min(k, np.unique(labels, return_counts=True)[1].min())
+            smallest = np.unique(labels, return_counts=True)[1].min()
+            k = min(k, smallest)
             if k < 2:
-                raise ValueError(f"task {t}: a class has a single labelled sample; "
-                                 "stratified cross-validation needs at least 2 per class")
+                raise ValueError(f"cv={n_folds}: task {t} has a class with a single "
+                                 "labelled sample; stratified cross-validation needs at "
+                                 "least 2 per class")
             split = StratifiedKFold(k, shuffle=True, random_state=random_state).split(rows, labels)
         else:
+            if k < 2:
+                raise ValueError(f"cv={n_folds}: task {t} has {len(rows)} labelled sample(s), "
+                                 f"too few for 2 folds of {min_heldout} held-out sample(s) "
+                                 "each")
             split = KFold(k, shuffle=True, random_state=random_state).split(rows)
+        if k < n_folds:
+            reduced.append(f"task {t}: {k} folds ({len(rows)} labelled)")
         for f, (_, test) in enumerate(split):
             folds[rows[test], t] = f
+    if reduced:
+        warnings.warn(f"cv={n_folds}: too few labelled samples for {n_folds} folds in "
+                      + "; ".join(reduced) + (" (an R^2 needs 2 held-out samples per fold)"
+                                              if min_heldout > 1 else "")
+                      + "; those tasks are scored in fewer folds", UserWarning)
     return folds
 
 
@@ -143,17 +158,24 @@ class _CVMixin:
         self._scoring()
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
-        folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state)
+        min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
+        folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
+                            min_heldout)
         Xa = np.asarray(X, dtype=np.float64)
         if not np.all(np.isfinite(Xa)):
             raise ValueError("X contains NaN or infinity")
         alphas, pairs = self._grid(Xa, Y2, miss)
         n_folds = folds.max() + 1
-        res = Parallel(n_jobs=self.n_jobs)(
+        # never more joblib workers than fold paths to run (each is a whole process)
+        n_workers = min(effective_n_jobs(self.n_jobs), len(pairs) * n_folds)
+        res = Parallel(n_jobs=n_workers)(
             delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, s, sample_weight)
             for l2, s in pairs for f in range(n_folds))
         S = np.array(res).reshape(len(pairs), n_folds, len(alphas))
         mean = S.mean(axis=1)
+        if np.all(np.isnan(mean)):
+            raise ValueError(f"cv={self.cv}: no held-out fold could be scored (too few "
+                             "held-out samples per task and fold); use a smaller cv")
         i, j = np.unravel_index(np.nanargmax(mean), mean.shape)
         self.alpha_, (self.l2_, self.intercept_scaling_) = float(alphas[j]), pairs[i]
         self.alphas_ = alphas

@@ -38,6 +38,20 @@ _OBJECTIVE_DOC = """
 """
 
 
+def _check_overflow(X):
+    """Refuse X whose products overflow: the solvers form X^T X-sized sums (n terms of
+    squares), which must stay finite in X's dtype."""
+    xp = get_namespace(X)
+    n, d = X.shape
+    top = float(xp.max(xp.abs(X))) if X.size else 0.0
+    limit = float(np.sqrt(np.finfo(X.dtype).max / max(n, d, 1)))
+    if top > limit:
+        raise ValueError(f"X has values up to {top:.3g} in absolute value: sums of "
+                         f"{max(n, d)} squares of such values overflow {X.dtype} (the largest "
+                         f"safe magnitude here is {limit:.3g}); scale the features, e.g. "
+                         "with sklearn.preprocessing.StandardScaler")
+
+
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
 
@@ -331,6 +345,7 @@ class _BaseMultiTask(BaseEstimator):
                              f"{Y2.shape[0]}")
         miss = _labels.missing_mask(Y2, self.missing_label)
         _labels.check_labelled(miss)
+        _check_overflow(X)
         return X, Y2, one_d, miss
 
     def _solve(self, ctx, Q, W0, b0, tol=None):
@@ -380,6 +395,26 @@ class _BaseMultiTask(BaseEstimator):
             return X @ coef.T + cupy.asarray(self.intercept_, dtype=X.dtype)
         coef = to_numpy(self.coef_).astype(np.float64, copy=False)
         return np.asarray(X, dtype=np.float64) @ coef.T + to_numpy(self.intercept_)
+
+    def _score_targets(self, P, y, sample_weight):
+        """y as 2-D targets checked against the predictions P, its missing mask, weights."""
+        Y2, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
+        if Y2.shape[0] != len(P) or Y2.shape[1] != self.n_tasks_:
+            raise ValueError(f"y has shape {np.shape(y)}, but X has {len(P)} samples and the "
+                             f"model {self.n_tasks_} task(s)")
+        miss = _labels.missing_mask(Y2, self.missing_label)
+        sw = _labels.check_weights(sample_weight, len(Y2), "sample_weight")
+        return Y2, miss, sw
+
+    @staticmethod
+    def _scored_tasks(miss, sw):
+        """(task, labelled rows) of every task with a labelled sample of non-zero weight."""
+        out = [(t, ~miss[:, t]) for t in range(miss.shape[1])]
+        out = [(t, rows) for t, rows in out if sw[rows].sum() > 0]
+        if not out:
+            raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
+                             "y; every entry is missing")
+        return out
 
     def __getstate__(self):
         """Pickles hold NumPy arrays: a GPU-fitted model loads anywhere."""
@@ -442,15 +477,14 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         return Z.ravel() if self._one_d else Z
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of R^2 on each task's labelled samples."""
+        """Mean over tasks of R^2 on each task's labelled samples; a task without a labelled
+        sample (of non-zero weight) in these rows is skipped (ValueError if every task is)."""
         P = to_numpy(self.predict(X))
-        Y2, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
+        Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
-        miss = _labels.missing_mask(Y2, self.missing_label)
         Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
-        sw = _labels.check_weights(sample_weight, len(Yf), "sample_weight")
-        scores = [r2_score(Yf[~miss[:, t], t], P2[~miss[:, t], t],
-                           sample_weight=sw[~miss[:, t]]) for t in range(Y2.shape[1])]
+        scores = [r2_score(Yf[rows, t], P2[rows, t], sample_weight=sw[rows])
+                  for t, rows in self._scored_tasks(miss, sw)]
         return float(np.mean(scores))
 
 
@@ -537,17 +571,15 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return out
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of the accuracy on each task's labelled samples."""
+        """Mean over tasks of the accuracy on each task's labelled samples; a task without a
+        labelled sample (of non-zero weight) in these rows is skipped (ValueError if every
+        task is)."""
         P = to_numpy(self.predict(X))
-        Y2, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
+        Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
-        miss = _labels.missing_mask(Y2, self.missing_label)
-        sw = _labels.check_weights(sample_weight, len(Y2), "sample_weight")
-        accs = []
-        for t in range(Y2.shape[1]):
-            lab = ~miss[:, t]
-            hit = np.asarray(Y2[lab, t] == P2[lab, t], dtype=np.float64)
-            accs.append(float(np.average(hit, weights=sw[lab])) if sw[lab].sum() > 0 else 0.0)
+        accs = [float(np.average(np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64),
+                                 weights=sw[rows]))
+                for t, rows in self._scored_tasks(miss, sw)]
         return float(np.mean(accs))
 
     def __sklearn_tags__(self):

@@ -10,28 +10,63 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 
+def is_missing_value(v):
+    """Whether one label is "unlabelled": None, a NaN of any float width (Python, NumPy,
+    ``decimal``), ``pd.NA``, ``pd.NaT`` or NumPy's ``NaT``."""
+    if v is None:
+        return True
+    if type(v).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
+        return True
+    try:
+        return bool(v != v)  # NaN (any width), NaT: the only values unequal to themselves
+    except (TypeError, ValueError):  # an object whose != is not a truth value
+        return False
+
+
 def missing_mask(Y, missing_label=None):
-    """True where an entry is unlabelled: NaN, None, or equal to ``missing_label``."""
+    """True where an entry is unlabelled: NaN/NaT/``pd.NA``/None (see is_missing_value) or
+    equal to ``missing_label``."""
     Y = np.asarray(Y)
     if Y.dtype.kind == "f":
         miss = np.isnan(Y)
+    elif Y.dtype.kind in "mM":
+        miss = np.isnat(Y)
     elif Y.dtype.kind == "O":
-        miss = np.array([[v is None or (isinstance(v, float) and math_isnan(v)) for v in row]
-                         for row in Y], dtype=bool).reshape(Y.shape)
+        miss = np.fromiter((is_missing_value(v) for v in Y.ravel()), dtype=bool,
+                           count=Y.size).reshape(Y.shape)
     else:
         miss = np.zeros(Y.shape, dtype=bool)
-    if missing_label is not None:
-        with np.errstate(invalid="ignore"):
-            miss |= np.asarray(Y == missing_label, dtype=bool)
+    if missing_label is not None and not is_missing_value(missing_label):
+        if Y.dtype.kind == "O":
+            hit = np.fromiter((_equal(v, missing_label) for v in Y.ravel()), dtype=bool,
+                              count=Y.size).reshape(Y.shape)
+        else:
+            with np.errstate(invalid="ignore"):
+                hit = np.asarray(Y == missing_label, dtype=bool)
+        miss |= hit
     return miss
 
 
-def math_isnan(v):
-    return v != v
+def _equal(v, label):
+    try:
+        return bool(v == label)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_real_targets(Y, name="y"):
+    """Refuse complex targets (as scikit-learn refuses complex X): a complex y would be
+    fitted on its real part only."""
+    Y = np.asarray(Y)
+    if Y.dtype.kind == "c" or (Y.dtype.kind == "O" and any(
+            isinstance(v, (complex, np.complexfloating)) for v in Y.ravel())):
+        raise ValueError(f"{name} holds complex values; labels and regression targets must "
+                         "be real (or class labels)")
 
 
 def as_2d_targets(Y):
     Y = np.asarray(Y)
+    check_real_targets(Y)
     if Y.ndim == 1:
         return Y[:, None], True
     if Y.ndim != 2:
@@ -63,15 +98,17 @@ def encode_classification(Y, miss):
     for t in range(T):
         lab = ~miss[:, t]
         values = Y[lab, t]
-        kind = type_of_target(values)
+        try:
+            cls = np.unique(values)
+            kind = type_of_target(values)
+        except TypeError:
+            types = sorted({type(v).__name__ for v in values})
+            raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
+                             "ordered; give each task's labels one type (e.g. all str)") \
+                from None
         if kind in ("continuous", "continuous-multioutput"):
             raise ValueError(f"task {t}: the targets are continuous; MultiTaskClassifier needs "
                              "class labels (use MultiTaskRegressor for continuous targets)")
-        try:
-            cls = np.unique(values)
-        except TypeError as exc:
-            raise ValueError(f"task {t}: labels of mixed types cannot be ordered ({exc})") \
-                from None
         if len(cls) < 2:
             raise ValueError(f"task {t} has only one class ({cls[0]!r}) among its labelled "
                              "samples; a classifier needs at least two")

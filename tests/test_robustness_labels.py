@@ -1,0 +1,158 @@
+"""Silent wrong answers and unclear errors in the estimators' label, score and CV handling
+(robustness sweep): every NaN-like value is "unlabelled", complex targets are refused,
+``score`` skips tasks without labels, mixed label types and overflowing X get their own
+messages, ``cv`` is checked against each task's labelled count and joblib workers are capped."""
+
+import decimal
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskClassifierCV,
+                                  MultiTaskRegressor, MultiTaskRegressorCV)
+from mtlclassic.multitask._labels import is_missing_value, missing_mask
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=60) > 0, "pos", "neg").astype(object)
+    return X, y
+
+
+@pytest.mark.parametrize("nan", [None, float("nan"), np.float16("nan"), np.float32("nan"),
+                                 np.float64("nan"), np.longdouble("nan"), decimal.Decimal("NaN"),
+                                 pd.NA, pd.NaT, np.datetime64("NaT")])
+def test_every_nan_like_value_is_unlabelled(data, nan):
+    X, y = data
+    assert is_missing_value(nan)
+    y = y.copy()
+    y[::3] = nan
+    clf = MultiTaskClassifier(penalty="ridge", alpha=1e-2).fit(X, y)
+    assert list(clf.classes_) == ["neg", "pos"]  # the NaN is not a class
+    ref = MultiTaskClassifier(penalty="ridge", alpha=1e-2).fit(X, np.where(
+        np.arange(60) % 3 == 0, None, data[1]))
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
+def test_nan_like_values_never_become_classes_of_a_binary_task(data):
+    """The issue's case: np.float32 NaNs in an object array made 20 'classes'."""
+    X, y = data
+    y = y.copy()
+    y[:20] = [np.float32("nan")] * 20
+    clf = MultiTaskClassifier(penalty="ridge").fit(X, y)
+    assert len(clf.classes_) == 2 and clf.coef_.shape[0] == 1
+
+
+def test_values_that_are_not_missing():
+    for v in [0, 0.0, "", "nan", "NA", False, np.int64(0), (1, 2)]:
+        assert not is_missing_value(v), v
+    Y = np.array([[1, None], ["a", pd.NA]], dtype=object)
+    np.testing.assert_array_equal(missing_mask(Y), [[False, True], [False, True]])
+
+
+def test_missing_label_may_be_pd_na_or_a_value():
+    Y = np.array([[1, -1], [pd.NA, 2]], dtype=object)
+    np.testing.assert_array_equal(missing_mask(Y, missing_label=pd.NA), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(missing_mask(Y, missing_label=-1), [[0, 1], [1, 0]])
+
+
+def test_pandas_nullable_regression_targets():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 3))
+    y = pd.Series(X @ [1.0, -2.0, 0.5]).convert_dtypes()  # Float64 with pd.NA
+    y[::4] = pd.NA
+    reg = MultiTaskRegressor(penalty="ridge", alpha=1e-3).fit(X, y.to_numpy(dtype=object))
+    ref = MultiTaskRegressor(penalty="ridge", alpha=1e-3).fit(
+        X, y.to_numpy(dtype=float, na_value=np.nan))
+    np.testing.assert_array_equal(reg.coef_, ref.coef_)
+    assert np.isnan(y.to_numpy(dtype=float, na_value=np.nan)).sum() == 13
+
+
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_complex_targets_are_refused(Est):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (np.arange(20) % 2) + 1j
+    with pytest.raises(ValueError, match="complex"):
+        Est().fit(X, y)
+    with pytest.raises(ValueError, match="complex"):
+        Est().fit(X, np.array([1 + 2j] + [1.0] * 19, dtype=object))
+
+
+def test_mixed_label_types_named(data):
+    X, _ = data
+    y = np.array(["a", 1] * 30, dtype=object)
+    with pytest.raises(ValueError, match=r"labels of mixed types \(int, str\)"):
+        MultiTaskClassifier().fit(X, y)
+
+
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_overflowing_x_is_named(Est):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5)) * 1e200
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match="overflow"):
+        Est().fit(X, y)
+    Est(penalty="ridge").fit(X / 1e200 * 1e60, y)  # large but safe values still fit
+
+
+def test_score_skips_a_task_without_labels_in_the_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4))
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0], axis=1).astype(float)
+    clf = MultiTaskClassifier(penalty="ridge", alpha=1e-4).fit(X, Y)
+    Ye = Y.copy()
+    Ye[:, 2] = np.nan
+    full = [np.mean(clf.predict(X)[:, t] == Y[:, t]) for t in range(2)]
+    assert clf.score(X, Ye) == pytest.approx(np.mean(full))  # not (a + b + 0) / 3
+    reg = MultiTaskRegressor(penalty="ridge").fit(X, Y)
+    from sklearn.metrics import r2_score
+
+    ref = np.mean([r2_score(Y[:, t], reg.predict(X)[:, t]) for t in range(2)])
+    assert reg.score(X, Ye) == pytest.approx(ref)
+    # a zero weight on every labelled sample of a task is the same as no label
+    w = np.ones(90)
+    assert clf.score(X, Y, sample_weight=w) == pytest.approx(clf.score(X, Y))
+    with pytest.raises(ValueError, match="no task has a labelled sample"):
+        clf.score(X, np.full_like(Y, np.nan))
+    with pytest.raises(ValueError, match="no task has a labelled sample"):
+        reg.score(X, np.full_like(Y, np.nan))
+    with pytest.raises(ValueError, match="task"):
+        reg.score(X, Y[:, :2])
+
+
+def test_cv_too_many_folds_for_the_labels():
+    """MultiTaskRegressorCV(cv=20) on 20 samples failed after all fits with 'All-NaN slice'."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    with pytest.warns(UserWarning, match=r"cv=20: .*task 0: 10 folds \(20 labelled\)"):
+        m = MultiTaskRegressorCV(cv=20, alphas=3).fit(X, y)
+    assert m.cv_results_["fold_scores"].shape == (1, 10, 3)
+    assert np.all(np.isfinite(m.cv_results_["fold_scores"]))
+    with pytest.raises(ValueError, match="cv=5: task 0 has 3 labelled"):
+        MultiTaskRegressorCV(cv=5).fit(X[:3], y[:3])
+    # pooled MSE scores a single held-out sample: no reduction needed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        m = MultiTaskRegressorCV(cv=20, alphas=2, scoring="neg_mean_squared_error").fit(X, y)
+    assert m.cv_results_["fold_scores"].shape == (1, 20, 2)
+
+
+def test_cv_workers_capped_at_the_fold_paths(monkeypatch):
+    import mtlclassic.multitask._cv as cvmod
+
+    seen = {}
+    real = cvmod.Parallel
+
+    def spy(n_jobs=None, **kw):
+        seen["n_jobs"] = n_jobs
+        return real(n_jobs=1, **kw)
+
+    monkeypatch.setattr(cvmod, "Parallel", spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    MultiTaskClassifierCV(n_jobs=1000, cv=3, alphas=2).fit(X, X[:, 0] > 0)
+    assert seen["n_jobs"] == 3  # 3 folds x 1 (l2, intercept_scaling) pair

@@ -108,6 +108,22 @@ class BuildExt(build_ext):
 
         self.compiler._compile = _compile
         super().build_extensions()
+        self._drop_stale_cuda()
+
+    def _drop_stale_cuda(self):
+        """Without _cuda in this build (MTLCLASSIC_CUDA=0, no toolkit), remove a _cuda
+        module left by an earlier build in build/ or in place, so that it is neither packed
+        into the wheel nor imported."""
+        if any(ext.name == "mtlclassic._cuda" for ext in self.extensions):
+            return
+        dirs = [os.path.join(self.build_lib, "mtlclassic")]
+        if self.inplace:
+            dirs.append(os.path.join(ROOT, "mtlclassic"))
+        for d in dirs:
+            for stale in glob.glob(os.path.join(d, "_cuda*.so")) + glob.glob(
+                    os.path.join(d, "_cuda*.pyd")):
+                print(f"mtlclassic: removing stale {stale} (this build has no _cuda)")
+                os.remove(stale)
 
 
 def extensions():

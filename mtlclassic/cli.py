@@ -11,7 +11,9 @@ Mistakes a user can make end with a one-line message and a non-zero exit code.
 
 import argparse
 import csv
+import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+PENALTIES = ["ridge", "mean", "graph", "l21", "trace", "mtrl"]
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 
@@ -34,52 +37,67 @@ def _progress(msg, quiet=False):
 
 
 def _load_image(path, size):
-    from skimage import io
-    from skimage.color import gray2rgb, rgba2rgb
-    from skimage.transform import resize
+    from .datasets import load_image
 
     try:
-        img = io.imread(path)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {first}") from None
-    if img.ndim == 2:
-        img = gray2rgb(img)
-    elif img.ndim == 3 and img.shape[-1] == 4:
-        img = (rgba2rgb(img) * 255)
-    elif img.ndim != 3 or img.shape[-1] != 3:
-        raise UserError(f"image {path} has an unsupported shape {img.shape}")
-    if img.dtype != np.uint8:
-        img = img.astype(np.float64)
-        top = 65535.0 if img.max() > 255 else 255.0
-        img = img / top * 255.0
-    img = resize(img, (size, size), preserve_range=True, anti_aliasing=True)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        return load_image(path, size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
-def _load_folder(folder, names, size):
+def _load_folder(folder, names, size, strict=True, quiet=False):
+    """Images of ``names`` in ``folder`` as (n, size, size, 3) uint8 and the names kept.
+    An unreadable file stops everything when ``strict``, else it is reported and skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"image folder not found: {folder}")
-    return np.stack([_load_image(folder / n, size) for n in names])
+    images, kept, bad = [], [], []
+    for n in names:
+        try:
+            images.append(_load_image(folder / n, size))
+            kept.append(n)
+        except UserError as exc:
+            if strict:
+                raise UserError(f"{exc} (--skip-unreadable skips such files)") from None
+            bad.append(str(exc))
+    if bad:
+        print(f"warning: skipped {len(bad)} unreadable image(s):\n  " + "\n  ".join(bad),
+              file=sys.stderr)
+    if not images:
+        raise UserError(f"no readable image in {folder}")
+    return np.stack(images), kept
 
 
 def _list_images(folder):
+    """Image files of ``folder`` by extension, without macOS AppleDouble ``._*`` files."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"image folder not found: {folder}")
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    names = sorted(p.name for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("._"))
     if not names:
         raise UserError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in {folder}")
     return names
 
 
 def _read_labels(path, file_column):
+    """The labels CSV: UTF-8 (a byte-order mark, as Excel's "CSV UTF-8" writes, is
+    dropped), the delimiter (',', ';', tab or '|') detected by ``csv.Sniffer``. Returns the
+    file names, the task names and an object array of labels (None = blank)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"labels file not found: {path}")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it "
+                        "as UTF-8 (e.g. Excel's \"CSV UTF-8\")") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel  # one column, or nothing to tell: commas
+    rows = list(csv.reader(io.StringIO(text), dialect))
     if len(rows) < 2:
         raise UserError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
@@ -90,7 +108,7 @@ def _read_labels(path, file_column):
     tasks = [h for i, h in enumerate(header) if i != fi]
     if not tasks:
         raise UserError(f"{path}: no label column besides '{file_column}'")
-    names, Y = [], []
+    names, Y, lines = [], [], []
     for k, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -98,7 +116,118 @@ def _read_labels(path, file_column):
             raise UserError(f"{path}, line {k}: {len(row)} fields, header has {len(header)}")
         names.append(row[fi].strip())
         Y.append([row[i].strip() or None for i in range(len(header)) if i != fi])
+        lines.append(k)
+    _warn_duplicates(path, names, Y, lines)
     return names, tasks, np.array(Y, dtype=object)
+
+
+def _warn_duplicates(path, names, Y, lines):
+    """Warn about files listed more than once (the cross-validation groups them)."""
+    seen = {}
+    for name, row, line in zip(names, Y, lines):
+        seen.setdefault(name, []).append((line, tuple(row)))
+    dup = {n: v for n, v in seen.items() if len(v) > 1}
+    if not dup:
+        return
+    conflicting = [n for n, v in dup.items() if len({r for _, r in v}) > 1]
+    msg = (f"warning: {path}: {len(dup)} file(s) listed more than once (e.g. "
+           + ", ".join(f"{n} on lines {', '.join(str(ln) for ln, _ in v)}"
+                       for n, v in list(dup.items())[:3])
+           + "); each copy is fitted, and cross-validation keeps copies in one fold")
+    if conflicting:
+        msg += (f"; {len(conflicting)} of them with different labels (e.g. {conflicting[0]}): "
+                "check the labels")
+    print(msg, file=sys.stderr)
+
+
+def _duplicate_groups(names, X):
+    """A group id per row: rows naming the same file or holding identical pixels share one,
+    so that no image is both trained on and scored in a cross-validation fold."""
+    import hashlib
+
+    key_of = {}
+    parent = list(range(len(names)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (n, img) in enumerate(zip(names, X)):
+        for key in (("name", n), ("pixels", hashlib.sha1(img.tobytes()).hexdigest())):
+            if key in key_of:
+                parent[find(i)] = find(key_of[key])
+            else:
+                key_of[key] = i
+    return np.array([find(i) for i in range(len(names))])
+
+
+def _check_size(size, n_images):
+    """--size: an int in [8, 2048] whose image stack fits in memory."""
+    if size < 8 or size > 2048:
+        raise UserError(f"--size must be between 8 and 2048 pixels (or 'auto'), got {size}")
+    need = n_images * size * size * 3 * 9  # uint8 stack + float64 resize buffer + features
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = None
+    if total and need > 0.8 * total:
+        raise UserError(f"--size {size}: {n_images} images of {size}x{size} need about "
+                        f"{need / 2**30:.1f} GiB, more than this machine's "
+                        f"{total / 2**30:.1f} GiB; use a smaller --size")
+
+
+AUTO_SIZE_RANGE = (32, 128)
+
+
+def _auto_size(folder, names):
+    """--size auto: the median of the images' shorter sides, rounded down to a multiple of
+    8 and clipped to AUTO_SIZE_RANGE, so small photos are not blown up (interpolated pixels
+    have no gradients to describe) and large ones keep detail."""
+    sides = []
+    for n in names[:500]:
+        try:
+            sides.append(min(_image_size(Path(folder) / n)))
+        except ValueError:
+            continue
+    if not sides:
+        return AUTO_SIZE_RANGE[1]
+    side = int(np.median(sides)) // 8 * 8
+    return int(np.clip(side, *AUTO_SIZE_RANGE))
+
+
+def _image_size(path):
+    from .datasets import image_size
+
+    return image_size(path)
+
+
+def _resolve_size(arg, folder, names):
+    if str(arg).strip().lower() == "auto":
+        size = _auto_size(folder, names)
+    else:
+        try:
+            size = int(arg)
+        except ValueError:
+            raise UserError(f"--size must be an integer or 'auto', got {arg!r}") from None
+    _check_size(size, len(names))
+    return size
+
+
+def _check_out(path, what="--out"):
+    """Refuse an output path that cannot be written, before any work."""
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"{what} {out} is a directory; give a file name (e.g. "
+                        f"{out / ('model.joblib' if what == '--out' else 'out')})")
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise UserError(f"{what} {out}: cannot write in {probe}")
+    return out
 
 
 def _task_table(rows, headers):
@@ -110,6 +239,7 @@ def _task_table(rows, headers):
 # ------------------------------------------------------------------ demo
 def _cmd_demo(args):
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import StandardScaler
 
     from .datasets import make_multiattribute_images
@@ -164,6 +294,11 @@ def _cmd_demo(args):
         Xtr_d, Xte_d = Xtr, Xte
     Ytr, Yte = Y[train].copy(), Y[~train]
     Ytr[rng.random(Ytr.shape) >= args.label_fraction] = None  # partial labels per task
+    for k in range(Ytr.shape[1]):  # small runs: every class seen in training keeps a label
+        for c in np.unique(Y[train, k].astype(str)):
+            rows = np.flatnonzero(Y[train, k].astype(str) == c)
+            if not any(Ytr[r, k] is not None for r in rows):
+                Ytr[rows[0], k] = Y[train][rows[0], k]
     n_lab = (Ytr != None).sum(axis=0)  # noqa: E711
     C = 1.0
     l2 = 1.0 / (C * max(1, int(n_lab.mean())))
@@ -176,7 +311,8 @@ def _cmd_demo(args):
                                   max_iter=3000, n_jobs=args.n_jobs,
                                   device=args.device).fit(Xtr_d, Ytr)
     times["mtl_fit_s"] = time.perf_counter() - t
-    _progress("[4/4] fitting independent one-vs-rest LogisticRegression baselines", q)
+    _progress("[4/4] fitting independent one-vs-rest LogisticRegression baselines "
+              "(OneVsRestClassifier, one per task)", q)
     t = time.perf_counter()
     P_mtl = mtl.predict(Xte_d)
     if on_gpu:
@@ -188,7 +324,8 @@ def _cmd_demo(args):
         lab = np.array([v is not None for v in Ytr[:, k]])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            base = LogisticRegression(C=C, max_iter=2000).fit(Xtr[lab], Ytr[lab, k].astype(str))
+            base = OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000)).fit(
+                Xtr[lab], Ytr[lab, k].astype(str))
         acc_ind = float((base.predict(Xte) == Yte[:, k].astype(str)).mean())
         acc_mtl = float((P_mtl[:, k].astype(str) == Yte[:, k].astype(str)).mean())
         n_cls = len(np.unique(Y[:, k].astype(str)))
@@ -237,13 +374,24 @@ def _cmd_demo(args):
 # ------------------------------------------------------------------ train / predict
 def _cmd_train(args):
     import joblib
+    from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from .features import ImageFeatures
     from .multitask import MultiTaskClassifier
 
+    out = _check_out(args.out)
     names, tasks, Y = _read_labels(args.labels, args.file_column)
+    feats = [f.strip() for f in args.features.split(",") if f.strip()]
+    if not Path(args.images).is_dir():
+        raise UserError(f"image folder not found: {args.images}")
+    size = _resolve_size(args.size, args.images, names)
+    _progress(f"loading {len(names)} images from {args.images} at {size}x{size}", args.quiet)
+    X, kept = _load_folder(args.images, names, size, strict=not args.skip_unreadable)
+    if len(kept) < len(names):
+        keep = np.isin(names, kept)
+        names, Y = [n for n, k in zip(names, keep) if k], Y[keep]
     for k, task in enumerate(tasks):
         vals = {v for v in Y[:, k] if v is not None}
         if len(vals) == 0:
@@ -251,22 +399,17 @@ def _cmd_train(args):
         if len(vals) < 2:
             raise UserError(f"label column '{task}' has a single class ({vals.pop()!r}); "
                             "a task needs at least two classes")
-    feats = [f.strip() for f in args.features.split(",") if f.strip()]
-    if not Path(args.images).is_dir():
-        raise UserError(f"image folder not found: {args.images}")
-    _progress(f"loading {len(names)} images from {args.images}", args.quiet)
-    X = _load_folder(args.images, names, args.size)
     pipe = make_pipeline(ImageFeatures(features=feats, n_jobs=args.n_jobs), StandardScaler(),
                          MultiTaskClassifier(penalty=args.penalty, alpha=args.alpha,
                                              tol=1e-4, max_iter=3000))
-    # per-task cross-validated accuracy on each task's labelled images
-    k_folds = min(3, len(names))
-    fold = np.arange(len(names)) % k_folds
-    np.random.default_rng(0).shuffle(fold)
+    # per-task cross-validated accuracy on each task's labelled images; copies of an image
+    # (the same file listed twice, or identical pixels) stay in one fold
+    groups = _duplicate_groups(names, X)
+    k_folds = min(3, len(np.unique(groups)))
     scores = {t: [] for t in tasks}
     if k_folds >= 2:
-        for f in range(k_folds):
-            tr, te = fold != f, fold == f
+        splitter = GroupKFold(k_folds, shuffle=True, random_state=0)
+        for tr, te in splitter.split(X, groups=groups):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -285,17 +428,16 @@ def _cmd_train(args):
         s = scores[task]
         print(f"{task}: {len(s)}-fold CV accuracy " + (f"{np.mean(s):.3f} ± {np.std(s):.3f}"
                                                         if s else "n/a (too few labels)"))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"mtlclassic_model": 1, "pipeline": pipe, "tasks": tasks, "size": args.size},
-                out)
-    print(f"wrote {out}")
+    joblib.dump({"mtlclassic_model": 1, "pipeline": pipe, "tasks": tasks, "size": size}, out)
+    print(f"wrote {out} (images resized to {size}x{size})")
     return 0
 
 
 def _cmd_predict(args):
     import joblib
 
+    out = _check_out(args.out)
     path = Path(args.model)
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
@@ -307,9 +449,8 @@ def _cmd_predict(args):
     if not isinstance(model, dict) or model.get("mtlclassic_model") != 1:
         raise UserError(f"{path} is not a model saved by `mtlclassic train`")
     names = _list_images(args.images)
-    X = _load_folder(args.images, names, model["size"])
+    X, names = _load_folder(args.images, names, model["size"], strict=args.strict)
     P = model["pipeline"].predict(X)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
@@ -326,11 +467,16 @@ BENCHES = {"features": "features_cpu.py", "multitask": "multitask_cpu.py", "prox
 
 
 def _cmd_bench(args):
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
-    script = root / BENCHES[args.which]
-    if not script.is_file():
-        raise UserError(f"benchmark {script.name} not found in {root}: the benchmarks live in "
-                        "the source repository (run this from a source checkout)")
+    name = BENCHES[args.which]
+    # an editable install runs from the checkout; an installed package finds the checkout
+    # it is run from (the current directory or one above it)
+    roots = [Path(__file__).resolve().parents[1]] + [p for p in (Path.cwd(), *Path.cwd().parents)]
+    found = [r / "benchmarks" / name for r in roots if (r / "benchmarks" / name).is_file()]
+    if not found:
+        raise UserError(f"benchmark {name} not found in benchmarks/ beside the package nor in "
+                        f"{Path.cwd()} or a folder above it: the benchmarks live in the source "
+                        "repository (run this from inside a source checkout)")
+    script = found[0]
     cmd = [sys.executable, str(script)] + (["--quick"] if args.quick and args.which in (
         "features", "multitask", "gpu") else [])
     return subprocess.call(cmd)
@@ -358,7 +504,7 @@ def build_parser():
     p.add_argument("--size", type=int, default=64, help="image side in pixels")
     p.add_argument("--label-fraction", type=float, default=0.2,
                    help="fraction of training images labelled per task (default 0.2)")
-    p.add_argument("--penalty", default="l21", choices=["ridge", "mean", "graph", "l21"])
+    p.add_argument("--penalty", default="l21", choices=PENALTIES)
     p.add_argument("--alpha", type=float, default=3e-3)
     p.add_argument("--out", default="mtlclassic-demo", help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -375,9 +521,14 @@ def build_parser():
     p.add_argument("--file-column", default="file")
     p.add_argument("--features", default="hog,lbp,color",
                    help="comma-separated: hog, lbp, color, glcm, gabor")
-    p.add_argument("--penalty", default="graph", choices=["ridge", "mean", "graph", "l21"])
+    p.add_argument("--penalty", default="graph", choices=PENALTIES)
     p.add_argument("--alpha", type=float, default=1e-2)
-    p.add_argument("--size", type=int, default=128, help="images are resized to size x size")
+    p.add_argument("--size", default="auto",
+                   help="images are resized to size x size; 'auto' (default): the median "
+                   "shorter side of the images, rounded down to a multiple of 8, within "
+                   f"{AUTO_SIZE_RANGE[0]}..{AUTO_SIZE_RANGE[1]}")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="skip (and list) images that cannot be read instead of stopping")
     p.add_argument("--n-jobs", type=int, default=-1)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
@@ -386,6 +537,8 @@ def build_parser():
     p.add_argument("--model", required=True)
     p.add_argument("--images", required=True)
     p.add_argument("--out", required=True, help="predictions CSV")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unreadable image (default: list and skip them)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("bench", help="run a benchmark from the source checkout")

@@ -28,6 +28,9 @@ def _gpus():
         n = cuda.device_count()
         if n == 0:
             reason = cuda.device_count_error() or "no CUDA device"
+            if not cuda.driver_version():
+                # CUDA calls this "driver version is insufficient" when there is no driver
+                reason = "no NVIDIA driver installed; the CPU path is used"
         for i in range(n):
             p = cuda.device_properties(i)
             gpus.append({"index": i, "name": p["name"], "memory_bytes": int(p["total_memory"]),

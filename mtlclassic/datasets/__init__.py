@@ -1,8 +1,9 @@
-"""Datasets: a generated multi-attribute image set (no download), the bundled-data loaders
+"""Datasets: image files read by their type (``read_image``), a generated multi-attribute image set (no download), the bundled-data loaders
 (School, UCI mfeat digits) and scikit-learn's digits as a multi-task problem."""
 
 from ._images import make_multiattribute_images
+from ._io import image_size, load_image, read_image
 from ._loaders import data_home, load_digits_multitask, load_mfeat_digits, load_school
 
-__all__ = ["data_home", "load_digits_multitask", "load_mfeat_digits", "load_school",
+__all__ = ["data_home", "image_size", "load_image", "read_image", "load_digits_multitask", "load_mfeat_digits", "load_school",
            "make_multiattribute_images"]

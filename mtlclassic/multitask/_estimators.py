@@ -164,45 +164,65 @@ class _BaseMultiTask(BaseEstimator):
         if is_cupy_array(sample_weight):
             sample_weight = to_numpy(sample_weight)
         X, Y2, one_d, miss = self._validate_fit_inputs(X, y, type(self).__name__)
-        Yenc, mask, owner = self._encode(Y2, miss)
         n, T = Y2.shape
-        n_sub = Yenc.shape[1]
-        sw = _labels.check_weights(sample_weight, n, "sample_weight")
-        dead = np.flatnonzero((sw[:, None] * ~miss).sum(axis=0) == 0)
+        # SW (n, T): a weight per entry; sw (n,): the per-sample weights when every task
+        # shares them (the closed form, the Gram path and the relation estimate use them),
+        # else None
+        SW, sw = _labels.check_sample_weight(sample_weight, n, T)
+        dead = np.flatnonzero((SW * ~miss).sum(axis=0) == 0)
         if dead.size:
             raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
                              "all zero; at least one non-zero weight is needed")
-        rho_task = self._task_weights(sw, miss)
+        miss = miss | (SW == 0)  # a zero weight is an unlabelled entry
+        Yenc, mask, owner = self._encode(Y2, miss)
+        n_sub = Yenc.shape[1]
+        rho_task = self._task_weights(SW, miss)
         rho = rho_task[owner]
         # n_t: the weighted count of labelled samples (= the count for unit weights), so
-        # that an integer weight is the same as repeating the sample
-        n_t = (mask * sw[:, None]).sum(axis=0)
-        A = mask * sw[:, None] * (rho / n_t)[None, :]
+        # that an integer weight is the same as repeating the sample; class weights scale
+        # the loss terms but not n_t, as in LogisticRegression(class_weight, C)
+        Wsub = mask * SW[:, owner]
+        n_t = Wsub.sum(axis=0)
+        A = Wsub * self._class_weights(Y2, miss, SW, Yenc, mask, owner) * (rho / n_t)[None, :]
+        if sw is None:  # per-task weights: the relation estimate takes each row's mean weight
+            sw_rel = (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(axis=1), 1)
+        else:
+            sw_rel = sw
         X, X_rel = self._with_intercept_column(X), X
         if device == "cuda":
-            return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel)
+            return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel,
+                                    sw_rel)
         Xd = np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
-        closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
+        # entries of zero weight count as present for the solvers' "every label present"
+        # paths (closed form, Gram): they weigh nothing in either form
+        full = mask | (SW[:, owner] == 0)
+        closed_ok = (self._loss_name == "squared" and pen.smooth and full.all()
+                     and sw is not None)
         solver = self.solver
         if solver == "auto":
             solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
-                             "(ridge, mean, graph) and every label present")
+                             "(ridge, mean, graph), every label present and one sample "
+                             "weight per sample")
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
-        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
+        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen,
                    solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
-        R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw)
+        R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
         return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
 
     def _free_intercept(self):
         """Whether the intercepts are free (unpenalised) variables of the solvers."""
         return bool(self.fit_intercept) and self.intercept_scaling is None
+
+    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner):
+        """Multipliers of the loss terms (n, T'): 1 (regression; see the classifier)."""
+        return 1.0
 
     def _intercept_column(self):
         """Whether the intercepts are penalised weights of a constant column (W's last row)."""
@@ -258,7 +278,7 @@ class _BaseMultiTask(BaseEstimator):
         self._one_d = one_d
         return self
 
-    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel):
+    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel, sw_rel=None):
         """The GPU fit: data, targets and weights on the device in float32 (float64 when
         X is a float64 CuPy array), FISTA with the fused CUDA loss kernel, GEMMs by cuBLAS,
         the L2,1 prox by its CUDA kernel; the small (T, T) matrices stay on the host."""
@@ -283,10 +303,10 @@ class _BaseMultiTask(BaseEstimator):
                               "are free; fit on the CPU (device='cpu') or on fewer samples")
         kind = _losses.KINDS[self._loss_name]
         return self._fit_arrays(cp, dt, lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), pen, X,
-                                Yenc, A, sw, rho, mask, owner, T, one_d, X_rel)
+                                Yenc, A, sw, rho, mask, owner, T, one_d, X_rel, sw_rel)
 
     def _fit_arrays(self, xp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d,
-                    X_rel=None):
+                    X_rel=None, sw_rel=None):
         """The device fit's body for the namespace xp (CuPy there; NumPy in the tests, which
         run this same code in float32 on the CPU): FISTA, arrays in dtype dt. X carries the
         intercept column when intercept_scaling is set; X_rel (default X) is the data the
@@ -294,10 +314,12 @@ class _BaseMultiTask(BaseEstimator):
         X_rel = X if X_rel is None else X_rel
         Xd = xp.asarray(X, dtype=dt)
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
-                   loss=loss, sw=xp.asarray(sw, dtype=dt), rho=rho, mask=mask, pen=pen,
+                   loss=loss, sw=None if sw is None else xp.asarray(sw, dtype=dt), rho=rho,
+                   mask=mask, pen=pen,
                    solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
-        R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner, sw)
+        R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
+                           sw if sw_rel is None else sw_rel)
         W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
         return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
 
@@ -317,15 +339,16 @@ class _BaseMultiTask(BaseEstimator):
                 b0 = xp.array(on(self.intercept_), dtype=dt)
         return W0, b0
 
-    def _task_weights(self, sw, miss):
-        """rho_t of every task: the task_weight array, 1, or the task's labelled size."""
+    def _task_weights(self, SW, miss):
+        """rho_t of every task: the task_weight array, 1, or the task's labelled size
+        (SW: the (n, T) entry weights)."""
         T = miss.shape[1]
         if isinstance(self.task_weight, str):
             if self.task_weight != "size":
                 raise ValueError(f"task_weight must be None, 'size' or an array of shape "
                                  f"({T},), got {self.task_weight!r}")
             # every labelled entry counts the same, as in a pooled (MALSAR-style) loss
-            size = (sw[:, None] * ~miss).sum(axis=0)
+            size = (SW * ~miss).sum(axis=0)
             return size / size.mean()
         rho = _labels.check_weights(self.task_weight, T, "task_weight")
         if np.any(rho == 0):
@@ -364,7 +387,7 @@ class _BaseMultiTask(BaseEstimator):
         if ctx["warm"]:
             lip = getattr(self, "lipschitz_", lip)
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
-                    and Xd.shape[0] >= Xd.shape[1])
+                    and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
@@ -403,14 +426,14 @@ class _BaseMultiTask(BaseEstimator):
             raise ValueError(f"y has shape {np.shape(y)}, but X has {len(P)} samples and the "
                              f"model {self.n_tasks_} task(s)")
         miss = _labels.missing_mask(Y2, self.missing_label)
-        sw = _labels.check_weights(sample_weight, len(Y2), "sample_weight")
-        return Y2, miss, sw
+        SW, _ = _labels.check_sample_weight(sample_weight, len(Y2), Y2.shape[1])
+        return Y2, miss, SW
 
     @staticmethod
-    def _scored_tasks(miss, sw):
+    def _scored_tasks(miss, SW):
         """(task, labelled rows) of every task with a labelled sample of non-zero weight."""
         out = [(t, ~miss[:, t]) for t in range(miss.shape[1])]
-        out = [(t, rows) for t, rows in out if sw[rows].sum() > 0]
+        out = [(t, rows) for t, rows in out if SW[rows, t].sum() > 0]
         if not out:
             raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
                              "y; every entry is missing")
@@ -478,12 +501,13 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R^2 on each task's labelled samples; a task without a labelled
-        sample (of non-zero weight) in these rows is skipped (ValueError if every task is)."""
+        sample (of non-zero weight) in these rows is skipped (ValueError if every task is).
+        ``sample_weight``: (n,) or (n, n_tasks)."""
         P = to_numpy(self.predict(X))
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
-        scores = [r2_score(Yf[rows, t], P2[rows, t], sample_weight=sw[rows])
+        scores = [r2_score(Yf[rows, t], P2[rows, t], sample_weight=sw[rows, t])
                   for t, rows in self._scored_tasks(miss, sw)]
         return float(np.mean(scores))
 
@@ -493,7 +517,21 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     (logistic loss).  Each task (a column of Y) with K classes becomes one sub-task (K = 2)
     or K one-vs-rest sub-tasks; all sub-tasks of all tasks are fitted jointly.
 """ + _OBJECTIVE_DOC + """
-    Parameters are those of :class:`MultiTaskRegressor`; labels may be of any type.
+    Parameters are those of :class:`MultiTaskRegressor` (labels may be of any type), and
+
+    class_weight : None, "balanced", dict or list of those (one per task), default=None
+        scikit-learn's meaning, per task. A dict {class: weight} multiplies the loss of every
+        labelled entry of that class (classes not named weigh 1) in each of the task's
+        sub-tasks; "balanced" weighs each sub-task's positives and negatives by
+        n / (2 n_pos) and n / (2 n_neg) over its labelled entries (weighted by
+        ``sample_weight``): ``LogisticRegression(class_weight="balanced")`` for a binary task,
+        what ``OneVsRestClassifier`` gives each one-vs-rest problem of a multi-class task.
+        A single dict needs a single task; a list gives one spec per task. Class weights
+        scale the loss terms but not n_t, so one binary task with ``penalty="ridge"`` equals
+        ``LogisticRegression(C=1 / (alpha * n), class_weight=...)``.
+
+    ``fit(X, y, sample_weight)`` takes ``sample_weight`` of shape (n,) or (n, n_tasks) (a
+    weight per entry); a zero weight is the same as an unlabelled entry.
 
     Attributes
     ----------
@@ -504,10 +542,28 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
 
     _loss_name = "logistic"
 
+    def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
+                 class_weight=None, fit_intercept=True, intercept_scaling=None,
+                 task_weight=None, max_iter=2000, tol=1e-6, warm_start=False, solver="auto",
+                 device="auto", n_jobs=None, verbose=0, missing_label=None):
+        super().__init__(penalty=penalty, alpha=alpha, l2=l2, task_relation=task_relation,
+                         fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
+                         task_weight=task_weight, max_iter=max_iter, tol=tol,
+                         warm_start=warm_start, solver=solver, device=device, n_jobs=n_jobs,
+                         verbose=verbose, missing_label=missing_label)
+        self.class_weight = class_weight
+
     def _encode(self, Y2, miss):
         Yenc, mask, classes, owner = _labels.encode_classification(Y2, miss)
         self._classes = classes
         return Yenc, mask, owner
+
+    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner):
+        """Loss multipliers from ``class_weight`` (see _labels.class_weight_matrix)."""
+        if self.class_weight is None:
+            return 1.0
+        specs = _labels.check_class_weight(self.class_weight, Y2.shape[1])
+        return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes, owner)
 
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight)
@@ -573,12 +629,12 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on each task's labelled samples; a task without a
         labelled sample (of non-zero weight) in these rows is skipped (ValueError if every
-        task is)."""
+        task is). ``sample_weight``: (n,) or (n, n_tasks)."""
         P = to_numpy(self.predict(X))
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         accs = [float(np.average(np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64),
-                                 weights=sw[rows]))
+                                 weights=sw[rows, t]))
                 for t, rows in self._scored_tasks(miss, sw)]
         return float(np.mean(accs))
 

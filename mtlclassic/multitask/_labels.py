@@ -141,3 +141,92 @@ def check_weights(w, n, name):
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and non-negative")
     return w
+
+
+def check_sample_weight(w, n, T):
+    """``sample_weight`` of shape (n,) (one weight per sample, shared by every task) or
+    (n, T) (one per entry). Returns (SW (n, T), sw (n,) or None when tasks differ)."""
+    if w is None:
+        return np.ones((n, T)), np.ones(n)
+    w = np.asarray(w)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape not in ((n,), (n, T)):
+        raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {T}) (one weight "
+                         f"per sample, or per sample and task), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if w.ndim == 1:
+        return np.repeat(w[:, None], T, axis=1), w
+    same = bool(np.all(w == w[:, :1]))
+    return w, (w[:, 0].copy() if same else None)
+
+
+def check_class_weight(class_weight, n_tasks):
+    """``class_weight`` as a list of per-task specs (None, "balanced" or a dict)."""
+    def one(cw, where):
+        if cw is None or (isinstance(cw, str) and cw == "balanced"):
+            return cw
+        if isinstance(cw, dict):
+            for k, v in cw.items():
+                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
+                        np.isfinite(v) and v >= 0):
+                    raise ValueError(f"class_weight{where}: the weight of class {k!r} must "
+                                     f"be a finite number >= 0, got {v!r}")
+            return cw
+        raise ValueError(f"class_weight{where} must be None, 'balanced' or a dict "
+                         f"{{class: weight}}, got {cw!r}")
+
+    if isinstance(class_weight, (list, tuple)):
+        if len(class_weight) != n_tasks:
+            raise ValueError(f"class_weight: a list needs one entry per task ({n_tasks}), got "
+                             f"{len(class_weight)}")
+        return [one(cw, f"[{t}]") for t, cw in enumerate(class_weight)]
+    if isinstance(class_weight, dict) and n_tasks > 1:
+        raise ValueError(f"class_weight: a single dict is ambiguous for {n_tasks} tasks; give "
+                         "a list of dicts, one per task (or 'balanced')")
+    return [one(class_weight, "")] * n_tasks
+
+
+def class_weight_matrix(specs, Y2, miss, SW, classes, owner):
+    """Loss multipliers (n, T') from per-task class weights, scikit-learn's meanings:
+
+    * a dict {class: weight}: every entry of that class weighs ``weight`` (1 for classes
+      not in the dict) in each of its task's sub-tasks;
+    * "balanced": each sub-task's positives and negatives weigh n / (2 n_pos) and
+      n / (2 n_neg) (weighted counts of its labelled entries): for a binary task this is
+      ``LogisticRegression(class_weight="balanced")``; for the one-vs-rest sub-tasks of a
+      K-class task it is what ``OneVsRestClassifier`` gives each binary problem.
+    """
+    n, T = Y2.shape
+    CW = np.ones((n, len(owner)))
+    for t in range(T):
+        spec = specs[t]
+        if spec is None:
+            continue
+        lab = ~miss[:, t]
+        cls = classes[t]
+        idx = np.searchsorted(cls, Y2[lab, t])
+        cols = np.flatnonzero(owner == t)
+        if isinstance(spec, dict):
+            known = {c: k for k, c in enumerate(cls.tolist())}
+            unknown = [c for c in spec if c not in known]
+            if unknown:
+                raise ValueError(f"class_weight for task {t}: {unknown!r} not among its "
+                                 f"classes {cls.tolist()!r}")
+            per_class = np.ones(len(cls))
+            for c, v in spec.items():
+                per_class[known[c]] = float(v)
+            CW[np.ix_(lab, cols)] = per_class[idx][:, None]
+            continue
+        w = SW[lab, t]
+        for j, col in enumerate(cols):
+            pos = idx == (1 if len(cols) == 1 else j)
+            n_pos, n_all = w[pos].sum(), w.sum()
+            n_neg = n_all - n_pos
+            CW[lab, col] = np.where(pos, n_all / (2 * max(n_pos, 1e-300)),
+                                    n_all / (2 * max(n_neg, 1e-300)))
+    return CW

@@ -25,10 +25,16 @@ def plot_task_relation(model_or_matrix, task_names=None, title="task relation", 
     if R.ndim != 2 or R.shape[0] != R.shape[1]:
         raise ValueError(f"a task relation must be a square matrix, got shape {R.shape}")
     T = R.shape[0]
+    owner = getattr(model_or_matrix, "subtask_task_", None)
+    n_tasks = getattr(model_or_matrix, "n_tasks_", None)
     if task_names is None:
-        task_names = [str(t) for t in range(T)]
+        task_names = [str(t) for t in range(n_tasks if owner is not None else T)]
+    if owner is not None and len(owner) == T and len(task_names) == n_tasks != T:
+        task_names = _subtask_names(model_or_matrix, list(task_names))
     if len(task_names) != T:
-        raise ValueError(f"task_names has {len(task_names)} names for {T} tasks")
+        raise ValueError(f"task_names has {len(task_names)} names for {T} tasks"
+                         + (f" (give one per task, {n_tasks}, or per sub-task, {T})"
+                            if n_tasks not in (None, T) else ""))
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 + 0.45 * T, 0.6 + 0.45 * T))
     lim = max(1.0, float(np.nanmax(np.abs(R)))) if R.size else 1.0
@@ -46,6 +52,16 @@ def plot_task_relation(model_or_matrix, task_names=None, title="task relation", 
     if title:
         ax.set_title(title)
     return ax
+
+
+def _subtask_names(model, task_names):
+    """'task:class' for each one-vs-rest sub-task of a multi-class task, 'task' else."""
+    classes = model.classes_ if isinstance(model.classes_, list) else [model.classes_]
+    names = []
+    for t, name in enumerate(task_names):
+        cols = np.flatnonzero(model.subtask_task_ == t)
+        names += [name] if len(cols) == 1 else [f"{name}:{c}" for c in classes[t]]
+    return names
 
 
 def plot_regularization_path(cv_model, ax=None):
@@ -66,8 +82,18 @@ def plot_regularization_path(cv_model, ax=None):
         label = f"l2 = {l2:g}" + ("" if s is None else f", intercept_scaling = {s:g}")
         ax.plot(alphas, mean, marker="o", label=label)
         ax.fill_between(alphas, mean - std, mean + std, alpha=0.2)
-    ax.axvline(cv_model.alpha_, color="k", linestyle="--", linewidth=1,
-               label=f"alpha_ = {cv_model.alpha_:.3g}")
+    chosen = f"alpha_ = {cv_model.alpha_:.3g}"
+    if len(res["l2s"]) > 1:
+        chosen += f", l2_ = {cv_model.l2_:g}"
+    if getattr(cv_model, "intercept_scaling_", None) is not None and len(scalings) > 1:
+        chosen += f", intercept_scaling_ = {cv_model.intercept_scaling_:g}"
+    ax.axvline(cv_model.alpha_, color="k", linestyle="--", linewidth=1, label=chosen)
+    best = [i for i, (l2, sc) in enumerate(zip(res["l2s"], scalings))
+            if l2 == cv_model.l2_ and sc == getattr(cv_model, "intercept_scaling_", sc)]
+    if best:
+        j = int(np.argmin(np.abs(np.asarray(alphas) - cv_model.alpha_)))
+        ax.plot([alphas[j]], [res["mean_score"][best[0]][j]], marker="*", markersize=14,
+                color="k", linestyle="none", label="chosen")
     ax.set_xscale("log")
     ax.set_xlabel("alpha")
     ax.set_ylabel("mean CV score")

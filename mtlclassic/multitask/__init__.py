@@ -4,7 +4,8 @@ from . import penalties
 from ._cv import MultiTaskClassifierCV, MultiTaskRegressorCV
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 from ._relation import estimate_task_relation, long_to_wide, signed_laplacian
+from ._split import MultiTaskKFold
 
-__all__ = ["MultiTaskClassifier", "MultiTaskClassifierCV", "MultiTaskRegressor",
+__all__ = ["MultiTaskClassifier", "MultiTaskClassifierCV", "MultiTaskKFold", "MultiTaskRegressor",
            "MultiTaskRegressorCV", "estimate_task_relation",
            "long_to_wide", "penalties", "signed_laplacian"]

@@ -106,6 +106,9 @@ def encode_classification(Y, miss):
             raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
                              "ordered; give each task's labels one type (e.g. all str)") \
                 from None
+        if kind == "unknown" and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                     for v in values):
+            kind = type_of_target(np.asarray(values, dtype=np.float64))  # object-held numbers
         if kind in ("continuous", "continuous-multioutput"):
             raise ValueError(f"task {t}: the targets are continuous; MultiTaskClassifier needs "
                              "class labels (use MultiTaskRegressor for continuous targets)")

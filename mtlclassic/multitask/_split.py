@@ -17,7 +17,8 @@ class MultiTaskKFold(BaseCrossValidator):
     training fold. This splitter deals each task's labelled rows round-robin over the folds,
     rarest task first, stratified by class for classification targets (each class's rows
     dealt in turn), so every fold holds about ``1 / n_splits`` of every task's labels and of
-    every class. Rows labelled in no task are dealt last.
+    every class: iterative stratification over the (task, class) labels (Sechidis,
+    Tsoumakas & Vlahavas, ECML PKDD 2011). Rows labelled in no task are dealt last.
 
     Use it wherever scikit-learn takes ``cv``: ``GridSearchCV(MultiTaskClassifier(), grid,
     cv=MultiTaskKFold(3))``, ``cross_val_score``, ``cross_validate``,
@@ -64,31 +65,47 @@ class MultiTaskKFold(BaseCrossValidator):
             raise ValueError(f"n_splits={k} is more than the {n} samples")
         miss = _labels.missing_mask(Y2, self.missing_label)
         rng = check_random_state(self.random_state)
-        fold = np.full(n, -1)
-        counts = np.zeros((Y2.shape[1], k))  # labelled rows of each task in each fold
-        size = np.zeros(k)  # rows in each fold
-        order = np.argsort((~miss).sum(axis=0), kind="stable")  # rarest task first
-        for t in order:
+        # one "label" per (task, class) -- per task for a regression column -- and the rows
+        # holding it; then iterative stratification (Sechidis, Tsoumakas & Vlahavas 2011):
+        # the label with fewest rows left goes first, each of its rows to the fold that
+        # still wants most of that label (then of the row's other labels, then rows), which
+        # updates what the fold wants of the row's other labels
+        members = []
+        for t in range(Y2.shape[1]):
             rows = np.flatnonzero(~miss[:, t])
-            done = rows[fold[rows] >= 0]
-            np.add.at(counts[t], fold[done], 1)
+            members += [rows[g] for g in self._strata(Y2[rows, t]) if len(g)]
+        labels_of = [[] for _ in range(n)]
+        for lab, rows in enumerate(members):
+            for r in rows:
+                labels_of[r].append(lab)
+        want = np.array([[len(rows) / k] * k for rows in members]).reshape(len(members), k)
+        want_rows = np.full(k, n / k)
+        left = np.array([len(rows) for rows in members], dtype=float)
+        fold = np.full(n, -1)
+        jitter = rng.random(k) * 1e-9 if self.shuffle else np.zeros(k)
+        while members and left.max() > 0:
+            lab = int(np.argmin(np.where(left > 0, left, np.inf)))
+            rows = members[lab]
             rows = rows[fold[rows] < 0]
             if self.shuffle:
                 rows = rng.permutation(rows)
-            for group in self._strata(Y2[rows, t]):
-                for r in rows[group]:
-                    # the fold with fewest of this task's labels, then fewest rows
-                    f = int(np.argmin(counts[t] * (n + 1) + size))
-                    fold[r] = f
-                    counts[t, f] += 1
-                    size[f] += 1
+            for r in rows:
+                # this label's want first, then the row's other labels', then rows
+                others = want[labels_of[r]].sum(axis=0)
+                score = (np.floor(want[lab]) * (n + 1) + others) * (n + 1) + want_rows + jitter
+                f = int(np.argmax(score))
+                fold[r] = f
+                want_rows[f] -= 1
+                for other in labels_of[r]:
+                    want[other, f] -= 1
+                    left[other] -= 1
         rest = np.flatnonzero(fold < 0)
         if self.shuffle:
             rest = rng.permutation(rest)
         for r in rest:
-            f = int(np.argmin(size))
+            f = int(np.argmax(want_rows))
             fold[r] = f
-            size[f] += 1
+            want_rows[f] -= 1
         return fold
 
     def _strata(self, values):

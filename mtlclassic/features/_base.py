@@ -9,7 +9,9 @@ Every transformer takes a batch of images as
 * a dask array chunked along ``n`` (features come back as a dask array),
 
 of dtype uint8, uint16, float32 or float64 (other integer and float16 inputs are
-converted as scikit-image would), and returns an ``(n, n_features)`` array of ``dtype``.
+converted as scikit-image would; boolean images become uint8 0 / 255, as
+``skimage.util.img_as_ubyte`` makes them, so True is the full scale for every
+descriptor), and returns an ``(n, n_features)`` array of ``dtype``.
 ``fit`` validates and records the image shape; ``transform`` does the work with the
 ``backend`` chosen: ``"native"`` (C++ threads), ``"skimage"`` (the reference: a Python
 loop over scikit-image), ``"cuda"`` (the CUDA kernels of HOG, LBP and ColorHistogram;
@@ -210,8 +212,8 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         kind = X.dtype.kind
         if X.dtype in (np.uint8, np.uint16, np.float32, np.float64):
             return X
-        if kind == "b":
-            return X.astype(np.uint8)
+        if kind == "b":  # True is full scale (255), as skimage.util.img_as_ubyte
+            return X.astype(np.uint8) * np.uint8(255)
         if kind in "iu":
             return X.astype(np.float64)
         if X.dtype == np.float16:

@@ -1,6 +1,7 @@
 """Local binary pattern histograms."""
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -9,6 +10,14 @@ from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import ImageFeatureTransformer, check_choice, check_int, check_pair
 
 METHODS = {"default": 0, "ror": 1, "uniform": 2, "nri_uniform": 3, "var": 4}
+
+
+# scikit-image warns the same way for floating-point input to local_binary_pattern
+FLOAT_WARNING = (
+    "LBP: local binary patterns of floating-point images may give unexpected codes where "
+    "neighbouring pixels differ only by rounding (the bilinear samples of a flat float patch "
+    "land one ulp above or below the centre, so its codes are noise). Pass integer images "
+    "(e.g. skimage.util.img_as_ubyte(X)) for exact codes.")
 
 
 def lbp_offsets(P, R):
@@ -37,6 +46,10 @@ class LBP(ImageFeatureTransformer):
       (``P + 2`` codes, rotation invariant);
     * ``nri_uniform``: one code per uniform pattern and rotation (``P(P-1) + 3`` codes);
     * ``var``: the variance of the P samples (contrast), binned on ``var_bins`` edges.
+
+    As scikit-image, a UserWarning says that codes of floating-point images may be noise
+    where neighbours differ only by rounding (a flat float patch); integer images give
+    exact codes. ``method="var"`` thresholds nothing and does not warn.
 
     The image is split into ``grid`` cells (rows ``[i H / g, (i+1) H / g)``) and each cell
     contributes its code histogram divided by its pixel count. The native kernel
@@ -99,6 +112,11 @@ class LBP(ImageFeatureTransformer):
             n_bins = check_int(self.var_bins, "var_bins") if method == "var" else lbp_n_bins(P, method)
         return dict(P=P, R=float(self.R), method=method, grid=grid, n_bins=n_bins)
 
+    def _compute(self, batch, dtype, params):
+        if batch.dtype.kind == "f" and params["method"] != "var":
+            warnings.warn(FLOAT_WARNING, UserWarning, stacklevel=3)
+        return super()._compute(batch, dtype, params)
+
     def _var_edges(self, dtype):
         p = self._check_params()
         if p["method"] != "var":
@@ -149,14 +167,12 @@ class LBP(ImageFeatureTransformer):
                             p["n_bins"], [float(e) for e in edges], stream)
 
     def _reference(self, image):
-        import warnings
-
         from skimage.feature import local_binary_pattern
 
         p = self._check_params()
         img = image[..., 0]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # float input warning
+            warnings.simplefilter("ignore", UserWarning)  # given once by _compute
             codes = local_binary_pattern(img, p["P"], p["R"], p["method"])
         H, W = img.shape
         (gr, gc), n_bins = p["grid"], p["n_bins"]

@@ -131,3 +131,205 @@ def test_lbp_warns_on_float_images_like_skimage():
         warnings.simplefilter("error")
         LBP().fit_transform(np.full((1, 16, 16), 230, np.uint8))
         LBP(method="var").fit_transform(flat)  # var thresholds nothing
+
+
+# ----------------------------------------------- item 9: GLCM distances, 64-bit offsets
+
+@pytest.mark.parametrize("d", [2**31, 2**32, 2**32 + 1, 64, 10**30])
+def test_glcm_distance_beyond_the_image_is_refused(d):
+    X = np.zeros((2, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match=f"distances: {d} pairs no pixels of 32x32"):
+        GLCM(distances=[1, d]).fit(X)
+
+
+def test_glcm_native_offsets_are_64_bit():
+    """2**31 used to segfault, 2**32 acted as offset 0 and 2**32 + 1 as 1 (int cast)."""
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 4, (9, 11)).astype(np.uint8)
+    offsets = np.array([[0, 2**31], [0, 2**32], [0, 2**32 + 1], [-(2**32) - 1, 0],
+                        [0, 1]], dtype=np.int64)
+    out = np.empty((4, 4, len(offsets)), np.uint32)
+    _cpu.glcm_counts(q, out, offsets, 4, False)
+    assert not out[..., :4].any()  # nothing is paired that far away
+    np.testing.assert_array_equal(out[..., 4], graycomatrix(q, [1], [0.0], levels=4)[..., 0, 0])
+
+
+def test_glcm_distance_pairing_some_angles_matches_skimage():
+    """A distance that leaves the image at some angles only is allowed: those angles give
+    all-zero matrices, as in scikit-image."""
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (2, 12, 40)).astype(np.uint8)
+    kw = dict(distances=(1, 20), levels=8, dtype=np.float64)
+    np.testing.assert_allclose(GLCM(**kw).fit_transform(X),
+                               GLCM(backend="skimage", **kw).fit_transform(X), rtol=1e-12,
+                               atol=1e-14)
+
+
+# ------------------------------- item 10: sizes in 64 bits, refused before allocating
+
+def test_native_sizes_are_64_bit():
+    """bins=(2048, 1024, 1024) and LBP P=24 'default' on a 16x8 grid make 2**31 features:
+    the kernels' shape checks used to overflow an int. An empty batch allocates nothing."""
+    out = np.empty((0, 2**31), np.float32)
+    _cpu.color_histograms(np.zeros((0, 4, 4, 3), np.uint8), out, 0, 2048, 1024, 1024, True,
+                          1, 1, 1)
+    dr, dc = lbp_offsets(24, 3)
+    _cpu.lbp_histograms(np.zeros((0, 16, 8, 1), np.uint8), out, 24, 0, dr, dc, 16, 8, 2**24,
+                        np.zeros(0), 1)
+    with pytest.raises(ValueError, match="out must have shape"):
+        _cpu.lbp_histograms(np.zeros((0, 16, 8, 1), np.uint8), out, 24, 0, dr, dc, 16, 4,
+                            2**24, np.zeros(0), 1)
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    """Pretend the machine has ``memory.set(n_bytes)`` bytes available."""
+    import mtlclassic.features._base as base
+
+    class Memory:
+        def set(self, n):
+            monkeypatch.setattr(base, "available_memory", lambda: n)
+    return Memory()
+
+
+@pytest.mark.parametrize("make, X, names", [
+    (lambda: ColorHistogram(space="rgb", bins=(2048, 1024, 1024)),
+     np.zeros((1, 8, 8, 3), np.uint8), "bins, mode, grid"),
+    (lambda: LBP(P=24, method="default", grid=(16, 8)), np.zeros((1, 32, 32), np.uint8),
+     "P, method, grid"),
+    (lambda: LBP(P=31, method="default", grid=1), np.zeros((1, 32, 32), np.uint8),
+     "P, method, grid"),
+])
+def test_feature_vector_larger_than_memory_is_refused_at_fit(memory, make, X, names):
+    memory.set(2**30)
+    with pytest.raises(ValueError, match=f"only 1 GiB of memory are available; reduce {names}"):
+        make().fit(X)
+
+
+def test_feature_matrix_larger_than_memory_is_refused_at_transform(memory):
+    X = np.zeros((50, 16, 16, 3), np.uint8)
+    est = ColorHistogram(space="rgb", bins=64)  # 262144 float32 per image, 1 MiB
+    memory.set(2**40)
+    est.fit(X)
+    memory.set(20 * 2**20)
+    with pytest.raises(MemoryError, match="50 images x 262144 features need"):
+        est.transform(X)
+    assert est.transform(X[:10]).shape == (10, 64**3)
+
+
+# ---------------------------------------------- item 12: ranges checked in Python
+
+@pytest.mark.parametrize("n_jobs", [2**31, -(2**31), 2**40, 0, 1.5, True])
+def test_n_jobs_out_of_range_is_a_value_error(n_jobs):
+    from mtlclassic.multitask import MultiTaskRegressor
+
+    X = np.zeros((1, 16, 16), np.uint8)
+    for est in (HOG(n_jobs=n_jobs), LBP(n_jobs=n_jobs), GLCM(n_jobs=n_jobs)):
+        with pytest.raises(ValueError, match="n_jobs must be None or a non-zero integer") as e:
+            est.fit_transform(X)
+        assert len(str(e.value)) < 200  # no array in the message
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        MultiTaskRegressor(n_jobs=n_jobs).fit(np.eye(4), np.eye(4)[:, :2])
+
+
+def test_n_jobs_at_the_int_limit_is_accepted():
+    X = np.zeros((2, 16, 16), np.uint8)
+    got = HOG(pixels_per_cell=8, cells_per_block=1, n_jobs=2**31 - 1).fit_transform(X)
+    assert got.shape == (2, 36)  # at most one thread per image is started
+
+
+def test_lbp_radius_beyond_the_image_is_refused():
+    X = np.zeros((1, 8, 8), np.uint8)
+    for R in (1e9, 17):
+        with pytest.raises(ValueError, match="R must be at most H \\+ W = 16"):
+            LBP(R=R).fit(X)
+    LBP(R=16, grid=1).fit_transform(X)  # images smaller than the circle stay allowed
+
+
+def test_lbp_p31_default_fits_in_64_bit_sizes(memory):
+    """P=31 'default' has 2**31 bins a cell: named in the memory check (it used to fail in
+    pybind11 with the image printed); on the GPU it is refused with the kernel's limit."""
+    from mtlclassic.features._base import check_cuda_histogram_limits
+
+    memory.set(2**30)
+    with pytest.raises(ValueError, match="reduce P, method, grid") as e:
+        LBP(P=31, method="default", grid=1).fit(np.zeros((1, 8, 8), np.uint8))
+    assert len(str(e.value)) < 400
+    with pytest.raises(ValueError, match="2147483648 bins per cell exceed"):
+        check_cuda_histogram_limits("LBP", 8, 8, (1, 1), 2**31, "P or method")
+
+
+# ------------------------------------------------ item 13: counts wider than 32 bits
+
+def test_glcm_count_width_limits():
+    from mtlclassic.features.glcm import needs_wide_counts
+
+    assert not needs_wide_counts(65536, 65535, False)  # 2**32 - 65536 pairs at most
+    assert needs_wide_counts(65536, 65536, False)
+    assert not needs_wide_counts(32768, 65535, True)
+    assert needs_wide_counts(32768, 65536, True)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_glcm_64_bit_counts_give_the_same_features(symmetric):
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (3, 30, 41, 1)).astype(np.uint8)
+    offsets = np.array([[0, 1], [1, -1], [3, 2]], np.int64)
+    props = np.arange(10, dtype=np.int64)
+    a, b = (np.empty((3, 30)) for _ in range(2))
+    _cpu.glcm_features(X, a, 0, 0.0, 1.0, offsets, 16, symmetric, props, 1, False)
+    _cpu.glcm_features(X, b, 0, 0.0, 1.0, offsets, 16, symmetric, props, 2, True)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_cuda_histogram_count_limits():
+    from mtlclassic.features._base import check_cuda_histogram_limits
+
+    check_cuda_histogram_limits("LBP", 65535, 65535, (1, 1), 10, "P")
+    check_cuda_histogram_limits("LBP", 131070, 65535, (2, 1), 10, "P")
+    with pytest.raises(ValueError, match="a grid cell of 65536x65536 pixels exceeds"):
+        check_cuda_histogram_limits("ColorHistogram", 65536, 65536, (1, 1), 10, "bins")
+
+
+# ------------------------------------------ item 11: a thread that cannot be created
+
+CHILD = r"""
+import resource, numpy as np
+from mtlclassic.features import HOG
+from mtlclassic.multitask import MultiTaskRegressor
+X = np.zeros((300, 16, 16), np.uint8)
+rng = np.random.default_rng(0)
+Xr, Yr = rng.standard_normal((300 * 2048, 3)), rng.standard_normal((300 * 2048, 2))
+Yr[0, 0] = np.nan  # a missing label: the fit runs the native loss (300 blocks of 4096)
+vm = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize")][0]
+resource.setrlimit(resource.RLIMIT_AS, (vm + 512 * 2**20, resource.RLIM_INFINITY))
+for fn in (lambda: HOG(pixels_per_cell=8, cells_per_block=1, n_jobs=300).fit_transform(X),
+           lambda: MultiTaskRegressor(penalty="l21", n_jobs=300, max_iter=3).fit(Xr, Yr)):
+    try:
+        fn()
+        print("no error")
+    except RuntimeError as e:
+        print("RuntimeError:", e)
+print("alive", HOG(pixels_per_cell=8, cells_per_block=1, n_jobs=2).fit_transform(X).shape)
+"""
+
+
+def test_thread_creation_failure_raises_instead_of_terminating():
+    """Under `ulimit -v` 300 threads cannot all start: the kernels used to call
+    std::terminate (the interpreter died); now the started threads are joined and a
+    RuntimeError says to lower n_jobs."""
+    import os
+    import subprocess
+    import sys
+
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("an address-space limit cannot hold AddressSanitizer's shadow memory")
+    res = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert len(lines) == 3, res.stdout
+    for line in lines[:2]:
+        assert line.startswith("RuntimeError: could not start worker thread"), line
+        assert "use a smaller n_jobs" in line
+    assert lines[2] == "alive (300, 36)"

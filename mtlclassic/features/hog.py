@@ -52,6 +52,7 @@ class HOG(ImageFeatureTransformer):
     """
 
     _prefix = "hog"
+    _size_params = ("orientations", "pixels_per_cell", "cells_per_block")
 
     def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
                  block_norm="L2-Hys", transform_sqrt=False, *, image_shape=None,

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..backend._native import require_cuda
 from ..backend.kernels import DTYPE_CODES, device_ptr
-from ._base import ImageFeatureTransformer, check_choice, check_int, check_pair
+from ._base import (ImageFeatureTransformer, check_choice, check_cuda_histogram_limits,
+                    check_int, check_pair)
 
 METHODS = {"default": 0, "ror": 1, "uniform": 2, "nri_uniform": 3, "var": 4}
 
@@ -77,6 +78,13 @@ class LBP(ImageFeatureTransformer):
     """
 
     _prefix = "lbp"
+    _size_params = ("P", "method", "grid", "var_bins")
+
+    def _native_scratch_bytes(self, H, W, C):
+        # per thread: float64 counts of every cell, the image padded by R as float64
+        p = self._check_params()
+        pad = int(np.ceil(p["R"])) + 1
+        return 8 * (p["grid"][0] * p["grid"][1] * p["n_bins"] + (H + 2 * pad) * (W + 2 * pad))
     _grey_only = True
 
     def __init__(self, P=8, R=1, method="uniform", grid=(4, 4), var_bins=16, *,
@@ -130,10 +138,21 @@ class LBP(ImageFeatureTransformer):
     def _n_features(self, H, W, C):
         p = self._check_params()
         self._check_grid(p["grid"], H, W)
+        self._check_radius(p["R"], H, W)
         return p["grid"][0] * p["grid"][1] * p["n_bins"]
+
+    @staticmethod
+    def _check_radius(R, H, W):
+        # beyond H + W (> the diagonal) every sample of every pixel lies outside the image;
+        # the native kernel pads the image by R, so R must stay of the image's size
+        if R > H + W:
+            raise ValueError(f"R must be at most H + W = {H + W} for {H}x{W} images, got "
+                             f"R={R!r}: farther neighbours of every pixel lie outside the "
+                             "image (every sample would be 0)")
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
+        self._check_radius(p["R"], images.shape[1], images.shape[2])
         dr, dc = lbp_offsets(p["P"], p["R"])
         self._native_module().lbp_histograms(
             images, out, p["P"], METHODS[p["method"]], dr, dc, *p["grid"], p["n_bins"],
@@ -145,6 +164,11 @@ class LBP(ImageFeatureTransformer):
         p = self._check_params()
         big = p["n_bins"] > require_cuda().lbp_max_shared_bins
         return 4 * p["grid"][0] * p["grid"][1] * p["n_bins"] if big else 0
+
+    def _check_cuda_limits(self, H, W, C):
+        p = self._check_params()
+        self._check_radius(p["R"], H, W)
+        check_cuda_histogram_limits("LBP", H, W, p["grid"], p["n_bins"], "P or method")
 
     def _cuda(self, images, out, stream):
         import cupy

@@ -66,3 +66,17 @@ def test_native_loss_bits_identical_across_thread_counts():
         for loss, G in out[1:]:
             assert loss == out[0][0]
             assert np.array_equal(G, out[0][1])
+
+
+def test_features_identical_across_n_jobs():
+    """The feature kernels reduce within one image only; still, check every transformer."""
+    from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram, GaborBank
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (7, 33, 29)).astype(np.uint8)
+    rgb = rng.random((7, 33, 29, 3))
+    for make, X in [(HOG, grey), (LBP, grey), (GLCM, grey), (ColorHistogram, rgb),
+                    (lambda **k: GaborBank(frequencies=(0.2,), **k), grey)]:
+        ref = make(n_jobs=1, dtype=np.float64).fit_transform(X)
+        for n_jobs in (2, 3, 16):
+            assert np.array_equal(make(n_jobs=n_jobs, dtype=np.float64).fit_transform(X), ref)

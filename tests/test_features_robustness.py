@@ -333,3 +333,16 @@ def test_thread_creation_failure_raises_instead_of_terminating():
         assert line.startswith("RuntimeError: could not start worker thread"), line
         assert "use a smaller n_jobs" in line
     assert lines[2] == "alive (300, 36)"
+
+
+@pytest.mark.gpu
+def test_hog_cuda_float32_image_float64_output_holds_float32_values():
+    """The CUDA kernel rounds a float32 image's features to float32 too (hog_blocks)."""
+    import cupy as cp
+
+    rng = np.random.default_rng(6)
+    x = rng.random((3, 40, 36, 3)).astype(np.float32)
+    est = HOG(pixels_per_cell=8, cells_per_block=2, dtype=np.float64).fit(x)
+    got = est.transform(cp.asarray(x)).get()
+    np.testing.assert_array_equal(got, got.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(got, est.transform(x), rtol=1e-6, atol=1e-7)

@@ -10,6 +10,22 @@ Environment:
   MTLCLASSIC_CUDA_ARCHS    e.g. "80;90" (default): SASS for each, PTX for the last.
   CUDA_HOME / CUDA_PATH    toolkit root; otherwise `nvcc --dryrun` (TOP=) is asked,
                            then /usr/local/cuda.
+  MTLCLASSIC_SANITIZE      e.g. "address,undefined": build _cpu with those GCC/Clang
+                           sanitizers (-fsanitize=..., -O1 -g, no recovery: the first
+                           report aborts). For checking only, never for a release; _cuda is
+                           built without them. Build and run the CPU tests under it with
+                             MTLCLASSIC_CUDA=0 MTLCLASSIC_SANITIZE=address,undefined \
+                               python setup.py build_ext --inplace --force
+                             LD_PRELOAD="$(gcc -print-file-name=libasan.so) \
+                               $(gcc -print-file-name=libstdc++.so)" \
+                               ASAN_OPTIONS=detect_leaks=0 python -m pytest tests \
+                               --deselect tests/test_backend.py::test_shared_headers_compile_as_device_code
+                           (the interpreter is not instrumented, so the ASan runtime must be
+                           preloaded, with libstdc++ so that ASan finds __cxa_throw for C++
+                           exceptions; CPython's own allocations would read as leaks; nvcc,
+                           which one test runs, crashes with the runtime preloaded);
+                           rebuild without it afterwards (--force: flags alone do not
+                           trigger a rebuild).
 """
 
 import glob
@@ -79,6 +95,23 @@ def cuda_arch_flags():
 
 INCLUDES = [os.path.join("csrc", "include"), pybind11.get_include()]
 CXX_FLAGS = ["-O3", "-std=c++17", "-fvisibility=hidden", "-ffp-contract=off", "-pthread"]
+SANITIZERS = ("address", "undefined", "leak", "thread")
+
+
+def sanitizer_flags():
+    """(compile, link) flags for MTLCLASSIC_SANITIZE, e.g. "address,undefined"."""
+    value = os.environ.get("MTLCLASSIC_SANITIZE", "").strip()
+    if value in ("", "0"):
+        return [], []
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in names if v not in SANITIZERS]
+    if not names or bad:
+        raise SystemExit(f"MTLCLASSIC_SANITIZE={value!r}: expected a comma-separated list of "
+                         f"{SANITIZERS}")
+    flag = "-fsanitize=" + ",".join(names)
+    print(f"mtlclassic: building _cpu with {flag}")
+    return ([flag, "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"],
+            [flag])
 
 
 class BuildExt(build_ext):
@@ -127,13 +160,14 @@ class BuildExt(build_ext):
 
 
 def extensions():
+    san_compile, san_link = sanitizer_flags()
     exts = [
         Extension(
             "mtlclassic._cpu",
             sources=sorted(glob.glob(os.path.join("csrc", "cpu", "*.cpp"))),
             include_dirs=INCLUDES,
-            extra_compile_args=CXX_FLAGS,
-            extra_link_args=["-pthread"],
+            extra_compile_args=CXX_FLAGS + san_compile,
+            extra_link_args=["-pthread"] + san_link,
             language="c++",
         )
     ]

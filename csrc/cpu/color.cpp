@@ -10,6 +10,7 @@ namespace mtl {
 namespace {
 
 // out (n, grid_r * grid_c * n_bins): n_bins = b0*b1*b2 (joint) or b0+b1+b2 (per channel).
+// Sizes are 64-bit; Python refuses a feature vector that does not fit in memory first.
 void color_histograms(py::array images, py::array out, int space, int b0, int b1, int b2,
                       bool joint, int grid_r, int grid_c, int n_threads) {
     const ImageBatch s = batch_shape(images);
@@ -17,7 +18,7 @@ void color_histograms(py::array images, py::array out, int space, int b0, int b1
     require(space == SPACE_GREY ? s.C == 1 : s.C == 3, "wrong number of channels for the space");
     require(b0 >= 1 && b1 >= 1 && b2 >= 1, "bins must be >= 1");
     require(grid_r >= 1 && grid_c >= 1 && grid_r <= s.H && grid_c <= s.W, "bad grid");
-    const int n_bins = color_n_bins(space, joint, b0, b1, b2);
+    const index_t n_bins = color_n_bins(space, joint, b0, b1, b2);
     const index_t nf = static_cast<index_t>(grid_r) * grid_c * n_bins;
     require(out.ndim() == 2 && out.shape(0) == s.n && out.shape(1) == nf,
             "out must have shape (n, grid_r * grid_c * n_bins)");
@@ -47,8 +48,8 @@ void color_histograms(py::array images, py::array out, int space, int b0, int b1
                                 T x = to_unit<InT, T>(p[0]), y = to_unit<InT, T>(p[1]),
                                   z = to_unit<InT, T>(p[2]);
                                 if (space == SPACE_HSV) rgb_to_hsv<T>(x, y, z, &x, &y, &z);
-                                const int k0 = unit_bin(x, b0), k1 = unit_bin(y, b1),
-                                          k2 = unit_bin(z, b2);
+                                const index_t k0 = unit_bin(x, b0), k1 = unit_bin(y, b1),
+                                              k2 = unit_bin(z, b2);
                                 if (joint) {
                                     h[(k0 * b1 + k1) * b2 + k2] += 1;
                                 } else {
@@ -59,7 +60,8 @@ void color_histograms(py::array images, py::array out, int space, int b0, int b1
                             }
                         const double area = static_cast<double>((r1 - r0) * (c1 - c0));
                         OutT* o = dst + i * nf + (gi * grid_c + gj) * n_bins;
-                        for (int k = 0; k < n_bins; ++k) o[k] = static_cast<OutT>(h[k] / area);
+                        for (index_t k = 0; k < n_bins; ++k)
+                            o[k] = static_cast<OutT>(h[static_cast<size_t>(k)] / area);
                     }
                 }
             }

@@ -12,43 +12,56 @@
 namespace mtl {
 namespace {
 
+// Counts are exact while no entry reaches 2**32: an entry counts at most H * W pairs, a
+// symmetric diagonal entry twice that. 32-bit counts (scikit-image's) are used while
+// H * W * (1 + symmetric) <= 2**32 - 1, i.e. up to 4.29e9 pixels (2.15e9 symmetric);
+// larger images count in 64 bits (wide_counts, decided by mtlclassic.features.glcm).
+constexpr std::uint64_t kMaxPairs32 = 0xffffffffULL;
+
 // counts (levels x levels) of one quantised image for offset (dr, dc). Neighbouring
 // pixels often hit the same cell, so four interleaved copies of the counts (one per
 // column modulo 4) break the increment-after-increment dependency; they are summed after.
-void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, int levels,
-                 bool symmetric, std::uint32_t* counts, std::vector<std::uint32_t>& scratch) {
+// The offsets are 64-bit: an offset as large as the image (or larger) pairs nothing.
+template <typename CountT>
+void count_pairs(const std::uint8_t* q, index_t H, index_t W, index_t dr, index_t dc,
+                 int levels, bool symmetric, CountT* counts, std::vector<CountT>& scratch) {
     const index_t L2 = static_cast<index_t>(levels) * levels;
-    scratch.assign(static_cast<size_t>(4 * L2), 0u);
-    std::uint32_t* h0 = scratch.data();
-    std::uint32_t* h1 = h0 + L2;
-    std::uint32_t* h2 = h1 + L2;
-    std::uint32_t* h3 = h2 + L2;
+    scratch.assign(static_cast<size_t>(4 * L2), CountT{0});
+    CountT* h0 = scratch.data();
+    CountT* h1 = h0 + L2;
+    CountT* h2 = h1 + L2;
+    CountT* h3 = h2 + L2;
+    if (dr >= H || -dr >= H || dc >= W || -dc >= W) {  // no pair inside the image
+        for (index_t k = 0; k < L2; ++k) counts[k] = 0;
+        return;
+    }
     const index_t r0 = dr < 0 ? -dr : 0, r1 = dr > 0 ? H - dr : H;
     const index_t c0 = dc < 0 ? -dc : 0, c1 = dc > 0 ? W - dc : W;
     for (index_t r = r0; r < r1; ++r) {
         const std::uint8_t* a = q + r * W;
-        const std::uint8_t* b = q + (r + dr) * W + dc;
+        const std::uint8_t* b = q + (r + dr) * W + (c0 + dc);  // partner of a[c0]
         index_t c = c0;
         for (; c + 3 < c1; c += 4) {
-            ++h0[a[c] * levels + b[c]];
-            ++h1[a[c + 1] * levels + b[c + 1]];
-            ++h2[a[c + 2] * levels + b[c + 2]];
-            ++h3[a[c + 3] * levels + b[c + 3]];
+            const std::uint8_t* bc = b + (c - c0);
+            ++h0[a[c] * levels + bc[0]];
+            ++h1[a[c + 1] * levels + bc[1]];
+            ++h2[a[c + 2] * levels + bc[2]];
+            ++h3[a[c + 3] * levels + bc[3]];
         }
-        for (; c < c1; ++c) ++h0[a[c] * levels + b[c]];
+        for (; c < c1; ++c) ++h0[a[c] * levels + b[c - c0]];
     }
     for (index_t k = 0; k < L2; ++k) counts[k] = h0[k] + h1[k] + h2[k] + h3[k];
     if (symmetric)
         for (int i = 0; i < levels; ++i)
             for (int j = i; j < levels; ++j) {
-                const std::uint32_t s = counts[i * levels + j] + counts[j * levels + i];
+                const CountT s = counts[i * levels + j] + counts[j * levels + i];
                 counts[i * levels + j] = s;
                 counts[j * levels + i] = s;
             }
 }
 
 struct GlcmArgs {
-    std::vector<int> dr, dc;
+    std::vector<index_t> dr, dc;
     int levels;
     bool symmetric;
 };
@@ -58,8 +71,12 @@ GlcmArgs glcm_args(const carray<std::int64_t>& offsets, int levels, bool symmetr
     require(offsets.ndim() == 2 && offsets.shape(1) == 2, "offsets must be (n_offsets, 2)");
     GlcmArgs a{{}, {}, levels, symmetric};
     for (index_t k = 0; k < offsets.shape(0); ++k) {
-        a.dr.push_back(static_cast<int>(offsets.at(k, 0)));
-        a.dc.push_back(static_cast<int>(offsets.at(k, 1)));
+        const std::int64_t r = offsets.at(k, 0), c = offsets.at(k, 1);
+        // |offset| < 2**62 keeps H - dr and r + dr free of overflow
+        require(r > -(INT64_C(1) << 62) && r < (INT64_C(1) << 62) && c > -(INT64_C(1) << 62) &&
+                    c < (INT64_C(1) << 62), "offsets must lie within +-2**62");
+        a.dr.push_back(r);
+        a.dc.push_back(c);
     }
     return a;
 }
@@ -106,7 +123,7 @@ void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, i
 // n_offsets), property-major.
 void glcm_features(py::array images, py::array out, int mode, double lo, double hi,
                    carray<std::int64_t> offsets, int levels, bool symmetric,
-                   carray<std::int64_t> props, int n_threads) {
+                   carray<std::int64_t> props, int n_threads, bool wide_counts) {
     const ImageBatch s = batch_shape(images);
     require(s.C == 1, "GLCM needs grey images (C == 1)");
     require(mode >= 0 && mode <= 3, "unknown quantisation mode");
@@ -125,6 +142,9 @@ void glcm_features(py::array images, py::array out, int mode, double lo, double 
     }
     require(out.ndim() == 2 && out.shape(0) == n && out.shape(1) == n_props * n_off,
             "out must be (n, n_props * n_offsets)");
+    require(wide_counts || static_cast<std::uint64_t>(H) * static_cast<std::uint64_t>(W) *
+                                   (symmetric ? 2u : 1u) <= kMaxPairs32,
+            "images this large need wide_counts=True (64-bit counts)");
     dispatch_in_out(images, out, [&](auto in_tag, auto out_tag) {
         using InT = decltype(in_tag);
         using OutT = decltype(out_tag);
@@ -137,9 +157,11 @@ void glcm_features(py::array images, py::array out, int mode, double lo, double 
         const InT* src = static_cast<const InT*>(images.data());
         OutT* dst = static_cast<OutT*>(out.mutable_data());
         py::gil_scoped_release nogil;
+        auto run = [&](auto count_tag) {
+        using CountT = decltype(count_tag);
         parallel_for(n, n_threads, [&](index_t b, index_t e) {
             std::vector<std::uint8_t> q(static_cast<size_t>(H * W));
-            std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels)), scratch;
+            std::vector<CountT> counts(static_cast<size_t>(levels * levels)), scratch;
             double pr[10];
             for (index_t i = b; i < e; ++i) {
                 quantize_image(src + i * H * W, H * W, mode, lo, hi, levels, q.data());
@@ -153,6 +175,11 @@ void glcm_features(py::array images, py::array out, int mode, double lo, double 
                 }
             }
         });
+        };
+        if (wide_counts)
+            run(std::uint64_t{});
+        else
+            run(std::uint32_t{});
     });
 }
 
@@ -165,6 +192,8 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
     require(out.ndim() == 3 && out.shape(0) == levels && out.shape(1) == levels &&
                 out.shape(2) == n_off, "out must be (levels, levels, n_offsets)");
     check_levels(q.data(), q.shape(0) * q.shape(1), levels);
+    require(static_cast<std::uint64_t>(q.shape(0) * q.shape(1)) * (symmetric ? 2u : 1u) <=
+                kMaxPairs32, "glcm_counts counts in 32 bits: the image is too large");
     std::vector<std::uint32_t> counts(static_cast<size_t>(levels * levels)), scratch;
     std::uint32_t* o = out.mutable_data();
     for (index_t k = 0; k < n_off; ++k) {
@@ -179,7 +208,8 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
 void register_glcm(py::module_& m) {
     m.def("glcm_features", &glcm_features, py::arg("images"), py::arg("out"), py::arg("mode"),
           py::arg("lo"), py::arg("hi"), py::arg("offsets"), py::arg("levels"),
-          py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1);
+          py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1,
+          py::arg("wide_counts") = false);
     m.def("glcm_counts", &glcm_counts, py::arg("q"), py::arg("out"), py::arg("offsets"),
           py::arg("levels"), py::arg("symmetric"));
 }

@@ -157,7 +157,13 @@ void hog_one(const InT* img, index_t H, index_t W, index_t C, const HogConfig& k
                     for (int o = 0; o < nb; ++o)
                         block[static_cast<size_t>(q++)] =
                             cells[static_cast<size_t>(((br + i) * ncc + (bc + j)) * nb + o)];
-            hog_normalize_block(block.data(), out, len, k.norm);
+            if constexpr (std::is_same_v<G, float> && std::is_same_v<OutT, double>) {
+                hog_normalize_block(block.data(), block.data(), len, k.norm);
+                hog_round_to_float(block.data(), len);
+                for (int q = 0; q < len; ++q) out[q] = block[static_cast<size_t>(q)];
+            } else {
+                hog_normalize_block(block.data(), out, len, k.norm);
+            }
             out += len;
         }
 }

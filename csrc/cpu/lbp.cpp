@@ -253,14 +253,15 @@ void lbp_codes(py::array images, py::array out, int P, int method, carray<double
 // Discrete methods: bin = code.  var: bin = index of the last edge <= var among
 // var_edges (NaN, i.e. zero variance, goes to bin 0; values past the last edge to the last bin).
 void lbp_histograms(py::array images, py::array out, int P, int method, carray<double> dr,
-                    carray<double> dc, int grid_r, int grid_c, int n_bins, carray<double> var_edges,
-                    int n_threads) {
+                    carray<double> dc, int grid_r, int grid_c, index_t n_bins,
+                    carray<double> var_edges, int n_threads) {
     const ImageBatch s = batch_shape(images);
     require(s.C == 1, "LBP needs grey images (C == 1)");
     const LbpArgs a = lbp_args(P, method, dr, dc);
     require(grid_r >= 1 && grid_c >= 1 && grid_r <= s.H && grid_c <= s.W, "bad grid");
     require(n_bins >= 1, "n_bins must be >= 1");
-    require(out.ndim() == 2 && out.shape(0) == s.n && out.shape(1) == grid_r * grid_c * n_bins,
+    const index_t nf = static_cast<index_t>(grid_r) * grid_c * n_bins;  // 64-bit: 16*8*2**24
+    require(out.ndim() == 2 && out.shape(0) == s.n && out.shape(1) == nf,
             "out must have shape (n, grid_r * grid_c * n_bins)");
     require(method != LBP_VAR || var_edges.shape(0) == n_bins, "var_edges must hold n_bins edges");
     const std::vector<double> edges(var_edges.data(), var_edges.data() + var_edges.shape(0));
@@ -269,7 +270,6 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
         using OutT = decltype(out_tag);
         const InT* src = static_cast<const InT*>(images.data());
         OutT* dst = static_cast<OutT*>(out.mutable_data());
-        const index_t nf = static_cast<index_t>(grid_r) * grid_c * n_bins;
         py::gil_scoped_release nogil;
         with_P(a.P, [&](auto np_tag) {
         constexpr int NP = decltype(np_tag)::value;
@@ -303,16 +303,17 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
                     if (a.method == LBP_VAR) {
                         for (index_t c = 0; c < s.W; ++c) {
                             const double v = a.template code<NP>(img.data(), s.H, s.W, r, c);
-                            int bin = 0;
+                            index_t bin = 0;
                             if (v == v)
-                                while (bin + 1 < n_bins && v >= edges[bin + 1]) ++bin;
+                                while (bin + 1 < n_bins && v >= edges[static_cast<size_t>(bin + 1)])
+                                    ++bin;
                             hrow[col_cell[static_cast<size_t>(c)] * n_bins + bin] += 1.0;
                         }
                         continue;
                     }
                     interior_row_codes<NP>(a, padded.data(), PW, pad, r, 0, s.W, codes.data());
                     for (index_t c = 0; c < s.W; ++c) {
-                        int bin = codes[static_cast<size_t>(c)];
+                        index_t bin = codes[static_cast<size_t>(c)];
                         if (bin >= n_bins) bin = n_bins - 1;
                         hrow[col_cell[static_cast<size_t>(c)] * n_bins + bin] += 1.0;
                     }
@@ -324,7 +325,7 @@ void lbp_histograms(py::array images, py::array out, int P, int method, carray<d
                         const double area = static_cast<double>(rows * cols);
                         const double* h = counts.data() + (ci * grid_c + cj) * n_bins;
                         OutT* o = dst + i * nf + (ci * grid_c + cj) * n_bins;
-                        for (int k = 0; k < n_bins; ++k) o[k] = static_cast<OutT>(h[k] / area);
+                        for (index_t k = 0; k < n_bins; ++k) o[k] = static_cast<OutT>(h[k] / area);
                     }
             }
         });

@@ -1,9 +1,7 @@
 // Fused masked loss + gradient pass of the multi-task solver (math in mtlclassic/loss.h):
-// one sweep over Z, Y, A writes G and returns the loss, threads over rows, the per-thread
-// partial sums added in thread order (deterministic for a given thread count).
-#include <algorithm>
-#include <vector>
-
+// one sweep over Z, Y, A writes G and returns the loss. The entries are summed in fixed
+// blocks whose sums are added in block order, so the loss does not depend on the thread
+// count (a fit gives the same bits for every n_jobs).
 #include "common.h"
 #include "mtlclassic/loss.h"
 #include "parallel.h"
@@ -23,22 +21,15 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
     const index_t n = Z.shape(0), T = Z.shape(1);
     const double *z = Z.data(), *y = Y.data(), *a = A.data();
     double* g = G.mutable_data();
-    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n)));
-    std::vector<double> partial(static_cast<size_t>(nt), 0.0);
-    {
-        py::gil_scoped_release nogil;
-        const index_t chunk = (n + nt - 1) / nt;
-        parallel_for(nt, nt, [&](index_t b, index_t e) {
-            for (index_t k = b; k < e; ++k) {
-                double s = 0.0;
-                const index_t r0 = k * chunk, r1 = std::min(n, r0 + chunk);
-                for (index_t i = r0 * T; i < r1 * T; ++i) s += masked_loss_grad(kind, z[i], y[i], a[i], g + i);
-                partial[static_cast<size_t>(k)] = s;
-            }
-        });
-    }
-    double total = 0.0;
-    for (double p : partial) total += p;
+    // fixed blocks of kBlock entries, their sums added in block order: the loss is the same
+    // to the last bit for every n_threads (parallel.h)
+    constexpr index_t kBlock = 4096;
+    py::gil_scoped_release nogil;
+    const double total = parallel_block_sum(n * T, kBlock, n_threads, [&](index_t b, index_t e) {
+        double s = 0.0;
+        for (index_t i = b; i < e; ++i) s += masked_loss_grad(kind, z[i], y[i], a[i], g + i);
+        return s;
+    });
     return total;
 }
 

@@ -59,8 +59,9 @@ int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bo
     if (space < 0 || space > 2 || (space == SPACE_GREY ? C != 1 : C != 3) || b0 < 1 || b1 < 1 ||
         b2 < 1 || grid_r < 1 || grid_c < 1 || grid_r > H || grid_c > W)
         return static_cast<int>(cudaErrorInvalidValue);
-    ColorParams p{space, b0, b1, b2, 0, grid_r, grid_c, joint};
-    p.n_bins = color_n_bins(space, joint, b0, b1, b2);
+    const index_t n_bins = color_n_bins(space, joint, b0, b1, b2);
+    if (n_bins > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidValue);  // int bins
+    ColorParams p{space, b0, b1, b2, static_cast<int>(n_bins), grid_r, grid_c, joint};
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     return launch_cell_hist(n, grid_r, grid_c, p.n_bins, scratch, in_dtype, out_double,
                             [&](auto in_tag, auto out_tag, unsigned blocks, size_t shmem,

@@ -77,9 +77,11 @@ __global__ void hog_cells(const InT* images, float* cells, index_t n, index_t H,
     }
 }
 
+// f32_values: the image is float32, so the values are rounded to float32 (hog.h).
 template <typename OutT>
 __global__ void hog_blocks(const float* cells, OutT* out, index_t n, index_t ncr, index_t ncc,
-                           int nb, int block_r, int block_c, int norm, index_t n_features) {
+                           int nb, int block_r, int block_c, int norm, index_t n_features,
+                           bool f32_values) {
     const index_t nbr = ncr - block_r + 1, nbc = ncc - block_c + 1;
     const index_t total = n * nbr * nbc;
     const int len = block_r * block_c * nb;
@@ -95,6 +97,7 @@ __global__ void hog_blocks(const float* cells, OutT* out, index_t n, index_t ncr
                 for (int b = 0; b < nb; ++b)
                     o[q++] = static_cast<OutT>(c0[((br + i) * ncc + (bc + j)) * nb + b]);
         hog_normalize_block(o, o, len, norm);
+        if (f32_values) hog_round_to_float(o, len);
     }
 }
 
@@ -123,7 +126,7 @@ int hog_batch(std::uintptr_t images, int in_dtype, std::uintptr_t cells, std::ui
         if (err) return err;
         hog_blocks<OutT><<<grid_for(n * nbr * nbc, threads), threads, 0, s>>>(
             reinterpret_cast<const float*>(cells), reinterpret_cast<OutT*>(out), n, ncr, ncc,
-            orientations, block_r, block_c, norm, nf);
+            orientations, block_r, block_c, norm, nf, std::is_same_v<InT, float>);
         return last_error();
     });
 }

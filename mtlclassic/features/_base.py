@@ -9,7 +9,9 @@ Every transformer takes a batch of images as
 * a dask array chunked along ``n`` (features come back as a dask array),
 
 of dtype uint8, uint16, float32 or float64 (other integer and float16 inputs are
-converted as scikit-image would), and returns an ``(n, n_features)`` array of ``dtype``.
+converted as scikit-image would; boolean images become uint8 0 / 255, as
+``skimage.util.img_as_ubyte`` makes them, so True is the full scale for every
+descriptor), and returns an ``(n, n_features)`` array of ``dtype``.
 ``fit`` validates and records the image shape; ``transform`` does the work with the
 ``backend`` chosen: ``"native"`` (C++ threads), ``"skimage"`` (the reference: a Python
 loop over scikit-image), ``"cuda"`` (the CUDA kernels of HOG, LBP and ColorHistogram;
@@ -23,6 +25,7 @@ On the GPU the batch is processed in chunks sized to the free device memory (at 
 """
 
 import numbers
+import os
 import sys
 import time
 
@@ -69,6 +72,59 @@ def check_choice(value, name, choices):
     return value
 
 
+def available_memory():
+    """Bytes a new allocation can use: the smaller of /proc/meminfo's MemAvailable and the
+    room left under a cgroup (v2) memory limit; the physical memory where /proc is absent;
+    None when nothing can be read."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                avail = min(avail, max(int(limit) - int(f.read().strip()), 0))
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+# The CUDA histogram kernels (LBP, ColorHistogram) count each grid cell's pixels in 32-bit
+# unsigned integers, as scikit-image's histograms do: exact while a cell holds at most
+# 2**32 - 1 pixels (e.g. a 65535 x 65535 cell); bins are C ints (at most 2**31 - 1 a cell).
+CUDA_MAX_CELL_PIXELS = 2**32 - 1
+CUDA_MAX_BINS = 2**31 - 1
+
+
+def check_cuda_histogram_limits(name, H, W, grid, n_bins, params):
+    """ValueError (naming ``params``) when a CUDA histogram kernel could not count a grid
+    cell of an H x W image exactly, or could not index its bins."""
+    rows, cols = -(-H // grid[0]), -(-W // grid[1])  # the largest cell
+    if rows * cols > CUDA_MAX_CELL_PIXELS:
+        raise ValueError(f"{name}: a grid cell of {rows}x{cols} pixels exceeds the "
+                         f"{CUDA_MAX_CELL_PIXELS} pixels the CUDA kernel counts exactly (32-bit "
+                         "counts); use a finer grid or backend='native' (64-bit sizes)")
+    if n_bins > CUDA_MAX_BINS:
+        raise ValueError(f"{name}: {n_bins} bins per cell exceed the {CUDA_MAX_BINS} the CUDA "
+                         f"kernel indexes; reduce {params} or use backend='native'")
+
+
 def check_value_range(vr):
     """None, "image", or a finite (lo, hi) with hi > lo."""
     if vr is None or (isinstance(vr, str) and vr == "image"):
@@ -93,6 +149,33 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
     """
 
     _prefix = "f"
+    # the parameters that set the length of the feature vector (named by the size check)
+    _size_params = ()
+
+    def _native_scratch_bytes(self, H, W, C):
+        """Memory the native kernel allocates per thread beyond the image (per-cell
+        histograms of LBP and ColorHistogram)."""
+        return 0
+
+    def _check_memory(self, n, nf, H, W, C, dtype, n_threads=1, fitting=False):
+        """Refuse, before anything is allocated, features that would not fit in memory:
+        ``n`` rows of ``nf`` values plus the kernel's per-thread scratch."""
+        itemsize = np.dtype(dtype).itemsize
+        need = n * nf * itemsize + min(max(n, 1), n_threads) * self._native_scratch_bytes(H, W, C)
+        avail = available_memory()
+        if avail is None or need <= avail:
+            return
+        params = ", ".join(self._size_params)
+        name = type(self).__name__
+        if fitting:
+            raise ValueError(
+                f"{name}: one feature vector holds {nf} values ({_gib(nf * itemsize)} as "
+                f"{np.dtype(dtype).name}; {_gib(need)} with the kernel's buffers) but only "
+                f"{_gib(avail)} of memory are available; reduce {params}")
+        raise MemoryError(
+            f"{name}: {n} images x {nf} features need {_gib(need)} but only {_gib(avail)} of "
+            f"memory are available; transform fewer images at a time (or fewer n_jobs), or "
+            f"reduce {params}")
 
     # ----------------------------------------------------------------- params
     def _check_common(self):
@@ -210,8 +293,8 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
         kind = X.dtype.kind
         if X.dtype in (np.uint8, np.uint16, np.float32, np.float64):
             return X
-        if kind == "b":
-            return X.astype(np.uint8)
+        if kind == "b":  # True is full scale (255), as skimage.util.img_as_ubyte
+            return X.astype(np.uint8) * np.uint8(255)
         if kind in "iu":
             return X.astype(np.float64)
         if X.dtype == np.float16:
@@ -234,14 +317,16 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------- API
     def fit(self, X, y=None):
         """Validate the parameters and record the image shape; no learning happens."""
-        self._check_common()
+        dtype = self._check_common()
         self._check_params()
         if _is_dask(X):
             X = X[:1].compute()
             batch = self._to_batch(X, reset=True)
         else:
             batch = self._to_batch(X, reset=True)
-        self.n_features_out_ = self._n_features(*batch.shape[1:])
+        nf = self._n_features(*batch.shape[1:])
+        self._check_memory(1, nf, *batch.shape[1:], dtype, fitting=True)
+        self.n_features_out_ = nf
         return self
 
     def transform(self, X):
@@ -264,12 +349,13 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
             return cupy.asarray(self._compute(batch.get(), dtype, params))
         n = batch.shape[0]
         nf = self.n_features_out_
+        n_threads = effective_n_threads(self.n_jobs)
+        self._check_memory(n, nf, *batch.shape[1:], dtype, n_threads)
         out = np.empty((n, nf), dtype=dtype)
         if n == 0:
             return out
         backend = "native" if self.backend == "auto" else self.backend
         step = self.batch_size or n
-        n_threads = effective_n_threads(self.n_jobs)
         t0 = time.perf_counter()
         for start in range(0, n, step):
             chunk = batch[start:start + step]
@@ -296,11 +382,15 @@ class ImageFeatureTransformer(TransformerMixin, BaseEstimator):
     def _cuda_scratch_bytes(self, H, W, C):
         return 0
 
+    def _check_cuda_limits(self, H, W, C):
+        """Raise a ValueError for sizes the CUDA kernel cannot handle (before allocating)."""
+
     def _compute_cuda(self, batch, dtype):
         import cupy
 
         require_cuda()
         n, H, W, C = batch.shape
+        self._check_cuda_limits(H, W, C)
         nf = self.n_features_out_
         out = cupy.empty((n, nf), dtype=dtype)
         if n == 0:

@@ -5,8 +5,8 @@ import numpy as np
 from ..backend import get_namespace
 from ..backend._native import require_cuda
 from ..backend.kernels import DTYPE_CODES, device_ptr
-from ._base import (ImageFeatureTransformer, check_choice, check_int, check_pair,
-                    check_value_range)
+from ._base import (ImageFeatureTransformer, check_choice, check_cuda_histogram_limits,
+                    check_int, check_pair, check_value_range)
 
 SPACES = {"rgb": 0, "hsv": 1, "grey": 2}
 
@@ -48,6 +48,10 @@ class ColorHistogram(ImageFeatureTransformer):
     """
 
     _prefix = "color"
+    _size_params = ("bins", "mode", "grid")
+
+    def _native_scratch_bytes(self, H, W, C):
+        return 8 * self._check_params()["n_bins"]  # one float64 histogram per thread
 
     def __init__(self, space="hsv", bins=(8, 8, 8), mode="joint", grid=(1, 1),
                  value_range=None, *,
@@ -128,6 +132,11 @@ class ColorHistogram(ImageFeatureTransformer):
         big = p["n_bins"] > require_cuda().color_max_shared_bins
         scaled = 8 * H * W * C if p["value_range"] is not None else 0
         return scaled + (4 * p["grid"][0] * p["grid"][1] * p["n_bins"] if big else 0)
+
+    def _check_cuda_limits(self, H, W, C):
+        p = self._check_params()
+        check_cuda_histogram_limits("ColorHistogram", H, W, p["grid"], p["n_bins"],
+                                    "bins or mode")
 
     def _cuda(self, images, out, stream):
         import cupy

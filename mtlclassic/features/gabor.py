@@ -39,6 +39,7 @@ class GaborBank(ImageFeatureTransformer):
     """
 
     _prefix = "gabor"
+    _size_params = ("frequencies", "orientations", "grid")
     _grey_only = True
 
     def __init__(self, frequencies=(0.1, 0.2, 0.3, 0.4), orientations=4, bandwidth=1.0,

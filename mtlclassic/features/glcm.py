@@ -14,6 +14,32 @@ def _round_half_away(x):
     return int(x + 0.5) if x > 0 else int(x - 0.5)
 
 
+# Co-occurrence counts are 32-bit (scikit-image's uint32) while every entry stays below
+# 2**32: an entry counts at most H * W pairs, a symmetric diagonal entry twice that. Larger
+# images (more than 4.29e9 pixels, 2.15e9 with symmetric=True) are counted in 64 bits.
+MAX_PAIRS_32BIT = 2**32 - 1
+
+
+def needs_wide_counts(H, W, symmetric):
+    """Whether an H x W image's co-occurrence counts could overflow 32 bits."""
+    return H * W * (2 if symmetric else 1) > MAX_PAIRS_32BIT
+
+
+def check_distances(distances, angles, H, W):
+    """ValueError for a distance that pairs no pixels of an H x W image at any of the
+    angles (its features would be those of empty matrices). An angle at which a distance
+    leaves the image but others do not gives an all-zero matrix, as in scikit-image."""
+    offsets = {}
+    for d in set(distances):
+        # beyond 2 (H + W) every offset leaves the image; checked before computing offsets
+        offsets[d] = [] if d >= 2 * (H + W) else glcm_offsets([d], angles)
+        if not any(abs(dr) < H and abs(dc) < W for dr, dc in offsets[d]):
+            raise ValueError(f"distances: {d} pairs no pixels of {H}x{W} images ({H * W} "
+                             f"feature(s) each) at any of the "
+                             f"angles {np.round(np.asarray(angles, dtype=float), 6).tolist()}; "
+                             "use distances smaller than the images")
+
+
 def glcm_offsets(distances, angles):
     """(d_row, d_col) per (distance, angle), distance-major, as scikit-image:
     ``round(sin(a) d), round(cos(a) d)`` rounded half away from zero. Rows point down,
@@ -75,12 +101,18 @@ class GLCM(ImageFeatureTransformer):
     value_range : None, "image" or (lo, hi), default=None
         How values map to levels (see :func:`quantize`): None = the dtype's range (uint8,
         uint16) or [0, 1] for floats; "image" = each image's min..max.
+
+    Each distance must pair some pixels of the images at one of the angles at least (a
+    ValueError otherwise). Counts are exact for any image: 32-bit as scikit-image's up to 2**32 - 1
+    pixels (half that with ``symmetric=True``; scikit-image's uint32 counts wrap beyond),
+    64-bit above.
     image_shape, backend, n_jobs, batch_size, verbose, dtype
         As for :class:`HOG`. GLCM needs grey images.
     """
 
     _prefix = "glcm"
     _grey_only = True
+    _size_params = ("distances", "angles", "properties")
 
     def __init__(self, distances=(1,), angles=(0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4),
                  levels=32, symmetric=False,
@@ -123,10 +155,13 @@ class GLCM(ImageFeatureTransformer):
 
     def _n_features(self, H, W, C):
         p = self._check_params()
+        check_distances(p["distances"], p["angles"], H, W)
         return len(p["properties"]) * len(p["distances"]) * len(p["angles"])
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
+        H, W = images.shape[1:3]
+        check_distances(p["distances"], p["angles"], H, W)
         vr = p["value_range"]
         if vr is None and images.dtype in (np.uint8, np.uint16):
             mode, lo, hi = (0 if images.dtype == np.uint8 else 1), 0.0, 1.0
@@ -137,7 +172,8 @@ class GLCM(ImageFeatureTransformer):
         self._native_module().glcm_features(
             images, out, mode, lo, hi, glcm_offsets(p["distances"], p["angles"]), p["levels"],
             p["symmetric"], np.array([PROPERTIES.index(x) for x in p["properties"]],
-                                     dtype=np.int64), n_threads)
+                                     dtype=np.int64), n_threads,
+            needs_wide_counts(H, W, p["symmetric"]))
 
     def _reference(self, image):
         from skimage.feature import graycomatrix, graycoprops

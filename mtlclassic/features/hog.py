@@ -26,7 +26,9 @@ class HOG(ImageFeatureTransformer):
     The output per image has ``n_blocks_row * n_blocks_col * cells_per_block[0] *
     cells_per_block[1] * orientations`` values in scikit-image's order. The native
     kernel reproduces scikit-image's arithmetic (float32 cell sums, NumPy's summation
-    order) and matches it bit for bit on the images we test.
+    order) and matches it bit for bit on the images we test. As scikit-image returns float32
+    features for float32 (and float16) images, their values are rounded to float32 whichever
+    ``dtype`` is asked for; other images give float64 values.
 
     Reference: N. Dalal and B. Triggs, "Histograms of Oriented Gradients for Human
     Detection", CVPR 2005.
@@ -52,6 +54,7 @@ class HOG(ImageFeatureTransformer):
     """
 
     _prefix = "hog"
+    _size_params = ("orientations", "pixels_per_cell", "cells_per_block")
 
     def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
                  block_norm="L2-Hys", transform_sqrt=False, *, image_shape=None,

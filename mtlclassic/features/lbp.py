@@ -1,14 +1,24 @@
 """Local binary pattern histograms."""
 
 import numbers
+import warnings
 
 import numpy as np
 
 from ..backend._native import require_cuda
 from ..backend.kernels import DTYPE_CODES, device_ptr
-from ._base import ImageFeatureTransformer, check_choice, check_int, check_pair
+from ._base import (ImageFeatureTransformer, check_choice, check_cuda_histogram_limits,
+                    check_int, check_pair)
 
 METHODS = {"default": 0, "ror": 1, "uniform": 2, "nri_uniform": 3, "var": 4}
+
+
+# scikit-image warns the same way for floating-point input to local_binary_pattern
+FLOAT_WARNING = (
+    "LBP: local binary patterns of floating-point images may give unexpected codes where "
+    "neighbouring pixels differ only by rounding (the bilinear samples of a flat float patch "
+    "land one ulp above or below the centre, so its codes are noise). Pass integer images "
+    "(e.g. skimage.util.img_as_ubyte(X)) for exact codes.")
 
 
 def lbp_offsets(P, R):
@@ -38,6 +48,10 @@ class LBP(ImageFeatureTransformer):
     * ``nri_uniform``: one code per uniform pattern and rotation (``P(P-1) + 3`` codes);
     * ``var``: the variance of the P samples (contrast), binned on ``var_bins`` edges.
 
+    As scikit-image, a UserWarning says that codes of floating-point images may be noise
+    where neighbours differ only by rounding (a flat float patch); integer images give
+    exact codes. ``method="var"`` thresholds nothing and does not warn.
+
     The image is split into ``grid`` cells (rows ``[i H / g, (i+1) H / g)``) and each cell
     contributes its code histogram divided by its pixel count. The native kernel
     reproduces scikit-image's codes exactly (float64, per-pixel coordinates, no FMA).
@@ -64,6 +78,13 @@ class LBP(ImageFeatureTransformer):
     """
 
     _prefix = "lbp"
+    _size_params = ("P", "method", "grid", "var_bins")
+
+    def _native_scratch_bytes(self, H, W, C):
+        # per thread: float64 counts of every cell, the image padded by R as float64
+        p = self._check_params()
+        pad = int(np.ceil(p["R"])) + 1
+        return 8 * (p["grid"][0] * p["grid"][1] * p["n_bins"] + (H + 2 * pad) * (W + 2 * pad))
     _grey_only = True
 
     def __init__(self, P=8, R=1, method="uniform", grid=(4, 4), var_bins=16, *,
@@ -99,6 +120,11 @@ class LBP(ImageFeatureTransformer):
             n_bins = check_int(self.var_bins, "var_bins") if method == "var" else lbp_n_bins(P, method)
         return dict(P=P, R=float(self.R), method=method, grid=grid, n_bins=n_bins)
 
+    def _compute(self, batch, dtype, params):
+        if batch.dtype.kind == "f" and params["method"] != "var":
+            warnings.warn(FLOAT_WARNING, UserWarning, stacklevel=3)
+        return super()._compute(batch, dtype, params)
+
     def _var_edges(self, dtype):
         p = self._check_params()
         if p["method"] != "var":
@@ -112,10 +138,21 @@ class LBP(ImageFeatureTransformer):
     def _n_features(self, H, W, C):
         p = self._check_params()
         self._check_grid(p["grid"], H, W)
+        self._check_radius(p["R"], H, W)
         return p["grid"][0] * p["grid"][1] * p["n_bins"]
+
+    @staticmethod
+    def _check_radius(R, H, W):
+        # beyond H + W (> the diagonal) every sample of every pixel lies outside the image;
+        # the native kernel pads the image by R, so R must stay of the image's size
+        if R > H + W:
+            raise ValueError(f"R must be at most H + W = {H + W} for {H}x{W} images, got "
+                             f"R={R!r}: farther neighbours of every pixel lie outside the "
+                             "image (every sample would be 0)")
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
+        self._check_radius(p["R"], images.shape[1], images.shape[2])
         dr, dc = lbp_offsets(p["P"], p["R"])
         self._native_module().lbp_histograms(
             images, out, p["P"], METHODS[p["method"]], dr, dc, *p["grid"], p["n_bins"],
@@ -127,6 +164,11 @@ class LBP(ImageFeatureTransformer):
         p = self._check_params()
         big = p["n_bins"] > require_cuda().lbp_max_shared_bins
         return 4 * p["grid"][0] * p["grid"][1] * p["n_bins"] if big else 0
+
+    def _check_cuda_limits(self, H, W, C):
+        p = self._check_params()
+        self._check_radius(p["R"], H, W)
+        check_cuda_histogram_limits("LBP", H, W, p["grid"], p["n_bins"], "P or method")
 
     def _cuda(self, images, out, stream):
         import cupy
@@ -149,14 +191,12 @@ class LBP(ImageFeatureTransformer):
                             p["n_bins"], [float(e) for e in edges], stream)
 
     def _reference(self, image):
-        import warnings
-
         from skimage.feature import local_binary_pattern
 
         p = self._check_params()
         img = image[..., 0]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # float input warning
+            warnings.simplefilter("ignore", UserWarning)  # given once by _compute
             codes = local_binary_pattern(img, p["P"], p["R"], p["method"])
         H, W = img.shape
         (gr, gc), n_bins = p["grid"], p["n_bins"]

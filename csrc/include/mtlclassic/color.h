@@ -17,9 +17,11 @@ namespace mtl {
 
 enum ColorSpace : int { SPACE_RGB = 0, SPACE_HSV = 1, SPACE_GREY = 2 };
 
-// Histogram length of one cell: grey b0; joint b0*b1*b2; per channel b0+b1+b2.
-MTL_HD int color_n_bins(int space, bool joint, int b0, int b1, int b2) {
-    return space == SPACE_GREY ? b0 : (joint ? b0 * b1 * b2 : b0 + b1 + b2);
+// Histogram length of one cell: grey b0; joint b0*b1*b2; per channel b0+b1+b2 (64-bit:
+// three bin counts of 4096 make 2**36).
+MTL_HD index_t color_n_bins(int space, bool joint, int b0, int b1, int b2) {
+    const index_t a = b0, b = b1, c = b2;
+    return space == SPACE_GREY ? a : (joint ? a * b * c : a + b + c);
 }
 
 // A pixel value in [0, 1], in T: uint8 x * (1/255), uint16 x * (1/65535), floats as they are.

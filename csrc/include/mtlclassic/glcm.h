@@ -24,7 +24,10 @@ enum GlcmProp : int {
 // Properties of one count matrix (levels x levels, row-major) into props[10]. The
 // logarithms (entropy) and the second pass (correlation, variance, std) are only done
 // when want_entropy / want_second_pass say so; the entries they fill are 0 otherwise.
-MTL_HD void glcm_properties(const std::uint32_t* counts, int levels, double* props,
+// CountT: std::uint32_t (as scikit-image) or std::uint64_t for images whose counts can
+// reach 2**32 (see csrc/cpu/glcm.cpp).
+template <typename CountT>
+MTL_HD void glcm_properties(const CountT* counts, int levels, double* props,
                             bool want_entropy = true, bool want_second_pass = true) {
     double total = 0.0;
     for (int k = 0; k < levels * levels; ++k) total += counts[k];

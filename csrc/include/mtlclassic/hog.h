@@ -9,7 +9,9 @@
 //   bin i     (180/n) i <= o < (180/n)(i+1): hard voting, o == 180 votes nowhere;
 //   cell      float32 running sum in row-major pixel order, divided by the cell area;
 //   block     L1: v/(|v|_1+eps), L1-sqrt: sqrt of that, L2: v/sqrt(|v|^2+eps^2),
-//             L2-Hys: L2, clip at 0.2, L2 again; eps = 1e-5, sums as NumPy's.
+//             L2-Hys: L2, clip at 0.2, L2 again; eps = 1e-5, sums as NumPy's;
+//   output    float32 values for float32 images (scikit-image stores their blocks in
+//             float32), float64 values otherwise, whatever the output dtype.
 #pragma once
 
 #include <cmath>
@@ -67,6 +69,13 @@ MTL_HD void hog_normalize_block(const V* v_in, T* out, int len, int norm) {
                                return u * u;
                            }, len) + eps2);
     for (int i = 0; i < len; ++i) out[i] = static_cast<T>(clipped(i) / d2);
+}
+
+// Round a normalised block to float32 precision in place (for float32 images, whose
+// features scikit-image returns as float32): a float64 output then holds the same values.
+template <typename T>
+MTL_HD void hog_round_to_float(T* v, int len) {
+    for (int i = 0; i < len; ++i) v[i] = static_cast<T>(static_cast<float>(v[i]));
 }
 
 }  // namespace mtl

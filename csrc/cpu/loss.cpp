@@ -2,6 +2,8 @@
 // one sweep over Z, Y, A writes G and returns the loss. The entries are summed in fixed
 // blocks whose sums are added in block order, so the loss does not depend on the thread
 // count (a fit gives the same bits for every n_jobs).
+#include <algorithm>
+
 #include "common.h"
 #include "mtlclassic/loss.h"
 #include "parallel.h"
@@ -33,9 +35,47 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
     return total;
 }
 
+double loss_grad_grouped(carray<double> Z, carray<double> Y, carray<double> A, carray<double> G,
+                         py::array_t<int, py::array::c_style | py::array::forcecast> group,
+                         int kind, int n_threads) {
+    require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
+    require(Z.ndim() == 2, "Z must be 2-D");
+    for (const py::array* a : {static_cast<const py::array*>(&Y), static_cast<const py::array*>(&A),
+                               static_cast<const py::array*>(&G)})
+        require(a->ndim() == 2 && a->shape(0) == Z.shape(0) && a->shape(1) == Z.shape(1),
+                "Z, Y, A and G must have one shape");
+    require(G.writeable(), "G must be writeable");
+    const index_t n = Z.shape(0), T = Z.shape(1);
+    require(group.ndim() == 1 && group.shape(0) == T, "group must have one entry per column");
+    const int* gr = group.data();
+    for (index_t j = 0; j < T;) {  // a valid layout: 1, or K >= 2 followed by K - 1 zeros
+        const int K = gr[j];
+        require(K >= 1 && j + K <= T, "group: a size must be >= 1 and fit in the row");
+        for (index_t q = j + 1; q < j + K; ++q) require(gr[q] == 0, "group: K - 1 zeros must follow a size K");
+        j += K;
+    }
+    const double *z = Z.data(), *y = Y.data(), *a = A.data();
+    double* g = G.mutable_data();
+    // fixed blocks of rows (about 4096 entries each), block sums in block order: the same
+    // bits for every n_threads
+    const index_t rows_per_block = std::max<index_t>(1, 4096 / std::max<index_t>(T, 1));
+    py::gil_scoped_release nogil;
+    return parallel_block_sum(n, rows_per_block, n_threads, [&](index_t b, index_t e) {
+        double s = 0.0;
+        for (index_t i = b; i < e; ++i)
+            s += grouped_row_loss_grad(kind, z + i * T, y + i * T, a + i * T, g + i * T, gr, T);
+        return s;
+    });
+}
+
 }  // namespace
 
 void register_loss(py::module_& m) {
+    m.def("loss_grad_grouped", &loss_grad_grouped, py::arg("Z"), py::arg("Y"), py::arg("A"),
+          py::arg("G"), py::arg("group"), py::arg("kind"), py::arg("n_threads") = 1,
+          "Masked loss with softmax groups (mtlclassic/loss.h): group[j] = K >= 2 starts a "
+          "K-class softmax task (K - 1 zeros follow), 1 is a column of the element-wise loss "
+          "kind. Writes G; returns the loss (float64, C-contiguous).");
     m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
           py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss sum(A * l(Y, Z)); writes G = A * dl/dZ (float64, C-contiguous).");

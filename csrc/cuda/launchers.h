@@ -47,6 +47,11 @@ int loss_grad_blocks(std::int64_t size);
 int loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
               std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
               std::uintptr_t stream);
+// The same with softmax groups over the n_cols columns of each of n rows (group: n_cols
+// int32 on the device, see grouped_row_loss_grad); loss_grad_blocks(n) partial sums.
+int loss_grad_grouped(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
+                      std::uintptr_t group, std::uintptr_t partial, std::int64_t n,
+                      std::int64_t n_cols, int kind, bool is_double, std::uintptr_t stream);
 
 }  // namespace cuda
 }  // namespace mtl

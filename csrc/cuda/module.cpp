@@ -162,6 +162,27 @@ void loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintpt
     check(code, "loss_grad kernel launch");
 }
 
+void loss_grad_grouped(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
+                       std::uintptr_t group, std::uintptr_t partial, std::int64_t n,
+                       std::int64_t n_cols, int kind, bool is_double, std::uintptr_t stream) {
+    if (n < 0 || n_cols < 0) throw std::invalid_argument("n and n_cols must be >= 0");
+    if (kind != 0 && kind != 1) throw std::invalid_argument("kind must be 0 (squared) or 1 (logistic)");
+    if (n == 0 || n_cols == 0) return;
+    check_ptr(Z, "Z");
+    check_ptr(Y, "Y");
+    check_ptr(A, "A");
+    check_ptr(G, "G");
+    check_ptr(group, "group");
+    check_ptr(partial, "partial");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::loss_grad_grouped(Z, Y, A, G, group, partial, n, n_cols, kind, is_double,
+                                     stream);
+    }
+    check(code, "loss_grad_grouped kernel launch");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -207,6 +228,11 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("W"), py::arg("C"), py::arg("space"), py::arg("b0"), py::arg("b1"),
           py::arg("b2"), py::arg("joint"), py::arg("grid_r"), py::arg("grid_c"),
           py::arg("stream") = 0, "Colour histograms of a (n, H, W, C) device batch.");
+    m.def("loss_grad_grouped", &loss_grad_grouped, py::arg("Z"), py::arg("Y"), py::arg("A"),
+          py::arg("G"), py::arg("group"), py::arg("partial"), py::arg("n"), py::arg("n_cols"),
+          py::arg("kind"), py::arg("is_double"), py::arg("stream") = 0,
+          "Masked loss with softmax groups on device arrays (group: int32 per column; the "
+          "caller checks its layout); loss_grad_blocks(n) partial sums.");
     m.def("loss_grad_blocks", &mc::loss_grad_blocks, py::arg("size"),
           "Length of the partial-sum buffer loss_grad needs for size entries.");
     m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),

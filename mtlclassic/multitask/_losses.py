@@ -37,11 +37,60 @@ def _expit(x):
     return out
 
 
-def native_loss(kind, n_jobs=None):
-    """A loss function ``(Z, Y, A) -> (loss, G)`` running the fused C++ pass."""
+def softmax_groups(owner, multinomial):
+    """The group layout of the sub-task columns (see ``loss.h``): K at the first column of a
+    K-class task fitted with the softmax loss, 0 at its other columns, 1 elsewhere.
+    ``owner``: the task of each column; ``multinomial``: the tasks with a softmax loss."""
+    owner = np.asarray(owner)
+    group = np.ones(len(owner), dtype=np.int32)
+    for t in multinomial:
+        cols = np.flatnonzero(owner == t)
+        if len(cols) >= 2:
+            group[cols] = 0
+            group[cols[0]] = len(cols)
+    return group
+
+
+def grouped_numpy(Z, Y, A, group, kind="logistic"):
+    """Reference of the grouped pass: softmax cross-entropy over each group of K >= 2
+    columns (weight: the group's first column of A; true class: the column where Y is +1;
+    no +1 or a zero weight: no loss), the element-wise ``kind`` loss on the columns of
+    group 1. Returns (loss, dL/dZ)."""
+    group = np.asarray(group)
+    single = group == 1
+    loss, G = 0.0, np.zeros_like(Z)
+    if single.any():
+        loss, G[:, single] = NUMPY_LOSSES[kind](Z[:, single], Y[:, single], A[:, single])
+    for j in np.flatnonzero(group >= 2):
+        sl = slice(j, j + int(group[j]))
+        z, onehot, a = Z[:, sl], (Y[:, sl] > 0).astype(Z.dtype), A[:, j:j + 1]
+        lab = (onehot.sum(axis=1, keepdims=True) > 0) & (a > 0)
+        m = z.max(axis=1, keepdims=True)
+        lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+        per_row = a * (lse - (onehot * z).sum(axis=1, keepdims=True))
+        loss += float(np.sum(np.where(lab, per_row, 0.0)))
+        G[:, sl] = np.where(lab, a * (np.exp(z - lse) - onehot), 0.0)
+    return loss, G
+
+
+def native_loss(kind, n_jobs=None, group=None):
+    """A loss function ``(Z, Y, A) -> (loss, G)`` running the fused C++ pass; with a
+    ``group`` layout (:func:`softmax_groups`) holding softmax tasks, the grouped pass."""
     cpu = require_cpu()
     code = KINDS[kind]
     n_threads = effective_n_threads(n_jobs)
+    if group is not None and np.any(np.asarray(group) != 1):
+        group = np.ascontiguousarray(group, dtype=np.int32)
+
+        def grouped(Z, Y, A):
+            Z = np.ascontiguousarray(Z, dtype=np.float64)
+            G = np.empty_like(Z)
+            loss = cpu.loss_grad_grouped(Z, np.ascontiguousarray(Y, dtype=np.float64),
+                                         np.ascontiguousarray(A, dtype=np.float64), G, group,
+                                         code, n_threads)
+            return loss, G
+
+        return grouped
 
     def fn(Z, Y, A):
         Z = np.ascontiguousarray(Z, dtype=np.float64)

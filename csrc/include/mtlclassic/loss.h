@@ -5,6 +5,12 @@
 //   squared   l = 1/2 (z - y)^2,        dl/dz = z - y
 //   logistic  l = log(1 + exp(-y z)),   dl/dz = -y / (1 + exp(y z)),  y in {-1, +1}
 // computed without overflow (softplus and the logistic sigmoid in their stable forms).
+//
+// The multinomial (softmax) loss of a K-class task couples its K columns in a row: with
+// scores z_1..z_K, the true class k (the column whose y is +1) and the row's weight a,
+//   l = log sum_j exp(z_j) - z_k,   dl/dz_j = p_j - [j == k],   p = softmax(z),
+// the max subtracted first (no overflow). A row of a multi-task problem is a sequence of
+// groups: size 1 (a squared or logistic column) or K >= 2 (a softmax task).
 #pragma once
 
 #include <cmath>
@@ -38,6 +44,53 @@ MTL_HD double masked_loss_grad(int kind, double z, double y, double a, double* g
     const double m = y * z;
     *g = -a * y * expit(-m);
     return a * softplus(-m);
+}
+
+// Softmax cross-entropy of K scores z[0..K-1] (y one-hot in {-1, +1}; no +1: no label),
+// weight a: returns a l and writes g[j] = a dl/dz_j.
+template <typename TZ, typename TG>
+MTL_HD double softmax_loss_grad(const TZ* z, const TZ* y, int K, double a, TG* g) {
+    int k = -1;
+    for (int j = 0; j < K; ++j)
+        if (static_cast<double>(y[j]) > 0) k = j;
+    if (a == 0.0 || k < 0) {
+        for (int j = 0; j < K; ++j) g[j] = TG(0);
+        return 0.0;
+    }
+    double m = static_cast<double>(z[0]);
+    for (int j = 1; j < K; ++j) m = fmax(m, static_cast<double>(z[j]));
+    double s = 0.0;
+    for (int j = 0; j < K; ++j) s += exp(static_cast<double>(z[j]) - m);
+    const double lse = m + log(s);
+    for (int j = 0; j < K; ++j) {
+        const double p = exp(static_cast<double>(z[j]) - lse);
+        g[j] = static_cast<TG>(a * (p - (j == k ? 1.0 : 0.0)));
+    }
+    return a * (lse - static_cast<double>(z[k]));
+}
+
+// One row of T columns in groups: group[j] = K >= 2 at the first column of a softmax
+// task, 0 at its other columns, 1 for a column of the element-wise loss `kind`. The
+// softmax weight is the group's first a.
+template <typename T>
+MTL_HD double grouped_row_loss_grad(int kind, const T* z, const T* y, const T* a, T* g,
+                                    const int* group, long long n_cols) {
+    double s = 0.0;
+    long long j = 0;
+    while (j < n_cols) {
+        const int K = group[j];
+        if (K >= 2) {
+            s += softmax_loss_grad(z + j, y + j, K, static_cast<double>(a[j]), g + j);
+            j += K;
+        } else {
+            double gj;
+            s += masked_loss_grad(kind, static_cast<double>(z[j]), static_cast<double>(y[j]),
+                                  static_cast<double>(a[j]), &gj);
+            g[j] = static_cast<T>(gj);
+            ++j;
+        }
+    }
+    return s;
 }
 
 }  // namespace mtl

@@ -190,3 +190,33 @@ def test_estimator_errors_on_gpu(cp, rng, monkeypatch):
     with pytest.raises(MemoryError, match="GiB of device memory"):
         MultiTaskRegressor(device="cuda").fit(rng.standard_normal((300, 4)),
                                               rng.standard_normal((300, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_softmax_kernel_matches_numpy(cp, rng, dtype):
+    from mtlclassic.backend.kernels import loss_grad_cuda
+
+    n, owner = 1000, np.array([0, 1, 1, 1, 2, 2, 2, 2])
+    group = _losses.softmax_groups(owner, [1, 2])
+    Z = 3 * rng.standard_normal((n, 8))
+    Y = -np.ones((n, 8))
+    Y[:, 0] = np.where(rng.random(n) < 0.5, 1, -1)
+    Y[np.arange(n), 1 + rng.integers(0, 3, n)] = 1
+    Y[np.arange(n), 4 + rng.integers(0, 4, n)] = 1
+    A = np.repeat(rng.uniform(0, 1, (n, 1)), 8, axis=1)
+    A[::5] = 0.0
+    ref_loss, ref_G = _losses.grouped_numpy(Z, Y, A, group)
+    loss, G = loss_grad_cuda(*(cp.asarray(a, dtype=dtype) for a in (Z, Y, A)),
+                             _losses.KINDS["logistic"], group=cp.asarray(group))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(ref_loss, rel=tol)
+    np.testing.assert_allclose(cp.asnumpy(G), ref_G, atol=tol)
+
+
+def test_multinomial_fit_on_gpu(cp, rng):
+    X = rng.standard_normal((500, 8))
+    y = (X @ rng.standard_normal((8, 4)) + rng.standard_normal((500, 4))).argmax(axis=1)
+    kw = dict(penalty="l21", alpha=1e-2, loss="multinomial", tol=1e-8, max_iter=20000)
+    cpu = MultiTaskClassifier(**kw).fit(X, y)
+    gpu = MultiTaskClassifier(**kw).fit(cp.asarray(X), y)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=2e-3)

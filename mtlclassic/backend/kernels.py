@@ -131,9 +131,11 @@ def device_chunk_size(n, bytes_per_item, free_bytes, batch_size=None, fraction=0
     return int(min(k, n))
 
 
-def loss_grad_cuda(Z, Y, A, kind):
+def loss_grad_cuda(Z, Y, A, kind, group=None):
     """Fused masked loss and gradient on the GPU (``mtlclassic/loss.h``): returns
-    (loss, G) with G = A * l'(Y, Z) of Z's dtype and the loss summed in float64."""
+    (loss, G) with G = A * l'(Y, Z) of Z's dtype and the loss summed in float64. ``group``
+    (an int32 CuPy array, one entry per column; see ``_losses.softmax_groups``) makes the
+    K columns of a softmax task one multinomial loss per row."""
     import cupy as cp
 
     cuda = require_cuda()
@@ -148,6 +150,17 @@ def loss_grad_cuda(Z, Y, A, kind):
     G = cp.empty_like(Z)
     if Z.size == 0:
         return 0.0, G
+    if group is not None:
+        if Z.ndim != 2 or group.shape != (Z.shape[1],) or group.dtype != cp.int32:
+            raise ValueError(f"group must be int32 of shape ({Z.shape[1]},), got "
+                             f"{group.shape} {group.dtype}")
+        group = cp.ascontiguousarray(group)
+        partial = cp.empty(cuda.loss_grad_blocks(Z.shape[0]), dtype=cp.float64)
+        cuda.loss_grad_grouped(device_ptr(Z, "Z"), device_ptr(Y, "Y"), device_ptr(A, "A"),
+                               device_ptr(G, "G"), device_ptr(group, "group"),
+                               device_ptr(partial, "partial"), Z.shape[0], Z.shape[1], kind,
+                               dt == cp.float64, cp.cuda.get_current_stream().ptr)
+        return float(partial.sum()), G
     partial = cp.empty(cuda.loss_grad_blocks(Z.size), dtype=cp.float64)
     cuda.loss_grad(device_ptr(Z, "Z"), device_ptr(Y, "Y"), device_ptr(A, "A"),
                    device_ptr(G, "G"), device_ptr(partial, "partial"), Z.size, kind,

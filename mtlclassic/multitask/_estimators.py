@@ -176,6 +176,7 @@ class _BaseMultiTask(BaseEstimator):
         miss = miss | (SW == 0)  # a zero weight is an unlabelled entry
         Yenc, mask, owner = self._encode(Y2, miss)
         n_sub = Yenc.shape[1]
+        group = self._loss_groups(owner)
         rho_task = self._task_weights(SW, miss)
         rho = rho_task[owner]
         # n_t: the weighted count of labelled samples (= the count for unit weights), so
@@ -183,7 +184,8 @@ class _BaseMultiTask(BaseEstimator):
         # the loss terms but not n_t, as in LogisticRegression(class_weight, C)
         Wsub = mask * SW[:, owner]
         n_t = Wsub.sum(axis=0)
-        A = Wsub * self._class_weights(Y2, miss, SW, Yenc, mask, owner) * (rho / n_t)[None, :]
+        A = Wsub * self._class_weights(Y2, miss, SW, Yenc, mask, owner, group) \
+            * (rho / n_t)[None, :]
         if sw is None:  # per-task weights: the relation estimate takes each row's mean weight
             sw_rel = (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(axis=1), 1)
         else:
@@ -191,9 +193,9 @@ class _BaseMultiTask(BaseEstimator):
         X, X_rel = self._with_intercept_column(X), X
         if device == "cuda":
             return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel,
-                                    sw_rel)
+                                    sw_rel, group)
         Xd = np.asarray(X, dtype=np.float64)
-        loss = _losses.native_loss(self._loss_name, self.n_jobs)
+        loss = _losses.native_loss(self._loss_name, self.n_jobs, group=group)
         # entries of zero weight count as present for the solvers' "every label present"
         # paths (closed form, Gram): they weigh nothing in either form
         full = mask | (SW[:, owner] == 0)
@@ -210,6 +212,7 @@ class _BaseMultiTask(BaseEstimator):
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen,
+                   curvature=self._curvature(group),
                    solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
@@ -220,9 +223,21 @@ class _BaseMultiTask(BaseEstimator):
         """Whether the intercepts are free (unpenalised) variables of the solvers."""
         return bool(self.fit_intercept) and self.intercept_scaling is None
 
-    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner):
+    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Multipliers of the loss terms (n, T'): 1 (regression; see the classifier)."""
         return 1.0
+
+    def _loss_groups(self, owner):
+        """The softmax group layout of the columns (``_losses.softmax_groups``), or None
+        when every column has an element-wise loss."""
+        return None
+
+    def _curvature(self, group):
+        """A bound on the loss's second derivative in z: 1 (squared), 1/4 (logistic), 1/2
+        for a softmax task (the largest eigenvalue of diag(p) - p p^T)."""
+        if self._loss_name == "squared":
+            return 1.0
+        return 0.5 if group is not None and np.any(group >= 2) else 0.25
 
     def _intercept_column(self):
         """Whether the intercepts are penalised weights of a constant column (W's last row)."""
@@ -278,7 +293,8 @@ class _BaseMultiTask(BaseEstimator):
         self._one_d = one_d
         return self
 
-    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel, sw_rel=None):
+    def _fit_device(self, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel, sw_rel=None,
+                    group=None):
         """The GPU fit: data, targets and weights on the device in float32 (float64 when
         X is a float64 CuPy array), FISTA with the fused CUDA loss kernel, GEMMs by cuBLAS,
         the L2,1 prox by its CUDA kernel; the small (T, T) matrices stay on the host."""
@@ -302,11 +318,19 @@ class _BaseMultiTask(BaseEstimator):
                               f"sub-tasks in {np.dtype(dt).name}, but {free / 2**30:.2f} GiB "
                               "are free; fit on the CPU (device='cpu') or on fewer samples")
         kind = _losses.KINDS[self._loss_name]
-        return self._fit_arrays(cp, dt, lambda Z, Y, W: loss_grad_cuda(Z, Y, W, kind), pen, X,
-                                Yenc, A, sw, rho, mask, owner, T, one_d, X_rel, sw_rel)
+        if group is not None and np.any(group != 1):
+            group_d = cp.asarray(group, dtype=cp.int32)
+
+            def loss(Z, Y, W):
+                return loss_grad_cuda(Z, Y, W, kind, group=group_d)
+        else:
+            def loss(Z, Y, W):
+                return loss_grad_cuda(Z, Y, W, kind)
+        return self._fit_arrays(cp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d,
+                                X_rel, sw_rel, group)
 
     def _fit_arrays(self, xp, dt, loss, pen, X, Yenc, A, sw, rho, mask, owner, T, one_d,
-                    X_rel=None, sw_rel=None):
+                    X_rel=None, sw_rel=None, group=None):
         """The device fit's body for the namespace xp (CuPy there; NumPy in the tests, which
         run this same code in float32 on the CPU): FISTA, arrays in dtype dt. X carries the
         intercept column when intercept_scaling is set; X_rel (default X) is the data the
@@ -315,7 +339,7 @@ class _BaseMultiTask(BaseEstimator):
         Xd = xp.asarray(X, dtype=dt)
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
                    loss=loss, sw=None if sw is None else xp.asarray(sw, dtype=dt), rho=rho,
-                   mask=mask, pen=pen,
+                   mask=mask, pen=pen, curvature=self._curvature(group),
                    solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
@@ -348,6 +372,7 @@ class _BaseMultiTask(BaseEstimator):
                 raise ValueError(f"task_weight must be None, 'size' or an array of shape "
                                  f"({T},), got {self.task_weight!r}")
             # every labelled entry counts the same, as in a pooled (MALSAR-style) loss
+            SW = SW[:, None] if SW.ndim == 1 else SW
             size = (SW * ~miss).sum(axis=0)
             return size / size.mean()
         rho = _labels.check_weights(self.task_weight, T, "task_weight")
@@ -382,8 +407,7 @@ class _BaseMultiTask(BaseEstimator):
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
             F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
             return W, b, 1, True, [F]  # one direct solve
-        lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
-                                         else 0.25, ctx["fit_b"])
+        lip = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
         if ctx["warm"]:
             lip = getattr(self, "lipschitz_", lip)
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
@@ -543,7 +567,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     _loss_name = "logistic"
 
     def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
-                 class_weight=None, fit_intercept=True, intercept_scaling=None,
+                 loss="logistic", class_weight=None, fit_intercept=True, intercept_scaling=None,
                  task_weight=None, max_iter=2000, tol=1e-6, warm_start=False, solver="auto",
                  device="auto", n_jobs=None, verbose=0, missing_label=None):
         super().__init__(penalty=penalty, alpha=alpha, l2=l2, task_relation=task_relation,
@@ -552,18 +576,33 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
                          warm_start=warm_start, solver=solver, device=device, n_jobs=n_jobs,
                          verbose=verbose, missing_label=missing_label)
         self.class_weight = class_weight
+        self.loss = loss
+
+    def _check_params(self):
+        if self.loss not in ("logistic", "multinomial"):
+            raise ValueError(f"loss must be 'logistic' (one-vs-rest) or 'multinomial' "
+                             f"(softmax per multi-class task), got {self.loss!r}")
+        return super()._check_params()
 
     def _encode(self, Y2, miss):
         Yenc, mask, classes, owner = _labels.encode_classification(Y2, miss)
         self._classes = classes
         return Yenc, mask, owner
 
-    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner):
+    def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Loss multipliers from ``class_weight`` (see _labels.class_weight_matrix)."""
         if self.class_weight is None:
             return 1.0
         specs = _labels.check_class_weight(self.class_weight, Y2.shape[1])
-        return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes, owner)
+        softmax = [] if group is None else list(np.unique(owner[group >= 2]))
+        return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes, owner,
+                                           softmax_tasks=softmax)
+
+    def _loss_groups(self, owner):
+        if self.loss == "logistic":
+            return None
+        counts = np.bincount(owner)
+        return _losses.softmax_groups(owner, np.flatnonzero(counts >= 2))
 
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight)
@@ -584,15 +623,23 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return out[0] if self._one_d else out
 
     def predict_proba(self, X):
-        """Per task: (n, K) probabilities (sigmoid of the scores, normalised over K like
-        ``OneVsRestClassifier``); a list for several tasks."""
+        """Per task: (n, K) probabilities; a list for several tasks. A binary task: the
+        sigmoid of its score. A K-class task: the softmax of its K scores with
+        ``loss="multinomial"``, else the K one-vs-rest sigmoids normalised to sum to one
+        (as ``OneVsRestClassifier``)."""
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
+        softmax = getattr(self, "loss", "logistic") == "multinomial"
         out = []
         for z in dec:
+            if is_cupy_array(z):
+                z = to_numpy(z)
             if z.ndim == 1:
                 p = _losses._expit(z)
                 out.append(np.column_stack([1 - p, p]))
+            elif softmax:
+                e = np.exp(z - z.max(axis=1, keepdims=True))
+                out.append(e / e.sum(axis=1, keepdims=True))
             else:
                 p = _losses._expit(z)
                 s = p.sum(axis=1, keepdims=True)

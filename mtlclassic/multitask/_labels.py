@@ -194,7 +194,7 @@ def check_class_weight(class_weight, n_tasks):
     return [one(class_weight, "")] * n_tasks
 
 
-def class_weight_matrix(specs, Y2, miss, SW, classes, owner):
+def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=()):
     """Loss multipliers (n, T') from per-task class weights, scikit-learn's meanings:
 
     * a dict {class: weight}: every entry of that class weighs ``weight`` (1 for classes
@@ -202,7 +202,9 @@ def class_weight_matrix(specs, Y2, miss, SW, classes, owner):
     * "balanced": each sub-task's positives and negatives weigh n / (2 n_pos) and
       n / (2 n_neg) (weighted counts of its labelled entries): for a binary task this is
       ``LogisticRegression(class_weight="balanced")``; for the one-vs-rest sub-tasks of a
-      K-class task it is what ``OneVsRestClassifier`` gives each binary problem.
+      K-class task it is what ``OneVsRestClassifier`` gives each binary problem; for a
+      task with the softmax loss (``softmax_tasks``) each entry of class c weighs
+      n / (K n_c) in all K columns, as ``LogisticRegression(class_weight="balanced")``.
     """
     n, T = Y2.shape
     CW = np.ones((n, len(owner)))
@@ -226,6 +228,11 @@ def class_weight_matrix(specs, Y2, miss, SW, classes, owner):
             CW[np.ix_(lab, cols)] = per_class[idx][:, None]
             continue
         w = SW[lab, t]
+        if t in set(softmax_tasks):  # one weight per entry, by its class
+            n_c = np.bincount(idx, weights=w, minlength=len(cls))
+            per_class = w.sum() / (len(cls) * np.maximum(n_c, 1e-300))
+            CW[np.ix_(lab, cols)] = per_class[idx][:, None]
+            continue
         for j, col in enumerate(cols):
             pos = idx == (1 if len(cols) == 1 else j)
             n_pos, n_all = w[pos].sum(), w.sum()

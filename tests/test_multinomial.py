@@ -147,3 +147,12 @@ def test_device_body_float32(rng):
                     one_d, X, None, group)
     est.classes_ = est._classes
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=2e-3)
+
+
+def test_cv_estimator_takes_the_loss(rng):
+    from mtlclassic.multitask import MultiTaskClassifierCV
+
+    X, y4, _ = _problem(rng, n=200)
+    cv = MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=3, loss="multinomial").fit(X, y4)
+    ref = MultiTaskClassifier(penalty="ridge", alpha=cv.alpha_, loss="multinomial").fit(X, y4)
+    np.testing.assert_allclose(cv.coef_, ref.coef_)

@@ -192,7 +192,7 @@ class _CVMixin:
         return self
 
     def _base(self):
-        names = _BASE_PARAMS + (("class_weight",) if self._classification else ())
+        names = _BASE_PARAMS + (("class_weight", "loss") if self._classification else ())
         return self._base_class(alpha=1.0, **{k: getattr(self, k) for k in names})
 
 
@@ -253,8 +253,8 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
 
 class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
     """:class:`MultiTaskClassifier` with ``alpha`` (and optionally ``l2``) chosen by
-    stratified cross-validation on held-out labelled entries; ``class_weight`` as in
-    :class:`MultiTaskClassifier` (the held-out score is unweighted). ``scoring``: "accuracy"
+    stratified cross-validation on held-out labelled entries; ``loss`` and ``class_weight``
+    as in :class:`MultiTaskClassifier` (the held-out score is unweighted). ``scoring``: "accuracy"
     (default; the mean over tasks of each task's held-out accuracy) or "pooled_accuracy"
     (the fraction of all held-out entries predicted right). Other parameters and the
     attributes as :class:`MultiTaskRegressorCV`."""
@@ -265,9 +265,9 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
 
     def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
                  intercept_scalings=None, cv=5, scoring=None, eps_decades=3.0, random_state=0,
-                 class_weight=None, fit_intercept=True, intercept_scaling=None,
-                 task_weight=None, max_iter=2000, tol=1e-6, solver="auto", device="auto",
-                 n_jobs=None, verbose=0, missing_label=None):
+                 loss="logistic", class_weight=None, fit_intercept=True,
+                 intercept_scaling=None, task_weight=None, max_iter=2000, tol=1e-6,
+                 solver="auto", device="auto", n_jobs=None, verbose=0, missing_label=None):
         _CVMixin.__init__(self, penalty=penalty, alphas=alphas, l2=l2,
                           task_relation=task_relation, l2s=l2s,
                           intercept_scalings=intercept_scalings, cv=cv, scoring=scoring,
@@ -277,6 +277,7 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
                           device=device, n_jobs=n_jobs, verbose=verbose,
                           missing_label=missing_label)
         self.class_weight = class_weight
+        self.loss = loss
 
     @staticmethod
     def _numeric_targets(Y2, miss):

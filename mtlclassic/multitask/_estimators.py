@@ -543,6 +543,15 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
 """ + _OBJECTIVE_DOC + """
     Parameters are those of :class:`MultiTaskRegressor` (labels may be of any type), and
 
+    loss : {"logistic", "multinomial"}, default="logistic"
+        "logistic": every K-class task is K one-vs-rest logistic sub-tasks. "multinomial":
+        a K-class task (K > 2) has the softmax cross-entropy
+        log sum_k exp(z_k) - z_y over its K columns (binary tasks stay logistic); the K
+        columns are still that task's sub-tasks for the penalty's coupling, and
+        ``predict_proba`` is their softmax. One task with ``penalty="ridge"`` is
+        ``LogisticRegression(C=1 / (alpha * n))`` (multinomial). Better calibrated
+        probabilities than one-vs-rest.
+
     class_weight : None, "balanced", dict or list of those (one per task), default=None
         scikit-learn's meaning, per task. A dict {class: weight} multiplies the loss of every
         labelled entry of that class (classes not named weigh 1) in each of the task's

@@ -220,3 +220,19 @@ def test_multinomial_fit_on_gpu(cp, rng):
     cpu = MultiTaskClassifier(**kw).fit(X, y)
     gpu = MultiTaskClassifier(**kw).fit(cp.asarray(X), y)
     np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_patches_gpu_match_cpu(cp, rng, dtype):
+    from mtlclassic.features import extract_patches, patch_hog
+
+    imgs = (rng.random((6, 50, 40)) * 255).astype(dtype)
+    pts = rng.uniform(-5, 55, (6, 5, 2))
+    sides = rng.uniform(3, 30, (6, 5))
+    cpu = extract_patches(imgs, pts, sides, 16)
+    gpu = extract_patches(cp.asarray(imgs), pts, sides, 16)
+    assert isinstance(gpu, cp.ndarray)
+    np.testing.assert_array_equal(gpu.get(), cpu)
+    np.testing.assert_array_equal(patch_hog(cp.asarray(imgs), pts, sides, 16,
+                                            pixels_per_cell=4).get(),
+                                  patch_hog(imgs, pts, sides, 16, pixels_per_cell=4))

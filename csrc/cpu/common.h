@@ -33,6 +33,7 @@ void register_glcm(py::module_& m);
 void register_color(py::module_& m);
 void register_gabor(py::module_& m);
 void register_loss(py::module_& m);
+void register_patches(py::module_& m);
 
 
 }  // namespace mtl

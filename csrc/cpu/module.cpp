@@ -14,4 +14,5 @@ PYBIND11_MODULE(_cpu, m) {
     mtl::register_color(m);
     mtl::register_gabor(m);
     mtl::register_loss(m);
+    mtl::register_patches(m);
 }

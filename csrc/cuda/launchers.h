@@ -41,6 +41,12 @@ int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bo
                      std::int64_t C, int space, int b0, int b1, int b2, bool joint, int grid_r,
                      int grid_c, std::uintptr_t stream);
 
+// Patches: out (n, m, P, P) float64 resampled from the (n, H, W) images around points
+// (n, m, 2) (x, y) float64 with sides (n, m) float64 (mtlclassic/patch.h).
+int patches(std::uintptr_t images, int in_dtype, std::uintptr_t points, std::uintptr_t sides,
+            std::uintptr_t out, std::int64_t n, std::int64_t H, std::int64_t W, std::int64_t m,
+            int P, std::uintptr_t stream);
+
 // Solver: G = A * l'(Y, Z) element-wise over size entries (float32 or float64), and one
 // float64 partial loss sum per block into partial (loss_grad_blocks(size) values).
 int loss_grad_blocks(std::int64_t size);

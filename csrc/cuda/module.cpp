@@ -143,6 +143,24 @@ void color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, b
     check(code, "colour histogram kernel launch");
 }
 
+void patches(std::uintptr_t images, int in_dtype, std::uintptr_t points, std::uintptr_t sides,
+             std::uintptr_t out, std::int64_t n, std::int64_t H, std::int64_t W, std::int64_t m,
+             int P, std::uintptr_t stream) {
+    if (n < 0 || H < 1 || W < 1 || m < 0 || P < 1)
+        throw std::invalid_argument("patches: n, m >= 0 and H, W, patch_size >= 1 needed");
+    if (n == 0 || m == 0) return;
+    check_ptr(images, "images");
+    check_ptr(points, "points");
+    check_ptr(sides, "sides");
+    check_ptr(out, "out");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::patches(images, in_dtype, points, sides, out, n, H, W, m, P, stream);
+    }
+    check(code, "patches kernel launch");
+}
+
 void loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
                std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
                std::uintptr_t stream) {
@@ -228,6 +246,10 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("W"), py::arg("C"), py::arg("space"), py::arg("b0"), py::arg("b1"),
           py::arg("b2"), py::arg("joint"), py::arg("grid_r"), py::arg("grid_c"),
           py::arg("stream") = 0, "Colour histograms of a (n, H, W, C) device batch.");
+    m.def("patches", &patches, py::arg("images"), py::arg("in_dtype"), py::arg("points"),
+          py::arg("sides"), py::arg("out"), py::arg("n"), py::arg("H"), py::arg("W"),
+          py::arg("m"), py::arg("patch_size"), py::arg("stream") = 0,
+          "Bilinear patches around points of an (n, H, W) batch on the device (patch.h).");
     m.def("loss_grad_grouped", &loss_grad_grouped, py::arg("Z"), py::arg("Y"), py::arg("A"),
           py::arg("G"), py::arg("group"), py::arg("partial"), py::arg("n"), py::arg("n_cols"),
           py::arg("kind"), py::arg("is_double"), py::arg("stream") = 0,

@@ -18,3 +18,6 @@ __all__ += ["GaborBank"]
 from ._combined import ImageFeatures  # noqa: E402
 
 __all__ += ["ImageFeatures"]
+from .patches import extract_patches, patch_hog  # noqa: E402
+
+__all__ += ["extract_patches", "patch_hog"]

@@ -23,8 +23,8 @@ void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, in
     std::uint32_t* h1 = h0 + L2;
     std::uint32_t* h2 = h1 + L2;
     std::uint32_t* h3 = h2 + L2;
-    const index_t r0 = dr < 0 ? -dr : 0, r1 = dr > 0 ? H - dr : H;
-    const index_t c0 = dc < 0 ? -dc : 0, c1 = dc > 0 ? W - dc : W;
+    const GlcmPairRange g = glcm_pair_range(H, W, dr, dc);
+    const index_t r0 = g.r0, r1 = g.r1, c0 = g.c0, c1 = g.c1;
     for (index_t r = r0; r < r1; ++r) {
         const std::uint8_t* a = q + r * W;
         const std::uint8_t* b = q + (r + dr) * W + dc;
@@ -40,11 +40,7 @@ void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, in
     for (index_t k = 0; k < L2; ++k) counts[k] = h0[k] + h1[k] + h2[k] + h3[k];
     if (symmetric)
         for (int i = 0; i < levels; ++i)
-            for (int j = i; j < levels; ++j) {
-                const std::uint32_t s = counts[i * levels + j] + counts[j * levels + i];
-                counts[i * levels + j] = s;
-                counts[j * levels + i] = s;
-            }
+            for (int j = i; j < levels; ++j) glcm_symmetrize_entry(counts, levels, i, j);
 }
 
 struct GlcmArgs {
@@ -69,11 +65,8 @@ void check_levels(const std::uint8_t* q, index_t n, int levels) {
         if (q[i] >= levels) throw std::invalid_argument("quantised image has a value >= levels");
 }
 
-enum QuantMode : int { QUANT_U8 = 0, QUANT_U16 = 1, QUANT_AFFINE = 2, QUANT_PER_IMAGE = 3 };
-
-// Quantise one image to levels (mtlclassic.features.glcm.quantize, the reference):
-// uint8 v * levels >> 8, uint16 v * levels >> 16, else min(floor((v - lo) / span * levels),
-// levels - 1) in float64 with span = hi - lo (1 when 0); per image: lo, hi = min, max.
+// Quantise one image to levels (mtlclassic.features.glcm.quantize, the reference; the
+// per-pixel formulas are glcm_level_shift / glcm_level_affine of mtlclassic/glcm.h).
 template <typename InT>
 void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, int levels,
                     std::uint8_t* q) {
@@ -82,7 +75,7 @@ void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, i
             const int shift = mode == QUANT_U8 ? 8 : 16;
             for (index_t k = 0; k < n; ++k)
                 q[k] = static_cast<std::uint8_t>(
-                    (static_cast<std::uint64_t>(img[k]) * static_cast<std::uint64_t>(levels)) >> shift);
+                    glcm_level_shift(static_cast<std::uint64_t>(img[k]), levels, shift));
             return;
         }
     }
@@ -94,12 +87,10 @@ void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, i
             hi = v > hi ? v : hi;
         }
     }
-    const double span = hi - lo > 0 ? hi - lo : 1.0;
-    const double top = static_cast<double>(levels - 1);
-    for (index_t k = 0; k < n; ++k) {
-        const double v = std::floor((static_cast<double>(img[k]) - lo) / span * levels);
-        q[k] = static_cast<std::uint8_t>(v < top ? v : top);
-    }
+    const double span = glcm_span(lo, hi);
+    for (index_t k = 0; k < n; ++k)
+        q[k] = static_cast<std::uint8_t>(
+            glcm_level_affine(static_cast<double>(img[k]), lo, span, levels));
 }
 
 // images: (n, H, W, 1) of any supported dtype, quantised on the fly; out (n, n_props *
@@ -174,6 +165,39 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
     }
 }
 
+// Levels of a batch (n, H, W, 1) as the features kernel quantises it: out (n, H, W) uint8
+// (for tests of the shared quantisation against mtlclassic.features.glcm.quantize).
+void glcm_quantize(py::array images, carray<std::uint8_t> out, int mode, double lo, double hi,
+                   int levels) {
+    const ImageBatch s = batch_shape(images);
+    require(s.C == 1, "GLCM needs grey images (C == 1)");
+    require(levels >= 2 && levels <= 256, "levels must be in [2, 256]");
+    require(mode >= 0 && mode <= 3, "unknown quantisation mode");
+    require(mode == QUANT_PER_IMAGE || mode < 2 || hi > lo, "value range needs hi > lo");
+    require(out.ndim() == 3 && out.shape(0) == s.n && out.shape(1) == s.H && out.shape(2) == s.W,
+            "out must be (n, H, W)");
+    require((images.flags() & py::array::c_style) != 0, "images must be C-contiguous");
+    const index_t hw = s.H * s.W;
+    auto run = [&](auto tag) {
+        using InT = decltype(tag);
+        if constexpr (std::is_integral_v<InT>)
+            require(mode >= 2 || mode == (std::is_same_v<InT, std::uint8_t> ? QUANT_U8 : QUANT_U16),
+                    "the quantisation mode does not match the integer dtype");
+        else
+            require(mode >= 2, "float images need an affine or per-image quantisation");
+        const InT* src = static_cast<const InT*>(images.data());
+        for (index_t i = 0; i < s.n; ++i)
+            quantize_image(src + i * hw, hw, mode, lo, hi, levels, out.mutable_data() + i * hw);
+    };
+    switch (dtype_of(images)) {
+        case DType::U8: run(std::uint8_t{}); break;
+        case DType::U16: run(std::uint16_t{}); break;
+        case DType::F32: run(float{}); break;
+        case DType::F64: run(double{}); break;
+        default: throw std::invalid_argument("images must be uint8, uint16, float32 or float64");
+    }
+}
+
 }  // namespace
 
 void register_glcm(py::module_& m) {
@@ -182,6 +206,8 @@ void register_glcm(py::module_& m) {
           py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1);
     m.def("glcm_counts", &glcm_counts, py::arg("q"), py::arg("out"), py::arg("offsets"),
           py::arg("levels"), py::arg("symmetric"));
+    m.def("glcm_quantize", &glcm_quantize, py::arg("images"), py::arg("out"), py::arg("mode"),
+          py::arg("lo"), py::arg("hi"), py::arg("levels"));
 }
 
 }  // namespace mtl

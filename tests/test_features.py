@@ -358,11 +358,14 @@ def test_not_fitted_and_gpu_refused():
 
     with pytest.raises(NotFittedError):
         HOG().transform(np.zeros((1, 32, 32)))
-    for Est in (GLCM, GaborBank):
-        with pytest.raises(ValueError, match="has no CUDA kernel"):
-            Est(backend="cuda").fit(np.zeros((1, 32, 32)))
+
+    class NoKernel(GLCM):  # a descriptor without a CUDA kernel refuses backend='cuda'
+        _has_cuda_kernel = False
+
+    with pytest.raises(ValueError, match="has no CUDA kernel"):
+        NoKernel(backend="cuda").fit(np.zeros((1, 32, 32)))
     if not cuda_available():
-        for Est in (HOG, LBP, ColorHistogram):
+        for Est in (HOG, LBP, ColorHistogram, GLCM, GaborBank):
             with pytest.raises(RuntimeError, match="no GPU is usable"):
                 Est(backend="cuda").fit(np.zeros((1, 32, 32, 3 if Est is ColorHistogram else 1)))
 
@@ -463,7 +466,82 @@ def test_glcm_native_quantisation_matches_reference(grey_real, rng, value_range)
         np.testing.assert_allclose(nat, ref, rtol=1e-10, atol=1e-12, err_msg=str(X.dtype))
 
 
+def test_glcm_shared_quantisation_matches_quantize(grey_real, rng):
+    """The per-pixel quantisation of mtlclassic/glcm.h (run by the CPU and CUDA kernels)
+    equals quantize() for every dtype and value_range mode, through _cpu.glcm_quantize."""
+    from mtlclassic.features.glcm import quantisation_mode
+
+    cam = _crops(grey_real["camera"], (30, 35), 3)
+    cases = [(cam, None), (cam.astype(np.uint16) * 257, None), (cam / 255.0, None),
+             ((cam / 255.0).astype(np.float32), None), (cam, "image"), (cam / 7.0, "image"),
+             (cam.astype(np.float64) - 40, (-40.0, 215.0)), (cam, (0.0, 300.0)),
+             (np.full((2, 5, 6), 3.5), "image"), (rng.random((2, 9, 11)), None),
+             (rng.integers(0, 65536, (2, 8, 8)).astype(np.uint16), (0.0, 65535.0))]
+    for X, vr in cases:
+        for levels in (2, 7, 32, 256):
+            mode, lo, hi = quantisation_mode(X.dtype, vr)
+            out = np.empty(X.shape, np.uint8)
+            _cpu.glcm_quantize(np.ascontiguousarray(X[..., None]), out, mode, lo, hi, levels)
+            np.testing.assert_array_equal(out, quantize(X, levels, vr),
+                                          err_msg=f"{X.dtype} {vr} {levels}")
+    u8 = np.zeros((1, 4, 4, 1), np.uint8)
+    for args, match in [((u8, np.empty((1, 4, 4), np.uint8), 1, 0.0, 1.0, 8), "does not match"),
+                        ((u8.astype(np.float32), np.empty((1, 4, 4), np.uint8), 0, 0.0, 1.0, 8),
+                         "float images"),
+                        ((u8, np.empty((1, 4, 5), np.uint8), 0, 0.0, 1.0, 8), "out must be"),
+                        ((u8, np.empty((1, 4, 4), np.uint8), 2, 1.0, 1.0, 8), "hi > lo"),
+                        ((u8, np.empty((1, 4, 4), np.uint8), 0, 0.0, 1.0, 1), "levels")]:
+        with pytest.raises(ValueError, match=match):
+            _cpu.glcm_quantize(*args)
+
+
+def test_glcm_count_size_limit():
+    """32-bit counts: exact up to 2^32 - 1 pixels (2^31 - 1 symmetric), refused beyond."""
+    from mtlclassic.features.glcm import check_count_size
+
+    check_count_size(65535, 65537, False)  # 2^32 - 1 pixels
+    check_count_size(1, 2**31 - 1, True)
+    with pytest.raises(ValueError, match="32-bit co-occurrence counts"):
+        check_count_size(65536, 65536, False)
+    with pytest.raises(ValueError, match="with symmetric=True"):
+        check_count_size(46341, 46341, True)  # 2147488281 > 2^31 - 1
+    with pytest.raises(ValueError, match="too large"):
+        GLCM(symmetric=True)._n_features(2**16, 2**15, 1)
+
+
 # ------------------------------------------------------------------ Gabor
+
+def test_gabor_shared_pixel_and_row_responses(grey_real, rng):
+    """mtlclassic/gabor.h: the GPU's pixel-at-a-time response and the CPU's row-at-a-time
+    one give the same bits, and both equal scipy.ndimage.convolve with the 'reflect'
+    boundary (the reference skimage.filters.gabor uses), also when the kernel is larger
+    than the image (reflections wrap more than once)."""
+    from scipy import ndimage
+    from skimage.filters import gabor_kernel
+
+    images = [grey_real["coins"][40:80, 50:83].astype(np.float64),
+              rng.random((9, 7)), rng.standard_normal((1, 12)), np.array([[3.0]])]
+    for img in images:
+        for f, theta, n_stds in [(0.1, 0.3, 3), (0.4, 2.0, 2), (0.05, 1.0, 1.5)]:
+            g = gabor_kernel(f, theta, n_stds=n_stds)
+            fl = g[::-1, ::-1]
+            re, im = np.ascontiguousarray(fl.real), np.ascontiguousarray(fl.imag)
+            px, row = (np.empty((2,) + img.shape) for _ in range(2))
+            _cpu.gabor_response(img, re, im, px, True)
+            _cpu.gabor_response(img, re, im, row, False)
+            np.testing.assert_array_equal(px, row)
+            ref_re = ndimage.convolve(img, g.real, mode="reflect")
+            ref_im = ndimage.convolve(img, g.imag, mode="reflect")
+            scale = np.abs(img).max() * np.abs(g).sum()
+            np.testing.assert_allclose(px[0], ref_re, rtol=1e-12, atol=1e-13 * scale)
+            np.testing.assert_allclose(px[1], ref_im, rtol=1e-12, atol=1e-13 * scale)
+    with pytest.raises(ValueError, match="odd-sized"):
+        _cpu.gabor_response(np.zeros((4, 4)), np.zeros((2, 3)), np.zeros((2, 3)),
+                            np.empty((2, 4, 4)), True)
+    with pytest.raises(ValueError, match="out must be"):
+        _cpu.gabor_response(np.zeros((4, 4)), np.zeros((3, 3)), np.zeros((3, 3)),
+                            np.empty((2, 4, 5)), True)
+
 
 def test_gabor_matches_skimage_filters_gabor(grey_real, rng):
     """Native = skimage.filters.gabor on the float64 image (reflect boundary), magnitude,

@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ..backend._native import require_cuda
+from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import ImageFeatureTransformer, check_int, check_value_range
 
 PROPERTIES = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM",
@@ -48,6 +50,38 @@ def quantize(images, levels, value_range=None):
     return np.minimum(np.floor((x - lo) / span * levels), levels - 1).astype(np.uint8)
 
 
+# QuantMode of csrc/include/mtlclassic/glcm.h
+QUANT_U8, QUANT_U16, QUANT_AFFINE, QUANT_PER_IMAGE = range(4)
+# properties one CUDA launch takes (entries may repeat): _cuda.glcm_max_props
+CUDA_MAX_PROPERTIES = 64
+
+
+def quantisation_mode(dtype, value_range):
+    """How the kernels quantise images of ``dtype`` under a checked ``value_range``:
+    ``(mode, lo, hi)`` with mode QUANT_U8 / QUANT_U16 (the integer dtype's range, lo and hi
+    unused), QUANT_AFFINE (the fixed range (lo, hi); [0, 1] for floats when value_range is
+    None) or QUANT_PER_IMAGE (each image's min..max)."""
+    dtype = np.dtype(dtype)
+    if value_range is None and dtype in (np.uint8, np.uint16):
+        return (QUANT_U8 if dtype == np.uint8 else QUANT_U16), 0.0, 1.0
+    if isinstance(value_range, str):
+        return QUANT_PER_IMAGE, 0.0, 1.0
+    lo, hi = value_range or (0.0, 1.0)
+    return QUANT_AFFINE, float(lo), float(hi)
+
+
+def check_count_size(H, W, symmetric):
+    """The count matrices use 32-bit counters (as scikit-image's graycomatrix); a count is
+    at most the number of pixel pairs, H * W, doubled on the diagonal by ``symmetric``. So
+    counts are exact for images of up to 2^32 - 1 pixels (2^31 - 1 with symmetric=True);
+    larger images are refused with a ValueError rather than counted modulo 2^32."""
+    limit = (2**31 if symmetric else 2**32) - 1
+    if int(H) * int(W) > limit:
+        raise ValueError(f"GLCM: images of {H}x{W} pixels are too large for its 32-bit "
+                         f"co-occurrence counts (at most {limit} pixels"
+                         f"{' with symmetric=True' if symmetric else ''}); split them into tiles")
+
+
 class GLCM(ImageFeatureTransformer):
     """Texture properties of grey-level co-occurrence matrices.
 
@@ -77,6 +111,11 @@ class GLCM(ImageFeatureTransformer):
         uint16) or [0, 1] for floats; "image" = each image's min..max.
     image_shape, backend, n_jobs, batch_size, verbose, dtype
         As for :class:`HOG`. GLCM needs grey images.
+
+    Counts use 32-bit counters and are exact: images may hold up to 2^32 - 1 pixels
+    (2^31 - 1 with ``symmetric=True``); larger ones are refused. On the GPU (CuPy input or
+    ``backend="cuda"``) the counts are made with integer atomics (so they equal the CPU's)
+    and the properties by the CPU's function, one thread per count matrix.
     """
 
     _prefix = "glcm"
@@ -123,21 +162,56 @@ class GLCM(ImageFeatureTransformer):
 
     def _n_features(self, H, W, C):
         p = self._check_params()
+        check_count_size(H, W, p["symmetric"])
         return len(p["properties"]) * len(p["distances"]) * len(p["angles"])
+
+    def _property_codes(self):
+        return [PROPERTIES.index(x) for x in self._check_params()["properties"]]
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
-        vr = p["value_range"]
-        if vr is None and images.dtype in (np.uint8, np.uint16):
-            mode, lo, hi = (0 if images.dtype == np.uint8 else 1), 0.0, 1.0
-        elif isinstance(vr, str):
-            mode, lo, hi = 3, 0.0, 1.0
-        else:
-            (lo, hi), mode = (vr or (0.0, 1.0)), 2
+        mode, lo, hi = quantisation_mode(images.dtype, p["value_range"])
         self._native_module().glcm_features(
             images, out, mode, lo, hi, glcm_offsets(p["distances"], p["angles"]), p["levels"],
-            p["symmetric"], np.array([PROPERTIES.index(x) for x in p["properties"]],
-                                     dtype=np.int64), n_threads)
+            p["symmetric"], np.array(self._property_codes(), dtype=np.int64), n_threads)
+
+    _has_cuda_kernel = True
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        """The uint32 count matrices of one image: n_offsets * levels^2 * 4 bytes."""
+        p = self._check_params()
+        return 4 * len(p["distances"]) * len(p["angles"]) * p["levels"] ** 2
+
+    def _cuda_args(self, dtype, shape):
+        """Host-side arguments of ``_cuda.glcm_features`` for images of ``dtype`` and
+        ``shape`` (n, H, W, 1): a dict of the quantisation, offsets, property codes and the
+        counts buffer's length (checked here, so that the launch can only fail on the
+        device)."""
+        p = self._check_params()
+        n, H, W, C = shape
+        if C != 1:
+            raise ValueError(f"GLCM needs grey images (one channel); got {C} channels")
+        check_count_size(H, W, p["symmetric"])
+        codes = self._property_codes()
+        if len(codes) > CUDA_MAX_PROPERTIES:
+            raise ValueError(f"properties: the CUDA GLCM kernel takes at most "
+                             f"{CUDA_MAX_PROPERTIES} entries, got {len(codes)}")
+        mode, lo, hi = quantisation_mode(dtype, p["value_range"])
+        offs = glcm_offsets(p["distances"], p["angles"])
+        return dict(mode=mode, lo=lo, hi=hi, dr=offs[:, 0].tolist(), dc=offs[:, 1].tolist(),
+                    levels=p["levels"], symmetric=p["symmetric"], which=codes,
+                    counts_len=n * len(offs) * p["levels"] ** 2)
+
+    def _cuda(self, images, out, stream):
+        import cupy
+
+        a = self._cuda_args(images.dtype, images.shape)
+        n, H, W, _ = images.shape
+        counts = cupy.empty(a.pop("counts_len"), dtype=cupy.uint32)
+        require_cuda().glcm_features(
+            device_ptr(images, "images"), DTYPE_CODES[images.dtype], device_ptr(out, "out"),
+            out.dtype == cupy.float64, device_ptr(counts, "counts"), n, H, W, a["mode"], a["lo"],
+            a["hi"], a["dr"], a["dc"], a["levels"], a["symmetric"], a["which"], stream)
 
     def _reference(self, image):
         from skimage.feature import graycomatrix, graycoprops

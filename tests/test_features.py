@@ -558,6 +558,29 @@ def test_gabor_matches_skimage_filters_gabor(grey_real, rng):
             np.testing.assert_allclose(nat, ref, rtol=1e-5, atol=1e-9)
 
 
+def test_gabor_features_from_the_pixel_response(grey_real, rng):
+    """The GPU's form of the response (pixel at a time), hypot, and the cell mean / two-pass
+    variance summed in row-major order (np.cumsum is sequential) reproduce the CPU kernel's
+    features bit for bit: the GPU differs from the CPU only in its cell sums' order."""
+    X = np.concatenate([_crops(grey_real["camera"], (23, 26), 2) / 255.0,
+                        rng.random((1, 23, 26))])
+    est = GaborBank(frequencies=(0.07, 0.3), orientations=3, grid=(2, 3), dtype=np.float64)
+    got = est.fit(X).transform(X)
+    H, W = X.shape[1:]
+    for i, img in enumerate(X):
+        feats = []
+        for re, im in est._kernels():
+            resp = np.empty((2, H, W))
+            _cpu.gabor_response(np.ascontiguousarray(img), re, im, resp, True)
+            mag = np.hypot(resp[0], resp[1])
+            for gi in range(2):
+                for gj in range(3):
+                    cell = mag[gi * H // 2:(gi + 1) * H // 2, gj * W // 3:(gj + 1) * W // 3]
+                    mean = np.cumsum(cell.ravel())[-1] / cell.size
+                    feats += [mean, np.cumsum((cell.ravel() - mean) ** 2)[-1] / cell.size]
+        np.testing.assert_array_equal(got[i], feats)
+
+
 def test_gabor_responds_to_orientation():
     """Vertical stripes of frequency 0.25: the theta = 0 filter at f = 0.25 responds far
     more than the theta = pi/2 one (the kernel's carrier runs along x for theta = 0)."""

@@ -153,7 +153,8 @@ void glcm_features(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool
     if (levels < 2 || levels > 256) throw std::invalid_argument("levels must be in [2, 256]");
     if (mode < 0 || mode > 3) throw std::invalid_argument("unknown quantisation mode");
     if ((mode == 0 && in_dtype != 0) || (mode == 1 && in_dtype != 1))
-        throw std::invalid_argument("the uint8 / uint16 quantisation modes need uint8 / uint16 images");
+        throw std::invalid_argument(
+            "the uint8 / uint16 quantisation modes need uint8 / uint16 images");
     if (mode == 2 && !(hi > lo)) throw std::invalid_argument("value range needs hi > lo");
     if (dr.empty() || dr.size() != dc.size())
         throw std::invalid_argument("dr and dc must hold the same number (>= 1) of offsets");

@@ -33,7 +33,8 @@ __global__ void use_every_header(const double* in, double* out, const unsigned* 
     const mtl::GlcmPairRange pairs = mtl::glcm_pair_range(5, 7, -1, 2);
     out[8] = mtl::glcm_level_shift(200u, 32, 8) +
              mtl::glcm_level_affine(in[0], 0.0, mtl::glcm_span(0.0, 1.0), 16) + c4[1] +
-             static_cast<double>(pairs.rows() * pairs.cols()) + mtl::glcm_counts_fit_u32(3, 4, true);
+             static_cast<double>(pairs.rows() * pairs.cols()) +
+             mtl::glcm_counts_fit_u32(3, 4, true);
     // Gabor padding, responses and cell statistics
     double re, im, acc_re[3], acc_im[3], mean, var;
     mtl::gabor_pixel_response(in, 3, in + 3, in + 6, 1, 3, &re, &im);

@@ -177,7 +177,7 @@ def test_glcm_cuda_call_reaches_the_pointer_check(fake_cupy, rng, dtype):
     x = (rng.random((3, 20, 17, 1)) * 200).astype(dtype)
     for vr in (None, "image", (0.0, 255.0)):
         xx = x / 255 if vr is None and x.dtype.kind == "f" else x  # floats in [0, 1]
-        est = GLCM(value_range=vr, distances=(1, 50), levels=64).fit(xx)
+        est = GLCM(value_range=vr, distances=(1, 18), levels=64).fit(xx)
         out = np.empty((3, est.n_features_out_), np.float32)
         with pytest.raises(ValueError, match="images: not a device pointer"):
             est._cuda(np.ascontiguousarray(xx), out, 0)

@@ -495,8 +495,9 @@ def test_glcm_shared_quantisation_matches_quantize(grey_real, rng):
             _cpu.glcm_quantize(*args)
 
 
-def test_glcm_count_size_limit():
-    """32-bit counts: exact up to 2^32 - 1 pixels (2^31 - 1 symmetric), refused beyond."""
+def test_glcm_gpu_count_size_limit():
+    """The GPU's 32-bit counts: exact up to 2^32 - 1 pixels (2^31 - 1 symmetric), refused
+    beyond (the check the CUDA path runs before a launch)."""
     from mtlclassic.features.glcm import check_count_size
 
     check_count_size(65535, 65537, False)  # 2^32 - 1 pixels
@@ -505,8 +506,33 @@ def test_glcm_count_size_limit():
         check_count_size(65536, 65536, False)
     with pytest.raises(ValueError, match="with symmetric=True"):
         check_count_size(46341, 46341, True)  # 2147488281 > 2^31 - 1
-    with pytest.raises(ValueError, match="too large"):
-        GLCM(symmetric=True)._n_features(2**16, 2**15, 1)
+    with pytest.raises(ValueError, match="backend='native'"):
+        GLCM(symmetric=True)._cuda_args(np.dtype(np.uint8), (1, 2**16, 2**15, 1))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_glcm_counts_in_the_gpu_form(grey_real, rng, symmetric):
+    """The CUDA kernel's way of counting -- glcm_pair_range blocks walked pair by pair,
+    then glcm_symmetrize_entry on each i <= j entry (mtlclassic/glcm.h) -- run on the CPU
+    through _cpu.glcm_counts_device_form, equals scikit-image's graycomatrix, also for
+    offsets that leave the image (and the launcher's clamp of huge ones)."""
+    dist, ang = [0, 1, 3, 40], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, 2.5, np.pi]
+    for img, levels in [(grey_real["camera"][:37, :45], 256),
+                        (quantize(grey_real["brick"][:40, :33], 32), 32),
+                        (rng.integers(0, 5, (15, 1), dtype=np.uint8), 5)]:
+        offs = glcm_offsets(dist, ang)
+        out = np.empty((levels, levels, len(offs)), np.uint32)
+        _cpu.glcm_counts_device_form(np.ascontiguousarray(img), out, offs, levels, symmetric)
+        ref = graycomatrix(img, dist, ang, levels=levels, symmetric=symmetric)
+        np.testing.assert_array_equal(out, ref.reshape(levels, levels, -1))
+        huge = np.array([[2**40, 0], [0, -2**40], [-2**62, 3]], np.int64)
+        out = np.empty((levels, levels, 3), np.uint32)
+        _cpu.glcm_counts_device_form(np.ascontiguousarray(img), out, huge, levels, symmetric)
+        np.testing.assert_array_equal(out, 0)
+    with pytest.raises(ValueError, match="levels"):
+        _cpu.glcm_counts_device_form(np.full((4, 4), 9, np.uint8),
+                                     np.empty((8, 8, 1), np.uint32),
+                                     np.zeros((1, 2), np.int64), 8, False)
 
 
 # ------------------------------------------------------------------ Gabor

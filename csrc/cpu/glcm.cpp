@@ -1,5 +1,6 @@
 // Batched GLCM on the CPU: co-occurrence counts per (distance, angle) offset and their
 // properties (math in csrc/include/mtlclassic/glcm.h).
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -23,8 +24,8 @@ void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, in
     std::uint32_t* h1 = h0 + L2;
     std::uint32_t* h2 = h1 + L2;
     std::uint32_t* h3 = h2 + L2;
-    const GlcmPairRange g = glcm_pair_range(H, W, dr, dc);
-    const index_t r0 = g.r0, r1 = g.r1, c0 = g.c0, c1 = g.c1;
+    const index_t r0 = dr < 0 ? -dr : 0, r1 = dr > 0 ? H - dr : H;
+    const index_t c0 = dc < 0 ? -dc : 0, c1 = dc > 0 ? W - dc : W;
     for (index_t r = r0; r < r1; ++r) {
         const std::uint8_t* a = q + r * W;
         const std::uint8_t* b = q + (r + dr) * W + dc;
@@ -40,7 +41,11 @@ void count_pairs(const std::uint8_t* q, index_t H, index_t W, int dr, int dc, in
     for (index_t k = 0; k < L2; ++k) counts[k] = h0[k] + h1[k] + h2[k] + h3[k];
     if (symmetric)
         for (int i = 0; i < levels; ++i)
-            for (int j = i; j < levels; ++j) glcm_symmetrize_entry(counts, levels, i, j);
+            for (int j = i; j < levels; ++j) {
+                const std::uint32_t s = counts[i * levels + j] + counts[j * levels + i];
+                counts[i * levels + j] = s;
+                counts[j * levels + i] = s;
+            }
 }
 
 struct GlcmArgs {
@@ -165,6 +170,42 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
     }
 }
 
+// Counts of one quantised image (H, W) the way the CUDA kernel makes them (for tests of the
+// shared pair and symmetrisation math): per offset, pair q of the glcm_pair_range block at
+// (r0 + q / cols, c0 + q % cols), one increment each, then glcm_symmetrize_entry on every
+// i <= j entry; out (levels, levels, n_offsets) uint32, as glcm_counts.
+void glcm_counts_device_form(carray<std::uint8_t> q, carray<std::uint32_t> out,
+                             carray<std::int64_t> offsets, int levels, bool symmetric) {
+    require(q.ndim() == 2, "q must be (H, W)");
+    require(levels >= 2 && levels <= 256, "levels must be in [2, 256]");
+    require(offsets.ndim() == 2 && offsets.shape(1) == 2, "offsets must be (n_offsets, 2)");
+    const index_t H = q.shape(0), W = q.shape(1), n_off = offsets.shape(0);
+    const index_t L2 = static_cast<index_t>(levels) * levels;
+    require(out.ndim() == 3 && out.shape(0) == levels && out.shape(1) == levels &&
+                out.shape(2) == n_off, "out must be (levels, levels, n_offsets)");
+    require(glcm_counts_fit_u32(H, W, symmetric), "the image is too large for 32-bit counts");
+    check_levels(q.data(), H * W, levels);
+    std::vector<std::uint32_t> hist(static_cast<size_t>(L2));
+    for (index_t k = 0; k < n_off; ++k) {
+        // the launcher's clamp: |offset| >= the side pairs nothing
+        const index_t dr = std::max(-H, std::min(H, static_cast<index_t>(offsets.at(k, 0))));
+        const index_t dc = std::max(-W, std::min(W, static_cast<index_t>(offsets.at(k, 1))));
+        std::fill(hist.begin(), hist.end(), 0u);
+        const GlcmPairRange g = glcm_pair_range(H, W, dr, dc);
+        const index_t width = g.cols(), total = g.rows() * width;
+        for (index_t t = 0; t < total; ++t) {
+            const index_t r = g.r0 + t / width, c = g.c0 + t % width;
+            ++hist[static_cast<size_t>(q.at(r, c) * levels + q.at(r + dr, c + dc))];
+        }
+        if (symmetric)
+            for (index_t t = 0; t < L2; ++t) {
+                const int i = static_cast<int>(t / levels), j = static_cast<int>(t % levels);
+                if (i <= j) glcm_symmetrize_entry(hist.data(), levels, i, j);
+            }
+        for (index_t ij = 0; ij < L2; ++ij) out.mutable_at(ij / levels, ij % levels, k) = hist[ij];
+    }
+}
+
 // Levels of a batch (n, H, W, 1) as the features kernel quantises it: out (n, H, W) uint8
 // (for tests of the shared quantisation against mtlclassic.features.glcm.quantize).
 void glcm_quantize(py::array images, carray<std::uint8_t> out, int mode, double lo, double hi,
@@ -206,6 +247,8 @@ void register_glcm(py::module_& m) {
           py::arg("symmetric"), py::arg("props"), py::arg("n_threads") = 1);
     m.def("glcm_counts", &glcm_counts, py::arg("q"), py::arg("out"), py::arg("offsets"),
           py::arg("levels"), py::arg("symmetric"));
+    m.def("glcm_counts_device_form", &glcm_counts_device_form, py::arg("q"), py::arg("out"),
+          py::arg("offsets"), py::arg("levels"), py::arg("symmetric"));
     m.def("glcm_quantize", &glcm_quantize, py::arg("images"), py::arg("out"), py::arg("mode"),
           py::arg("lo"), py::arg("hi"), py::arg("levels"));
 }

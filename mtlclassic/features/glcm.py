@@ -71,15 +71,17 @@ def quantisation_mode(dtype, value_range):
 
 
 def check_count_size(H, W, symmetric):
-    """The count matrices use 32-bit counters (as scikit-image's graycomatrix); a count is
-    at most the number of pixel pairs, H * W, doubled on the diagonal by ``symmetric``. So
-    counts are exact for images of up to 2^32 - 1 pixels (2^31 - 1 with symmetric=True);
-    larger images are refused with a ValueError rather than counted modulo 2^32."""
+    """The CUDA kernel counts with 32-bit atomics (scikit-image's uint32 counts); a count
+    is at most the number of pixel pairs, H * W, doubled on the diagonal by ``symmetric``.
+    So its counts are exact for images of up to 2^32 - 1 pixels (2^31 - 1 with
+    symmetric=True); larger images are refused with a ValueError rather than counted
+    modulo 2^32 (glcm_counts_fit_u32 in csrc/include/mtlclassic/glcm.h)."""
     limit = (2**31 if symmetric else 2**32) - 1
     if int(H) * int(W) > limit:
-        raise ValueError(f"GLCM: images of {H}x{W} pixels are too large for its 32-bit "
-                         f"co-occurrence counts (at most {limit} pixels"
-                         f"{' with symmetric=True' if symmetric else ''}); split them into tiles")
+        raise ValueError(f"GLCM on the GPU: images of {H}x{W} pixels are too large for its "
+                         f"32-bit co-occurrence counts (at most {limit} pixels"
+                         f"{' with symmetric=True' if symmetric else ''}); use "
+                         "backend='native' or split the images into tiles")
 
 
 class GLCM(ImageFeatureTransformer):
@@ -112,10 +114,10 @@ class GLCM(ImageFeatureTransformer):
     image_shape, backend, n_jobs, batch_size, verbose, dtype
         As for :class:`HOG`. GLCM needs grey images.
 
-    Counts use 32-bit counters and are exact: images may hold up to 2^32 - 1 pixels
-    (2^31 - 1 with ``symmetric=True``); larger ones are refused. On the GPU (CuPy input or
-    ``backend="cuda"``) the counts are made with integer atomics (so they equal the CPU's)
-    and the properties by the CPU's function, one thread per count matrix.
+    On the GPU (CuPy input or ``backend="cuda"``) the counts are made with 32-bit integer
+    atomics, so they equal the CPU's, and the properties by the CPU's function, one thread
+    per count matrix; the GPU takes images of up to 2^32 - 1 pixels (2^31 - 1 with
+    ``symmetric=True``) and refuses larger ones.
     """
 
     _prefix = "glcm"
@@ -162,18 +164,38 @@ class GLCM(ImageFeatureTransformer):
 
     def _n_features(self, H, W, C):
         p = self._check_params()
-        check_count_size(H, W, p["symmetric"])
         return len(p["properties"]) * len(p["distances"]) * len(p["angles"])
-
-    def _property_codes(self):
-        return [PROPERTIES.index(x) for x in self._check_params()["properties"]]
 
     def _native(self, images, out, n_threads):
         p = self._check_params()
-        mode, lo, hi = quantisation_mode(images.dtype, p["value_range"])
+        vr = p["value_range"]
+        if vr is None and images.dtype in (np.uint8, np.uint16):
+            mode, lo, hi = (0 if images.dtype == np.uint8 else 1), 0.0, 1.0
+        elif isinstance(vr, str):
+            mode, lo, hi = 3, 0.0, 1.0
+        else:
+            (lo, hi), mode = (vr or (0.0, 1.0)), 2
         self._native_module().glcm_features(
             images, out, mode, lo, hi, glcm_offsets(p["distances"], p["angles"]), p["levels"],
-            p["symmetric"], np.array(self._property_codes(), dtype=np.int64), n_threads)
+            p["symmetric"], np.array([PROPERTIES.index(x) for x in p["properties"]],
+                                     dtype=np.int64), n_threads)
+
+    def _reference(self, image):
+        from skimage.feature import graycomatrix, graycoprops
+
+        p = self._check_params()
+        q = quantize(image[..., 0], p["levels"], p["value_range"])
+        P = graycomatrix(q, p["distances"], p["angles"], levels=p["levels"],
+                         symmetric=p["symmetric"])
+        return np.concatenate([graycoprops(P, prop).ravel() for prop in p["properties"]])
+
+    def _to_batch(self, X, reset):
+        batch = super()._to_batch(X, reset)
+        self._check_value_range_of(batch, self._check_params()["value_range"])
+        return batch
+
+    def _property_codes(self):
+        return [PROPERTIES.index(x) for x in self._check_params()["properties"]]
 
     _has_cuda_kernel = True
 
@@ -212,20 +234,6 @@ class GLCM(ImageFeatureTransformer):
             device_ptr(images, "images"), DTYPE_CODES[images.dtype], device_ptr(out, "out"),
             out.dtype == cupy.float64, device_ptr(counts, "counts"), n, H, W, a["mode"], a["lo"],
             a["hi"], a["dr"], a["dc"], a["levels"], a["symmetric"], a["which"], stream)
-
-    def _reference(self, image):
-        from skimage.feature import graycomatrix, graycoprops
-
-        p = self._check_params()
-        q = quantize(image[..., 0], p["levels"], p["value_range"])
-        P = graycomatrix(q, p["distances"], p["angles"], levels=p["levels"],
-                         symmetric=p["symmetric"])
-        return np.concatenate([graycoprops(P, prop).ravel() for prop in p["properties"]])
-
-    def _to_batch(self, X, reset):
-        batch = super()._to_batch(X, reset)
-        self._check_value_range_of(batch, self._check_params()["value_range"])
-        return batch
 
     def _names(self, H, W, C):
         p = self._check_params()

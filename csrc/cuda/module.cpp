@@ -293,6 +293,11 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("W"), py::arg("C"), py::arg("space"), py::arg("b0"), py::arg("b1"),
           py::arg("b2"), py::arg("joint"), py::arg("grid_r"), py::arg("grid_c"),
           py::arg("stream") = 0, "Colour histograms of a (n, H, W, C) device batch.");
+    m.def("loss_grad_blocks", &mc::loss_grad_blocks, py::arg("size"),
+          "Length of the partial-sum buffer loss_grad needs for size entries.");
+    m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
+          py::arg("partial"), py::arg("size"), py::arg("kind"), py::arg("is_double"),
+          py::arg("stream") = 0, "Fused masked loss and gradient on device arrays.");
     m.attr("glcm_max_shared_bins") = mc::glcm_max_shared_bins();
     m.attr("glcm_max_props") = mc::glcm_max_props();
     m.def("glcm_features", &glcm_features, py::arg("images"), py::arg("in_dtype"),
@@ -309,9 +314,4 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("grid_r"), py::arg("grid_c"), py::arg("stream") = 0,
           "Gabor cell statistics of a (n, H, W, 1) device batch into out "
           "(n, n_kernels * grid_r * grid_c * 2).");
-    m.def("loss_grad_blocks", &mc::loss_grad_blocks, py::arg("size"),
-          "Length of the partial-sum buffer loss_grad needs for size entries.");
-    m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
-          py::arg("partial"), py::arg("size"), py::arg("kind"), py::arg("is_double"),
-          py::arg("stream") = 0, "Fused masked loss and gradient on device arrays.");
 }

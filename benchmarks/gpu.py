@@ -1,10 +1,12 @@
 """GPU benchmarks (issue: GPU path): feature kernels and the multi-task solver.
 
-Features -- HOG and LBP on 4096 images of 128x128 and 512 of 512x512 (uint8, grey):
-the CUDA kernels (device-resident input, CUDA-event timing) vs the native kernels with 1
-thread and all threads of this machine vs scikit-image (timed on a subset, per image), and
-the floor: bytes read + written over the device-to-device copy bandwidth measured in the
-same run.
+Features -- HOG, LBP and GLCM on 4096 images of 128x128 and 512 of 512x512 (uint8, grey),
+GaborBank (16 filters, direct convolutions) on an eighth of those batches: the CUDA kernels
+(device-resident input, CUDA-event timing) vs the native kernels with 1 thread (timed on an
+eighth of the batch and scaled) and all threads of this machine vs scikit-image (timed on a
+subset, per image, and scaled), and the floor: images read + float32 features written over
+the device-to-device copy bandwidth measured in the same run (GLCM's count matrices and
+Gabor's padded images and magnitudes are scratch the floor does not count).
 
 Solver -- logistic loss, ``graph`` and ``l21`` penalties, n = 200 000, d = 2 048, 64
 sub-tasks (float32 on the GPU): time per FISTA iteration vs the time of its two GEMMs
@@ -13,6 +15,7 @@ path is timed on a fixed number of iterations and its per-iteration time reporte
 the ratio; a full CPU fit at this size takes too long for the check script).
 
     python benchmarks/gpu.py [--quick] [--skip-solver] [--skip-features]
+                             [--descriptors HOG LBP GLCM Gabor]
 
 Writes benchmarks/results/gpu.json (or $MTLCLASSIC_RESULTS) with the device name and
 versions, and gpu_features.png / gpu_solver.png when matplotlib is installed.
@@ -30,7 +33,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import gpu_event_time, machine, median_time, table, write_json  # noqa: E402
 
 from mtlclassic.backend import cuda_status, effective_n_threads  # noqa: E402
-from mtlclassic.features import HOG, LBP  # noqa: E402
+from mtlclassic.features import GLCM, HOG, LBP, GaborBank  # noqa: E402
+
+# name -> (transformer factory, batch divisor: the batch and the scikit-image subset are
+# divided by it for descriptors that cost much more per image)
+DESCRIPTORS = {
+    "HOG": (lambda: HOG(orientations=9, pixels_per_cell=8, cells_per_block=3), 1),
+    "LBP": (lambda: LBP(P=8, R=1, method="uniform", grid=4), 1),
+    "GLCM": (lambda: GLCM(), 1),  # 32 levels, distance 1, 4 angles, 6 properties
+    "Gabor": (lambda: GaborBank(), 8),  # 4 frequencies x 4 orientations, grid 1
+}
 
 
 def copy_bandwidth(cp, nbytes=1 << 30):
@@ -40,15 +52,18 @@ def copy_bandwidth(cp, nbytes=1 << 30):
     return 2 * a.nbytes / t  # read + write
 
 
-def bench_features(cp, sizes, skimage_images, repeat):
+def bench_features(cp, sizes, skimage_images, repeat, descriptors=tuple(DESCRIPTORS)):
     bw = copy_bandwidth(cp)
     rows = []
     rng = np.random.default_rng(0)
-    for n, side in sizes:
-        x = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
-        xd = cp.asarray(x)
-        for name, est in (("HOG", HOG(orientations=9, pixels_per_cell=8, cells_per_block=3)),
-                          ("LBP", LBP(P=8, R=1, method="uniform", grid=4))):
+    for n_all, side in sizes:
+        x_all = rng.integers(0, 256, (n_all, side, side), dtype=np.uint8)
+        for name in descriptors:
+            make, div = DESCRIPTORS[name]
+            est = make()
+            n = max(1, n_all // div)
+            x = x_all[:n]
+            xd = cp.asarray(x)
             est.fit(x[:1])
             nf = est.n_features_out_
             t_gpu = gpu_event_time(lambda: est.transform(xd), repeat=repeat, warmup=2)
@@ -58,7 +73,7 @@ def bench_features(cp, sizes, skimage_images, repeat):
             est.set_params(n_jobs=-1)
             t_all = median_time(lambda: est.transform(x), repeat=3)
             est.set_params(backend="skimage")
-            m = min(skimage_images, n)
+            m = max(1, min(skimage_images // div, n))
             t_sk = median_time(lambda: est.transform(x[:m]), repeat=1, warmup=0) * n / m
             est.set_params(backend="auto", n_jobs=None)
             moved = x.nbytes + n * nf * 4  # images read once, float32 features written
@@ -69,6 +84,8 @@ def bench_features(cp, sizes, skimage_images, repeat):
                          "floor_s": floor, "gpu_over_floor": t_gpu / floor,
                          "speedup_vs_native_all": t_all / t_gpu,
                          "speedup_vs_skimage": t_sk / t_gpu,
+                         "gpu_images_per_s": n / t_gpu, "native_all_images_per_s": n / t_all,
+                         "native_1t_images_per_s": n / t_1, "skimage_images_per_s": n / t_sk,
                          "copy_bandwidth_GBps": bw / 1e9})
             print(f"{name} {n}x{side}^2: gpu {t_gpu * 1e3:.2f} ms, floor {floor * 1e3:.2f} ms, "
                   f"native all {t_all:.3f} s, skimage {t_sk:.1f} s", flush=True)
@@ -170,6 +187,8 @@ def main(argv=None):
     p.add_argument("--skip-features", action="store_true")
     p.add_argument("--skip-solver", action="store_true")
     p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--descriptors", nargs="+", choices=tuple(DESCRIPTORS),
+                   default=list(DESCRIPTORS), help="feature kernels to time (default: all)")
     a = p.parse_args(argv)
     ok, reason = cuda_status()
     if not ok:
@@ -181,7 +200,7 @@ def main(argv=None):
         sizes, sk, solver = [(256, 128), (32, 512)], 8, (20000, 256, 8, 3, 200)
     else:
         sizes, sk, solver = [(4096, 128), (512, 512)], 32, (200000, 2048, 64, 3, 300)
-    feats = [] if a.skip_features else bench_features(cp, sizes, sk, a.repeat)
+    feats = [] if a.skip_features else bench_features(cp, sizes, sk, a.repeat, a.descriptors)
     solv = [] if a.skip_solver else bench_solver(cp, *solver)
     dev = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
     payload = {"machine": machine(), "device": dev["name"].decode(), "features": feats,
@@ -190,10 +209,12 @@ def main(argv=None):
     out_dir = os.path.dirname(path)
     if feats:
         print(table([[r["descriptor"], f"{r['n']}x{r['size']}", f"{r['gpu_s'] * 1e3:.2f}",
-                      f"{r['gpu_over_floor']:.2f}", f"{r['speedup_vs_native_all']:.1f}",
-                      f"{r['speedup_vs_skimage']:.0f}"] for r in feats],
-                    ["descriptor", "batch", "GPU ms", "x floor", "x native (all)",
-                     "x skimage"]))
+                      f"{r['gpu_images_per_s']:,.0f}", f"{r['native_all_images_per_s']:,.0f}",
+                      f"{r['skimage_images_per_s']:,.1f}", f"{r['gpu_over_floor']:.2f}",
+                      f"{r['speedup_vs_native_all']:.1f}", f"{r['speedup_vs_skimage']:.0f}"]
+                     for r in feats],
+                    ["descriptor", "batch", "GPU ms", "GPU img/s", "native (all) img/s",
+                     "skimage img/s", "x floor", "x native (all)", "x skimage"]))
     if solv:
         print(table([[r["penalty"], f"{r['gpu_s_per_iter'] * 1e3:.2f}",
                       f"{r['iter_over_gemms']:.2f}", f"{r['speedup_per_iter']:.1f}",

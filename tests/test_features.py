@@ -358,11 +358,14 @@ def test_not_fitted_and_gpu_refused():
 
     with pytest.raises(NotFittedError):
         HOG().transform(np.zeros((1, 32, 32)))
-    for Est in (GLCM, GaborBank):
-        with pytest.raises(ValueError, match="has no CUDA kernel"):
-            Est(backend="cuda").fit(np.zeros((1, 32, 32)))
+
+    class NoKernel(GLCM):  # a descriptor without a CUDA kernel refuses backend='cuda'
+        _has_cuda_kernel = False
+
+    with pytest.raises(ValueError, match="has no CUDA kernel"):
+        NoKernel(backend="cuda").fit(np.zeros((1, 32, 32)))
     if not cuda_available():
-        for Est in (HOG, LBP, ColorHistogram):
+        for Est in (HOG, LBP, ColorHistogram, GLCM, GaborBank):
             with pytest.raises(RuntimeError, match="no GPU is usable"):
                 Est(backend="cuda").fit(np.zeros((1, 32, 32, 3 if Est is ColorHistogram else 1)))
 
@@ -463,7 +466,108 @@ def test_glcm_native_quantisation_matches_reference(grey_real, rng, value_range)
         np.testing.assert_allclose(nat, ref, rtol=1e-10, atol=1e-12, err_msg=str(X.dtype))
 
 
+def test_glcm_shared_quantisation_matches_quantize(grey_real, rng):
+    """The per-pixel quantisation of mtlclassic/glcm.h (run by the CPU and CUDA kernels)
+    equals quantize() for every dtype and value_range mode, through _cpu.glcm_quantize."""
+    from mtlclassic.features.glcm import quantisation_mode
+
+    cam = _crops(grey_real["camera"], (30, 35), 3)
+    cases = [(cam, None), (cam.astype(np.uint16) * 257, None), (cam / 255.0, None),
+             ((cam / 255.0).astype(np.float32), None), (cam, "image"), (cam / 7.0, "image"),
+             (cam.astype(np.float64) - 40, (-40.0, 215.0)), (cam, (0.0, 300.0)),
+             (np.full((2, 5, 6), 3.5), "image"), (rng.random((2, 9, 11)), None),
+             (rng.integers(0, 65536, (2, 8, 8)).astype(np.uint16), (0.0, 65535.0))]
+    for X, vr in cases:
+        for levels in (2, 7, 32, 256):
+            mode, lo, hi = quantisation_mode(X.dtype, vr)
+            out = np.empty(X.shape, np.uint8)
+            _cpu.glcm_quantize(np.ascontiguousarray(X[..., None]), out, mode, lo, hi, levels)
+            np.testing.assert_array_equal(out, quantize(X, levels, vr),
+                                          err_msg=f"{X.dtype} {vr} {levels}")
+    u8 = np.zeros((1, 4, 4, 1), np.uint8)
+    for args, match in [((u8, np.empty((1, 4, 4), np.uint8), 1, 0.0, 1.0, 8), "does not match"),
+                        ((u8.astype(np.float32), np.empty((1, 4, 4), np.uint8), 0, 0.0, 1.0, 8),
+                         "float images"),
+                        ((u8, np.empty((1, 4, 5), np.uint8), 0, 0.0, 1.0, 8), "out must be"),
+                        ((u8, np.empty((1, 4, 4), np.uint8), 2, 1.0, 1.0, 8), "hi > lo"),
+                        ((u8, np.empty((1, 4, 4), np.uint8), 0, 0.0, 1.0, 1), "levels")]:
+        with pytest.raises(ValueError, match=match):
+            _cpu.glcm_quantize(*args)
+
+
+def test_glcm_gpu_count_size_limit():
+    """The GPU's 32-bit counts: exact up to 2^32 - 1 pixels (2^31 - 1 symmetric), refused
+    beyond (the check the CUDA path runs before a launch)."""
+    from mtlclassic.features.glcm import check_count_size
+
+    check_count_size(65535, 65537, False)  # 2^32 - 1 pixels
+    check_count_size(1, 2**31 - 1, True)
+    with pytest.raises(ValueError, match="32-bit co-occurrence counts"):
+        check_count_size(65536, 65536, False)
+    with pytest.raises(ValueError, match="with symmetric=True"):
+        check_count_size(46341, 46341, True)  # 2147488281 > 2^31 - 1
+    with pytest.raises(ValueError, match="backend='native'"):
+        GLCM(symmetric=True)._cuda_args(np.dtype(np.uint8), (1, 2**16, 2**15, 1))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_glcm_counts_in_the_gpu_form(grey_real, rng, symmetric):
+    """The CUDA kernel's way of counting -- glcm_pair_range blocks walked pair by pair,
+    then glcm_symmetrize_entry on each i <= j entry (mtlclassic/glcm.h) -- run on the CPU
+    through _cpu.glcm_counts_device_form, equals scikit-image's graycomatrix, also for
+    offsets that leave the image (and the launcher's clamp of huge ones)."""
+    dist, ang = [0, 1, 3, 40], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, 2.5, np.pi]
+    for img, levels in [(grey_real["camera"][:37, :45], 256),
+                        (quantize(grey_real["brick"][:40, :33], 32), 32),
+                        (rng.integers(0, 5, (15, 1), dtype=np.uint8), 5)]:
+        offs = glcm_offsets(dist, ang)
+        out = np.empty((levels, levels, len(offs)), np.uint32)
+        _cpu.glcm_counts_device_form(np.ascontiguousarray(img), out, offs, levels, symmetric)
+        ref = graycomatrix(img, dist, ang, levels=levels, symmetric=symmetric)
+        np.testing.assert_array_equal(out, ref.reshape(levels, levels, -1))
+        huge = np.array([[2**40, 0], [0, -2**40], [-2**62, 3]], np.int64)
+        out = np.empty((levels, levels, 3), np.uint32)
+        _cpu.glcm_counts_device_form(np.ascontiguousarray(img), out, huge, levels, symmetric)
+        np.testing.assert_array_equal(out, 0)
+    with pytest.raises(ValueError, match="levels"):
+        _cpu.glcm_counts_device_form(np.full((4, 4), 9, np.uint8),
+                                     np.empty((8, 8, 1), np.uint32),
+                                     np.zeros((1, 2), np.int64), 8, False)
+
+
 # ------------------------------------------------------------------ Gabor
+
+def test_gabor_shared_pixel_and_row_responses(grey_real, rng):
+    """mtlclassic/gabor.h: the GPU's pixel-at-a-time response and the CPU's row-at-a-time
+    one give the same bits, and both equal scipy.ndimage.convolve with the 'reflect'
+    boundary (the reference skimage.filters.gabor uses), also when the kernel is larger
+    than the image (reflections wrap more than once)."""
+    from scipy import ndimage
+    from skimage.filters import gabor_kernel
+
+    images = [grey_real["coins"][40:80, 50:83].astype(np.float64),
+              rng.random((9, 7)), rng.standard_normal((1, 12)), np.array([[3.0]])]
+    for img in images:
+        for f, theta, n_stds in [(0.1, 0.3, 3), (0.4, 2.0, 2), (0.05, 1.0, 1.5)]:
+            g = gabor_kernel(f, theta, n_stds=n_stds)
+            fl = g[::-1, ::-1]
+            re, im = np.ascontiguousarray(fl.real), np.ascontiguousarray(fl.imag)
+            px, row = (np.empty((2,) + img.shape) for _ in range(2))
+            _cpu.gabor_response(img, re, im, px, True)
+            _cpu.gabor_response(img, re, im, row, False)
+            np.testing.assert_array_equal(px, row)
+            ref_re = ndimage.convolve(img, g.real, mode="reflect")
+            ref_im = ndimage.convolve(img, g.imag, mode="reflect")
+            scale = np.abs(img).max() * np.abs(g).sum()
+            np.testing.assert_allclose(px[0], ref_re, rtol=1e-12, atol=1e-13 * scale)
+            np.testing.assert_allclose(px[1], ref_im, rtol=1e-12, atol=1e-13 * scale)
+    with pytest.raises(ValueError, match="odd-sized"):
+        _cpu.gabor_response(np.zeros((4, 4)), np.zeros((2, 3)), np.zeros((2, 3)),
+                            np.empty((2, 4, 4)), True)
+    with pytest.raises(ValueError, match="out must be"):
+        _cpu.gabor_response(np.zeros((4, 4)), np.zeros((3, 3)), np.zeros((3, 3)),
+                            np.empty((2, 4, 5)), True)
+
 
 def test_gabor_matches_skimage_filters_gabor(grey_real, rng):
     """Native = skimage.filters.gabor on the float64 image (reflect boundary), magnitude,
@@ -478,6 +582,29 @@ def test_gabor_matches_skimage_filters_gabor(grey_real, rng):
             nat = GaborBank(dtype=np.float64, **kw).fit(X).transform(X)
             ref = GaborBank(backend="skimage", dtype=np.float64, **kw).fit(X).transform(X)
             np.testing.assert_allclose(nat, ref, rtol=1e-5, atol=1e-9)
+
+
+def test_gabor_features_from_the_pixel_response(grey_real, rng):
+    """The GPU's form of the response (pixel at a time), hypot, and the cell mean / two-pass
+    variance summed in row-major order (np.cumsum is sequential) reproduce the CPU kernel's
+    features bit for bit: the GPU differs from the CPU only in its cell sums' order."""
+    X = np.concatenate([_crops(grey_real["camera"], (23, 26), 2) / 255.0,
+                        rng.random((1, 23, 26))])
+    est = GaborBank(frequencies=(0.07, 0.3), orientations=3, grid=(2, 3), dtype=np.float64)
+    got = est.fit(X).transform(X)
+    H, W = X.shape[1:]
+    for i, img in enumerate(X):
+        feats = []
+        for re, im in est._kernels():
+            resp = np.empty((2, H, W))
+            _cpu.gabor_response(np.ascontiguousarray(img), re, im, resp, True)
+            mag = np.hypot(resp[0], resp[1])
+            for gi in range(2):
+                for gj in range(3):
+                    cell = mag[gi * H // 2:(gi + 1) * H // 2, gj * W // 3:(gj + 1) * W // 3]
+                    mean = np.cumsum(cell.ravel())[-1] / cell.size
+                    feats += [mean, np.cumsum((cell.ravel() - mean) ** 2)[-1] / cell.size]
+        np.testing.assert_array_equal(got[i], feats)
 
 
 def test_gabor_responds_to_orientation():

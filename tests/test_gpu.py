@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import skimage.data as sd
 
-from mtlclassic.features import HOG, LBP, ColorHistogram, GLCM
+from mtlclassic.features import GLCM, HOG, LBP, ColorHistogram, GaborBank
+from mtlclassic.features.glcm import PROPERTIES
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _losses
 
 pytestmark = pytest.mark.gpu
@@ -91,14 +92,151 @@ def test_numpy_input_with_backend_cuda_and_chunks(cp, rng):
     got = HOG(backend="cuda", batch_size=4).fit(x).transform(x)
     assert isinstance(got, cp.ndarray)
     np.testing.assert_allclose(got.get(), ref, rtol=1e-6, atol=1e-7)
-    # 2-D input with image_shape, and a descriptor without a CUDA kernel (host round trip)
+    # 2-D input with image_shape, and backend='native' on CuPy input (host round trip)
     flat = cp.asarray(x.reshape(9, -1))
     got = HOG(image_shape=(64, 64)).fit(flat).transform(flat)
     np.testing.assert_allclose(got.get(), ref, rtol=1e-6, atol=1e-7)
-    g = GLCM().fit(x)
+    g = GLCM(backend="native").fit(x)
     out = g.transform(cp.asarray(x))
     assert isinstance(out, cp.ndarray)
     np.testing.assert_array_equal(out.get(), g.transform(x))
+
+
+# ------------------------------------------------------------------ GLCM
+
+def _grey(rng, n, H, W, dtype):
+    """Random grey images of dtype with real photos (camera, brick) in the first two."""
+    x = _images(rng, n, H, W, 1, np.uint8)
+    x[1, ..., 0] = sd.brick()[:H, :W]
+    if dtype == np.uint8:
+        return x
+    if dtype == np.uint16:
+        return x.astype(np.uint16) * 257
+    return (x / 255.0).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("value_range", [None, "image", (-0.5, 70000.0)])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_glcm_gpu_matches_cpu(cp, rng, dtype, value_range, symmetric):
+    """Counts are exact on both sides and the properties come from the same function in the
+    same order: equal to the CPU's up to the last bit of log (entropy)."""
+    x = _grey(rng, 5, 61, 70, dtype)
+    # 256 levels: counts in global memory; distance 65 leaves the 61 x 70 images at some
+    # angles (an all-zero matrix there) but not at all
+    for levels, dist in [(32, (1, 2)), (8, (0, 5)), (256, (1, 65))]:
+        kw = dict(distances=dist, angles=(0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, 2.5),
+                  levels=levels, symmetric=symmetric, properties=PROPERTIES,
+                  value_range=value_range)
+        for out_dtype in (np.float64, np.float32):
+            est = GLCM(dtype=out_dtype, **kw).fit(x)
+            got = est.transform(cp.asarray(x))
+            assert isinstance(got, cp.ndarray) and got.dtype == out_dtype
+            tol = 1e-13 if out_dtype == np.float64 else 2e-7
+            np.testing.assert_allclose(got.get(), est.transform(x), rtol=tol, atol=1e-15,
+                                       err_msg=f"levels={levels} {dist} {out_dtype}")
+
+
+def test_glcm_gpu_default_properties_bit_exact_and_chunks(cp, rng):
+    """Without entropy (no log) the GPU's properties are the CPU's bits; NumPy input with
+    backend='cuda' in chunks of batch_size gives the same."""
+    x = _grey(rng, 11, 128, 96, np.uint8)
+    ref = GLCM(dtype=np.float64).fit(x).transform(x)
+    got = GLCM(dtype=np.float64).fit(x).transform(cp.asarray(x))
+    np.testing.assert_array_equal(got.get(), ref)
+    chunked = GLCM(dtype=np.float64, backend="cuda", batch_size=4).fit(x).transform(x)
+    assert isinstance(chunked, cp.ndarray)
+    np.testing.assert_array_equal(chunked.get(), ref)
+    # a constant image: contrast 0, correlation 1 (zero variance, scikit-image's convention)
+    const = cp.full((2, 20, 20), 9, dtype=cp.uint8)
+    c = GLCM(properties=("contrast", "correlation"), dtype=np.float64).fit(const)
+    out = c.transform(const).get()
+    np.testing.assert_array_equal(out[:, :4], 0.0)
+    np.testing.assert_array_equal(out[:, 4:], 1.0)
+
+
+def test_glcm_gpu_errors(cp):
+    from mtlclassic.backend._native import _cuda
+
+    with pytest.raises(ValueError, match="value_range"):
+        GLCM().fit(cp.full((1, 8, 8), 2.0))
+    with pytest.raises(ValueError, match="grey images"):
+        GLCM().fit(cp.zeros((1, 8, 8, 3), cp.uint8))
+    with pytest.raises(ValueError, match="at most 64 entries"):
+        GLCM(properties=["ASM"] * 65).fit(cp.zeros((1, 8, 8), cp.uint8)).transform(
+            cp.zeros((1, 8, 8), cp.uint8))
+    host = np.zeros((1, 8, 8, 1), np.uint8)
+    dev = cp.zeros((1, 8, 8, 1), cp.uint8)
+    out, counts = cp.empty((1, 4), cp.float32), cp.empty(4 * 64, cp.uint32)
+    args = dict(in_dtype=0, out_double=False, n=1, H=8, W=8, mode=0, lo=0.0, hi=1.0,
+                dr=[0, 1, 1, 1], dc=[1, 1, 0, -1], levels=8, symmetric=False, which=[0])
+    with pytest.raises(ValueError, match="images: not a device pointer"):
+        _cuda.glcm_features(images=host.ctypes.data, out=out.data.ptr, counts=counts.data.ptr,
+                            **args)
+    with pytest.raises(ValueError, match="counts: not a device pointer"):
+        _cuda.glcm_features(images=dev.data.ptr, out=out.data.ptr, counts=host.ctypes.data,
+                            **args)
+    _cuda.glcm_features(images=dev.data.ptr, out=out.data.ptr, counts=counts.data.ptr, **args)
+    cp.cuda.get_current_stream().synchronize()
+    np.testing.assert_array_equal(out.get(), 0.0)  # contrast of a constant image
+
+
+# ------------------------------------------------------------------ Gabor
+
+GABOR_CASES = [dict(), dict(grid=(3, 2)), dict(frequencies=(0.05, 0.25), orientations=(0.3, 2.0),
+                                              bandwidth=1.5, n_stds=2)]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("kw", GABOR_CASES)
+def test_gabor_gpu_matches_cpu(cp, rng, dtype, kw):
+    """Same responses bit for bit (the CPU's arithmetic); cell sums in another order:
+    ~1e-15 relative, 1e-12 asked."""
+    x = _grey(rng, 4, 45, 52, dtype)
+    for out_dtype in (np.float64, np.float32):
+        est = GaborBank(dtype=out_dtype, **kw).fit(x)
+        got = est.transform(cp.asarray(x))
+        assert isinstance(got, cp.ndarray) and got.dtype == out_dtype
+        ref = est.transform(x)
+        tol = 1e-12 if out_dtype == np.float64 else 2e-7
+        np.testing.assert_allclose(got.get(), ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_gabor_gpu_tiny_images_and_chunks(cp, rng):
+    """Images smaller than the kernels (the reflection wraps several times), one-pixel
+    images, and NumPy input with backend='cuda' in chunks."""
+    for shape in [(3, 9, 7), (2, 1, 1), (2, 1, 13)]:
+        x = rng.random(shape)
+        est = GaborBank(frequencies=(0.05, 0.4), dtype=np.float64).fit(x)
+        ref = est.transform(x)
+        np.testing.assert_allclose(est.transform(cp.asarray(x)).get(), ref, rtol=1e-12,
+                                   atol=1e-13 * max(1.0, np.abs(ref).max()))
+    x = _grey(rng, 7, 40, 40, np.uint8)
+    ref = GaborBank(dtype=np.float64, grid=2).fit(x).transform(x)
+    got = GaborBank(dtype=np.float64, grid=2, backend="cuda", batch_size=3).fit(x).transform(x)
+    assert isinstance(got, cp.ndarray)
+    np.testing.assert_allclose(got.get(), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_gabor_gpu_errors(cp):
+    from mtlclassic.backend._native import _cuda
+
+    with pytest.raises(ValueError, match="grey images"):
+        GaborBank().fit(cp.zeros((1, 16, 16, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        GaborBank().fit(cp.full((1, 16, 16), cp.nan))
+    w = cp.zeros(18)
+    dev = cp.zeros((1, 8, 8, 1))
+    out, scratch = cp.empty((1, 2)), cp.empty(10 * 10 + 64)
+    args = dict(in_dtype=3, out_double=True, n_weights=18, kh=[3], kw=[3], offset=[0], n=1, H=8,
+                W=8, pad_r=1, pad_c=1, grid_r=1, grid_c=1)
+    with pytest.raises(ValueError, match="weights: not a device pointer"):
+        _cuda.gabor_features(images=dev.data.ptr, out=out.data.ptr,
+                             weights=np.zeros(18).ctypes.data, padded=scratch.data.ptr,
+                             mag=scratch.data.ptr + 800, **args)
+    _cuda.gabor_features(images=dev.data.ptr, out=out.data.ptr, weights=w.data.ptr,
+                         padded=scratch.data.ptr, mag=scratch.data.ptr + 800, **args)
+    np.testing.assert_array_equal(out.get(), 0.0)  # zero kernels, zero responses
 
 
 def test_feature_errors_on_gpu(cp):

@@ -57,57 +57,67 @@ void gabor_features(py::array images, py::array out, py::list kernels, int grid_
             std::vector<double> acc_re(static_cast<size_t>(W)), acc_im(static_cast<size_t>(W));
             for (index_t i = b; i < e; ++i) {
                 const InT* img = src + i * H * W;
-                for (index_t r = 0; r < PH; ++r) {
-                    const index_t sr = reflect_index(r - pad_r, H);
+                for (index_t r = 0; r < PH; ++r)
                     for (index_t c = 0; c < PW; ++c)
                         padded[static_cast<size_t>(r * PW + c)] =
-                            static_cast<double>(img[sr * W + reflect_index(c - pad_c, W)]);
-                }
+                            static_cast<double>(img[gabor_pad_source(r, c, pad_r, pad_c, H, W)]);
                 OutT* o = dst + i * nf;
                 for (const Kernel& k : ks) {
                     const index_t hr = k.kh / 2, hc = k.kw / 2;
                     for (index_t r = 0; r < H; ++r) {
-                        std::fill(acc_re.begin(), acc_re.end(), 0.0);
-                        std::fill(acc_im.begin(), acc_im.end(), 0.0);
-                        for (index_t a = 0; a < k.kh; ++a) {
-                            const double* row = padded.data() + (r + pad_r + a - hr) * PW + pad_c - hc;
-                            for (index_t bb = 0; bb < k.kw; ++bb) {
-                                const double wr = k.re[a * k.kw + bb], wi = k.im[a * k.kw + bb];
-                                const double* p = row + bb;
-                                for (index_t c = 0; c < W; ++c) {
-                                    acc_re[static_cast<size_t>(c)] += wr * p[c];
-                                    acc_im[static_cast<size_t>(c)] += wi * p[c];
-                                }
-                            }
-                        }
+                        gabor_row_response(padded.data() + (r + pad_r - hr) * PW + pad_c - hc, PW,
+                                           k.re, k.im, k.kh, k.kw, W, acc_re.data(), acc_im.data());
                         for (index_t c = 0; c < W; ++c)
-                            mag[static_cast<size_t>(r * W + c)] =
-                                std::hypot(acc_re[static_cast<size_t>(c)], acc_im[static_cast<size_t>(c)]);
+                            mag[static_cast<size_t>(r * W + c)] = gabor_magnitude(
+                                acc_re[static_cast<size_t>(c)], acc_im[static_cast<size_t>(c)]);
                     }
-                    // mean and (two-pass) variance of the magnitude in each grid cell
-                    for (int gi = 0; gi < grid_r; ++gi) {
-                        const index_t r0 = gi * H / grid_r, r1 = (gi + 1) * H / grid_r;
+                    for (int gi = 0; gi < grid_r; ++gi)
                         for (int gj = 0; gj < grid_c; ++gj) {
-                            const index_t c0 = gj * W / grid_c, c1 = (gj + 1) * W / grid_c;
-                            const double area = static_cast<double>((r1 - r0) * (c1 - c0));
-                            double sum = 0.0;
-                            for (index_t r = r0; r < r1; ++r)
-                                for (index_t c = c0; c < c1; ++c) sum += mag[static_cast<size_t>(r * W + c)];
-                            const double mean = sum / area;
-                            double ss = 0.0;
-                            for (index_t r = r0; r < r1; ++r)
-                                for (index_t c = c0; c < c1; ++c) {
-                                    const double d = mag[static_cast<size_t>(r * W + c)] - mean;
-                                    ss += d * d;
-                                }
+                            double mean, var;
+                            gabor_cell_mean_var(mag.data(), W, gabor_cell_edge(gi, H, grid_r),
+                                                gabor_cell_edge(gi + 1, H, grid_r),
+                                                gabor_cell_edge(gj, W, grid_c),
+                                                gabor_cell_edge(gj + 1, W, grid_c), &mean, &var);
                             *o++ = static_cast<OutT>(mean);
-                            *o++ = static_cast<OutT>(ss / area);
+                            *o++ = static_cast<OutT>(var);
                         }
-                    }
                 }
             }
         });
     });
+}
+
+// Complex response of one kernel on one float64 image (H, W) (for tests of the shared
+// per-pixel math): out (2, H, W) = (real, imag), computed pixel by pixel with
+// gabor_pixel_response (per_pixel, the GPU's form) or row by row with gabor_row_response
+// (the CPU kernel's form); both must give the same bits.
+void gabor_response(carray<double> image, carray<double> re, carray<double> im,
+                    carray<double> out, bool per_pixel) {
+    require(image.ndim() == 2, "image must be (H, W)");
+    require(re.ndim() == 2 && im.ndim() == 2 && re.shape(0) == im.shape(0) &&
+                re.shape(1) == im.shape(1) && re.shape(0) % 2 == 1 && re.shape(1) % 2 == 1,
+            "re and im must be odd-sized 2-D arrays of one shape");
+    const index_t H = image.shape(0), W = image.shape(1), kh = re.shape(0), kw = re.shape(1);
+    require(out.ndim() == 3 && out.shape(0) == 2 && out.shape(1) == H && out.shape(2) == W,
+            "out must be (2, H, W)");
+    const index_t pad_r = kh / 2, pad_c = kw / 2, PW = W + 2 * pad_c, PH = H + 2 * pad_r;
+    std::vector<double> padded(static_cast<size_t>(PH * PW));
+    for (index_t r = 0; r < PH; ++r)
+        for (index_t c = 0; c < PW; ++c)
+            padded[static_cast<size_t>(r * PW + c)] =
+                image.data()[gabor_pad_source(r, c, pad_r, pad_c, H, W)];
+    double* o_re = out.mutable_data();
+    double* o_im = o_re + H * W;
+    for (index_t r = 0; r < H; ++r) {
+        if (per_pixel) {
+            for (index_t c = 0; c < W; ++c)
+                gabor_pixel_response(padded.data() + r * PW + c, PW, re.data(), im.data(), kh, kw,
+                                     o_re + r * W + c, o_im + r * W + c);
+        } else {
+            gabor_row_response(padded.data() + r * PW, PW, re.data(), im.data(), kh, kw, W,
+                               o_re + r * W, o_im + r * W);
+        }
+    }
 }
 
 }  // namespace
@@ -115,6 +125,8 @@ void gabor_features(py::array images, py::array out, py::list kernels, int grid_
 void register_gabor(py::module_& m) {
     m.def("gabor_features", &gabor_features, py::arg("images"), py::arg("out"),
           py::arg("kernels"), py::arg("grid_r"), py::arg("grid_c"), py::arg("n_threads") = 1);
+    m.def("gabor_response", &gabor_response, py::arg("image"), py::arg("re"), py::arg("im"),
+          py::arg("out"), py::arg("per_pixel"));
 }
 
 }  // namespace mtl

@@ -1,5 +1,6 @@
 // Batched GLCM on the CPU: co-occurrence counts per (distance, angle) offset and their
 // properties (math in csrc/include/mtlclassic/glcm.h).
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -86,11 +87,8 @@ void check_levels(const std::uint8_t* q, index_t n, int levels) {
         if (q[i] >= levels) throw std::invalid_argument("quantised image has a value >= levels");
 }
 
-enum QuantMode : int { QUANT_U8 = 0, QUANT_U16 = 1, QUANT_AFFINE = 2, QUANT_PER_IMAGE = 3 };
-
-// Quantise one image to levels (mtlclassic.features.glcm.quantize, the reference):
-// uint8 v * levels >> 8, uint16 v * levels >> 16, else min(floor((v - lo) / span * levels),
-// levels - 1) in float64 with span = hi - lo (1 when 0); per image: lo, hi = min, max.
+// Quantise one image to levels (mtlclassic.features.glcm.quantize, the reference; the
+// per-pixel formulas are glcm_level_shift / glcm_level_affine of mtlclassic/glcm.h).
 template <typename InT>
 void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, int levels,
                     std::uint8_t* q) {
@@ -99,7 +97,7 @@ void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, i
             const int shift = mode == QUANT_U8 ? 8 : 16;
             for (index_t k = 0; k < n; ++k)
                 q[k] = static_cast<std::uint8_t>(
-                    (static_cast<std::uint64_t>(img[k]) * static_cast<std::uint64_t>(levels)) >> shift);
+                    glcm_level_shift(static_cast<std::uint64_t>(img[k]), levels, shift));
             return;
         }
     }
@@ -111,12 +109,10 @@ void quantize_image(const InT* img, index_t n, int mode, double lo, double hi, i
             hi = v > hi ? v : hi;
         }
     }
-    const double span = hi - lo > 0 ? hi - lo : 1.0;
-    const double top = static_cast<double>(levels - 1);
-    for (index_t k = 0; k < n; ++k) {
-        const double v = std::floor((static_cast<double>(img[k]) - lo) / span * levels);
-        q[k] = static_cast<std::uint8_t>(v < top ? v : top);
-    }
+    const double span = glcm_span(lo, hi);
+    for (index_t k = 0; k < n; ++k)
+        q[k] = static_cast<std::uint8_t>(
+            glcm_level_affine(static_cast<double>(img[k]), lo, span, levels));
 }
 
 // images: (n, H, W, 1) of any supported dtype, quantised on the fly; out (n, n_props *
@@ -203,6 +199,75 @@ void glcm_counts(carray<std::uint8_t> q, carray<std::uint32_t> out, carray<std::
     }
 }
 
+// Counts of one quantised image (H, W) the way the CUDA kernel makes them (for tests of the
+// shared pair and symmetrisation math): per offset, pair q of the glcm_pair_range block at
+// (r0 + q / cols, c0 + q % cols), one increment each, then glcm_symmetrize_entry on every
+// i <= j entry; out (levels, levels, n_offsets) uint32, as glcm_counts.
+void glcm_counts_device_form(carray<std::uint8_t> q, carray<std::uint32_t> out,
+                             carray<std::int64_t> offsets, int levels, bool symmetric) {
+    require(q.ndim() == 2, "q must be (H, W)");
+    require(levels >= 2 && levels <= 256, "levels must be in [2, 256]");
+    require(offsets.ndim() == 2 && offsets.shape(1) == 2, "offsets must be (n_offsets, 2)");
+    const index_t H = q.shape(0), W = q.shape(1), n_off = offsets.shape(0);
+    const index_t L2 = static_cast<index_t>(levels) * levels;
+    require(out.ndim() == 3 && out.shape(0) == levels && out.shape(1) == levels &&
+                out.shape(2) == n_off, "out must be (levels, levels, n_offsets)");
+    require(glcm_counts_fit_u32(H, W, symmetric), "the image is too large for 32-bit counts");
+    check_levels(q.data(), H * W, levels);
+    std::vector<std::uint32_t> hist(static_cast<size_t>(L2));
+    for (index_t k = 0; k < n_off; ++k) {
+        // the launcher's clamp: |offset| >= the side pairs nothing
+        const index_t dr = std::max(-H, std::min(H, static_cast<index_t>(offsets.at(k, 0))));
+        const index_t dc = std::max(-W, std::min(W, static_cast<index_t>(offsets.at(k, 1))));
+        std::fill(hist.begin(), hist.end(), 0u);
+        const GlcmPairRange g = glcm_pair_range(H, W, dr, dc);
+        const index_t width = g.cols(), total = g.rows() * width;
+        for (index_t t = 0; t < total; ++t) {
+            const index_t r = g.r0 + t / width, c = g.c0 + t % width;
+            ++hist[static_cast<size_t>(q.at(r, c) * levels + q.at(r + dr, c + dc))];
+        }
+        if (symmetric)
+            for (index_t t = 0; t < L2; ++t) {
+                const int i = static_cast<int>(t / levels), j = static_cast<int>(t % levels);
+                if (i <= j) glcm_symmetrize_entry(hist.data(), levels, i, j);
+            }
+        for (index_t ij = 0; ij < L2; ++ij) out.mutable_at(ij / levels, ij % levels, k) = hist[ij];
+    }
+}
+
+// Levels of a batch (n, H, W, 1) as the features kernel quantises it: out (n, H, W) uint8
+// (for tests of the shared quantisation against mtlclassic.features.glcm.quantize).
+void glcm_quantize(py::array images, carray<std::uint8_t> out, int mode, double lo, double hi,
+                   int levels) {
+    const ImageBatch s = batch_shape(images);
+    require(s.C == 1, "GLCM needs grey images (C == 1)");
+    require(levels >= 2 && levels <= 256, "levels must be in [2, 256]");
+    require(mode >= 0 && mode <= 3, "unknown quantisation mode");
+    require(mode == QUANT_PER_IMAGE || mode < 2 || hi > lo, "value range needs hi > lo");
+    require(out.ndim() == 3 && out.shape(0) == s.n && out.shape(1) == s.H && out.shape(2) == s.W,
+            "out must be (n, H, W)");
+    require((images.flags() & py::array::c_style) != 0, "images must be C-contiguous");
+    const index_t hw = s.H * s.W;
+    auto run = [&](auto tag) {
+        using InT = decltype(tag);
+        if constexpr (std::is_integral_v<InT>)
+            require(mode >= 2 || mode == (std::is_same_v<InT, std::uint8_t> ? QUANT_U8 : QUANT_U16),
+                    "the quantisation mode does not match the integer dtype");
+        else
+            require(mode >= 2, "float images need an affine or per-image quantisation");
+        const InT* src = static_cast<const InT*>(images.data());
+        for (index_t i = 0; i < s.n; ++i)
+            quantize_image(src + i * hw, hw, mode, lo, hi, levels, out.mutable_data() + i * hw);
+    };
+    switch (dtype_of(images)) {
+        case DType::U8: run(std::uint8_t{}); break;
+        case DType::U16: run(std::uint16_t{}); break;
+        case DType::F32: run(float{}); break;
+        case DType::F64: run(double{}); break;
+        default: throw std::invalid_argument("images must be uint8, uint16, float32 or float64");
+    }
+}
+
 }  // namespace
 
 void register_glcm(py::module_& m) {
@@ -212,6 +277,10 @@ void register_glcm(py::module_& m) {
           py::arg("wide_counts") = false);
     m.def("glcm_counts", &glcm_counts, py::arg("q"), py::arg("out"), py::arg("offsets"),
           py::arg("levels"), py::arg("symmetric"));
+    m.def("glcm_counts_device_form", &glcm_counts_device_form, py::arg("q"), py::arg("out"),
+          py::arg("offsets"), py::arg("levels"), py::arg("symmetric"));
+    m.def("glcm_quantize", &glcm_quantize, py::arg("images"), py::arg("out"), py::arg("mode"),
+          py::arg("lo"), py::arg("hi"), py::arg("levels"));
 }
 
 }  // namespace mtl

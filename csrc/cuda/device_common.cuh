@@ -43,6 +43,55 @@ inline unsigned grid_for(index_t work, int threads, index_t max_blocks = 65535LL
 
 inline int last_error() { return static_cast<int>(cudaGetLastError()); }
 
+// Block-wide reductions for blockDim.x a multiple of 32 (at most 1024), called by every
+// thread of the block; every thread gets the result.  The order is fixed -- a shuffle tree
+// within each warp, then thread 0 adds the warps' results in warp order -- so the same
+// inputs and block size give the same bits on every run.
+__device__ __forceinline__ double block_sum(double v) {
+    __shared__ double part[32];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double s = part[0];
+        for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) s += part[w];
+        part[0] = s;
+    }
+    __syncthreads();
+    const double r = part[0];
+    __syncthreads();  // part may be reused by the next call
+    return r;
+}
+
+// Minimum and maximum over the block (exact in any order).
+__device__ __forceinline__ void block_min_max(double* lo, double* hi) {
+    __shared__ double part_lo[32], part_hi[32];
+    double a = *lo, b = *hi;
+    for (int o = 16; o > 0; o >>= 1) {
+        a = fmin(a, __shfl_down_sync(0xffffffffu, a, o));
+        b = fmax(b, __shfl_down_sync(0xffffffffu, b, o));
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        part_lo[warp] = a;
+        part_hi[warp] = b;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) {
+            a = fmin(a, part_lo[w]);
+            b = fmax(b, part_hi[w]);
+        }
+        part_lo[0] = a;
+        part_hi[0] = b;
+    }
+    __syncthreads();
+    *lo = part_lo[0];
+    *hi = part_hi[0];
+    __syncthreads();
+}
+
 // Histogram kernels with one thread block per (image, grid cell): the cell's pixel range
 // (rows [i H / g_r, (i+1) H / g_r), likewise for columns), a zeroed count array -- in
 // dynamic shared memory, or the block's slice of a global scratch buffer when n_bins is too

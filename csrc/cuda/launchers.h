@@ -40,6 +40,27 @@ int color_histograms(std::uintptr_t images, int in_dtype, std::uintptr_t out, bo
                      std::uintptr_t scratch, std::int64_t n, std::int64_t H, std::int64_t W,
                      std::int64_t C, int space, int b0, int b1, int b2, bool joint, int grid_r,
                      int grid_c, std::uintptr_t stream);
+// GLCM: counts is uint32 scratch of n * n_offsets * levels^2 (the count matrices, kept for
+// the properties pass); dr / dc hold the n_offsets offsets; which holds n_props property
+// codes (mtl::GlcmProp, at most glcm_max_props()); mode / lo / hi: the quantisation
+// (mtl::QuantMode); images need (symmetric ? 2 : 1) * H * W < 2^32 (exact 32-bit counts).
+int glcm_max_shared_bins();
+int glcm_max_props();
+int glcm_features(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                  std::uintptr_t counts, std::int64_t n, std::int64_t H, std::int64_t W, int mode,
+                  double lo, double hi, const std::int64_t* dr, const std::int64_t* dc, int n_off,
+                  int levels, bool symmetric, const int* which, int n_props,
+                  std::uintptr_t stream);
+// Gabor: weights (float64, n_weights) holds kernel k's real part at offset[k] and its
+// imaginary part right after it (kh[k] x kw[k] each, row-major, flipped); padded is float64
+// scratch of n * (H + 2 pad_r) * (W + 2 pad_c), mag float64 scratch of n * H * W;
+// out (n, n_kernels * grid_r * grid_c * 2).
+int gabor_features(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                   std::uintptr_t weights, std::int64_t n_weights, const std::int64_t* kh,
+                   const std::int64_t* kw, const std::int64_t* offset, int n_kernels,
+                   std::uintptr_t padded, std::uintptr_t mag, std::int64_t n, std::int64_t H,
+                   std::int64_t W, std::int64_t pad_r, std::int64_t pad_c, int grid_r,
+                   int grid_c, std::uintptr_t stream);
 
 // Patches: out (n, m, P, P) float64 resampled from the (n, H, W) images around points
 // (n, m, 2) (x, y) float64 with sides (n, m) float64 (mtlclassic/patch.h).

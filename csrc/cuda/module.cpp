@@ -161,6 +161,92 @@ void patches(std::uintptr_t images, int in_dtype, std::uintptr_t points, std::ui
     check(code, "patches kernel launch");
 }
 
+void glcm_features(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                   std::uintptr_t counts, std::int64_t n, std::int64_t H, std::int64_t W,
+                   int mode, double lo, double hi, const std::vector<std::int64_t>& dr,
+                   const std::vector<std::int64_t>& dc, int levels, bool symmetric,
+                   const std::vector<int>& which, std::uintptr_t stream) {
+    if (n < 0 || H < 1 || W < 1) throw std::invalid_argument("bad image batch shape");
+    if (in_dtype < 0 || in_dtype > 3) throw std::invalid_argument("unknown image dtype code");
+    if (levels < 2 || levels > 256) throw std::invalid_argument("levels must be in [2, 256]");
+    if (mode < 0 || mode > 3) throw std::invalid_argument("unknown quantisation mode");
+    if ((mode == 0 && in_dtype != 0) || (mode == 1 && in_dtype != 1))
+        throw std::invalid_argument(
+            "the uint8 / uint16 quantisation modes need uint8 / uint16 images");
+    if (mode == 2 && !(hi > lo)) throw std::invalid_argument("value range needs hi > lo");
+    if (dr.empty() || dr.size() != dc.size())
+        throw std::invalid_argument("dr and dc must hold the same number (>= 1) of offsets");
+    if (dr.size() > 0x7fffffffULL) throw std::invalid_argument("too many offsets");
+    if (which.empty() || static_cast<int>(which.size()) > mc::glcm_max_props())
+        throw std::invalid_argument("the CUDA GLCM kernel takes 1 to " +
+                                    std::to_string(mc::glcm_max_props()) + " properties");
+    for (int w : which)
+        if (w < 0 || w > 9) throw std::invalid_argument("unknown GLCM property code");
+    // every count must fit its 32-bit counter: at most H * W pairs, doubled on the diagonal
+    // by symmetric (glcm_counts_fit_u32 in mtlclassic/glcm.h)
+    const long long limit = symmetric ? 0x7fffffffLL : 0xffffffffLL;
+    if (H > limit / W)
+        throw std::invalid_argument("images of " + std::to_string(H) + " x " + std::to_string(W) +
+                                    " pixels could overflow the 32-bit GLCM counts (at most " +
+                                    std::to_string(limit) + " pixels" +
+                                    (symmetric ? " with symmetric=True)" : ")"));
+    if (n > 0x7fffffffLL) throw std::invalid_argument("too many images in one launch");
+    if (n == 0) return;
+    check_ptr(images, "images");
+    check_ptr(out, "out");
+    check_ptr(counts, "counts");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::glcm_features(images, in_dtype, out, out_double, counts, n, H, W, mode, lo, hi,
+                                 dr.data(), dc.data(), static_cast<int>(dr.size()), levels,
+                                 symmetric, which.data(), static_cast<int>(which.size()), stream);
+    }
+    check(code, "glcm kernel launch");
+}
+
+void gabor_features(std::uintptr_t images, int in_dtype, std::uintptr_t out, bool out_double,
+                    std::uintptr_t weights, std::int64_t n_weights,
+                    const std::vector<std::int64_t>& kh, const std::vector<std::int64_t>& kw,
+                    const std::vector<std::int64_t>& offset, std::uintptr_t padded,
+                    std::uintptr_t mag, std::int64_t n, std::int64_t H, std::int64_t W,
+                    std::int64_t pad_r, std::int64_t pad_c, int grid_r, int grid_c,
+                    std::uintptr_t stream) {
+    if (n < 0 || H < 1 || W < 1) throw std::invalid_argument("bad image batch shape");
+    if (in_dtype < 0 || in_dtype > 3) throw std::invalid_argument("unknown image dtype code");
+    if (grid_r < 1 || grid_c < 1 || grid_r > H || grid_c > W)
+        throw std::invalid_argument("grid must hold 1 to H x 1 to W cells");
+    if (kh.empty() || kh.size() != kw.size() || kh.size() != offset.size() ||
+        kh.size() > 0x7fffffffULL)
+        throw std::invalid_argument("kh, kw and offset must describe the same kernels (>= 1)");
+    if (pad_r < 0 || pad_c < 0) throw std::invalid_argument("pad_r and pad_c must be >= 0");
+    for (size_t k = 0; k < kh.size(); ++k) {
+        if (kh[k] < 1 || kw[k] < 1 || kh[k] % 2 == 0 || kw[k] % 2 == 0)
+            throw std::invalid_argument("Gabor kernels must have odd sizes");
+        if (kh[k] / 2 > pad_r || kw[k] / 2 > pad_c)
+            throw std::invalid_argument("pad_r / pad_c must cover every kernel's half-size");
+        if (offset[k] < 0 || offset[k] > n_weights - 2 * kh[k] * kw[k])
+            throw std::invalid_argument("kernel " + std::to_string(k) +
+                                        " lies outside the weights buffer");
+    }
+    if (n * static_cast<long long>(grid_r) * grid_c > 0x7fffffffLL)
+        throw std::invalid_argument("too many images x cells in one launch");
+    if (n == 0) return;
+    check_ptr(images, "images");
+    check_ptr(out, "out");
+    check_ptr(weights, "weights");
+    check_ptr(padded, "padded");
+    check_ptr(mag, "mag");
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = mc::gabor_features(images, in_dtype, out, out_double, weights, n_weights, kh.data(),
+                                  kw.data(), offset.data(), static_cast<int>(kh.size()), padded,
+                                  mag, n, H, W, pad_r, pad_c, grid_r, grid_c, stream);
+    }
+    check(code, "gabor kernel launch");
+}
+
 void loss_grad(std::uintptr_t Z, std::uintptr_t Y, std::uintptr_t A, std::uintptr_t G,
                std::uintptr_t partial, std::int64_t size, int kind, bool is_double,
                std::uintptr_t stream) {
@@ -260,4 +346,20 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
           py::arg("partial"), py::arg("size"), py::arg("kind"), py::arg("is_double"),
           py::arg("stream") = 0, "Fused masked loss and gradient on device arrays.");
+    m.attr("glcm_max_shared_bins") = mc::glcm_max_shared_bins();
+    m.attr("glcm_max_props") = mc::glcm_max_props();
+    m.def("glcm_features", &glcm_features, py::arg("images"), py::arg("in_dtype"),
+          py::arg("out"), py::arg("out_double"), py::arg("counts"), py::arg("n"), py::arg("H"),
+          py::arg("W"), py::arg("mode"), py::arg("lo"), py::arg("hi"), py::arg("dr"),
+          py::arg("dc"), py::arg("levels"), py::arg("symmetric"), py::arg("which"),
+          py::arg("stream") = 0,
+          "GLCM properties of a (n, H, W, 1) device batch into out (n, n_props * n_offsets); "
+          "counts: uint32 scratch of n * n_offsets * levels^2.");
+    m.def("gabor_features", &gabor_features, py::arg("images"), py::arg("in_dtype"),
+          py::arg("out"), py::arg("out_double"), py::arg("weights"), py::arg("n_weights"),
+          py::arg("kh"), py::arg("kw"), py::arg("offset"), py::arg("padded"), py::arg("mag"),
+          py::arg("n"), py::arg("H"), py::arg("W"), py::arg("pad_r"), py::arg("pad_c"),
+          py::arg("grid_r"), py::arg("grid_c"), py::arg("stream") = 0,
+          "Gabor cell statistics of a (n, H, W, 1) device batch into out "
+          "(n, n_kernels * grid_r * grid_c * 2).");
 }

@@ -14,14 +14,14 @@ converted as scikit-image would; boolean images become uint8 0 / 255, as
 descriptor), and returns an ``(n, n_features)`` array of ``dtype``.
 ``fit`` validates and records the image shape; ``transform`` does the work with the
 ``backend`` chosen: ``"native"`` (C++ threads), ``"skimage"`` (the reference: a Python
-loop over scikit-image), ``"cuda"`` (the CUDA kernels of HOG, LBP and ColorHistogram;
-NumPy input is copied to the GPU chunk by chunk and the result is a CuPy array), or
-``"auto"`` (native for NumPy input, CUDA for CuPy input).
+loop over scikit-image), ``"cuda"`` (the CUDA kernels of HOG, LBP, ColorHistogram, GLCM
+and GaborBank; NumPy input is copied to the GPU chunk by chunk and the result is a CuPy
+array), or ``"auto"`` (native for NumPy input, CUDA for CuPy input).
 
-CuPy input always gives CuPy output. Descriptors without a CUDA kernel (GLCM, Gabor)
-compute CuPy input on the host with the native kernels and return the result on the GPU.
-On the GPU the batch is processed in chunks sized to the free device memory (at most
-``batch_size`` images each).
+CuPy input always gives CuPy output (with ``backend="native"`` or ``"skimage"`` it is
+computed on the host and returned on the GPU; so would a descriptor without a CUDA kernel,
+whose ``backend="cuda"`` is refused). On the GPU the batch is processed in chunks sized to
+the free device memory (at most ``batch_size`` images each).
 """
 
 import numbers

@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ..backend._native import require_cuda
+from ..backend.kernels import DTYPE_CODES, device_ptr
 from ._base import ImageFeatureTransformer, check_int, check_value_range
 
 PROPERTIES = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM",
@@ -74,6 +76,40 @@ def quantize(images, levels, value_range=None):
     return np.minimum(np.floor((x - lo) / span * levels), levels - 1).astype(np.uint8)
 
 
+# QuantMode of csrc/include/mtlclassic/glcm.h
+QUANT_U8, QUANT_U16, QUANT_AFFINE, QUANT_PER_IMAGE = range(4)
+# properties one CUDA launch takes (entries may repeat): _cuda.glcm_max_props
+CUDA_MAX_PROPERTIES = 64
+
+
+def quantisation_mode(dtype, value_range):
+    """How the kernels quantise images of ``dtype`` under a checked ``value_range``:
+    ``(mode, lo, hi)`` with mode QUANT_U8 / QUANT_U16 (the integer dtype's range, lo and hi
+    unused), QUANT_AFFINE (the fixed range (lo, hi); [0, 1] for floats when value_range is
+    None) or QUANT_PER_IMAGE (each image's min..max)."""
+    dtype = np.dtype(dtype)
+    if value_range is None and dtype in (np.uint8, np.uint16):
+        return (QUANT_U8 if dtype == np.uint8 else QUANT_U16), 0.0, 1.0
+    if isinstance(value_range, str):
+        return QUANT_PER_IMAGE, 0.0, 1.0
+    lo, hi = value_range or (0.0, 1.0)
+    return QUANT_AFFINE, float(lo), float(hi)
+
+
+def check_count_size(H, W, symmetric):
+    """The CUDA kernel counts with 32-bit atomics (scikit-image's uint32 counts); a count
+    is at most the number of pixel pairs, H * W, doubled on the diagonal by ``symmetric``.
+    So its counts are exact for images of up to 2^32 - 1 pixels (2^31 - 1 with
+    symmetric=True); larger images are refused with a ValueError rather than counted
+    modulo 2^32 (glcm_counts_fit_u32 in csrc/include/mtlclassic/glcm.h)."""
+    limit = (2**31 if symmetric else 2**32) - 1
+    if int(H) * int(W) > limit:
+        raise ValueError(f"GLCM on the GPU: images of {H}x{W} pixels are too large for its "
+                         f"32-bit co-occurrence counts (at most {limit} pixels"
+                         f"{' with symmetric=True' if symmetric else ''}); use "
+                         "backend='native' or split the images into tiles")
+
+
 class GLCM(ImageFeatureTransformer):
     """Texture properties of grey-level co-occurrence matrices.
 
@@ -108,6 +144,11 @@ class GLCM(ImageFeatureTransformer):
     64-bit above.
     image_shape, backend, n_jobs, batch_size, verbose, dtype
         As for :class:`HOG`. GLCM needs grey images.
+
+    On the GPU (CuPy input or ``backend="cuda"``) the counts are made with 32-bit integer
+    atomics, so they equal the CPU's, and the properties by the CPU's function, one thread
+    per count matrix; the GPU takes images of up to 2^32 - 1 pixels (2^31 - 1 with
+    ``symmetric=True``) and refuses larger ones.
     """
 
     _prefix = "glcm"
@@ -188,6 +229,47 @@ class GLCM(ImageFeatureTransformer):
         batch = super()._to_batch(X, reset)
         self._check_value_range_of(batch, self._check_params()["value_range"])
         return batch
+
+    def _property_codes(self):
+        return [PROPERTIES.index(x) for x in self._check_params()["properties"]]
+
+    _has_cuda_kernel = True
+
+    def _cuda_scratch_bytes(self, H, W, C):
+        """The uint32 count matrices of one image: n_offsets * levels^2 * 4 bytes."""
+        p = self._check_params()
+        return 4 * len(p["distances"]) * len(p["angles"]) * p["levels"] ** 2
+
+    def _cuda_args(self, dtype, shape):
+        """Host-side arguments of ``_cuda.glcm_features`` for images of ``dtype`` and
+        ``shape`` (n, H, W, 1): a dict of the quantisation, offsets, property codes and the
+        counts buffer's length (checked here, so that the launch can only fail on the
+        device)."""
+        p = self._check_params()
+        n, H, W, C = shape
+        if C != 1:
+            raise ValueError(f"GLCM needs grey images (one channel); got {C} channels")
+        check_count_size(H, W, p["symmetric"])
+        codes = self._property_codes()
+        if len(codes) > CUDA_MAX_PROPERTIES:
+            raise ValueError(f"properties: the CUDA GLCM kernel takes at most "
+                             f"{CUDA_MAX_PROPERTIES} entries, got {len(codes)}")
+        mode, lo, hi = quantisation_mode(dtype, p["value_range"])
+        offs = glcm_offsets(p["distances"], p["angles"])
+        return dict(mode=mode, lo=lo, hi=hi, dr=offs[:, 0].tolist(), dc=offs[:, 1].tolist(),
+                    levels=p["levels"], symmetric=p["symmetric"], which=codes,
+                    counts_len=n * len(offs) * p["levels"] ** 2)
+
+    def _cuda(self, images, out, stream):
+        import cupy
+
+        a = self._cuda_args(images.dtype, images.shape)
+        n, H, W, _ = images.shape
+        counts = cupy.empty(a.pop("counts_len"), dtype=cupy.uint32)
+        require_cuda().glcm_features(
+            device_ptr(images, "images"), DTYPE_CODES[images.dtype], device_ptr(out, "out"),
+            out.dtype == cupy.float64, device_ptr(counts, "counts"), n, H, W, a["mode"], a["lo"],
+            a["hi"], a["dr"], a["dc"], a["levels"], a["symmetric"], a["which"], stream)
 
     def _names(self, H, W, C):
         p = self._check_params()

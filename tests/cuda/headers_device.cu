@@ -27,4 +27,20 @@ __global__ void use_every_header(const double* in, double* out, const unsigned* 
     double g;
     out[4] = mtl::masked_loss_grad(mtl::LOSS_LOGISTIC, in[2], 1.0, 0.5, &g) + g;
     mtl::prox_l21_row(in, out + 5, 3, 0.5);
+    // GLCM quantisation, pair ranges and symmetrisation
+    unsigned c4[4] = {counts[0], counts[1], counts[2], counts[3]};
+    mtl::glcm_symmetrize_entry(c4, 2, 0, 1);
+    const mtl::GlcmPairRange pairs = mtl::glcm_pair_range(5, 7, -1, 2);
+    out[8] = mtl::glcm_level_shift(200u, 32, 8) +
+             mtl::glcm_level_affine(in[0], 0.0, mtl::glcm_span(0.0, 1.0), 16) + c4[1] +
+             static_cast<double>(pairs.rows() * pairs.cols()) +
+             mtl::glcm_counts_fit_u32(3, 4, true);
+    // Gabor padding, responses and cell statistics
+    double re, im, acc_re[3], acc_im[3], mean, var;
+    mtl::gabor_pixel_response(in, 3, in + 3, in + 6, 1, 3, &re, &im);
+    mtl::gabor_row_response(in, 3, in + 3, in + 6, 1, 1, 3, acc_re, acc_im);
+    mtl::gabor_cell_mean_var(in, 3, 0, 3, 0, 3, &mean, &var);
+    out[9] = mtl::gabor_magnitude(re, im) + acc_re[i % 3] + acc_im[0] + mean + var +
+             static_cast<double>(mtl::gabor_pad_source(-2, 4, 1, 1, 3, 3) +
+                                 mtl::gabor_cell_edge(1, 9, 2));
 }

@@ -45,7 +45,8 @@ def _load_image(path, size):
         raise UserError(str(exc)) from None
 
 
-def _load_folder(folder, names, size, strict=True, quiet=False):
+def _load_folder(folder, names, size, strict=True,
+                 skip_hint="--skip-unreadable skips such files"):
     """Images of ``names`` in ``folder`` as (n, size, size, 3) uint8 and the names kept.
     An unreadable file stops everything when ``strict``, else it is reported and skipped."""
     folder = Path(folder)
@@ -58,7 +59,7 @@ def _load_folder(folder, names, size, strict=True, quiet=False):
             kept.append(n)
         except UserError as exc:
             if strict:
-                raise UserError(f"{exc} (--skip-unreadable skips such files)") from None
+                raise UserError(f"{exc} ({skip_hint})") from None
             bad.append(str(exc))
     if bad:
         print(f"warning: skipped {len(bad)} unreadable image(s):\n  " + "\n  ".join(bad),
@@ -97,10 +98,25 @@ def _read_labels(path, file_column):
         dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel  # one column, or nothing to tell: commas
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise UserError(f"{path}, line {reader.line_num}: {exc} (an unbalanced quote?)") \
+            from None
     if len(rows) < 2:
         raise UserError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
+    # a delimiter at the end of every line (some spreadsheet exports) adds unnamed columns
+    empty = [i for i, h in enumerate(header) if not h]
+    for i in empty:
+        if any(i < len(r) and r[i].strip() for r in rows[1:]):
+            raise UserError(f"{path}: column {i + 1} has values but no name in the header")
+    if empty:
+        keep = [i for i in range(len(header)) if i not in empty]
+        rows = [[r[i] if i < len(r) else "" for i in keep] if any(c.strip() for c in r) else r
+                for r in rows]
+        header = [header[i] for i in keep]
     if file_column not in header:
         raise UserError(f"{path}: no '{file_column}' column (columns: {', '.join(header)}); "
                         "name the image file column with --file-column")
@@ -163,10 +179,33 @@ def _duplicate_groups(names, X):
     return np.array([find(i) for i in range(len(names))])
 
 
+def _warn_identical_images(names, Y, groups):
+    """Warn about different files holding the same pixels (the CV keeps them in one fold),
+    and louder when their labels differ."""
+    copies, conflicts = [], []
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        files = sorted({names[r] for r in rows})
+        if len(files) < 2:
+            continue
+        copies.append(files)
+        if len({tuple(Y[r]) for r in rows}) > 1:
+            conflicts.append(files)
+    if copies:
+        msg = (f"warning: {len(copies)} group(s) of different files hold identical images "
+               f"(e.g. {', '.join(copies[0][:3])}); cross-validation keeps each group in one "
+               "fold")
+        if conflicts:
+            msg += (f"; {len(conflicts)} of them with different labels (e.g. "
+                    f"{', '.join(conflicts[0][:3])}): check the labels")
+        print(msg, file=sys.stderr)
+
+
 def _check_size(size, n_images):
     """--size: an int in [8, 2048] whose image stack fits in memory."""
-    if size < 8 or size > 2048:
-        raise UserError(f"--size must be between 8 and 2048 pixels (or 'auto'), got {size}")
+    if size < MIN_SIZE or size > 2048:
+        raise UserError(f"--size must be between {MIN_SIZE} and 2048 pixels (or 'auto'), got "
+                        f"{size}")
     need = n_images * size * size * 3 * 9  # uint8 stack + float64 resize buffer + features
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -179,6 +218,7 @@ def _check_size(size, n_images):
 
 
 AUTO_SIZE_RANGE = (32, 128)
+MIN_SIZE = 16  # the smallest image the default features (HOG 8x8 cells, 2x2 blocks) take
 
 
 def _auto_size(folder, names):
@@ -215,18 +255,27 @@ def _resolve_size(arg, folder, names):
     return size
 
 
-def _check_out(path, what="--out"):
-    """Refuse an output path that cannot be written, before any work."""
+def _check_out(path, example="model.joblib"):
+    """Refuse an output path that cannot be written, before any work: a directory, a
+    folder without write access, or a file system that refuses the file (tried by creating
+    the file, removed again if it did not exist)."""
     out = Path(path)
     if out.is_dir():
-        raise UserError(f"{what} {out} is a directory; give a file name (e.g. "
-                        f"{out / ('model.joblib' if what == '--out' else 'out')})")
-    parent = out.parent if str(out.parent) else Path(".")
-    probe = parent
+        raise UserError(f"--out {out} is a directory; give a file name (e.g. {out / example})")
+    probe = out.parent if str(out.parent) else Path(".")
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UserError(f"{what} {out}: cannot write in {probe}")
+        raise UserError(f"--out {out}: cannot write in {probe}")
+    if out.parent.is_dir():
+        existed = out.exists()
+        try:
+            with open(out, "ab"):
+                pass
+        except OSError as exc:
+            raise UserError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+        if not existed:
+            out.unlink()
     return out
 
 
@@ -253,6 +302,8 @@ def _cmd_demo(args):
                         "--device cpu")
     if args.n < 50:
         raise UserError(f"--n must be at least 50, got {args.n}")
+    if not MIN_SIZE <= args.size <= 512:
+        raise UserError(f"--size must be between {MIN_SIZE} and 512 pixels, got {args.size}")
     if not 0 < args.label_fraction <= 1:
         raise UserError(f"--label-fraction must be in (0, 1], got {args.label_fraction}")
     out = Path(args.out)
@@ -405,6 +456,7 @@ def _cmd_train(args):
     # per-task cross-validated accuracy on each task's labelled images; copies of an image
     # (the same file listed twice, or identical pixels) stay in one fold
     groups = _duplicate_groups(names, X)
+    _warn_identical_images(names, Y, groups)
     k_folds = min(3, len(np.unique(groups)))
     scores = {t: [] for t in tasks}
     if k_folds >= 2:
@@ -437,7 +489,7 @@ def _cmd_train(args):
 def _cmd_predict(args):
     import joblib
 
-    out = _check_out(args.out)
+    out = _check_out(args.out, example="predictions.csv")
     path = Path(args.model)
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
@@ -448,8 +500,14 @@ def _cmd_predict(args):
                         f"({type(exc).__name__})") from None
     if not isinstance(model, dict) or model.get("mtlclassic_model") != 1:
         raise UserError(f"{path} is not a model saved by `mtlclassic train`")
+    size, tasks = model.get("size"), model.get("tasks")
+    if not (isinstance(size, int) and MIN_SIZE <= size <= 2048) or not isinstance(tasks, list) \
+            or not hasattr(model.get("pipeline"), "predict"):
+        raise UserError(f"{path} is damaged or from another version of `mtlclassic train` "
+                        "(its size, tasks or pipeline is missing)")
     names = _list_images(args.images)
-    X, names = _load_folder(args.images, names, model["size"], strict=args.strict)
+    X, names = _load_folder(args.images, names, size, strict=args.strict,
+                            skip_hint="without --strict such files are listed and skipped")
     P = model["pipeline"].predict(X)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:

@@ -185,7 +185,7 @@ def _cli(args, capsys):
     return rc, out.out, out.err
 
 
-@pytest.mark.parametrize("size, msg", [("0", "between 8 and 2048"), ("30000", "between 8 and 2048"),
+@pytest.mark.parametrize("size, msg", [("0", "between 16 and 2048"), ("30000", "between 16 and 2048"),
                                        ("big", "integer or 'auto'")])
 def test_cli_sizes_checked_first(folder, tmp_path, capsys, size, msg):
     rc, _, err = _cli(["train", "--images", str(folder), "--labels", str(folder / "labels.csv"),
@@ -234,3 +234,99 @@ def test_bench_found_from_inside_a_checkout(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert cli is not None
     assert res.returncode == 0 and "bench ran" in res.stdout, res.stderr
+
+
+# ------------------------------------------- found by trying it as a new user would
+@pytest.mark.parametrize("values, expected", [([0, 255], [0, 0]), ([0, 256], [0, 1]),
+                                              ([0, 65535], [0, 255])])
+def test_16_bit_scale_never_depends_on_the_content(tmp_path, values, expected):
+    """img_as_ubyte leaves uint16 arrays whose values fit in 8 bits unscaled."""
+    path = tmp_path / "x.png"
+    Image.fromarray(np.array([values], np.uint16)).save(path)
+    np.testing.assert_array_equal(read_image(path)[0, :, 0], expected)
+
+
+def test_16_bit_pgm_and_32_bit_tiff(tmp_path):
+    Image.fromarray(np.array([[0, 32768, 65535]], np.uint16)).save(tmp_path / "u.pgm")
+    assert Image.open(tmp_path / "u.pgm").mode.startswith("I")
+    np.testing.assert_array_equal(read_image(tmp_path / "u.pgm")[0, :, 0], [0, 128, 255])
+    Image.fromarray(np.array([[0, 255, 2**31 - 1]], np.int32), mode="I").save(tmp_path / "i.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "i.tif")[0, :, 0], [0, 0, 255])
+
+
+def test_transparent_colour_of_grey_and_rgb_pngs(tmp_path):
+    Image.fromarray(np.array([[0, 100]], np.uint8)).save(tmp_path / "t.png", transparency=0)
+    np.testing.assert_array_equal(read_image(tmp_path / "t.png")[0, :, 0], [255, 100])
+
+
+def test_float_tiff_with_nan_named(tmp_path):
+    f = np.full((4, 4), 0.2, np.float32)
+    f[0, 0] = np.nan
+    Image.fromarray(f, mode="F").save(tmp_path / "n.tif")
+    with pytest.raises(ValueError, match="n.tif: a float image holds NaN"):
+        read_image(tmp_path / "n.tif")
+
+
+def test_exif_rotation_in_size_and_pixels(tmp_path):
+    im = Image.fromarray(np.zeros((6, 8, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    im.save(tmp_path / "r.jpg", exif=exif)
+    assert read_image(tmp_path / "r.jpg").shape[:2] == (8, 6) == image_size(tmp_path / "r.jpg")
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True, "8", (4, 6)])
+def test_load_image_size_checked(tmp_path, cat, size):
+    path = _save(tmp_path, "a.png", Image.fromarray(cat))
+    with pytest.raises(ValueError, match="size must be None or an integer >= 1"):
+        load_image(path, size)
+
+
+def test_pillow_value_errors_keep_the_file_name(tmp_path):
+    with pytest.raises(ValueError, match="cannot read image .*a\x00b"):
+        read_image(str(tmp_path / "a\x00b.png"))
+
+
+def test_csv_stray_quote_and_trailing_delimiter(tmp_path):
+    big = tmp_path / "q.csv"
+    big.write_text("file,t\na.png,x\n\"b.png,y\n" + "c.png,z\n" * 20000)
+    with pytest.raises(Exception, match=r"q.csv, line \d+: .*unbalanced quote"):
+        _read_labels(big, "file")
+    trail = tmp_path / "t.csv"
+    trail.write_text("file,colour,\na.png,red,\nb.png,blue,\n")
+    names, tasks, Y = _read_labels(trail, "file")
+    assert tasks == ["colour"] and Y.shape == (2, 1)
+    named = tmp_path / "n.csv"
+    named.write_text("file,colour,\na.png,red,5\n")
+    with pytest.raises(Exception, match="column 3 has values but no name"):
+        _read_labels(named, "file")
+
+
+def test_identical_images_with_different_labels_warned(tmp_path, capsys):
+    from mtlclassic.cli import _warn_identical_images
+
+    names = ["a.png", "b.png", "c.png"]
+    Y = np.array([["x"], ["y"], ["x"]], dtype=object)
+    X = np.zeros((3, 2, 2, 3), np.uint8)
+    X[2] += 7
+    _warn_identical_images(names, Y, _duplicate_groups(names, X))
+    err = capsys.readouterr().err
+    assert "identical images (e.g. a.png, b.png)" in err and "different labels" in err
+
+
+def test_predict_messages_and_damaged_models(folder, tmp_path, capsys):
+    import joblib
+
+    rc, _, err = _cli(["predict", "--model", str(tmp_path / "m.joblib"), "--images",
+                       str(folder), "--out", str(tmp_path)], capsys)
+    assert rc == 1 and "predictions.csv" in err
+    bad = tmp_path / "bad.joblib"
+    joblib.dump({"mtlclassic_model": 1, "tasks": ["t"]}, bad)
+    rc, _, err = _cli(["predict", "--model", str(bad), "--images", str(folder), "--out",
+                       str(tmp_path / "p.csv")], capsys)
+    assert rc == 1 and "damaged" in err
+
+
+def test_demo_size_checked(capsys):
+    rc, _, err = _cli(["demo", "--size", "8", "--out", "/tmp/unused"], capsys)
+    assert rc == 1 and "--size must be between 16 and 512" in err

@@ -105,3 +105,9 @@ def test_real_mtfl_subset():
         assert pts[0, 0] < pts[1, 0]  # the left eye is left of the right eye
     t = load_mtfl("test", n_samples=10, verbose=False)
     assert t.filenames[0].startswith("AFLW/") and t.images[0].shape == (150, 150, 3)
+
+
+def test_explicit_data_home_is_the_only_place_looked(tmp_path):
+    """A mistyped data_home used to fall back to the default copy silently."""
+    with pytest.raises(FileNotFoundError, match="looked in: " + str(tmp_path / "typo")):
+        load_mtfl(data_home=tmp_path / "typo")

@@ -156,3 +156,19 @@ def test_cv_workers_capped_at_the_fold_paths(monkeypatch):
     X = rng.normal(size=(30, 3))
     MultiTaskClassifierCV(n_jobs=1000, cv=3, alphas=2).fit(X, X[:, 0] > 0)
     assert seen["n_jobs"] == 3  # 3 folds x 1 (l2, intercept_scaling) pair
+
+
+def test_list_of_lists_keeps_nan_and_none_missing():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    Y = [["a", np.nan], ["b", "x"], ["a", "y"], ["b", "x"], ["a", "y"], ["b", None]]
+    clf = MultiTaskClassifier(penalty="ridge").fit(X, Y)
+    assert list(clf.classes_[1]) == ["x", "y"]
+
+
+def test_decimal_labels():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    y = np.array([decimal.Decimal("sNaN"), "a", "b", "a", "b", "a"], dtype=object)
+    assert list(MultiTaskClassifier(penalty="ridge").fit(X, y).classes_) == ["a", "b"]
+    cont = np.array([decimal.Decimal(f"0.{k}3") for k in range(6)], dtype=object)
+    with pytest.raises(ValueError, match="continuous"):
+        MultiTaskClassifier().fit(X, cont)

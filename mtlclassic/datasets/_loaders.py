@@ -8,11 +8,12 @@ from sklearn.utils import Bunch
 
 
 def data_home(data_home=None):
-    """Where data files are looked for: the argument, then ``$MTLCLASSIC_DATA``, then
-    ``shared/data`` next to the source checkout. Returns the candidate list."""
-    cands = []
+    """Where data files are looked for: the argument alone when given (a mistyped folder
+    is an error, not a silent fall-back); else ``$MTLCLASSIC_DATA``, then ``shared/data``
+    next to the source checkout. Returns the candidate list."""
     if data_home is not None:
-        cands.append(Path(data_home))
+        return [Path(data_home)]
+    cands = []
     if os.environ.get("MTLCLASSIC_DATA"):
         cands.append(Path(os.environ["MTLCLASSIC_DATA"]))
     repo = Path(__file__).resolve().parents[2]

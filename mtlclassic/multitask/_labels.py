@@ -4,6 +4,7 @@ Regression: each column is a sub-task. Classification: a column with K classes b
 one sub-task (K = 2, y in {-1, +1} for classes_[1]) or K one-vs-rest sub-tasks.
 """
 
+import decimal
 import numbers
 
 import numpy as np
@@ -17,6 +18,8 @@ def is_missing_value(v):
         return True
     if type(v).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
         return True
+    if isinstance(v, decimal.Decimal):
+        return v.is_nan()  # quiet and signalling NaNs (sNaN != sNaN raises)
     try:
         return bool(v != v)  # NaN (any width), NaT: the only values unequal to themselves
     except (TypeError, ValueError):  # an object whose != is not a truth value
@@ -65,6 +68,11 @@ def check_real_targets(Y, name="y"):
 
 
 def as_2d_targets(Y):
+    if not hasattr(Y, "dtype") and not hasattr(Y, "__array__"):
+        # a list mixing strings with NaN or None: NumPy would make it strings ('nan' and
+        # 'None' would become classes); keep the Python objects instead
+        if np.asarray(Y).dtype.kind in "US":
+            Y = np.array(Y, dtype=object)
     Y = np.asarray(Y)
     check_real_targets(Y)
     if Y.ndim == 1:
@@ -106,8 +114,8 @@ def encode_classification(Y, miss):
             raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
                              "ordered; give each task's labels one type (e.g. all str)") \
                 from None
-        if kind == "unknown" and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                                     for v in values):
+        if kind == "unknown" and all(isinstance(v, (numbers.Real, decimal.Decimal))
+                                     and not isinstance(v, bool) for v in values):
             kind = type_of_target(np.asarray(values, dtype=np.float64))  # object-held numbers
         if kind in ("continuous", "continuous-multioutput"):
             raise ValueError(f"task {t}: the targets are continuous; MultiTaskClassifier needs "

@@ -14,7 +14,7 @@ from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolv
 from ..backend.kernels import device_free_bytes, loss_grad_cuda
 from . import _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
-from .penalties import MTRL, get_penalty
+from .penalties import MTRL, Ridge, get_penalty
 
 _OBJECTIVE_DOC = """
     Objective, over W = [w_1 ... w_T'] (n_features x n_subtasks) and intercepts b:
@@ -171,20 +171,28 @@ class _BaseMultiTask(BaseEstimator):
         loss = _losses.native_loss(self._loss_name, self.n_jobs)
         closed_ok = (self._loss_name == "squared" and pen.smooth and mask.all())
         solver = self.solver
+        pen_solve = pen
+        if solver == "auto" and not pen.smooth and float(self.alpha) == 0 \
+                and not pen.learns_relation:
+            # alpha = 0 leaves only the ridge 1/2 l2 ||W||^2 of l21 / trace: a smooth
+            # problem, solved exactly (squared loss) or by L-BFGS
+            pen_solve = Ridge()
+            closed_ok = self._loss_name == "squared" and mask.all()
         if solver == "auto":
-            solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
+            solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth
+                                                      else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
                              "(ridge, mean, graph) and every label present")
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
-        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen,
+        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=mask, pen=pen_solve,
                    solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw)
-        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
-        return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
+        res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
+        return self._set_fitted(res, R, solver, T, owner, one_d)
 
     def _free_intercept(self):
         """Whether the intercepts are free (unpenalised) variables of the solvers."""
@@ -206,15 +214,15 @@ class _BaseMultiTask(BaseEstimator):
     def _solve_path(self, ctx, pen, R, W0, b0, n_sub):
         """The fit for a fixed relation R, or MTRL (R None, the penalty learns it): one
         solve of the equivalent squared-trace-norm problem, then Omega's closed form at the
-        solution (see penalties.MTRL). Returns W, b, R, n_iter, converged, trace."""
+        solution (see penalties.MTRL). Returns (_solver.Result, R)."""
         Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
-        W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
+        res = self._solve(ctx, Q, W0, b0)
         if pen.learns_relation:
-            Omega = MTRL.update(to_numpy(W).astype(np.float64))
+            Omega = MTRL.update(to_numpy(res.W).astype(np.float64))
             dg = np.sqrt(np.diag(Omega))
             self.task_covariance_ = Omega
             R = Omega / np.outer(dg, dg)
-        return W, b, R, n_iter, converged, trace
+        return res, R
 
     @staticmethod
     def _on(ctx, M):
@@ -226,12 +234,17 @@ class _BaseMultiTask(BaseEstimator):
             return cupy.asarray(M, dtype=Xd.dtype)
         return np.asarray(M, dtype=Xd.dtype)
 
-    def _set_fitted(self, W, b, R, n_iter, converged, trace, solver, T, owner, one_d):
-        self.n_iter_ = n_iter
-        self.objective_trace_ = trace
-        if not converged:
+    def _set_fitted(self, res, R, solver, T, owner, one_d):
+        W, b = res.W, res.b
+        self.n_iter_ = res.n_iter
+        self.objective_trace_ = res.trace
+        self.objective_ = float(res.objective)
+        self.dual_gap_ = float(res.dual_gap)
+        if not res.converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
-                          f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
+                          f"{res.n_iter} iterations (duality gap {self.dual_gap_:.3g}, "
+                          f"objective {self.objective_:.6g}); raise max_iter or tol",
+                          ConvergenceWarning)
         xp = get_namespace(W)
         if self._intercept_column():  # the constant column's weights are the intercepts
             W, b = W[:-1], float(self.intercept_scaling) * W[-1]
@@ -284,8 +297,8 @@ class _BaseMultiTask(BaseEstimator):
                    solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner, sw)
-        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
-        return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
+        res, R = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
+        return self._set_fitted(res, R, "fista", T, owner, one_d)
 
     def _initial_point(self, d, n_sub, xp, dt, ctx):
         W0, b0 = xp.zeros((d, n_sub), dtype=dt), xp.zeros(n_sub, dtype=dt)
@@ -334,39 +347,45 @@ class _BaseMultiTask(BaseEstimator):
         return X, Y2, one_d, miss
 
     def _solve(self, ctx, Q, W0, b0, tol=None):
-        """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""
+        """One convex solve for a fixed Q: a _solver.Result."""
         tol = float(self.tol) if tol is None else tol
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
         if Xd.dtype == np.float32:
             tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
+        alpha = float(self.alpha)
         Q = self._on(ctx, Q)
         if ctx["solver"] == "closed_form":
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
-            F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
-            return W, b, 1, True, [F]  # one direct solve
-        lip = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
+            # the certificate of the direct solve: its duality gap (rounding size)
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name)
+            lin = oracle.linear(W, b)
+            f, aux = oracle.value(W, b, lin)
+            F = f + pen.value(W, alpha)
+            gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
+            return _solver.Result(W=W, b=b, n_iter=1, converged=True, trace=[F], objective=F,
+                                  dual_gap=gap if np.isfinite(gap) else np.nan)
+        cap = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
                                          else 0.25, ctx["fit_b"])
-        if ctx["warm"]:
-            lip = getattr(self, "lipschitz_", lip)
+        lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
-            b0 = np.zeros_like(b0)
+            b0 = b0 * 0
         else:
-            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"])
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name)
         if ctx["solver"] == "lbfgs":
-            W, b, n_iter, converged, trace = _solver.lbfgs(
-                oracle, W0, b0, oracle.fit_intercept, self.max_iter, tol)
+            res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
+                                self.max_iter, tol)
         else:
-            W, b, n_iter, converged, trace, lip = _solver.fista(
-                oracle, pen, float(self.alpha), W0, b0, self.max_iter, tol,
-                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
-            self.lipschitz_ = lip
+            res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
+                                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
+                                lipschitz_cap=cap)
+            self.lipschitz_ = res.lipschitz
         if use_gram:
-            b = oracle.intercept(W)
-        return W, b, n_iter, converged, trace
+            res.b = oracle.intercept(res.W)
+        return res
 
     def _decision(self, X):
         """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
@@ -417,7 +436,19 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         by its number of labelled samples (over their mean), so that every labelled entry
         counts the same -- the pooled loss of MALSAR, suited when the metric pools all
         test entries.
-    max_iter, tol : FISTA limits (relative objective change and KKT residual)
+    max_iter : int, default=2000
+        Iterations of FISTA / L-BFGS.
+    tol : float, default=1e-6
+        Stopping tolerance on the duality gap, relative to the objective of the
+        intercept-only model: the fit stops when ``dual_gap_ <= tol * min_b F(0, b)``
+        (for squared loss with free intercepts, min_b F(0, b) = sum_t rho_t / (2 n_t)
+        ||y_t - mean(y_t)||^2 -- scikit-learn's ``MultiTaskLasso`` scale up to its factor
+        2), which certifies that ``objective_`` is within that much of the optimum. Gaps
+        below the rounding of the objective (a few ulps) count as converged. A smooth
+        penalty with a singular task matrix (``mean`` or ``graph`` with ``l2=0``) has no
+        finite dual: the solvers then stop on the gradient norm relative to its value at
+        zero (no bound on the error) and ``dual_gap_`` is nan. ``ConvergenceWarning``
+        when ``max_iter`` is reached first.
     warm_start : bool, default=False
     solver : {"auto", "fista", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
@@ -429,7 +460,9 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     Attributes
     ----------
     coef_ : (n_tasks, n_features); intercept_ : (n_tasks,); task_relation_; n_iter_;
-    objective_trace_; n_features_in_; feature_names_in_
+    objective_trace_; objective_ : the final objective F; dual_gap_ : its duality gap
+    (an upper bound of objective_ - min F; nan where no certificate exists);
+    n_features_in_; feature_names_in_
     """
 
     _loss_name = "squared"
@@ -465,7 +498,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     ----------
     classes_ : array of classes (one task) or list of arrays (one per task)
     coef_ : (n_subtasks, n_features); intercept_ : (n_subtasks,); subtask_task_ : the task
-    of each sub-task; task_relation_; n_iter_; objective_trace_
+    of each sub-task; task_relation_; n_iter_; objective_trace_; objective_; dual_gap_
     """
 
     _loss_name = "logistic"

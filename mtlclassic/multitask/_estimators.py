@@ -41,7 +41,7 @@ _OBJECTIVE_DOC = """
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
 
-    def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
+    def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
                  tol=1e-6, warm_start=False, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
@@ -66,9 +66,12 @@ class _BaseMultiTask(BaseEstimator):
         pen = get_penalty(self.penalty)
         for name in ("alpha", "l2", "tol"):
             v = getattr(self, name)
+            if name == "l2" and isinstance(v, str) and v == "auto":
+                continue
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
                     np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+                raise ValueError(f"{name} must be a finite number >= 0"
+                                 + (" or 'auto'" if name == "l2" else "") + f", got {v!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
@@ -87,6 +90,15 @@ class _BaseMultiTask(BaseEstimator):
                 and self.task_relation == "learn":
             pen = MTRL()  # graph with a learnt relation is MTRL
         return pen
+
+    def _resolved_l2(self, pen):
+        """l2 as a number: ``"auto"`` is alpha for the penalties whose alpha term leaves a
+        single task (and the tasks' common component) unpenalised -- ``mean`` and
+        ``graph`` with a fixed relation -- and 0 for the others, whose alpha term already
+        penalises every task (ridge, l21, trace, mtrl)."""
+        if isinstance(self.l2, str):
+            return float(self.alpha) if pen.name in ("mean", "graph") else 0.0
+        return float(self.l2)
 
     def _validate_X(self, X, reset):
         if is_cupy_array(X):
@@ -141,7 +153,16 @@ class _BaseMultiTask(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
-        None or ``missing_label``."""
+        None or ``missing_label``.
+
+        Every BLAS thread pool loaded in the process (NumPy's, SciPy's own copy inside
+        L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),
+        so that the pools do not oversubscribe the cores together."""
+        self._check_params()  # n_jobs is checked before it sizes the pools
+        with _solver.blas_threads(effective_n_threads(self.n_jobs)):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight=None):
         pen = self._check_params()
         device = resolve_device(self.device, X, y)
         y = to_numpy(y) if is_cupy_array(y) else y
@@ -215,7 +236,8 @@ class _BaseMultiTask(BaseEstimator):
         """The fit for a fixed relation R, or MTRL (R None, the penalty learns it): one
         solve of the equivalent squared-trace-norm problem, then Omega's closed form at the
         solution (see penalties.MTRL). Returns (_solver.Result, R)."""
-        Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
+        self.l2_ = self._resolved_l2(self._check_params())
+        Q = pen.matrix(float(self.alpha), self.l2_, n_sub, R)
         res = self._solve(ctx, Q, W0, b0)
         if pen.learns_relation:
             Omega = MTRL.update(to_numpy(res.W).astype(np.float64))
@@ -240,6 +262,7 @@ class _BaseMultiTask(BaseEstimator):
         self.objective_trace_ = res.trace
         self.objective_ = float(res.objective)
         self.dual_gap_ = float(res.dual_gap)
+        self._null_scale_ = float(res.scale)  # min_b F(0, b): converged <=> gap <= tol * it
         if not res.converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{res.n_iter} iterations (duality gap {self.dual_gap_:.3g}, "
@@ -363,7 +386,8 @@ class _BaseMultiTask(BaseEstimator):
             F = f + pen.value(W, alpha)
             gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
             return _solver.Result(W=W, b=b, n_iter=1, converged=True, trace=[F], objective=F,
-                                  dual_gap=gap if np.isfinite(gap) else np.nan)
+                                  dual_gap=gap if np.isfinite(gap) else np.nan,
+                                  scale=oracle.null_objective())
         cap = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
                                          else 0.25, ctx["fit_b"])
         lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None

@@ -5,8 +5,9 @@ make_multiattribute_images(3000) -> HOG -> StandardScaler, 70/30 split, every la
 LogisticRegression(C=1) equivalent), for several ``tol``, against one scikit-learn
 ``LogisticRegression()`` per task (its defaults: lbfgs, tol 1e-4, C=1). One thread
 (``n_jobs=None`` limits every BLAS pool; scikit-learn is run under the same limit). Prints
-fit times, iterations, the final duality gap relative to min_b F(0, b), the objective's
-distance to a tight reference and mean accuracy; writes results/default_classifier.json.
+fit times, iterations, the final duality gap relative to min_b F(0, b) (the certificate:
+the objective is within gap of the optimum), the objective and the mean accuracy; writes
+results/default_classifier.json.
 
     PYTHONPATH=. python benchmarks/default_classifier.py [--n 3000]
 """
@@ -29,7 +30,7 @@ from mtlclassic.multitask import MultiTaskClassifier
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000)
-    ap.add_argument("--tols", default="1e-6,1e-4,1e-3")
+    ap.add_argument("--tols", default="1e-2,1e-3,1e-6")
     args = ap.parse_args()
     data = make_multiattribute_images(args.n, seed=0)
     cls = [k for k, tt in enumerate(data.task_types) if tt == "classification"]
@@ -48,8 +49,6 @@ def main():
 
     for a, name in [(None, "default alpha"), (alpha, "alpha=1/n")]:
         kw = {} if a is None else {"alpha": a}
-        ref = MultiTaskClassifier(penalty="ridge", tol=1e-10, max_iter=20000, **kw).fit(
-            Xtr, Ytr)
         for tol in [None] + [float(t) for t in args.tols.split(",")]:
             tkw = {} if tol is None else {"tol": tol}
             t = time.perf_counter()
@@ -60,7 +59,7 @@ def main():
             tname = "default tol" if tol is None else f"tol={tol:g}"
             rows.append({"fit": f"MultiTaskClassifier(ridge, {name}, {tname})", "s": dt,
                          "n_iter": int(m.n_iter_), "rel_gap": m.dual_gap_ / _null(m, Ytr),
-                         "objective_excess": m.objective_ - ref.objective_,
+                         "objective": m.objective_,
                          "accuracy": acc_of(m.predict(Xte)), "warnings": len(w)})
     t = time.perf_counter()
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as w:
@@ -70,14 +69,14 @@ def main():
     P = np.column_stack([mk.predict(Xte) for mk in models])
     rows.append({"fit": "LogisticRegression() per task", "s": dt,
                  "n_iter": int(sum(int(mk.n_iter_.max()) for mk in models)),
-                 "rel_gap": float("nan"), "objective_excess": float("nan"),
+                 "rel_gap": float("nan"), "objective": float("nan"),
                  "accuracy": acc_of(P), "warnings": len(w)})
     print(f"n_train={len(Xtr)}, d={Xtr.shape[1]}, tasks={Y.shape[1]}, "
           f"sub-tasks={ref.coef_.shape[0]}")
-    print(f"{'fit':60s} {'s':>7s} {'iter':>6s} {'gap/F0':>9s} {'F-F*':>9s} {'acc':>6s} warn")
+    print(f"{'fit':60s} {'s':>7s} {'iter':>6s} {'gap/F0':>9s} {'objective':>10s} {'acc':>6s} warn")
     for r in rows:
         print(f"{r['fit']:60s} {r['s']:7.2f} {r['n_iter']:6d} {r['rel_gap']:9.2e} "
-              f"{r['objective_excess']:9.2e} {r['accuracy']:6.4f} {r['warnings']}")
+              f"{r['objective']:10.6f} {r['accuracy']:6.4f} {r['warnings']}")
     write_json("default_classifier.json", {"machine": machine(), "n": args.n, "rows": rows})
 
 

@@ -49,7 +49,7 @@ class _CVMixin:
     def __init__(self, penalty="graph", alphas=10, l2="auto", task_relation="auto", *, l2s=None,
                  intercept_scalings=None, cv=5, scoring=None, eps_decades=3.0, random_state=0,
                  fit_intercept=True, intercept_scaling=None, task_weight=None,
-                 max_iter=2000, tol=1e-6, solver="auto", device="auto", n_jobs=None,
+                 max_iter=2000, tol=1e-4, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         super().__init__(penalty=penalty, l2=l2, task_relation=task_relation,
                          fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,

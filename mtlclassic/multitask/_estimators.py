@@ -43,7 +43,7 @@ class _BaseMultiTask(BaseEstimator):
 
     def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
-                 tol=1e-6, warm_start=False, solver="auto", device="auto", n_jobs=None,
+                 tol=1e-4, warm_start=False, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         self.penalty = penalty
         self.alpha = alpha
@@ -388,8 +388,6 @@ class _BaseMultiTask(BaseEstimator):
             return _solver.Result(W=W, b=b, n_iter=1, converged=True, trace=[F], objective=F,
                                   dual_gap=gap if np.isfinite(gap) else np.nan,
                                   scale=oracle.null_objective())
-        cap = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
-                                         else 0.25, ctx["fit_b"])
         lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and Xd.shape[0] >= Xd.shape[1])
@@ -403,6 +401,8 @@ class _BaseMultiTask(BaseEstimator):
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
                                 self.max_iter, tol)
         else:
+            cap = _solver.lipschitz_estimate(Xd, A, Q, 1.0 if self._loss_name == "squared"
+                                             else 0.25, ctx["fit_b"])
             res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
                                 n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
                                 lipschitz_cap=cap)
@@ -443,7 +443,15 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     ----------
     penalty : {"ridge", "mean", "graph", "l21"} or Penalty, default="graph"
     alpha : float >= 0, default=1e-2
-    l2 : float >= 0, default=0
+    l2 : float >= 0 or "auto", default="auto"
+        The extra ridge 1/2 l2 ||W||^2 (for ``mean``: the shrinkage of the common model
+        w_0). "auto" is ``alpha`` for ``mean`` and ``graph`` and 0 for the other
+        penalties, so that no default configuration leaves a task unpenalised: the alpha
+        term of ``mean`` and ``graph`` penalises only differences between tasks -- on a
+        single task, or on the tasks' common component, it is zero, and a default fit
+        would be unregularised least squares / logistic regression (and without a
+        duality-gap certificate, Q being singular); ``ridge``, ``l21``, ``trace`` and
+        ``mtrl`` penalise every task through alpha already. The value used is ``l2_``.
     task_relation : (T, T) array, "auto" or None, default="auto"
         For ``graph``: "auto" estimates R (label correlation where tasks share samples,
         else correlation of per-task weights shrunk towards the pooled model by maximum
@@ -462,7 +470,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         test entries.
     max_iter : int, default=2000
         Iterations of FISTA / L-BFGS.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Stopping tolerance on the duality gap, relative to the objective of the
         intercept-only model: the fit stops when ``dual_gap_ <= tol * min_b F(0, b)``
         (for squared loss with free intercepts, min_b F(0, b) = sum_t rho_t / (2 n_t)
@@ -474,17 +482,26 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         zero (no bound on the error) and ``dual_gap_`` is nan. ``ConvergenceWarning``
         when ``max_iter`` is reached first.
     warm_start : bool, default=False
+        Start from the previous fit's coef_ / intercept_ (and FISTA's step). Only the
+        point carries over: FISTA restarts its momentum (as after an adaptive restart),
+        which is what a change of alpha calls for, the old momentum pointing towards the
+        old optimum.
     solver : {"auto", "fista", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
         label is present and the penalty is smooth, L-BFGS for other smooth problems, and
         FISTA for ``l21``.
-    device : {"auto", "cpu"}; n_jobs: threads of the native prox; verbose
+    device : {"auto", "cpu"}; verbose
+    n_jobs : int or None, default=None
+        Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool
+        during the fit (threadpoolctl: NumPy's OpenBLAS and the separate OpenBLAS of
+        SciPy's L-BFGS-B, which would otherwise each start one thread per core and
+        oversubscribe them together). None is 1, -1 all cores.
     missing_label : value marking unlabelled entries besides NaN
 
     Attributes
     ----------
     coef_ : (n_tasks, n_features); intercept_ : (n_tasks,); task_relation_; n_iter_;
-    objective_trace_; objective_ : the final objective F; dual_gap_ : its duality gap
+    l2_ : the l2 used; objective_trace_; objective_ : the final objective F; dual_gap_ : its duality gap
     (an upper bound of objective_ - min F; nan where no certificate exists);
     n_features_in_; feature_names_in_
     """

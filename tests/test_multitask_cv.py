@@ -116,6 +116,7 @@ def test_plot_regularization_path(rng):
     line = ax.get_lines()[0]
     np.testing.assert_allclose(line.get_xdata(), m.alphas_)
     np.testing.assert_allclose(line.get_ydata(), m.cv_results_["mean_score"][0])
+    assert ax.get_legend_handles_labels()[1][0] == "l2 = auto"  # the default l2
     with pytest.raises(ValueError, match="cv_results_"):
         plot_regularization_path(MultiTaskRegressor())
 

@@ -79,7 +79,8 @@ def plot_regularization_path(cv_model, ax=None):
     scalings = res.get("intercept_scalings", [None] * len(res["l2s"]))
     for i, (l2, s) in enumerate(zip(res["l2s"], scalings)):
         mean, std = res["mean_score"][i], res["std_score"][i]
-        label = f"l2 = {l2:g}" + ("" if s is None else f", intercept_scaling = {s:g}")
+        label = (f"l2 = {l2}" if isinstance(l2, str) else f"l2 = {l2:g}") + (
+            "" if s is None else f", intercept_scaling = {s:g}")
         ax.plot(alphas, mean, marker="o", label=label)
         ax.fill_between(alphas, mean - std, mean + std, alpha=0.2)
     chosen = f"alpha_ = {cv_model.alpha_:.3g}"

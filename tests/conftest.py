@@ -62,7 +62,7 @@ def _model_objective(est, X, Y):
     Y2, _ = _labels.as_2d_targets(Y)
     Yenc, mask, _ = est._encode(Y2, _labels.missing_mask(Y2, None))
     A = mask / mask.sum(axis=0)[None, :]
-    Q = pen.matrix(est.alpha, est.l2, Yenc.shape[1], est.task_relation_)
+    Q = pen.matrix(est.alpha, est.l2_, Yenc.shape[1], est.task_relation_)
     W = np.asarray(to_numpy(est.coef_), np.float64).T
     b = np.asarray(to_numpy(est.intercept_), np.float64)
     if est.intercept_scaling is not None:

@@ -9,7 +9,7 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskClassifierCV
 
-TIGHT = dict(tol=1e-10, max_iter=10000)
+TIGHT = dict(tol=1e-14, max_iter=10000)
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ def test_l21_equals_multitask_lasso_on_mfeat(mfeat):
 def test_ridge_equals_per_task_ridge(rng, solver):
     X, Y = _regression(rng)
     alpha = 0.3
-    ours = MultiTaskRegressor(penalty="ridge", alpha=alpha, solver=solver, tol=1e-10,
+    ours = MultiTaskRegressor(penalty="ridge", alpha=alpha, solver=solver, tol=1e-14,
                               max_iter=20000).fit(X, Y)
     sk = Ridge(alpha=alpha * len(X)).fit(X, Y)
     atol = 1e-10 if solver == "closed_form" else 1e-6
@@ -133,7 +133,7 @@ def test_closed_form_equals_fista(rng, penalty):
     kw = dict(penalty=penalty, alpha=0.1, l2=0.05, task_relation=None,
               task_weight=[1.0, 2.0, 0.5, 1.0])
     a = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y, sample_weight=sw)
-    b = MultiTaskRegressor(solver="fista", tol=1e-12, max_iter=50000, **kw).fit(
+    b = MultiTaskRegressor(solver="fista", tol=1e-15, max_iter=50000, **kw).fit(
         X, Y, sample_weight=sw)
     np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
     np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-6)
@@ -147,7 +147,7 @@ def test_missing_labels_equal_per_task_fits(rng, solver):
     Ym = Y.copy()
     Ym[rng.random(Ym.shape) < 0.35] = np.nan
     alpha = 0.2
-    m = MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-11, max_iter=50000,
+    m = MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-14, max_iter=50000,
                            solver=solver).fit(X, Ym)
     assert m.solver_ == solver
     for t in range(Y.shape[1]):
@@ -397,7 +397,7 @@ def test_data_and_gram_paths_agree(rng):
         X, Y = _regression(rng, n=n, d=d)
         kw = dict(penalty="graph", alpha=0.05, l2=0.1, task_relation=None)
         a = MultiTaskRegressor(solver="closed_form", **kw).fit(X, Y)
-        b = MultiTaskRegressor(solver="fista", tol=1e-11, max_iter=100000, **kw).fit(X, Y)
+        b = MultiTaskRegressor(solver="fista", tol=1e-14, max_iter=100000, **kw).fit(X, Y)
         np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-6)
         np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-6)
         assert b.objective_trace_[-1] == pytest.approx(a.objective_trace_[-1], rel=1e-9)

@@ -116,6 +116,7 @@ def test_plot_regularization_path(rng):
     line = ax.get_lines()[0]
     np.testing.assert_allclose(line.get_xdata(), m.alphas_)
     np.testing.assert_allclose(line.get_ydata(), m.cv_results_["mean_score"][0])
+    assert ax.get_legend_handles_labels()[1][0] == "l2 = auto"  # the default l2
     with pytest.raises(ValueError, match="cv_results_"):
         plot_regularization_path(MultiTaskRegressor())
 
@@ -175,12 +176,12 @@ def test_cv_estimates_an_auto_relation_once_per_fold(rng, monkeypatch):
     Y = X @ rng.standard_normal((5, 3)) + 0.3 * rng.standard_normal((120, 3))
     Y[rng.random(Y.shape) < 0.2] = np.nan
     alphas = [1.0, 0.1, 0.01]
-    m = MultiTaskRegressorCV(penalty="graph", alphas=alphas, cv=3, tol=1e-10).fit(X, Y)
+    m = MultiTaskRegressorCV(penalty="graph", alphas=alphas, cv=3, tol=1e-14).fit(X, Y)
     assert len(calls) == 3 + 1
     folds = entry_folds(Y, np.isnan(Y), 3, False, 0)
     for f in range(3):
         Ytr = np.where(folds == f, np.nan, Y)
         for j, a in enumerate(alphas):
-            P = MultiTaskRegressor(penalty="graph", alpha=a, tol=1e-10).fit(X, Ytr).predict(X)
+            P = MultiTaskRegressor(penalty="graph", alpha=a, tol=1e-14).fit(X, Ytr).predict(X)
             score = MultiTaskRegressorCV._heldout_score(Y, P, folds == f, "r2")
             assert m.cv_results_["fold_scores"][0, f, j] == pytest.approx(score, abs=1e-7)

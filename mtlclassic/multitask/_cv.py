@@ -61,10 +61,10 @@ class _CVMixin:
     by fold, alphas from large to small with warm starts; then refit on everything with the
     best triple."""
 
-    def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
+    def __init__(self, penalty="graph", alphas=10, l2="auto", task_relation="auto", *, l2s=None,
                  intercept_scalings=None, cv=5, scoring=None, eps_decades=3.0, random_state=0,
                  fit_intercept=True, intercept_scaling=None, task_weight=None,
-                 max_iter=2000, tol=1e-6, solver="auto", device="auto", n_jobs=None,
+                 max_iter=2000, tol=1e-4, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         super().__init__(penalty=penalty, l2=l2, task_relation=task_relation,
                          fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
@@ -102,7 +102,7 @@ class _CVMixin:
         """The alpha path and the (l2, intercept_scaling) pairs scored along it."""
         alphas = self._grid_alphas(X, Y2, miss)
         if self.l2s is None:
-            l2s = [float(self.l2)]
+            l2s = [self.l2 if isinstance(self.l2, str) else float(self.l2)]
         else:
             l2s = [float(v) for v in np.atleast_1d(self.l2s)]
             if not l2s or any(not np.isfinite(v) or v < 0 for v in l2s):
@@ -263,10 +263,10 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
     _classification = True
     _scorings = ("accuracy", "pooled_accuracy")
 
-    def __init__(self, penalty="graph", alphas=10, l2=0.0, task_relation="auto", *, l2s=None,
+    def __init__(self, penalty="graph", alphas=10, l2="auto", task_relation="auto", *, l2s=None,
                  intercept_scalings=None, cv=5, scoring=None, eps_decades=3.0, random_state=0,
                  loss="logistic", class_weight=None, fit_intercept=True,
-                 intercept_scaling=None, task_weight=None, max_iter=2000, tol=1e-6,
+                 intercept_scaling=None, task_weight=None, max_iter=2000, tol=1e-4,
                  solver="auto", device="auto", n_jobs=None, verbose=0, missing_label=None):
         _CVMixin.__init__(self, penalty=penalty, alphas=alphas, l2=l2,
                           task_relation=task_relation, l2s=l2s,

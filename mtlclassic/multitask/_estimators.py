@@ -14,7 +14,7 @@ from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolv
 from ..backend.kernels import device_free_bytes, loss_grad_cuda
 from . import _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
-from .penalties import MTRL, get_penalty
+from .penalties import MTRL, Ridge, get_penalty
 
 _OBJECTIVE_DOC = """
     Objective, over W = [w_1 ... w_T'] (n_features x n_subtasks) and intercepts b:
@@ -55,9 +55,9 @@ def _check_overflow(X):
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
 
-    def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
+    def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
-                 tol=1e-6, warm_start=False, solver="auto", device="auto", n_jobs=None,
+                 tol=1e-4, warm_start=False, solver="auto", device="auto", n_jobs=None,
                  verbose=0, missing_label=None):
         self.penalty = penalty
         self.alpha = alpha
@@ -80,9 +80,12 @@ class _BaseMultiTask(BaseEstimator):
         pen = get_penalty(self.penalty)
         for name in ("alpha", "l2", "tol"):
             v = getattr(self, name)
+            if name == "l2" and isinstance(v, str) and v == "auto":
+                continue
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
                     np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+                raise ValueError(f"{name} must be a finite number >= 0"
+                                 + (" or 'auto'" if name == "l2" else "") + f", got {v!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
@@ -101,6 +104,15 @@ class _BaseMultiTask(BaseEstimator):
                 and self.task_relation == "learn":
             pen = MTRL()  # graph with a learnt relation is MTRL
         return pen
+
+    def _resolved_l2(self, pen):
+        """l2 as a number: ``"auto"`` is alpha for the penalties whose alpha term leaves a
+        single task (and the tasks' common component) unpenalised -- ``mean`` and
+        ``graph`` with a fixed relation -- and 0 for the others, whose alpha term already
+        penalises every task (ridge, l21, trace, mtrl)."""
+        if isinstance(self.l2, str):
+            return float(self.alpha) if pen.name in ("mean", "graph") else 0.0
+        return float(self.l2)
 
     def _validate_X(self, X, reset):
         if is_cupy_array(X):
@@ -155,7 +167,16 @@ class _BaseMultiTask(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
-        None or ``missing_label``."""
+        None or ``missing_label``.
+
+        Every BLAS thread pool loaded in the process (NumPy's, SciPy's own copy inside
+        L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),
+        so that the pools do not oversubscribe the cores together."""
+        self._check_params()  # n_jobs is checked before it sizes the pools
+        with _solver.blas_threads(effective_n_threads(self.n_jobs)):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight=None):
         pen = self._check_params()
         device = resolve_device(self.device, X, y)
         y = to_numpy(y) if is_cupy_array(y) else y
@@ -202,8 +223,16 @@ class _BaseMultiTask(BaseEstimator):
         closed_ok = (self._loss_name == "squared" and pen.smooth and full.all()
                      and sw is not None)
         solver = self.solver
+        pen_solve = pen
+        if solver == "auto" and not pen.smooth and float(self.alpha) == 0 \
+                and not pen.learns_relation:
+            # alpha = 0 leaves only the ridge 1/2 l2 ||W||^2 of l21 / trace: a smooth
+            # problem, solved exactly (squared loss) or by L-BFGS
+            pen_solve = Ridge()
+            closed_ok = self._loss_name == "squared" and full.all() and sw is not None
         if solver == "auto":
-            solver = "closed_form" if closed_ok else ("lbfgs" if pen.smooth else "fista")
+            solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth
+                                                      else "fista")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
                              "(ridge, mean, graph), every label present and one sample "
@@ -211,13 +240,13 @@ class _BaseMultiTask(BaseEstimator):
         if solver == "lbfgs" and not pen.smooth:
             raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
                              "(use 'fista')")
-        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen,
-                   curvature=self._curvature(group),
+        ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
+                   curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
-        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, n_sub)
-        return self._set_fitted(W, b, R, n_iter, converged, trace, solver, T, owner, one_d)
+        res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
+        return self._set_fitted(res, R, solver, T, owner, one_d)
 
     def _free_intercept(self):
         """Whether the intercepts are free (unpenalised) variables of the solvers."""
@@ -255,15 +284,16 @@ class _BaseMultiTask(BaseEstimator):
     def _solve_path(self, ctx, pen, R, W0, b0, n_sub):
         """The fit for a fixed relation R, or MTRL (R None, the penalty learns it): one
         solve of the equivalent squared-trace-norm problem, then Omega's closed form at the
-        solution (see penalties.MTRL). Returns W, b, R, n_iter, converged, trace."""
-        Q = pen.matrix(float(self.alpha), float(self.l2), n_sub, R)
-        W, b, n_iter, converged, trace = self._solve(ctx, Q, W0, b0)
+        solution (see penalties.MTRL). Returns (_solver.Result, R)."""
+        self.l2_ = self._resolved_l2(self._check_params())
+        Q = pen.matrix(float(self.alpha), self.l2_, n_sub, R)
+        res = self._solve(ctx, Q, W0, b0)
         if pen.learns_relation:
-            Omega = MTRL.update(to_numpy(W).astype(np.float64))
+            Omega = MTRL.update(to_numpy(res.W).astype(np.float64))
             dg = np.sqrt(np.diag(Omega))
             self.task_covariance_ = Omega
             R = Omega / np.outer(dg, dg)
-        return W, b, R, n_iter, converged, trace
+        return res, R
 
     @staticmethod
     def _on(ctx, M):
@@ -275,12 +305,18 @@ class _BaseMultiTask(BaseEstimator):
             return cupy.asarray(M, dtype=Xd.dtype)
         return np.asarray(M, dtype=Xd.dtype)
 
-    def _set_fitted(self, W, b, R, n_iter, converged, trace, solver, T, owner, one_d):
-        self.n_iter_ = n_iter
-        self.objective_trace_ = trace
-        if not converged:
+    def _set_fitted(self, res, R, solver, T, owner, one_d):
+        W, b = res.W, res.b
+        self.n_iter_ = res.n_iter
+        self.objective_trace_ = res.trace
+        self.objective_ = float(res.objective)
+        self.dual_gap_ = float(res.dual_gap)
+        self._null_scale_ = float(res.scale)  # min_b F(0, b): converged <=> gap <= tol * it
+        if not res.converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
-                          f"{n_iter} iterations; raise max_iter or tol", ConvergenceWarning)
+                          f"{res.n_iter} iterations (duality gap {self.dual_gap_:.3g}, "
+                          f"objective {self.objective_:.6g}); raise max_iter or tol",
+                          ConvergenceWarning)
         xp = get_namespace(W)
         if self._intercept_column():  # the constant column's weights are the intercepts
             W, b = W[:-1], float(self.intercept_scaling) * W[-1]
@@ -339,13 +375,13 @@ class _BaseMultiTask(BaseEstimator):
         Xd = xp.asarray(X, dtype=dt)
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
                    loss=loss, sw=None if sw is None else xp.asarray(sw, dtype=dt), rho=rho,
-                   mask=mask, pen=pen, curvature=self._curvature(group),
+                   mask=mask, pen=pen, curvature=self._curvature(group), group=group,
                    solver="fista", warm=False, fit_b=self._free_intercept())
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
                            sw if sw_rel is None else sw_rel)
-        W, b, R, n_iter, converged, trace = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
-        return self._set_fitted(W, b, R, n_iter, converged, trace, "fista", T, owner, one_d)
+        res, R = self._solve_path(ctx, pen, R, W0, b0, Yenc.shape[1])
+        return self._set_fitted(res, R, "fista", T, owner, one_d)
 
     def _initial_point(self, d, n_sub, xp, dt, ctx):
         W0, b0 = xp.zeros((d, n_sub), dtype=dt), xp.zeros(n_sub, dtype=dt)
@@ -397,38 +433,48 @@ class _BaseMultiTask(BaseEstimator):
         return X, Y2, one_d, miss
 
     def _solve(self, ctx, Q, W0, b0, tol=None):
-        """One convex solve for a fixed Q: returns W, b, n_iter, converged, trace."""
+        """One convex solve for a fixed Q: a _solver.Result."""
         tol = float(self.tol) if tol is None else tol
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
         if Xd.dtype == np.float32:
             tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
+        alpha = float(self.alpha)
         Q = self._on(ctx, Q)
         if ctx["solver"] == "closed_form":
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
-            F = _solver.objective(Xd, Yenc, A, loss, Q, pen, self.alpha, W, b)
-            return W, b, 1, True, [F]  # one direct solve
-        lip = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
-        if ctx["warm"]:
-            lip = getattr(self, "lipschitz_", lip)
+            # the certificate of the direct solve: its duality gap (rounding size)
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
+                                        group=ctx.get("group"))
+            lin = oracle.linear(W, b)
+            f, aux = oracle.value(W, b, lin)
+            F = f + pen.value(W, alpha)
+            gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
+            return _solver.Result(W=W, b=b, n_iter=1, converged=True, trace=[F], objective=F,
+                                  dual_gap=gap if np.isfinite(gap) else np.nan,
+                                  scale=oracle.null_objective())
+        lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1])
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
-            b0 = np.zeros_like(b0)
+            b0 = b0 * 0
         else:
-            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"])
+            oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
+                                        group=ctx.get("group"))
         if ctx["solver"] == "lbfgs":
-            W, b, n_iter, converged, trace = _solver.lbfgs(
-                oracle, W0, b0, oracle.fit_intercept, self.max_iter, tol)
+            res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
+                                self.max_iter, tol)
         else:
-            W, b, n_iter, converged, trace, lip = _solver.fista(
-                oracle, pen, float(self.alpha), W0, b0, self.max_iter, tol,
-                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip)
-            self.lipschitz_ = lip
+            cap = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0),
+                                             ctx["fit_b"])
+            res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
+                                n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
+                                lipschitz_cap=cap)
+            self.lipschitz_ = res.lipschitz
         if use_gram:
-            b = oracle.intercept(W)
-        return W, b, n_iter, converged, trace
+            res.b = oracle.intercept(res.W)
+        return res
 
     def _decision(self, X):
         """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
@@ -482,7 +528,15 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     ----------
     penalty : {"ridge", "mean", "graph", "l21"} or Penalty, default="graph"
     alpha : float >= 0, default=1e-2
-    l2 : float >= 0, default=0
+    l2 : float >= 0 or "auto", default="auto"
+        The extra ridge 1/2 l2 ||W||^2 (for ``mean``: the shrinkage of the common model
+        w_0). "auto" is ``alpha`` for ``mean`` and ``graph`` and 0 for the other
+        penalties, so that no default configuration leaves a task unpenalised: the alpha
+        term of ``mean`` and ``graph`` penalises only differences between tasks -- on a
+        single task, or on the tasks' common component, it is zero, and a default fit
+        would be unregularised least squares / logistic regression (and without a
+        duality-gap certificate, Q being singular); ``ridge``, ``l21``, ``trace`` and
+        ``mtrl`` penalise every task through alpha already. The value used is ``l2_``.
     task_relation : (T, T) array, "auto" or None, default="auto"
         For ``graph``: "auto" estimates R (label correlation where tasks share samples,
         else correlation of per-task weights shrunk towards the pooled model by maximum
@@ -499,19 +553,42 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         by its number of labelled samples (over their mean), so that every labelled entry
         counts the same -- the pooled loss of MALSAR, suited when the metric pools all
         test entries.
-    max_iter, tol : FISTA limits (relative objective change and KKT residual)
+    max_iter : int, default=2000
+        Iterations of FISTA / L-BFGS.
+    tol : float, default=1e-4
+        Stopping tolerance on the duality gap, relative to the objective of the
+        intercept-only model: the fit stops when ``dual_gap_ <= tol * min_b F(0, b)``
+        (for squared loss with free intercepts, min_b F(0, b) = sum_t rho_t / (2 n_t)
+        ||y_t - mean(y_t)||^2 -- scikit-learn's ``MultiTaskLasso`` scale up to its factor
+        2), which certifies that ``objective_`` is within that much of the optimum. Gaps
+        below the rounding of the objective (a few ulps) count as converged. A smooth
+        penalty with a singular task matrix (``mean`` or ``graph`` with ``l2=0``) has no
+        finite dual: the solvers then stop on the gradient norm relative to its value at
+        zero (no bound on the error) and ``dual_gap_`` is nan. ``ConvergenceWarning``
+        when ``max_iter`` is reached first.
     warm_start : bool, default=False
+        Start from the previous fit's coef_ / intercept_ (and FISTA's step). Only the
+        point carries over: FISTA restarts its momentum (as after an adaptive restart),
+        which is what a change of alpha calls for, the old momentum pointing towards the
+        old optimum.
     solver : {"auto", "fista", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
         label is present and the penalty is smooth, L-BFGS for other smooth problems, and
         FISTA for ``l21``.
-    device : {"auto", "cpu"}; n_jobs: threads of the native prox; verbose
+    device : {"auto", "cpu"}; verbose
+    n_jobs : int or None, default=None
+        Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool
+        during the fit (threadpoolctl: NumPy's OpenBLAS and the separate OpenBLAS of
+        SciPy's L-BFGS-B, which would otherwise each start one thread per core and
+        oversubscribe them together). None is 1, -1 all cores.
     missing_label : value marking unlabelled entries besides NaN
 
     Attributes
     ----------
     coef_ : (n_tasks, n_features); intercept_ : (n_tasks,); task_relation_; n_iter_;
-    objective_trace_; n_features_in_; feature_names_in_
+    l2_ : the l2 used; objective_trace_; objective_ : the final objective F; dual_gap_ : its duality gap
+    (an upper bound of objective_ - min F; nan where no certificate exists);
+    n_features_in_; feature_names_in_
     """
 
     _loss_name = "squared"
@@ -570,14 +647,14 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     ----------
     classes_ : array of classes (one task) or list of arrays (one per task)
     coef_ : (n_subtasks, n_features); intercept_ : (n_subtasks,); subtask_task_ : the task
-    of each sub-task; task_relation_; n_iter_; objective_trace_
+    of each sub-task; task_relation_; n_iter_; objective_trace_; objective_; dual_gap_
     """
 
     _loss_name = "logistic"
 
-    def __init__(self, penalty="graph", alpha=1e-2, l2=0.0, task_relation="auto", *,
+    def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  loss="logistic", class_weight=None, fit_intercept=True, intercept_scaling=None,
-                 task_weight=None, max_iter=2000, tol=1e-6, warm_start=False, solver="auto",
+                 task_weight=None, max_iter=2000, tol=1e-4, warm_start=False, solver="auto",
                  device="auto", n_jobs=None, verbose=0, missing_label=None):
         super().__init__(penalty=penalty, alpha=alpha, l2=l2, task_relation=task_relation,
                          fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,

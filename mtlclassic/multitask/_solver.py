@@ -1,26 +1,57 @@
 """Solvers for F(W, b) = loss(X W + b) + 1/2 tr(W Q W^T) + g(W).
 
+Every solver stops on a **certificate**: the duality gap P(W, b) - D(G) >= F(W, b) - F*
+at a dual point G built from the loss gradient (Fenchel duality: D(G) = -L*(G) -
+h*(-X^T G), h the whole penalty, G's columns summing to 0 for free intercepts; see
+:func:`duality_gap`). The conjugates are cheap for every convex problem here: squared
+and logistic loss; ridge / mean / graph (1/2 tr(V Q^-1 V^T), Q positive definite), L2,1
+(row norms), trace (singular values), MTRL (singular values, a sorted threshold). "Converged"
+means gap <= tol * min_b F(0, b), so the objective is within that of the optimum. Where no
+dual point exists (a smooth penalty with a singular Q: mean or graph with l2 = 0) the
+solvers fall back to a KKT residual that does not bound the error, and report the gap as
+nan.
+
 * :func:`fista`: accelerated proximal gradient (Beck & Teboulle, SIAM J. Imaging Sci.
-  2009) with backtracking whose step can grow back, function-value adaptive restart
-  (O'Donoghue & Candes, Found. Comput. Math. 2015: an accelerated step that would raise F
-  is discarded and momentum reset, so the accepted objective never rises beyond
-  rounding), warm starts, and
-  a stop when both the relative change of F and the gradient-mapping norm (a KKT
-  residual, relative to the gradient at zero) fall below tol. Per iteration: one GEMM for
-  Z = X W and one for X^T G (:class:`DataOracle`), or, for squared loss with every label
-  present and n >= d, a single d x d x T GEMM on the Gram matrix (:class:`GramOracle`);
-  the map at the extrapolated point is a combination of known ones.
+  2009) with backtracking whose step can grow back up to a cap from a Lipschitz estimate
+  (:func:`lipschitz_estimate`), function-value adaptive restart (O'Donoghue & Candes,
+  Found. Comput. Math. 2015: an accelerated step that would raise F is discarded and
+  momentum reset, so the accepted objective never rises beyond rounding) and warm starts.
+  Per iteration: one GEMM for Z = X W and one for X^T G (:class:`DataOracle`), or, for
+  squared loss with every label present and n >= d, a single d x d x T GEMM on the Gram
+  matrix (:class:`GramOracle`); the map at the extrapolated point is a combination of
+  known ones.
+* :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.
 """
 
 import math
+import os
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize  # loads SciPy's own BLAS (L-BFGS-B) before the pools are listed
+from threadpoolctl import ThreadpoolController
 
 from ..backend import get_namespace, to_numpy
+
+
+_CONTROLLER = None
+
+
+def blas_threads(n_threads):
+    """Context manager limiting every BLAS pool of the process (NumPy's OpenBLAS, the
+    separate OpenBLAS that SciPy's L-BFGS-B links, MKL, ...) to ``n_threads``. The pools
+    are listed once (threadpoolctl's scan costs milliseconds; a limit on known pools
+    costs microseconds), after NumPy and SciPy's optimiser are loaded."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    # never more BLAS threads than CPUs: more only add memory (each OpenBLAS thread holds
+    # its own buffers) and contention
+    return _CONTROLLER.limit(limits=max(1, min(int(n_threads), os.cpu_count() or 1)),
+                             user_api="blas")
 
 
 def closed_form(X, Y, sw, rho, Q, fit_intercept):
@@ -42,10 +73,30 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept):
     return W, b
 
 
-def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=30, seed=0):
-    """Upper estimate of the Lipschitz constant of the smooth part's gradient:
-    curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q), by power
-    iteration (curvature: 1 for squared, 1/4 for logistic loss)."""
+def _debug_steps_default():
+    return os.environ.get("MTLCLASSIC_CHECK_STEPS", "") not in ("", "0")
+
+
+#: Debug check of the step rule: when true (or the environment variable
+#: MTLCLASSIC_CHECK_STEPS=1 at import), FISTA computes the exact Lipschitz bound of its
+#: smooth part (a dense eigendecomposition: small problems only) and raises an
+#: AssertionError if it ever accepts a step above 2 / L, the step beyond which a gradient
+#: step on a quadratic diverges.
+CHECK_STEPS = _debug_steps_default()
+
+
+def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
+    """Estimate of the Lipschitz constant of the smooth part's gradient:
+    curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q) (curvature: 1
+    for squared, 1/4 for logistic loss; the data term's Hessian is below curvature * that
+    matrix for every sub-task, so the sum bounds the true constant), by ``n_power`` power
+    iterations from a random start times 1.05.
+
+    The power-iteration value ||M v|| (v of unit norm) never exceeds lambda_max; it falls
+    below lambda_max / 2 only with probability of order sqrt(d) 2^-n_power (Kuczynski &
+    Wozniakowski, SIAM J. Matrix Anal. Appl. 1992), negligible for n_power = 40. FISTA
+    never lets its step grow beyond 1 / (this estimate), so no accepted step exceeds 2 / L
+    (the divergence threshold of a gradient step on a quadratic)."""
     xp = get_namespace(X)
     w = A.max(axis=1)
     rng = np.random.default_rng(seed)
@@ -61,24 +112,60 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=30, seed=0):
         v = X.T @ wu
         v0 = float(wu.sum()) if fit_intercept else 0.0
         lam = math.sqrt(float(xp.sum(v * v)) + v0 * v0)
+    return curvature * lam * 1.05 + _qmax(Q)
+
+
+def _qmax(Q):
     Q = to_numpy(Q)
-    q = float(np.linalg.eigvalsh(Q).max()) if Q.size else 0.0
-    return curvature * lam * 1.05 + max(q, 0.0)
+    return max(float(np.linalg.eigvalsh(Q).max()), 0.0) if Q.size else 0.0
 
 
 def objective(X, Y, A, loss, Q, penalty, alpha, W, b):
     Z = X @ W + b
     lv, _ = loss(Z, Y, A)
-    return lv + 0.5 * float(np.sum((W @ Q) * W)) + penalty.value(W, alpha)
+    xp = get_namespace(W)
+    return lv + 0.5 * float(xp.sum((W @ Q) * W)) + penalty.value(W, alpha)
+
+
+def _sum(x):
+    """A float64 sum (float32 device arrays are accumulated in float64)."""
+    return float(get_namespace(x).sum(x, dtype=np.float64))
+
+
+def _entropy_terms(p, xp):
+    """p log p + (1 - p) log(1 - p) elementwise, 0 log 0 = 0."""
+    q = 1.0 - p
+    return (xp.where(p > 0, p * xp.log(xp.where(p > 0, p, 1.0)), 0.0)
+            + xp.where(q > 0, q * xp.log(xp.where(q > 0, q, 1.0)), 0.0))
 
 
 class DataOracle:
     """Smooth part on the data: the linear map is Z = X W + b (one GEMM), the loss is
-    evaluated on Z and the gradient is X^T G (the second GEMM) plus W Q."""
+    evaluated on Z and the gradient is X^T G (the second GEMM) plus W Q. ``kind``
+    ("squared" or "logistic") selects the loss conjugate of the duality gap."""
 
-    def __init__(self, X, Y, A, loss, Q, fit_intercept):
+    curvature = {"squared": 1.0, "logistic": 0.25}  # softmax tasks: 1/2 (see group)
+    offset = 0.0  # f is a sum of non-negative terms: its rounding is relative to |f|
+    check_every = 5  # FISTA's duality-gap period: the gap costs one GEMM (X^T G) here
+
+    def __init__(self, X, Y, A, loss, Q, fit_intercept, kind="squared", group=None):
         self.X, self.Y, self.A, self.loss, self.Q = X, Y, A, loss, Q
         self.fit_intercept = fit_intercept
+        if kind not in self.curvature:
+            raise ValueError(f"kind must be 'squared' or 'logistic', got {kind!r}")
+        self.kind = kind
+        xp = get_namespace(X)
+        self.labelled = A > 0
+        self.A_safe = xp.where(self.labelled, A, 1.0)
+        self._XtA = None
+        # softmax tasks (group layout of _losses.softmax_groups): (first column, K) each
+        g = None if group is None else np.asarray(to_numpy(group))
+        self.softmax = [] if g is None else [(int(j), int(g[j])) for j in np.flatnonzero(g >= 2)]
+        if self.softmax:
+            single = np.ones(len(g), dtype=bool)
+            for j, K in self.softmax:
+                single[j:j + K] = False
+            self.single = xp.asarray(single)
 
     def linear(self, W, b):
         return self.X @ W + b
@@ -86,17 +173,208 @@ class DataOracle:
     def value(self, W, b, lin):
         lv, G = self.loss(lin, self.Y, self.A)
         WQ = W @ self.Q
-        return lv + 0.5 * float(np.sum(WQ * W)), (G, WQ)
+        xp = get_namespace(W)
+        return lv + 0.5 * float(xp.sum(WQ * W)), (G, WQ)
 
     def grad(self, W, b, lin, aux):
         G, WQ = aux
-        gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
+        gb = G.sum(axis=0) if self.fit_intercept else get_namespace(b).zeros_like(b)
         return self.X.T @ G + WQ, gb
 
     def grad_at_zero_norm(self):
-        _, G0 = self.loss(np.zeros_like(self.Y), self.Y, self.A)
-        g0b = G0.sum(axis=0) if self.fit_intercept else 0.0
-        return math.sqrt(float(np.sum((self.X.T @ G0) ** 2) + np.sum(np.square(g0b))))
+        xp = get_namespace(self.X)
+        _, G0 = self.loss(xp.zeros_like(self.Y), self.Y, self.A)
+        g0b = _sum(G0.sum(axis=0) ** 2) if self.fit_intercept else 0.0
+        return math.sqrt(_sum((self.X.T @ G0) ** 2) + g0b)
+
+    def null_objective(self):
+        """min over b of F(0, b) (b = 0 when the intercepts are not free variables): the
+        scale of ``tol``."""
+        xp = get_namespace(self.X)
+        A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
+        if self.kind == "squared":
+            if self.fit_intercept:
+                Y = Y - _sum_cols(A * Y) / xp.where(_sum_cols(A) > 0, _sum_cols(A), 1.0)
+            return 0.5 * _sum(A * Y * Y)
+        if self.softmax:  # logistic columns as below, a softmax task per group
+            A1 = xp.where(self.single, A, 0.0)
+            out = self._null_logistic(A1, Y, xp)
+            for j, K in self.softmax:
+                a = A[:, j]
+                if not self.fit_intercept:
+                    out += math.log(K) * _sum(a)
+                    continue
+                n_c = _sum_cols(xp.where(Y[:, j:j + K] > 0, a[:, None], 0.0))
+                tot = float(_sum(n_c))
+                if tot > 0:
+                    f = n_c / tot
+                    out -= float(_sum(xp.where(f > 0, n_c * xp.log(xp.where(f > 0, f, 1.0)),
+                                               0.0)))
+            return out
+        return self._null_logistic(A, Y, xp)
+
+    def _null_logistic(self, A, Y, xp):
+        if not self.fit_intercept:
+            return math.log(2.0) * _sum(A)
+        P = _sum_cols(xp.where(Y > 0, A, 0.0))
+        N = _sum_cols(xp.where(Y < 0, A, 0.0))
+        tot = P + N
+        tot = xp.where(tot > 0, tot, 1.0)
+        return -_sum(_entropy_terms(P / tot, xp) * tot)
+
+    def dual_point(self, W, b, lin, aux):
+        """(X^T G, L*(s G) as a function of s) for the dual point G: the loss gradient
+        dL/dZ at (W, b), made feasible for the free intercepts (columns summing to 0): for
+        squared loss by subtracting A_t times a constant per column, for logistic loss
+        (whose conjugate lives on a box) by shrinking the larger of the column's positive
+        and negative parts."""
+        G = aux[0]
+        xp = get_namespace(G)
+        if self.fit_intercept:
+            if self.kind == "squared":
+                c = G.sum(axis=0) / xp.where(_sum_cols(self.A) > 0, _sum_cols(self.A), 1.0)
+                G = G - self.A * c
+            else:
+                Gp = xp.where(G > 0, G, 0.0)
+                Gn = G - Gp
+                sp, sn = Gp.sum(axis=0), -Gn.sum(axis=0)
+                ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
+                an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
+                G = Gp * ap + Gn * an
+        XtG = self.X.T @ G
+        if self.kind == "squared":
+            q = 0.5 * _sum(G * G / self.A_safe)
+            lin_term = _sum(xp.where(self.labelled, G * self.Y, 0.0))
+            return XtG, lambda s: s * s * q + s * lin_term
+        # G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p) log(1 - p))
+        p = xp.clip(-G * self.Y / self.A_safe, 0.0, 1.0)
+        p = xp.where(self.labelled, p, 0.0)
+        if not self.softmax:
+            return XtG, lambda s: _sum(self.A * _entropy_terms(s * p, xp))
+        # softmax tasks: their columns of G replaced by a feasible softmax dual point
+        A1 = xp.where(self.single, self.A, 0.0)
+        parts = [self._softmax_dual(aux[0], j, K, xp) for j, K in self.softmax]
+        G = xp.array(G)  # the logistic columns as made feasible above
+        for (j, K), (Gg, _, _) in zip(self.softmax, parts):
+            G[:, j:j + K] = Gg
+        XtG = self.X.T @ G
+
+        def lstar(s):
+            out = _sum(A1 * _entropy_terms(s * p, xp))
+            for Gg, q, a in parts:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
+                qs = s * q + (1.0 - s) * self._onehot(q, a, Gg)
+                out += _sum(a[:, None] * xp.where(qs > 0, qs * xp.log(xp.where(qs > 0, qs, 1.0)),
+                                                  0.0))
+            return out
+
+        return XtG, lstar
+
+    def _onehot(self, q, a, Gg):
+        """e_k of each row, recovered from G = a (q - e_k)."""
+        xp = get_namespace(q)
+        safe = xp.where(a > 0, a, 1.0)[:, None]
+        return xp.where(a[:, None] > 0, q - Gg / safe, 0.0)
+
+    def _softmax_dual(self, G, j, K, xp):
+        """A dual point of softmax task (columns j..j+K-1): G = a (q - e_k) with every q in
+        the simplex and, for free intercepts, every column summing to 0. From the gradient's
+        q = p (softmax of the scores): q + delta (delta shared by the rows, so that the
+        class masses match, rows still summing to 1), mixed with the class frequencies pi
+        by the smallest theta >= 0 that keeps q >= 0 -- exact feasibility, and q = p at the
+        optimum (delta = 0). Returns (G_group, q, a)."""
+        a = xp.where(self.labelled[:, j], self.A[:, j], 0.0)
+        safe = xp.where(a > 0, a, 1.0)[:, None]
+        onehot = xp.where((self.Y[:, j:j + K] > 0) & (a[:, None] > 0), 1.0, 0.0)
+        q = xp.where(a[:, None] > 0, G[:, j:j + K] / safe + onehot, 0.0)
+        if self.fit_intercept:
+            tot = float(_sum(a))
+            n_c = _sum_cols(a[:, None] * onehot)
+            pi = n_c / (tot if tot > 0 else 1.0)
+            delta = (n_c - _sum_cols(a[:, None] * q)) / (tot if tot > 0 else 1.0)
+            base = q + delta
+            need = xp.where(base < 0, -base / xp.where(pi - base > 0, pi - base, 1.0), 0.0)
+            need = xp.where(a[:, None] > 0, need, 0.0)
+            theta = min(1.0, float(xp.max(need))) if need.size else 0.0
+            q = xp.where(a[:, None] > 0, (1.0 - theta) * base + theta * pi, 0.0)
+            q = xp.clip(q, 0.0, 1.0)
+        return a[:, None] * (q - onehot), q, a
+
+    def _curvature_weights(self, lin):
+        """A_it l''(z_it) (n, T): sub-task t's data Hessian is [X 1]^T diag(column t)
+        [X 1] (logistic: l'' = p (1 - p) <= 1/4; squared: 1)."""
+        if self.kind == "squared":
+            return self.A
+        xp = get_namespace(lin)
+        p = 1.0 / (1.0 + xp.exp(-xp.clip(lin, -500.0, 500.0)))
+        if not self.softmax:
+            return self.A * (p * (1.0 - p))
+        # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
+        # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
+        p = xp.array(p)
+        factor = xp.ones(lin.shape[1], dtype=lin.dtype)
+        for j, K in self.softmax:
+            z = lin[:, j:j + K]
+            e = xp.exp(z - z.max(axis=1, keepdims=True))
+            p[:, j:j + K] = e / e.sum(axis=1, keepdims=True)
+            factor[j:j + K] = 2.0
+        return self.A * (p * (1.0 - p)) * factor
+
+    def local_lipschitz(self, lin, n_power=None):
+        """Lipschitz estimate of the smooth part's gradient at the current point: the
+        data Hessian is block-diagonal over sub-tasks, so its top eigenvalue is the
+        largest of the T blocks' [X 1]^T diag(A_t l''(z_t)) [X 1], found by a power
+        iteration on all blocks at once (two GEMMs per round, like one gradient),
+        warm-started from the previous vectors; times 1.05, plus lambda_max(Q). For
+        logistic loss the curvature p (1 - p) of confident predictions is far below its
+        global bound 1/4, so the local constant is often far below the global one; FISTA
+        refreshes it every 20 iterations and lets its step grow up to its inverse, the
+        backtracking test (exact up to rounding) guarding moves into more curved regions.
+        For squared loss (constant curvature) it is computed once, with 40 rounds from a
+        random start (see :func:`lipschitz_estimate` on the probability of an
+        underestimate)."""
+        if self.kind == "squared" and getattr(self, "_lip_sq", None) is not None:
+            return self._lip_sq
+        xp = get_namespace(lin)
+        Wt = self._curvature_weights(lin)
+        V = getattr(self, "_power_V", None)
+        if V is None:
+            rng = np.random.default_rng(1)
+            V = xp.asarray(rng.standard_normal((self.X.shape[1] + 1, Wt.shape[1])),
+                           dtype=self.X.dtype)
+            n_power = 40 if n_power is None else n_power
+        n_power = 10 if n_power is None else n_power
+        lam = xp.zeros(Wt.shape[1], dtype=xp.float64)
+        for _ in range(n_power):
+            nv = xp.sqrt(xp.sum(V * V, axis=0))
+            V = V / xp.where(nv > 0, nv, 1.0)
+            U = Wt * (self.X @ V[:-1] + (V[-1] if self.fit_intercept else 0.0))
+            top = U.sum(axis=0, keepdims=True) if self.fit_intercept else 0.0 * V[-1:]
+            V = xp.concatenate([self.X.T @ U, top], axis=0)
+            lam = xp.sqrt(xp.sum(V * V, axis=0, dtype=xp.float64))
+        self._power_V = V
+        L = float(lam.max()) * 1.05 + _qmax(self.Q) if lam.size else _qmax(self.Q)
+        if self.kind == "squared":
+            self._lip_sq = L
+        return L
+
+    def exact_lipschitz(self, lin=None):
+        """The Lipschitz bound of lipschitz_estimate computed exactly (dense; debug use);
+        with ``lin`` (logistic loss) the local one at that point."""
+        X = to_numpy(self.X).astype(np.float64)
+        if self.fit_intercept:
+            X = np.column_stack([X, np.ones(len(X))])
+        if lin is None:
+            Wt = self.curvature[self.kind] * to_numpy(self.A).astype(np.float64)
+            for j, K in self.softmax:
+                Wt[:, j:j + K] *= 2.0  # 1/2 for a softmax task
+        else:
+            Wt = to_numpy(self._curvature_weights(lin)).astype(np.float64)
+        top = max(float(np.linalg.eigvalsh((X.T * w) @ X).max()) for w in Wt.T)
+        return top + _qmax(self.Q)
+
+
+def _sum_cols(M):
+    return M.sum(axis=0)
 
 
 class GramOracle:
@@ -108,6 +386,8 @@ class GramOracle:
     those of the full problem."""
 
     fit_intercept = False
+    kind = "squared"
+    check_every = 1  # the gap needs no GEMM in Gram form
 
     def __init__(self, X, Y, sw, rho, Q, fit_intercept):
         xp = get_namespace(X)
@@ -121,7 +401,11 @@ class GramOracle:
         XS = X.T * sw
         self.K, self.H = XS @ X, XS @ Y
         self.c = rho / n
-        self.const = 0.5 * float(np.sum(self.c * (sw @ (Y * Y))))
+        self.yy = sw @ (Y * Y)  # ||y_t||_S^2 of the centred targets
+        self.const = 0.5 * _sum(self.c * self.yy)
+        # f = 1/2 w^T K w - w^T h + const cancels terms of about const's size: its rounding
+        # is relative to them, not to |f|
+        self.offset = 4.0 * self.const
         self.Q = Q
 
     def linear(self, W, b):
@@ -129,37 +413,134 @@ class GramOracle:
 
     def value(self, W, b, lin):
         WQ = W @ self.Q
-        f = float(np.sum(self.c * (0.5 * np.sum(W * lin, axis=0) - np.sum(W * self.H, axis=0))))
-        return f + self.const + 0.5 * float(np.sum(WQ * W)), WQ
+        xp = get_namespace(W)
+        f = _sum(self.c * (0.5 * xp.sum(W * lin, axis=0) - xp.sum(W * self.H, axis=0)))
+        return f + self.const + 0.5 * float(xp.sum(WQ * W)), WQ
 
     def grad(self, W, b, lin, aux):
-        return (lin - self.H) * self.c + aux, np.zeros_like(b)
+        return (lin - self.H) * self.c + aux, get_namespace(b).zeros_like(b)
 
     def grad_at_zero_norm(self):
-        return math.sqrt(float(np.sum((self.H * self.c) ** 2)))
+        return math.sqrt(_sum((self.H * self.c) ** 2))
+
+    def null_objective(self):
+        return self.const
+
+    def dual_point(self, W, b, lin, aux):
+        """The dual point G = c_t S (X w_t - y_t) (centred data: feasible for the
+        intercepts) in Gram form: X^T G = (K W - H) c and L*(s G) = sum_t c_t (s^2 / 2
+        ||r_t||_S^2 + s r_t^T S y_t), r_t = X w_t - y_t, both from K W, H and ||y_t||_S^2."""
+        xp = get_namespace(W)
+        wKw = xp.sum(W * lin, axis=0)
+        wh = xp.sum(W * self.H, axis=0)
+        rr = _sum(self.c * (wKw - 2.0 * wh + self.yy))
+        ry = _sum(self.c * (wh - self.yy))
+        return (lin - self.H) * self.c, lambda s: 0.5 * s * s * rr + s * ry
+
+    def local_lipschitz(self, lin):
+        return None  # squared loss: constant curvature
+
+    def exact_lipschitz(self, lin=None):
+        K = to_numpy(self.K).astype(np.float64)
+        c = float(np.max(to_numpy(self.c)))
+        return c * float(np.linalg.eigvalsh(K).max()) + _qmax(self.Q)
 
     def intercept(self, W):
         return self.y_mean - self.x_mean @ W
 
 
-def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
-          lipschitz=1.0):
-    """Returns W, b, n_iter, converged, trace (objective after each accepted step) and the
-    final Lipschitz estimate (a warm start passes it back as ``lipschitz``)."""
+def duality_gap(oracle, penalty, alpha, Q, W, b, lin, aux, P):
+    """Duality gap P(W, b) - D(G) >= P(W, b) - P* (Fenchel: D(G) = -L*(G) - h*(-X^T G),
+    h the whole penalty, G feasible for the free intercepts) at the oracle's dual point,
+    also shrunk by the penalty's ``dual_scale`` onto h*'s domain; the better of the two.
+    Returns (gap, D); gap is ``inf`` when no feasible dual point is available (a smooth
+    penalty with a singular Q, or an unpenalised problem)."""
+    XtG, lstar = oracle.dual_point(W, b, lin, aux)
+    summary = penalty.dual_summary(XtG, Q)  # h* is even: the sign of V = -X^T G is moot
+    best = -math.inf
+    for s in {1.0, float(penalty.dual_scale(summary, alpha))}:
+        h = penalty.conjugate(summary, s, alpha, Q)
+        if math.isfinite(h):
+            best = max(best, -lstar(s) - h)
+    return P - best, best
+
+
+class _Certifier:
+    """The stopping test shared by the solvers: converged when the duality gap is at most
+    ``tol * scale`` with scale = min_b F(0, b) (the objective of the model that predicts
+    the intercepts only), or at most the rounding error of the objective in the iterates'
+    precision, which no smaller gap can be told from."""
+
+    def __init__(self, oracle, penalty, alpha, Q, tol, dtype):
+        self.oracle, self.penalty, self.alpha, self.Q = oracle, penalty, alpha, Q
+        self.scale = oracle.null_objective()
+        self.scale = self.scale if self.scale > 0 else 1.0
+        self.tol = tol
+        self.eps = float(np.finfo(dtype).eps)
+        self.gap, self.dual = math.inf, -math.inf
+
+    def __call__(self, W, b, lin, aux, P):
+        gap, D = duality_gap(self.oracle, self.penalty, self.alpha, self.Q, W, b, lin, aux, P)
+        self.gap, self.dual = gap, D
+        floor = 4.0 * self.eps * (max(abs(P), abs(D) if math.isfinite(D) else 0.0)
+                                  + getattr(self.oracle, "offset", 0.0))
+        return gap <= max(self.tol * self.scale, floor)
+
+    @property
+    def available(self):
+        return math.isfinite(self.gap)
+
+
+class Result:
+    """What a solver returns: W, b, n_iter, converged, trace (objective after each
+    accepted step), objective, dual_gap (nan when no certificate exists), lipschitz (FISTA:
+    the final estimate, for warm starts) and steps (FISTA: accepted step sizes, recorded
+    under CHECK_STEPS: (step, L) pairs) and scale (min_b F(0, b), the unit of tol)."""
+
+    def __init__(self, **kw):
+        self.lipschitz, self.steps, self.scale = None, [], math.nan
+        self.__dict__.update(kw)
+
+
+def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
+          lipschitz=None, lipschitz_cap=1.0, check_every=None):
+    """FISTA with backtracking, capped step growth and function-value adaptive restart.
+
+    Step rule: the step 1/Lip is accepted when the sufficient-decrease test f(x+) <= f(y)
+    + <g, x+ - y> + Lip/2 ||x+ - y||^2 holds up to the rounding of f (a few ulps, nothing
+    more: a larger slack lets a too-long step through once the decrease is below it);
+    otherwise Lip doubles. Between iterations Lip shrinks by 0.9, but never below
+    ``lipschitz_cap`` (the estimate of :func:`lipschitz_estimate`), so the step never
+    exceeds 1 / cap <= 2 / L.
+
+    Stopping: the duality gap (see :class:`_Certifier`) every ``check_every`` iterations
+    and at the first (default: the oracle's, every iteration in Gram form, where the gap
+    costs no GEMM, every 5th on the data, where it costs one X^T G); where no certificate exists (a smooth penalty with singular Q), the
+    previous rule: relative objective change and gradient-mapping norm (relative to the
+    gradient at zero) both below tol, which does not bound the error.
+
+    A warm start (W0, b0, ``lipschitz``) restarts the momentum: only the point and the
+    step carry over."""
+    xp = get_namespace(W0)
+    check_every = oracle.check_every if check_every is None else int(check_every)
     W, b = W0.copy(), b0.copy()
     lin = oracle.linear(W, b)
     f, aux = oracle.value(W, b, lin)
     F = f + penalty.value(W, alpha)
-    # scale of the KKT residual: the gradient of the smooth part at W = 0, b = 0
     kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
-
-    Lip = float(lipschitz)
-    # slack of the sufficient-decrease test: rounding of f in the iterate's precision
-    slack = 1e-12 if W.dtype == np.float64 else 1e-6
+    cert = _Certifier(oracle, penalty, alpha, Q, tol, W.dtype)
+    eps = cert.eps
+    global_cap = float(lipschitz_cap)
+    local = oracle.local_lipschitz(lin)
+    cap = global_cap if local is None else min(local, global_cap)
+    Lip = max(float(lipschitz) if lipschitz is not None else cap, cap)
+    L_check = oracle.exact_lipschitz() if CHECK_STEPS and oracle.kind == "squared" else None
+    steps = []
     t = 1.0
     Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
     trace = [F]
     converged = False
+    certified = None  # None: not known yet whether a certificate exists
     it = 0
     for it in range(1, max_iter + 1):
         gW, gb = oracle.grad(Yw, Yb, linY, auxY)
@@ -170,9 +551,10 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
             linn = oracle.linear(Wn, bn)
             fn, auxn = oracle.value(Wn, bn, linn)
             dW, db = Wn - Yw, bn - Yb
-            sq = float(np.sum(dW * dW) + np.sum(db * db))
-            bound = fY + float(np.sum(gW * dW) + np.sum(gb * db)) + 0.5 * Lip * sq
-            if fn <= bound + slack * abs(fY) or sq == 0.0:
+            sq = float(xp.sum(dW * dW) + xp.sum(db * db))
+            bound = fY + float(xp.sum(gW * dW) + xp.sum(gb * db)) + 0.5 * Lip * sq
+            # slack: the rounding of f and of the bound's terms, a few ulps of their size
+            if fn <= bound + 8.0 * eps * (abs(fY) + abs(fn) + oracle.offset) or sq == 0.0:
                 break
             Lip *= 2.0
         Fn = fn + gn
@@ -181,6 +563,13 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
             t = 1.0
             Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
             continue
+        if CHECK_STEPS:
+            # squared loss: L of the whole problem; logistic: the local one where the
+            # gradient step was taken
+            L_here = L_check if L_check is not None else oracle.exact_lipschitz(linY)
+            steps.append((step, L_here))
+            assert step <= 2.0 / L_here * (1 + 1e-12), \
+                f"FISTA accepted step {step:.4g} > 2 / L = {2.0 / L_here:.4g}"
         # (a plain proximal-gradient step from W, taken right after a restart, is accepted:
         # with the backtracking bound it cannot raise F beyond floating-point rounding)
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
@@ -189,11 +578,17 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
         W_prev, b_prev, lin_prev = W, b, lin
         W, b, lin, f, aux, F = Wn, bn, linn, fn, auxn, Fn
         trace.append(F)
-        if verbose:
-            print(f"iter {it}: objective {F:.10g}, rel change {rel:.2e}, kkt {kkt:.2e}, "
-                  f"step {1 / Lip:.3g}")
-        if rel < tol and kkt < tol:
+        if certified is not False and (it == 1 or it % check_every == 0):
+            ok = cert(W, b, lin, aux, F)
+            certified = cert.available
+            if ok:
+                converged = True
+        elif certified is False and rel < tol and kkt < tol:
             converged = True
+        if verbose:
+            print(f"iter {it}: objective {F:.10g}, duality gap {cert.gap:.3e}, "
+                  f"rel change {rel:.2e}, step {1 / Lip:.3g}")
+        if converged:
             break
         t = t_new
         # the map is linear, so its value at the extrapolated point costs no GEMM
@@ -201,43 +596,87 @@ def fista(oracle, penalty, alpha, W0, b0, max_iter, tol, n_jobs=None, verbose=0,
         Yb = b + beta * (b - b_prev)
         linY = lin + beta * (lin - lin_prev)
         fY, auxY = oracle.value(Yw, Yb, linY)
-        Lip *= 0.9  # let the step grow back
-    return W, b, it, converged, trace, Lip
+        if oracle.kind == "logistic" and it % 20 == 0:  # follow the local curvature
+            cap = min(oracle.local_lipschitz(lin), global_cap)
+        Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
+    if not converged and certified is not False:
+        cert(W, b, lin, aux, F)  # the final point's gap, for dual_gap_
+    return Result(W=W, b=b, n_iter=it, converged=converged, trace=trace, objective=F,
+                  dual_gap=cert.gap if cert.available else math.nan, lipschitz=Lip,
+                  steps=steps, scale=cert.scale)
 
 
-def lbfgs(oracle, W0, b0, fit_intercept, max_iter, tol):
+def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol):
     """L-BFGS (Liu & Nocedal, Math. Program. 1989; scipy's L-BFGS-B) on the smooth
-    problems (ridge, mean, graph penalties): same oracles, same objective, stops when the
-    largest gradient entry falls below tol times the gradient norm at zero. Returns
-    W, b, n_iter, converged, trace."""
-    import scipy.optimize
+    problems (ridge, mean, graph penalties): same oracles, same objective. Stops when the
+    duality gap certifies the point (see :class:`_Certifier`; checked after every
+    iteration once the gradient's share of it is below the threshold, one extra GEMM at
+    most); where no certificate exists (singular Q), when the
+    largest gradient entry falls below tol times the gradient norm at zero."""
 
     d, T = W0.shape
     kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
+    cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
 
     def unpack(x):
         W = x[:d * T].reshape(d, T)
         b = x[d * T:] if fit_intercept else np.zeros(T)
         return W, b
 
-    def fun(x):
+    last = {}
+
+    def evaluate(x):
         W, b = unpack(x)
         lin = oracle.linear(W, b)
         f, aux = oracle.value(W, b, lin)
+        last.update(x=x.copy(), W=W, b=b, lin=lin, aux=aux, f=f)
+        return W, b, lin, f, aux
+
+    def fun(x):
+        W, b, lin, f, aux = evaluate(x)
         gW, gb = oracle.grad(W, b, lin, aux)
+        last["gW"] = gW
         g = np.concatenate([gW.ravel(), gb]) if fit_intercept else gW.ravel()
         return f, g
 
+    def certify(x, screen=False):
+        if "x" not in last or not np.array_equal(last["x"], x):
+            fun(x)
+        if screen and "gW" in last:
+            # for a smooth penalty the gap at the unmodified dual point G = dL/dZ is
+            # 1/2 ||grad_W F||^2_{Q^-1} (+ the intercept gradient's share): while that
+            # alone exceeds the threshold the point cannot be certified, and the full
+            # gap (one more GEMM for logistic loss) is not worth computing
+            h = penalty.conjugate(penalty.dual_summary(last["gW"], Q), 1.0, alpha, Q)
+            if h > cert.tol * cert.scale:
+                return False
+        return cert(last["W"], last["b"], last["lin"], last["aux"], last["f"])
+
     x0 = np.concatenate([W0.ravel(), b0]) if fit_intercept else W0.ravel().copy()
     trace = [fun(x0)[0]]
+    state = {"converged": certify(x0)}
+    available = cert.available
+    if state["converged"]:
+        W, b = unpack(x0)
+        return Result(W=W.copy(), b=np.array(b, dtype=np.float64), n_iter=0, converged=True,
+                      trace=trace, objective=trace[0], dual_gap=cert.gap, scale=cert.scale)
 
     def callback(intermediate_result):
         trace.append(float(intermediate_result.fun))
+        if available and certify(intermediate_result.x, screen=penalty.smooth):
+            state["converged"] = True
+            raise StopIteration
 
+    gtol = 0.0 if available else tol * kkt_scale
     res = scipy.optimize.minimize(
         fun, x0, jac=True, method="L-BFGS-B", callback=callback,
-        options={"maxiter": max_iter, "gtol": tol * kkt_scale,
-                 "ftol": 64 * np.finfo(float).eps, "maxcor": 20})
+        options={"maxiter": max_iter, "gtol": gtol,
+                 "ftol": 0.0 if available else 64 * np.finfo(float).eps, "maxcor": 20})
+    if available:
+        converged = state["converged"] or certify(res.x)
+    else:
+        converged = bool(res.success)
     W, b = unpack(res.x)
-    return W.copy(), np.array(b, dtype=np.float64), max(int(res.nit), 1), bool(res.success), \
-        trace
+    return Result(W=W.copy(), b=np.array(b, dtype=np.float64), n_iter=max(int(res.nit), 1),
+                  converged=converged, trace=trace, objective=float(res.fun),
+                  dual_gap=cert.gap if available else math.nan, scale=cert.scale)

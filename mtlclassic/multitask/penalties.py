@@ -39,6 +39,35 @@ class Penalty(ABC):
         P = self.prox(W, tau, n_jobs=n_jobs)
         return P, self.value(P, alpha)
 
+    # ------------------------------------------------------------ duality
+    # h(W) = 1/2 tr(W Q W^T) + value(W, alpha) is the whole penalty; the duality gap of
+    # the solvers needs its convex conjugate h*(s V) = sup_W <s V, W> - h(W) at the dual
+    # point's V = -X^T G and a few scales s. ``dual_summary`` reduces V once (on its
+    # device) to what h* depends on; ``conjugate`` and ``dual_scale`` work on that.
+
+    def dual_summary(self, V, Q):
+        """Smooth penalties: 1/2 tr(V Q^-1 V^T) when Q is positive definite, ``inf`` when
+        Q is singular (h* is then finite only on a subspace that the solvers' dual point
+        is not confined to: no certificate is available)."""
+        lam, U = np.linalg.eigh(np.asarray(to_numpy(Q), dtype=np.float64))
+        if lam.size == 0:
+            return 0.0
+        if lam.max() <= 0 or lam.min() <= 1e-12 * lam.max():
+            return np.inf
+        xp = get_namespace(V)
+        VU = V @ xp.asarray(U, dtype=V.dtype)
+        return 0.5 * float(xp.sum((VU * VU) * xp.asarray(1.0 / lam, dtype=V.dtype),
+                                  dtype=xp.float64))
+
+    def conjugate(self, summary, s, alpha, Q):
+        """h*(s V) from V's ``dual_summary`` (a float; ``inf`` outside h*'s domain)."""
+        return s * s * summary
+
+    def dual_scale(self, summary, alpha):
+        """The largest s in (0, 1] with h*(s V) finite (1 where h* is finite everywhere):
+        the solvers shrink their dual point by it to make it feasible."""
+        return 1.0
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -110,6 +139,19 @@ class L21(Penalty):
 
         return kernels.prox_l21(W, tau, n_jobs=n_jobs)
 
+    def dual_summary(self, V, Q):
+        """The row norms ||V_j||_2 (float64, on the host)."""
+        xp = get_namespace(V)
+        return to_numpy(xp.sqrt(xp.sum(V * V, axis=1, dtype=xp.float64)))
+
+    def conjugate(self, summary, s, alpha, Q):
+        """h(W) = alpha sum_j ||W_j|| + mu/2 ||W||^2 (Q = mu I): h*(V) = sum_j max(||V_j||
+        - alpha, 0)^2 / (2 mu); for mu = 0 the indicator of max_j ||V_j|| <= alpha."""
+        return _norm_ball_conjugate(s * summary, alpha, _ridge_of(Q))
+
+    def dual_scale(self, summary, alpha):
+        return _ball_scale(summary, alpha)
+
 
 class Trace(Penalty):
     """Shared low-rank subspace: ``alpha ||W||_* + 1/2 l2 ||W||^2`` (nuclear norm, the sum
@@ -136,6 +178,19 @@ class Trace(Penalty):
         # the prox's singular values are its output's: no second SVD for the value
         P, S = _shrink_singular_values(W, lambda S: np.maximum(S - tau, 0.0))
         return P, alpha * float(S.sum())
+
+    def dual_summary(self, V, Q):
+        """The singular values of V (float64, on the host)."""
+        return _singular_values(V).astype(np.float64) if V.size else np.zeros(0)
+
+    def conjugate(self, summary, s, alpha, Q):
+        """h(W) = alpha ||W||_* + mu/2 ||W||^2 (Q = mu I): h*(V) = sum_i max(sigma_i(V) -
+        alpha, 0)^2 / (2 mu); for mu = 0 the indicator of ||V||_2 <= alpha (the spectral
+        norm, dual of the nuclear norm)."""
+        return _norm_ball_conjugate(s * summary, alpha, _ridge_of(Q))
+
+    def dual_scale(self, summary, alpha):
+        return _ball_scale(summary, alpha)
 
 
 class MTRL(Penalty):
@@ -174,6 +229,33 @@ class MTRL(Penalty):
         P, S = _shrink_singular_values(W, lambda S: self.shrink(S, tau))
         return P, 0.5 * alpha * float(S.sum()) ** 2
 
+    def dual_summary(self, V, Q):
+        """The singular values of V, decreasing (float64, on the host)."""
+        return _singular_values(V).astype(np.float64) if V.size else np.zeros(0)
+
+    def conjugate(self, summary, s, alpha, Q):
+        """h(W) = phi(sigma(W)), phi(x) = alpha/2 (sum x)^2 + mu/2 ||x||^2 (Q = mu I), so
+        h*(V) = phi*(sigma(V)) (Lewis, "The convex analysis of unitarily invariant matrix
+        functions", 1995), phi*(v) = sup_{x >= 0} <x, v> - phi(x): the maximiser is x_i =
+        max(v_i - alpha S, 0) / mu with S = sum x, found by sorting as in :meth:`shrink`;
+        for mu = 0 it is max(v)^2 / (2 alpha)."""
+        mu = _ridge_of(Q)
+        v = s * np.sort(summary)[::-1]
+        if v.size == 0:
+            return 0.0
+        if alpha == 0:
+            return _norm_ball_conjugate(v, 0.0, mu)
+        if mu == 0:
+            return float(v[0]) ** 2 / (2.0 * alpha)
+        k = np.arange(1, len(v) + 1)
+        S_k = np.cumsum(v) / (mu + alpha * k)  # sum x if the k largest are active
+        active = np.flatnonzero(v > alpha * S_k)
+        if active.size == 0:
+            return 0.0
+        S = S_k[active[-1]]
+        x = np.maximum(v - alpha * S, 0.0) / mu
+        return float(x @ v - 0.5 * alpha * x.sum() ** 2 - 0.5 * mu * (x @ x))
+
     @staticmethod
     def shrink(S, tau):
         """prox of tau/2 (sum S)^2 for S >= 0 sorted in decreasing order."""
@@ -193,6 +275,28 @@ class MTRL(Penalty):
         lam, V = np.linalg.eigh(G)
         M = (V * np.sqrt(np.maximum(lam, 0.0))) @ V.T
         return M / np.trace(M)
+
+
+def _ridge_of(Q):
+    """mu of a non-smooth penalty's Q = mu I."""
+    Q = to_numpy(Q)
+    return float(Q[0, 0]) if Q.size else 0.0
+
+
+def _norm_ball_conjugate(norms, alpha, mu):
+    """Conjugate of alpha ||.|| + mu/2 ||.||_F^2 for a norm whose dual norms of the parts
+    are ``norms`` (rows for L2,1, singular values for the nuclear norm)."""
+    excess = np.maximum(np.asarray(norms, dtype=np.float64) - alpha, 0.0)
+    if mu > 0:
+        return float(excess @ excess) / (2.0 * mu)
+    # mu = 0: an indicator; a relative slack of rounding size absorbs the rescaled point's
+    # own rounding (dual_scale puts its largest norm exactly on alpha)
+    return 0.0 if np.all(excess <= 1e-12 * max(alpha, 1e-300)) else np.inf
+
+
+def _ball_scale(norms, alpha):
+    top = float(np.max(norms)) if np.size(norms) else 0.0
+    return 1.0 if top <= alpha else alpha / top
 
 
 def _singular_values(W):

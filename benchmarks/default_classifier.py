@@ -1,0 +1,96 @@
+"""The default classifier pipeline against scikit-learn's default LogisticRegression (issue 14e).
+
+make_multiattribute_images(3000) -> HOG -> StandardScaler, 70/30 split, every label present;
+``MultiTaskClassifier(penalty="ridge")`` at its defaults but with alpha = 1/n_train (the
+LogisticRegression(C=1) equivalent), for several ``tol``, against one scikit-learn
+``LogisticRegression()`` per task (its defaults: lbfgs, tol 1e-4, C=1). One thread
+(``n_jobs=None`` limits every BLAS pool; scikit-learn is run under the same limit). Prints
+fit times, iterations, the final duality gap relative to min_b F(0, b) (the certificate:
+the objective is within gap of the optimum), the objective and the mean accuracy; writes
+results/default_classifier.json.
+
+    PYTHONPATH=. python benchmarks/default_classifier.py [--n 3000]
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from _common import machine, write_json  # noqa: E402
+from mtlclassic.datasets import make_multiattribute_images
+from mtlclassic.features import HOG
+from mtlclassic.multitask import MultiTaskClassifier
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--tols", default="1e-2,1e-3,1e-6")
+    args = ap.parse_args()
+    data = make_multiattribute_images(args.n, seed=0)
+    cls = [k for k, tt in enumerate(data.task_types) if tt == "classification"]
+    F = HOG().fit(data.images).transform(data.images)
+    Y = data.targets[:, cls].astype(str)
+    rng = np.random.default_rng(0)
+    train = rng.random(len(F)) < 0.7
+    sc = StandardScaler().fit(F[train])
+    Xtr, Xte = sc.transform(F[train]), sc.transform(F[~train])
+    Ytr, Yte = Y[train], Y[~train]
+    alpha = 1.0 / len(Xtr)
+    rows = []
+
+    def acc_of(P):
+        return float(np.mean([(P[:, k] == Yte[:, k]).mean() for k in range(Y.shape[1])]))
+
+    for a, name in [(None, "default alpha"), (alpha, "alpha=1/n")]:
+        kw = {} if a is None else {"alpha": a}
+        for tol in [None] + [float(t) for t in args.tols.split(",")]:
+            tkw = {} if tol is None else {"tol": tol}
+            t = time.perf_counter()
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                m = MultiTaskClassifier(penalty="ridge", **kw, **tkw).fit(Xtr, Ytr)
+            dt = time.perf_counter() - t
+            tname = "default tol" if tol is None else f"tol={tol:g}"
+            rows.append({"fit": f"MultiTaskClassifier(ridge, {name}, {tname})", "s": dt,
+                         "n_iter": int(m.n_iter_), "rel_gap": m.dual_gap_ / _null(m, Ytr),
+                         "objective": m.objective_,
+                         "accuracy": acc_of(m.predict(Xte)), "warnings": len(w)})
+    t = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        models = [LogisticRegression().fit(Xtr, Ytr[:, k]) for k in range(Y.shape[1])]
+    dt = time.perf_counter() - t
+    P = np.column_stack([mk.predict(Xte) for mk in models])
+    rows.append({"fit": "LogisticRegression() per task", "s": dt,
+                 "n_iter": int(sum(int(mk.n_iter_.max()) for mk in models)),
+                 "rel_gap": float("nan"), "objective": float("nan"),
+                 "accuracy": acc_of(P), "warnings": len(w)})
+    print(f"n_train={len(Xtr)}, d={Xtr.shape[1]}, tasks={Y.shape[1]}, "
+          f"sub-tasks={ref.coef_.shape[0]}")
+    print(f"{'fit':60s} {'s':>7s} {'iter':>6s} {'gap/F0':>9s} {'objective':>10s} {'acc':>6s} warn")
+    for r in rows:
+        print(f"{r['fit']:60s} {r['s']:7.2f} {r['n_iter']:6d} {r['rel_gap']:9.2e} "
+              f"{r['objective']:10.6f} {r['accuracy']:6.4f} {r['warnings']}")
+    write_json("default_classifier.json", {"machine": machine(), "n": args.n, "rows": rows})
+
+
+def _null(m, Ytr):
+    """min_b F(0, b) of the fitted problem: the tol scale (sum over sub-tasks of the
+    entropy of the class frequencies, for logistic loss)."""
+    from mtlclassic.multitask import _labels
+
+    Y2, _ = _labels.as_2d_targets(Ytr)
+    Yenc, mask, _ = m._encode(Y2, _labels.missing_mask(Y2, None))
+    p = ((Yenc > 0) & mask).sum(axis=0) / mask.sum(axis=0)
+    p = np.clip(p, 1e-300, 1 - 1e-16)
+    return float(-np.sum(p * np.log(p) + (1 - p) * np.log(1 - p)))
+
+
+if __name__ == "__main__":
+    main()

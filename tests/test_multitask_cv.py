@@ -13,9 +13,9 @@ from mtlclassic.multitask._labels import missing_mask
 @parametrize_with_checks([MultiTaskRegressorCV(penalty="l21", alphas=3, cv=2),
                           MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=2)],
                          expected_failed_checks=lambda est: dict(
-                             {"check_sample_weight_equivalence_on_dense_data": "the CV folds "
+                             {f"check_sample_weight_equivalence_on_{kind}_data": "the CV folds "
                               "are drawn over samples, so repeating a sample changes the folds "
-                              "and the chosen alpha"},
+                              "and the chosen alpha" for kind in ("dense", "sparse")},
                              **({"check_classifier_multioutput": "as for MultiTaskClassifier: "
                                  "classes_ and decision_function are per task"}
                                 if isinstance(est, MultiTaskClassifierCV) else {})))

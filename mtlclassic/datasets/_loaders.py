@@ -77,3 +77,33 @@ def load_digits_multitask():
     targets[:, 2] = t >= 5
     return Bunch(data=d.data, images=d.images, targets=targets,
                  target_names=["digit", "parity", "ge5"])
+
+
+NEWSGROUP_PAIRS = {"comp.vs.sci": ("task1.mat", "task2.mat"),
+                   "rec.vs.talk": ("Task1.mat", "Task2.mat")}
+
+
+def load_newsgroup(pair="comp.vs.sci", data_home=None):
+    """Two 20-Newsgroups tasks sharing a 2,000-term vocabulary, as MALSAR redistributes
+    them (``malsar/Newsgroup/<pair>/``; see DATA.md): sparse term counts, labels 1/2.
+
+    The tasks hold different documents, so in the wide layout each row is labelled in one
+    task: ``data`` is a CSR matrix (n1 + n2, 2000) float64 (never densified), ``targets``
+    (n1 + n2, 2) float with NaN where a document belongs to the other task, ``task`` the
+    task of each row."""
+    import scipy.io
+    import scipy.sparse
+
+    if pair not in NEWSGROUP_PAIRS:
+        raise ValueError(f"pair must be one of {sorted(NEWSGROUP_PAIRS)}, got {pair!r}")
+    mats = [scipy.io.loadmat(_find(Path("malsar") / "Newsgroup" / pair / f, data_home))
+            for f in NEWSGROUP_PAIRS[pair]]
+    X = scipy.sparse.vstack([scipy.sparse.csr_matrix(m["fea"], dtype=np.float64)
+                             for m in mats], format="csr")
+    labels = [np.asarray(m["gnd"], dtype=np.float64).ravel() for m in mats]
+    Y = np.full((X.shape[0], 2), np.nan)
+    Y[:len(labels[0]), 0] = labels[0]
+    Y[len(labels[0]):, 1] = labels[1]
+    task = np.repeat([0, 1], [len(v) for v in labels])
+    return Bunch(data=X, targets=Y, task=task, pair=pair,
+                 target_names=[f"{pair}:task1", f"{pair}:task2"])

@@ -4,6 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -90,11 +91,14 @@ class _CVMixin:
         if self.alphas < 1:
             raise ValueError(f"alphas must be >= 1, got {self.alphas}")
         # the largest useful alpha: the scale of the data-term gradient at W = 0
-        Xc = X - X.mean(axis=0)
         Yn = np.where(miss, 0.0, self._numeric_targets(Y2, miss))
         Yn = np.where(miss, 0.0, Yn - np.nanmean(np.where(miss, np.nan, Yn), axis=0))
         n_t = np.maximum((~miss).sum(axis=0), 1)
-        g = np.abs(Xc.T @ (Yn / n_t)).max() if Xc.size else 1.0
+        M = Yn / n_t
+        # (X - mean(X))^T M without centring X (sparse X stays sparse)
+        x_mean = np.asarray(X.mean(axis=0)).ravel()
+        G = np.asarray(X.T @ M) - np.outer(x_mean, M.sum(axis=0))
+        g = np.abs(G).max() if G.size else 1.0
         top = max(float(g), 1e-12)
         return top * np.logspace(0, -self.eps_decades, int(self.alphas))
 
@@ -135,7 +139,7 @@ class _CVMixin:
             if reuse:
                 base.set_params(task_relation=base.task_relation_)
                 reuse = False
-            P = base.predict(X).reshape(len(X), -1)
+            P = base.predict(X).reshape(X.shape[0], -1)
             scores.append(self._heldout_score(Y2, P, held, self._scoring()))
         return scores
 
@@ -161,8 +165,8 @@ class _CVMixin:
         min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
         folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
                             min_heldout)
-        Xa = np.asarray(X, dtype=np.float64)
-        if not np.all(np.isfinite(Xa)):
+        Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+        if not np.all(np.isfinite(Xa.data if scipy.sparse.issparse(Xa) else Xa)):
             raise ValueError("X contains NaN or infinity")
         alphas, pairs = self._grid(Xa, Y2, miss)
         n_folds = folds.max() + 1

@@ -4,6 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -38,12 +39,19 @@ _OBJECTIVE_DOC = """
 """
 
 
+#: sparse X takes the Gram path (a dense d x d matrix) only up to this many features
+GRAM_MAX_SPARSE_D = 4096
+
+
 def _check_overflow(X):
     """Refuse X whose products overflow: the solvers form X^T X-sized sums (n terms of
     squares), which must stay finite in X's dtype."""
-    xp = get_namespace(X)
     n, d = X.shape
-    top = float(xp.max(xp.abs(X))) if X.size else 0.0
+    if scipy.sparse.issparse(X):
+        top = float(np.abs(X.data).max()) if X.nnz else 0.0
+    else:
+        xp = get_namespace(X)
+        top = float(xp.max(xp.abs(X))) if X.size else 0.0
     limit = float(np.sqrt(np.finfo(X.dtype).max / max(n, d, 1)))
     if top > limit:
         raise ValueError(f"X has values up to {top:.3g} in absolute value: sums of "
@@ -117,7 +125,9 @@ class _BaseMultiTask(BaseEstimator):
     def _validate_X(self, X, reset):
         if is_cupy_array(X):
             return self._validate_device_X(X, reset)
-        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                          accept_sparse=("csr", "csc", "coo"))
+        return X.tocsr() if scipy.sparse.issparse(X) else X
 
     def _validate_device_X(self, X, reset):
         """The checks of validate_data on a CuPy array, without leaving the device."""
@@ -213,15 +223,21 @@ class _BaseMultiTask(BaseEstimator):
             sw_rel = sw
         X, X_rel = self._with_intercept_column(X), X
         if device == "cuda":
+            if scipy.sparse.issparse(X):
+                raise ValueError("sparse X runs on the CPU only: use device='cpu' (or 'auto'),"
+                                 " or densify X on the GPU")
             return self._fit_device(pen, X, Yenc, A, sw, rho, mask, owner, T, one_d, X_rel,
                                     sw_rel, group)
-        Xd = np.asarray(X, dtype=np.float64)
+        sparse = scipy.sparse.issparse(X)
+        # sparse X stays sparse (CSR): the solvers' products with it are sparse-dense
+        Xd = X.astype(np.float64) if sparse else np.asarray(X, dtype=np.float64)
         loss = _losses.native_loss(self._loss_name, self.n_jobs, group=group)
         # entries of zero weight count as present for the solvers' "every label present"
         # paths (closed form, Gram): they weigh nothing in either form
         full = mask | (SW[:, owner] == 0)
+        small = not sparse or Xd.shape[1] <= GRAM_MAX_SPARSE_D  # a dense d x d is cheap
         closed_ok = (self._loss_name == "squared" and pen.smooth and full.all()
-                     and sw is not None)
+                     and sw is not None and small)
         solver = self.solver
         pen_solve = pen
         if solver == "auto" and not pen.smooth and float(self.alpha) == 0 \
@@ -229,7 +245,8 @@ class _BaseMultiTask(BaseEstimator):
             # alpha = 0 leaves only the ridge 1/2 l2 ||W||^2 of l21 / trace: a smooth
             # problem, solved exactly (squared loss) or by L-BFGS
             pen_solve = Ridge()
-            closed_ok = self._loss_name == "squared" and full.all() and sw is not None
+            closed_ok = (self._loss_name == "squared" and full.all() and sw is not None
+                         and small)
         if solver == "auto":
             solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth
                                                       else "fista")
@@ -277,6 +294,10 @@ class _BaseMultiTask(BaseEstimator):
         penalised intercepts (``intercept_ = s * w_const``, split off in _set_fitted)."""
         if not self._intercept_column():
             return X
+        if scipy.sparse.issparse(X):
+            col = scipy.sparse.csr_matrix(np.full((X.shape[0], 1), float(self.intercept_scaling),
+                                                  dtype=X.dtype))
+            return scipy.sparse.hstack([X, col], format="csr")
         xp = get_namespace(X)
         col = xp.full((X.shape[0], 1), float(self.intercept_scaling), dtype=X.dtype)
         return xp.concatenate([X, col], axis=1)
@@ -454,7 +475,8 @@ class _BaseMultiTask(BaseEstimator):
                                   scale=oracle.null_objective())
         lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
-                    and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1])
+                    and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1]
+                    and (not scipy.sparse.issparse(Xd) or Xd.shape[1] <= GRAM_MAX_SPARSE_D))
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
@@ -487,6 +509,8 @@ class _BaseMultiTask(BaseEstimator):
             coef = cupy.asarray(self.coef_, dtype=X.dtype)
             return X @ coef.T + cupy.asarray(self.intercept_, dtype=X.dtype)
         coef = to_numpy(self.coef_).astype(np.float64, copy=False)
+        if scipy.sparse.issparse(X):  # a sparse-dense product: X is never densified
+            return np.asarray(X.astype(np.float64) @ coef.T) + to_numpy(self.intercept_)
         return np.asarray(X, dtype=np.float64) @ coef.T + to_numpy(self.intercept_)
 
     def _score_targets(self, P, y, sample_weight):
@@ -518,6 +542,7 @@ class _BaseMultiTask(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.input_tags.sparse = True
         return tags
 
 

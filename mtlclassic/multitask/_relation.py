@@ -1,6 +1,7 @@
 """Task relations: estimation from labels, the signed Laplacian, long-to-wide layout."""
 
 import numpy as np
+import scipy.sparse
 
 from ..backend import to_numpy
 
@@ -84,7 +85,9 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     disjoint = ~overlap
     np.fill_diagonal(disjoint, False)
     if disjoint.any() and X is not None:
-        W = _shrunk_task_weights(Y, M, to_numpy(X).astype(np.float64, copy=False), sw, alpha)
+        if not scipy.sparse.issparse(X):
+            X = to_numpy(X).astype(np.float64, copy=False)
+        W = _shrunk_task_weights(Y, M, X, sw, alpha)
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
@@ -106,6 +109,8 @@ def _shrunk_task_weights(Y, M, X, sw, alpha, grid=np.logspace(-4, 4, 33)):
             parts.append(None)
             continue
         Xt, yt, wt = X[rows], Y[rows, t], sw[rows]
+        if scipy.sparse.issparse(Xt):  # one task's rows at a time (sparse X)
+            Xt = Xt.toarray().astype(np.float64)
         r = np.sqrt(wt)
         parts.append(((Xt - np.average(Xt, axis=0, weights=wt)) * r[:, None],
                       (yt - np.average(yt, weights=wt)) * r, float(wt.sum())))

@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 import scipy.optimize  # loads SciPy's own BLAS (L-BFGS-B) before the pools are listed
 from threadpoolctl import ThreadpoolController
 
@@ -56,17 +57,20 @@ def blas_threads(n_threads):
 
 def closed_form(X, Y, sw, rho, Q, fit_intercept):
     """Exact minimiser for squared loss with all labels present; sw: sample weights (n,),
-    rho: task weights (T,), Q: (T, T)."""
+    rho: task weights (T,), Q: (T, T). Sparse X: through its Gram matrix (d x d dense)."""
     n = sw.sum()  # n_t, the same for every task when all labels are present
-    if fit_intercept:
-        wsum = sw.sum()
-        x_mean = sw @ X / wsum
-        y_mean = sw @ Y / wsum
-        Xc, Yc = X - x_mean, Y - y_mean
+    if scipy.sparse.issparse(X):  # the centred Gram matrices without densifying X
+        g = GramOracle(X, Y, sw, np.ones(Y.shape[1]), Q, fit_intercept)
+        x_mean, y_mean, A, C = g.x_mean, g.y_mean, g.K / n, g.H / n
     else:
-        Xc, Yc = X, Y
-    A = (Xc.T * sw) @ Xc / n
-    C = (Xc.T * sw) @ Yc / n
+        if fit_intercept:
+            x_mean = sw @ X / n
+            y_mean = sw @ Y / n
+            Xc, Yc = X - x_mean, Y - y_mean
+        else:
+            Xc, Yc = X, Y
+        A = (Xc.T * sw) @ Xc / n
+        C = (Xc.T * sw) @ Yc / n
     B = Q / rho[None, :]
     W = scipy.linalg.solve_sylvester(A, B, C)
     b = (y_mean - x_mean @ W) if fit_intercept else np.zeros(Y.shape[1])
@@ -360,9 +364,10 @@ class DataOracle:
     def exact_lipschitz(self, lin=None):
         """The Lipschitz bound of lipschitz_estimate computed exactly (dense; debug use);
         with ``lin`` (logistic loss) the local one at that point."""
-        X = to_numpy(self.X).astype(np.float64)
+        X = self.X.toarray() if scipy.sparse.issparse(self.X) else \
+            to_numpy(self.X).astype(np.float64)
         if self.fit_intercept:
-            X = np.column_stack([X, np.ones(len(X))])
+            X = np.column_stack([X, np.ones(X.shape[0])])
         if lin is None:
             Wt = self.curvature[self.kind] * to_numpy(self.A).astype(np.float64)
             for j, K in self.softmax:
@@ -392,14 +397,23 @@ class GramOracle:
     def __init__(self, X, Y, sw, rho, Q, fit_intercept):
         xp = get_namespace(X)
         n = sw.sum()
-        if fit_intercept:
-            self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
-            X, Y = X - self.x_mean, Y - self.y_mean
+        if scipy.sparse.issparse(X):  # centred implicitly: X is never densified
+            self.x_mean = np.asarray(X.T @ sw).ravel() / n if fit_intercept else \
+                np.zeros(X.shape[1])
+            self.y_mean = sw @ Y / n if fit_intercept else np.zeros(Y.shape[1])
+            Y = Y - self.y_mean
+            XS = X.T.multiply(sw[None, :]).tocsr()
+            self.K = np.asarray((XS @ X).todense()) - n * np.outer(self.x_mean, self.x_mean)
+            self.H = np.asarray(XS @ Y) - np.outer(self.x_mean, sw @ Y)
         else:
-            self.x_mean = xp.zeros(X.shape[1], dtype=X.dtype)
-            self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
-        XS = X.T * sw
-        self.K, self.H = XS @ X, XS @ Y
+            if fit_intercept:
+                self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
+                X, Y = X - self.x_mean, Y - self.y_mean
+            else:
+                self.x_mean = xp.zeros(X.shape[1], dtype=X.dtype)
+                self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
+            XS = X.T * sw
+            self.K, self.H = XS @ X, XS @ Y
         self.c = rho / n
         self.yy = sw @ (Y * Y)  # ||y_t||_S^2 of the centred targets
         self.const = 0.5 * _sum(self.c * self.yy)

@@ -409,7 +409,7 @@ def test_lbfgs_equals_fista_for_logistic(rng, penalty):
     Y = np.column_stack([X[:, 0] + 0.5 * rng.standard_normal(200) > 0,
                          X[:, 0] + X[:, 1] + 0.5 * rng.standard_normal(200) > 0,
                          np.argmax(X[:, 2:5], axis=1)]).astype(int)
-    kw = dict(penalty=penalty, alpha=0.05, l2=0.01, tol=1e-10, max_iter=100000)
+    kw = dict(penalty=penalty, alpha=0.05, l2=0.01, tol=1e-13, max_iter=100000)
     a = MultiTaskClassifier(solver="lbfgs", **kw).fit(X, Y)
     b = MultiTaskClassifier(solver="fista", **kw).fit(X, Y)
     np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-5)

@@ -366,8 +366,9 @@ class _BaseMultiTask(BaseEstimator):
         item = np.dtype(dt).itemsize
         # X (unless already there), Y, A and FISTA's n x T' work arrays (the linear maps
         # at three points and their combination, the loss gradient): about 8 of them
-        need = item * ((0 if is_cupy_array(X) and X.dtype == dt else n * d) + 8 * n * n_sub
-                       + 8 * d * n_sub)
+        need = item * ((0 if is_cupy_array(X) and X.dtype == dt else n * d)
+                       + (n * d if self._free_intercept() else 0)  # the centred copy
+                       + 8 * n * n_sub + 8 * d * n_sub)
         free = device_free_bytes()
         if need > 0.9 * free:
             raise MemoryError(f"{type(self).__name__}: the GPU fit needs about {need / 2**30:.2f} "
@@ -481,7 +482,24 @@ class _BaseMultiTask(BaseEstimator):
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
             b0 = b0 * 0
-        else:
+        x_mean = None
+        if not use_gram:
+            if ctx["fit_b"]:
+                # free intercepts: solve in X - mean(X) and b' = b + mean(X) W, the same
+                # objective at every point; uncentred features otherwise couple b and W
+                # into a badly conditioned problem (features of mean 50 took FISTA 2000
+                # iterations instead of 100). Any mean works (a reparametrisation): the
+                # sample-weighted one, or the plain one for per-entry weights. Sparse X is
+                # centred implicitly (_solver.CenteredSparse), never densified.
+                sw = ctx["sw"]
+                if scipy.sparse.issparse(Xd):
+                    x_mean = (np.asarray(Xd.T @ sw).ravel() / sw.sum() if sw is not None
+                              else np.asarray(Xd.mean(axis=0)).ravel())
+                    Xd = _solver.CenteredSparse(Xd, x_mean)
+                else:
+                    x_mean = (sw @ Xd) / sw.sum() if sw is not None else Xd.mean(axis=0)
+                    Xd = Xd - x_mean
+                b0 = b0 + x_mean @ W0
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
         if ctx["solver"] == "lbfgs":
@@ -496,6 +514,8 @@ class _BaseMultiTask(BaseEstimator):
             self.lipschitz_ = res.lipschitz
         if use_gram:
             res.b = oracle.intercept(res.W)
+        elif x_mean is not None:
+            res.b = res.b - x_mean @ res.W
         return res
 
     def _decision(self, X):

@@ -77,6 +77,31 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept):
     return W, b
 
 
+class CenteredSparse:
+    """X - 1 m^T for a sparse X, never formed: ``C @ W = X @ W - m^T W`` and
+    ``C.T @ G = X^T G - m (1^T G)`` (1-D or 2-D right-hand sides), what the solvers need of
+    their data matrix, so sparse data are solved in centred coordinates as dense data are."""
+
+    def __init__(self, X, mean, transposed=False):
+        self.X, self.mean, self.transposed = X, np.asarray(mean, dtype=np.float64), transposed
+        self.dtype = X.dtype
+        self.shape = X.shape[::-1] if transposed else X.shape
+
+    @property
+    def T(self):
+        return CenteredSparse(self.X, self.mean, not self.transposed)
+
+    def __matmul__(self, B):
+        B = np.asarray(B)
+        if self.transposed:  # (X - 1 m^T)^T B = X^T B - m (1^T B)
+            return np.asarray(self.X.T @ B) - np.multiply.outer(self.mean, B.sum(axis=0))
+        return np.asarray(self.X @ B) - self.mean @ B
+
+    def toarray(self):
+        D = self.X.toarray() - self.mean
+        return D.T if self.transposed else D
+
+
 def _debug_steps_default():
     return os.environ.get("MTLCLASSIC_CHECK_STEPS", "") not in ("", "0")
 
@@ -364,7 +389,7 @@ class DataOracle:
     def exact_lipschitz(self, lin=None):
         """The Lipschitz bound of lipschitz_estimate computed exactly (dense; debug use);
         with ``lin`` (logistic loss) the local one at that point."""
-        X = self.X.toarray() if scipy.sparse.issparse(self.X) else \
+        X = self.X.toarray() if hasattr(self.X, "toarray") else \
             to_numpy(self.X).astype(np.float64)
         if self.fit_intercept:
             X = np.column_stack([X, np.ones(X.shape[0])])

@@ -314,7 +314,7 @@ print("alive", HOG(pixels_per_cell=8, cells_per_block=1, n_jobs=2).fit_transform
 """
 
 
-def test_thread_creation_failure_raises_instead_of_terminating():
+def test_thread_creation_failure_raises_instead_of_terminating(tmp_path):
     """Under `ulimit -v` 300 threads cannot all start: the kernels used to call
     std::terminate (the interpreter died); now the started threads are joined and a
     RuntimeError says to lower n_jobs."""
@@ -324,8 +324,11 @@ def test_thread_creation_failure_raises_instead_of_terminating():
 
     if "asan" in os.environ.get("LD_PRELOAD", ""):
         pytest.skip("an address-space limit cannot hold AddressSanitizer's shadow memory")
+    # run outside the source tree: from the checkout, `import mtlclassic` would find the
+    # sources (without compiled modules) of a non-editable install
     res = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+                         timeout=120, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+                         cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     lines = res.stdout.splitlines()
     assert len(lines) == 3, res.stdout

@@ -128,3 +128,17 @@ def test_relation_plot_labels_subtasks():
                                                             "level:2"]
     with pytest.raises(ValueError, match=r"one per task, 2, or per sub-task, 4"):
         plot_task_relation(clf, task_names=["a", "b", "c"])
+
+
+def test_cv_estimators_take_a_splitter(mixed):
+    from sklearn.model_selection import KFold
+
+    from mtlclassic.multitask import MultiTaskClassifierCV
+
+    X, Y = mixed
+    a = MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=MultiTaskKFold(3)).fit(X, Y)
+    assert a.cv_results_["fold_scores"].shape == (1, 3, 3)
+    b = MultiTaskClassifierCV(penalty="ridge", alphas=3, cv=KFold(4)).fit(X, Y)
+    assert b.cv_results_["fold_scores"].shape == (1, 4, 3)
+    with pytest.raises(ValueError, match="cv must be an integer >= 2 or a splitter"):
+        MultiTaskClassifierCV(cv="five").fit(X, Y)

@@ -160,11 +160,16 @@ class _CVMixin:
         X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
         base._encode(Y2, miss)  # label checks (continuous targets, single classes)
         self._scoring()
-        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
-            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
-        min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
-        folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
-                            min_heldout)
+        if hasattr(self.cv, "split") and not isinstance(self.cv, str):
+            folds = self._splitter_folds(X, Y2, miss)
+        else:
+            if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) \
+                    or self.cv < 2:
+                raise ValueError(f"cv must be an integer >= 2 or a splitter (e.g. "
+                                 f"MultiTaskKFold), got {self.cv!r}")
+            min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
+            folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
+                                min_heldout)
         Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
         if not np.all(np.isfinite(Xa.data if scipy.sparse.issparse(Xa) else Xa)):
             raise ValueError("X contains NaN or infinity")
@@ -195,6 +200,18 @@ class _CVMixin:
                 setattr(self, k, v)
         return self
 
+    def _splitter_folds(self, X, Y2, miss):
+        """Entry folds from a scikit-learn splitter over rows (``cv.split(X, Y)``): every
+        labelled entry of a row is held out in the row's test fold."""
+        row_fold = np.full(Y2.shape[0], -1)
+        for f, (_, test) in enumerate(self.cv.split(X, np.where(miss, None, Y2))):
+            if np.any(row_fold[test] >= 0):
+                raise ValueError("cv: a splitter whose test folds overlap cannot be used")
+            row_fold[test] = f
+        if row_fold.max() < 1:
+            raise ValueError("cv: the splitter gave fewer than 2 folds")
+        return np.where(miss, -1, row_fold[:, None])
+
     def _base(self):
         names = _BASE_PARAMS + (("class_weight", "loss") if self._classification else ())
         return self._base_class(alpha=1.0, **{k: getattr(self, k) for k in names})
@@ -214,8 +231,10 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
     intercept_scalings : array or None
         Grid of ``intercept_scaling`` (penalised intercepts; see MultiTaskRegressor);
         None keeps ``intercept_scaling``.
-    cv : int, default=5
-        Folds, drawn per task among its labelled samples.
+    cv : int or splitter, default=5
+        An int: folds drawn per task among its labelled samples. A scikit-learn splitter
+        over rows (e.g. :class:`MultiTaskKFold`, ``GroupKFold`` with ``split`` taking
+        ``(X, y)``): each row's labelled entries are held out together in its test fold.
     scoring : {"r2", "neg_mean_squared_error"} or None (= "r2")
         "r2": the mean over tasks of each task's held-out R^2 (every task counts the
         same); "neg_mean_squared_error": minus the MSE pooled over all held-out entries

@@ -107,3 +107,11 @@ def test_bad_images(rng):
         extract_patches([np.ones((4, 4), complex)], np.zeros((1, 1, 2)), 4.0)
     with pytest.raises(ValueError, match=r"images\[0\] must be a 2-D"):
         extract_patches([np.ones((4, 4, 2))], np.zeros((1, 1, 2)), 4.0)
+
+
+def test_rgba_refused_and_no_points(rng):
+    with pytest.raises(ValueError, match="4 channels"):
+        extract_patches([np.zeros((8, 8, 4), np.uint8)], np.zeros((1, 1, 2)), 4.0)
+    imgs = [rng.random((10, 10)), rng.random((12, 9))]
+    F = patch_hog(imgs, np.zeros((2, 0, 2)), 4.0, 16, pixels_per_cell=4)
+    assert F.shape == (2, 0)

@@ -15,8 +15,11 @@ def _grey(img, name):
     a = np.asarray(img)
     if a.dtype == bool:
         a = a.astype(np.uint8) * np.uint8(255)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = a[..., :3].astype(np.float64) @ _LUMA  # luminance, in the image's own range
+    if a.ndim == 3 and a.shape[2] == 4:
+        raise ValueError(f"{name} has 4 channels (RGBA?): composite or drop the alpha "
+                         "channel first (mtlclassic.datasets.read_image composites over white)")
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = a.astype(np.float64) @ _LUMA  # luminance, in the image's own range
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D grey or (H, W, 3) RGB image, got shape "
                          f"{a.shape}")
@@ -152,6 +155,13 @@ def patch_hog(images, points, side, patch_size=32, *, orientations=9, pixels_per
         raise ValueError("images is empty: at least one image is needed")
     pts = points if is_cupy_array(points) else np.asarray(points, dtype=np.float64)
     sd = side if (is_cupy_array(side) or np.ndim(side) == 0) else np.asarray(side)
+    if pts.ndim == 3 and pts.shape[1] == 0:  # no point: no descriptor
+        extract_patches(images, pts, sd, patch_size, n_jobs=n_jobs)  # the same checks
+        if is_cupy_array(images):
+            import cupy as cp
+
+            return cp.zeros((n, 0), dtype=dtype)
+        return np.zeros((n, 0), dtype=dtype)
     out = []
     for b in range(0, n, batch_size):
         sl = slice(b, min(n, b + batch_size))

@@ -68,6 +68,9 @@ def check_real_targets(Y, name="y"):
 
 
 def as_2d_targets(Y):
+    if hasattr(Y, "tocsr") or type(Y).__module__.startswith("scipy.sparse"):
+        raise ValueError("y is a sparse matrix: targets must be dense (an unlabelled entry "
+                         "is NaN or None, not an implicit zero); use y.toarray()")
     if not hasattr(Y, "dtype") and not hasattr(Y, "__array__"):
         # a list mixing strings with NaN or None: NumPy would make it strings ('nan' and
         # 'None' would become classes); keep the Python objects instead
@@ -159,6 +162,9 @@ def check_sample_weight(w, n, T):
     (n, T) (one per entry). Returns (SW (n, T), sw (n,) or None when tasks differ)."""
     if w is None:
         return np.ones((n, T)), np.ones(n)
+    if hasattr(w, "tocsr"):
+        raise ValueError("sample_weight is a sparse matrix: give a dense (n,) or (n, T) "
+                         "array (sample_weight.toarray())")
     w = np.asarray(w)
     if w.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")

@@ -1,5 +1,7 @@
 """Task relations: estimation from labels, the signed Laplacian, long-to-wide layout."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse
 
@@ -30,6 +32,13 @@ def check_task_relation(R, n_tasks, name="task_relation"):
     return R
 
 
+#: Disjoint tasks' relation needs d x d ridge systems: above this many features it is left
+#: at 0 (with a warning) rather than cost O(d^3) time and d^2 memory
+MAX_RELATION_FEATURES = 4096
+#: ... and for sparse X, task rows are densified one task at a time up to this total
+MAX_RELATION_DENSE_BYTES = 2**30
+
+
 def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
                            sample_weight=None):
     """Estimate a task correlation matrix from wide-format targets.
@@ -42,7 +51,9 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     an amount chosen by maximum marginal likelihood, so that a handful of samples per task
     gives weights close to the shared model when the tasks agree and keeps them apart
     when they differ (empirical Bayes, as in a random-effects model; see
-    ``_shrunk_task_weights``). Constant targets give 0. The diagonal is 1. Sample weights weight the correlations and fits
+    ``_shrunk_task_weights``; with more than ``MAX_RELATION_FEATURES`` features, or sparse X
+    whose rows would densify to more than ``MAX_RELATION_DENSE_BYTES``, those pairs stay 0
+    with a warning). Constant targets give 0. The diagonal is 1. Sample weights weight the correlations and fits
     (a weight of 2 counts as a repeated sample).
 
     Parameters
@@ -85,6 +96,18 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     disjoint = ~overlap
     np.fill_diagonal(disjoint, False)
     if disjoint.any() and X is not None:
+        d = X.shape[1]
+        dense_bytes = 8 * X.shape[0] * d if scipy.sparse.issparse(X) else 0
+        if d > MAX_RELATION_FEATURES or dense_bytes > MAX_RELATION_DENSE_BYTES:
+            warnings.warn(f"estimate_task_relation: {int(disjoint.sum()) // 2} pair(s) of tasks "
+                          f"share no labelled rows; their relation would need per-task ridge "
+                          f"fits with {d} x {d} systems"
+                          + (f" on {dense_bytes / 2**30:.1f} GiB of densified task rows"
+                             if dense_bytes > MAX_RELATION_DENSE_BYTES else "")
+                          + f" (more than {MAX_RELATION_FEATURES} features or "
+                          f"{MAX_RELATION_DENSE_BYTES / 2**30:.1f} GiB): left at 0; pass "
+                          "task_relation explicitly (or None) to couple them", UserWarning)
+            return R
         if not scipy.sparse.issparse(X):
             X = to_numpy(X).astype(np.float64, copy=False)
         W = _shrunk_task_weights(Y, M, X, sw, alpha)

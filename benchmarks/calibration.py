@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, table, write_json  # noqa: E402
-from image_tasks import features, few_labels  # noqa: E402
+from image_tasks import features, split  # noqa: E402
 
 MULTICLASS = {"mfeat": ["digit"], "attributes": ["source", "rotation"]}
 METHODS = ["multinomial LR (sklearn)", "one-vs-rest LR (sklearn)", "mtl ridge, one-vs-rest",
@@ -62,16 +62,7 @@ def run(name, seed, per_class):
     from mtlclassic.multitask import MultiTaskClassifierCV
 
     F, Y, names = features(name, seed)
-    rng = np.random.default_rng(seed)
-    train = rng.random(len(F)) < 0.5
-    mu, sd = F[train].mean(0), F[train].std(0)
-    sd[sd == 0] = 1
-    Z = (F - mu) / sd
-    Yl = few_labels(Y, train, per_class, rng)
-    labelled = np.array([[v is not None for v in row] for row in Yl])
-    rows = labelled.any(axis=1)
-    Xtr, Ytr = Z[rows], Yl[rows]
-    Xte, Yte = Z[~train], Y[~train].astype(str)
+    Xtr, Ytr, Xte, Yte, labelled, rows = split(F, Y, seed, per_class)
     tasks = [names.index(t) for t in MULTICLASS[name]]
     out = {}
     with warnings.catch_warnings():

@@ -81,13 +81,10 @@ def balanced(y, p):
     return float(np.mean([np.mean(p[y == c] == c) for c in cls]))
 
 
-def run_one(name, seed, per_class, methods, feats=None):
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.multiclass import OneVsRestClassifier
-
-    from mtlclassic.multitask import MultiTaskClassifierCV
-
-    F, Y, names = features(name, seed) if feats is None else feats
+def split(F, Y, seed, per_class):
+    """The protocol's split: half of the images for testing, ``per_class`` labels per class
+    and task among the rest, features z-scored on the training half. Returns Xtr, Ytr (rows
+    with a label in some task), Xte, Yte (str), the labelled mask and the training rows."""
     rng = np.random.default_rng(seed)
     train = rng.random(len(F)) < 0.5
     mu, sd = F[train].mean(0), F[train].std(0)
@@ -96,8 +93,17 @@ def run_one(name, seed, per_class, methods, feats=None):
     Yl = few_labels(Y, train, per_class, rng)
     labelled = np.array([[v is not None for v in row] for row in Yl])
     rows = labelled.any(axis=1)
-    Xtr, Ytr = Z[rows], Yl[rows]
-    Xte, Yte = Z[~train], Y[~train].astype(str)
+    return Z[rows], Yl[rows], Z[~train], Y[~train].astype(str), labelled, rows
+
+
+def run_one(name, seed, per_class, methods, feats=None):
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from mtlclassic.multitask import MultiTaskClassifierCV
+
+    F, Y, names = features(name, seed) if feats is None else feats
+    Xtr, Ytr, Xte, Yte, labelled, rows = split(F, Y, seed, per_class)
     out = {}
     sk = {"independent": lambda: OneVsRestClassifier(LogisticRegressionCV(Cs=10, cv=3,
                                                                           max_iter=2000)),

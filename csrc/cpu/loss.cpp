@@ -11,8 +11,8 @@
 namespace mtl {
 namespace {
 
-double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<double> G, int kind,
-                 int n_threads) {
+void check_loss_arrays(const carray<double>& Z, const carray<double>& Y, const carray<double>& A,
+                       const carray<double>& G, int kind) {
     require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
     require(Z.ndim() == 2, "Z must be 2-D");
     for (const py::array* a : {static_cast<const py::array*>(&Y), static_cast<const py::array*>(&A),
@@ -20,6 +20,11 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
         require(a->ndim() == 2 && a->shape(0) == Z.shape(0) && a->shape(1) == Z.shape(1),
                 "Z, Y, A and G must have one shape");
     require(G.writeable(), "G must be writeable");
+}
+
+double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<double> G, int kind,
+                 int n_threads) {
+    check_loss_arrays(Z, Y, A, G, kind);
     const index_t n = Z.shape(0), T = Z.shape(1);
     const double *z = Z.data(), *y = Y.data(), *a = A.data();
     double* g = G.mutable_data();
@@ -38,13 +43,7 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
 double loss_grad_grouped(carray<double> Z, carray<double> Y, carray<double> A, carray<double> G,
                          py::array_t<int, py::array::c_style | py::array::forcecast> group,
                          int kind, int n_threads) {
-    require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
-    require(Z.ndim() == 2, "Z must be 2-D");
-    for (const py::array* a : {static_cast<const py::array*>(&Y), static_cast<const py::array*>(&A),
-                               static_cast<const py::array*>(&G)})
-        require(a->ndim() == 2 && a->shape(0) == Z.shape(0) && a->shape(1) == Z.shape(1),
-                "Z, Y, A and G must have one shape");
-    require(G.writeable(), "G must be writeable");
+    check_loss_arrays(Z, Y, A, G, kind);
     const index_t n = Z.shape(0), T = Z.shape(1);
     require(group.ndim() == 1 && group.shape(0) == T, "group must have one entry per column");
     const int* gr = group.data();

@@ -14,18 +14,10 @@ namespace {
 
 constexpr int kThreads = 256;
 
-template <typename T>
-__global__ void loss_grad_kernel(const T* Z, const T* Y, const T* A, T* G, double* partial,
-                                 index_t size, int kind) {
+// The block's sum of acc into partial[blockIdx.x]: warp shuffles, then warp 0 adds the warp
+// sums, the same order every run.
+__device__ __forceinline__ void store_block_sum(double acc, double* partial) {
     __shared__ double warp_sums[kThreads / 32];
-    double acc = 0.0;
-    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < size;
-         i += static_cast<index_t>(gridDim.x) * blockDim.x) {
-        double g;
-        acc += masked_loss_grad(kind, static_cast<double>(Z[i]), static_cast<double>(Y[i]),
-                                static_cast<double>(A[i]), &g);
-        G[i] = static_cast<T>(g);
-    }
     for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if (lane == 0) warp_sums[warp] = acc;
@@ -37,26 +29,31 @@ __global__ void loss_grad_kernel(const T* Z, const T* Y, const T* A, T* G, doubl
     }
 }
 
+template <typename T>
+__global__ void loss_grad_kernel(const T* Z, const T* Y, const T* A, T* G, double* partial,
+                                 index_t size, int kind) {
+    double acc = 0.0;
+    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < size;
+         i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+        double g;
+        acc += masked_loss_grad(kind, static_cast<double>(Z[i]), static_cast<double>(Y[i]),
+                                static_cast<double>(A[i]), &g);
+        G[i] = static_cast<T>(g);
+    }
+    store_block_sum(acc, partial);
+}
+
 // One thread per row; the same block reduction of the per-row sums.
 template <typename T>
 __global__ void loss_grad_grouped_kernel(const T* Z, const T* Y, const T* A, T* G,
                                          const int* group, double* partial, index_t n,
                                          index_t n_cols, int kind) {
-    __shared__ double warp_sums[kThreads / 32];
     double acc = 0.0;
     for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<index_t>(gridDim.x) * blockDim.x)
         acc += grouped_row_loss_grad(kind, Z + i * n_cols, Y + i * n_cols, A + i * n_cols,
                                      G + i * n_cols, group, n_cols);
-    for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) warp_sums[warp] = acc;
-    __syncthreads();
-    if (warp == 0) {
-        acc = lane < kThreads / 32 ? warp_sums[lane] : 0.0;
-        for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
-        if (lane == 0) partial[blockIdx.x] = acc;
-    }
+    store_block_sum(acc, partial);
 }
 
 }  // namespace

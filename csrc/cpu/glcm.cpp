@@ -259,13 +259,7 @@ void glcm_quantize(py::array images, carray<std::uint8_t> out, int mode, double 
         for (index_t i = 0; i < s.n; ++i)
             quantize_image(src + i * hw, hw, mode, lo, hi, levels, out.mutable_data() + i * hw);
     };
-    switch (dtype_of(images)) {
-        case DType::U8: run(std::uint8_t{}); break;
-        case DType::U16: run(std::uint16_t{}); break;
-        case DType::F32: run(float{}); break;
-        case DType::F64: run(double{}); break;
-        default: throw std::invalid_argument("images must be uint8, uint16, float32 or float64");
-    }
+    dispatch_input(images, run);
 }
 
 }  // namespace

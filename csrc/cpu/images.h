@@ -19,6 +19,24 @@ inline DType dtype_of(const py::array& a) {
     return DType::OTHER;
 }
 
+// Calls f(InT{}) with the element type d (uint8, uint16, float32 or float64).
+template <typename F>
+void dispatch_dtype(DType d, F&& f) {
+    switch (d) {
+        case DType::U8: f(std::uint8_t{}); break;
+        case DType::U16: f(std::uint16_t{}); break;
+        case DType::F32: f(float{}); break;
+        case DType::F64: f(double{}); break;
+        default: throw std::invalid_argument("images must be uint8, uint16, float32 or float64");
+    }
+}
+
+// Calls f(InT{}) with the element type of images.
+template <typename F>
+void dispatch_input(const py::array& images, F&& f) {
+    dispatch_dtype(dtype_of(images), f);
+}
+
 // Calls f(InT{}, OutT{}) with the element types of images and out.
 template <typename F>
 void dispatch_in_out(const py::array& images, const py::array& out, F&& f) {
@@ -33,13 +51,7 @@ void dispatch_in_out(const py::array& images, const py::array& out, F&& f) {
         else
             f(in_tag, double{});
     };
-    switch (dtype_of(images)) {
-        case DType::U8: with_out(std::uint8_t{}); break;
-        case DType::U16: with_out(std::uint16_t{}); break;
-        case DType::F32: with_out(float{}); break;
-        case DType::F64: with_out(double{}); break;
-        default: throw std::invalid_argument("images must be uint8, uint16, float32 or float64");
-    }
+    dispatch_input(images, with_out);
 }
 
 // Images are passed as (n, H, W, C) C-contiguous arrays.

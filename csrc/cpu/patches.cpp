@@ -70,15 +70,12 @@ void patches(py::list images, carray<double> points, carray<double> sides, int P
         require(std::isfinite(p[2 * k]) && std::isfinite(p[2 * k + 1]) && std::isfinite(s[k]) &&
                     s[k] > 0,
                 "points must be finite and sides finite and > 0");
+    if (n == 0) return;
     double* o = out.mutable_data();
     py::gil_scoped_release nogil;
-    switch (kind) {
-        case DType::U8: patches_typed<std::uint8_t>(refs, p, s, m, P, o, n_threads); break;
-        case DType::U16: patches_typed<std::uint16_t>(refs, p, s, m, P, o, n_threads); break;
-        case DType::F32: patches_typed<float>(refs, p, s, m, P, o, n_threads); break;
-        case DType::F64: patches_typed<double>(refs, p, s, m, P, o, n_threads); break;
-        default: break;  // n == 0
-    }
+    dispatch_dtype(kind, [&](auto tag) {
+        patches_typed<decltype(tag)>(refs, p, s, m, P, o, n_threads);
+    });
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ def test_bad_group_layout(rng):
     with pytest.raises(ValueError, match="zeros must follow"):
         fn(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)))
     fn = _losses.native_loss("logistic", 1, group=np.array([1, 3, 0]))
-    with pytest.raises(ValueError, match="fit in the row"):
+    with pytest.raises(ValueError, match="fits in the row"):
         fn(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)))
 
 

@@ -47,9 +47,11 @@ double loss_grad_grouped(carray<double> Z, carray<double> Y, carray<double> A, c
     const index_t n = Z.shape(0), T = Z.shape(1);
     require(group.ndim() == 1 && group.shape(0) == T, "group must have one entry per column");
     const int* gr = group.data();
-    for (index_t j = 0; j < T;) {  // a valid layout: 1, or K >= 2 followed by K - 1 zeros
-        const int K = gr[j];
-        require(K >= 1 && j + K <= T, "group: a size must be >= 1 and fit in the row");
+    for (index_t j = 0; j < T;) {  // a valid layout: 1, -1, or K >= 2 then K - 1 zeros
+        const int K = gr[j] == -1 ? 1 : gr[j];
+        require(K >= 1 && j + K <= T,
+                "group: an entry must be 1, -1 (squared column) or a size K >= 2 that fits in "
+                "the row");
         for (index_t q = j + 1; q < j + K; ++q) require(gr[q] == 0, "group: K - 1 zeros must follow a size K");
         j += K;
     }
@@ -74,7 +76,7 @@ void register_loss(py::module_& m) {
           py::arg("G"), py::arg("group"), py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss with softmax groups (mtlclassic/loss.h): group[j] = K >= 2 starts a "
           "K-class softmax task (K - 1 zeros follow), 1 is a column of the element-wise loss "
-          "kind. Writes G; returns the loss (float64, C-contiguous).");
+          "kind, -1 a squared-loss column. Writes G; returns the loss (float64, C-contiguous).");
     m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
           py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss sum(A * l(Y, Z)); writes G = A * dl/dZ (float64, C-contiguous).");

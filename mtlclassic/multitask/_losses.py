@@ -51,16 +51,26 @@ def softmax_groups(owner, multinomial):
     return group
 
 
+def mixed_groups(owner, regression, multinomial=()):
+    """The group layout of a model of mixed task types: -1 at the column of every task in
+    ``regression`` (squared loss), the softmax layout of :func:`softmax_groups` for the
+    tasks in ``multinomial``, 1 (the element-wise logistic loss) elsewhere."""
+    group = softmax_groups(owner, multinomial)
+    group[np.isin(np.asarray(owner), np.asarray(list(regression), dtype=int))] = -1
+    return group
+
+
 def grouped_numpy(Z, Y, A, group, kind="logistic"):
     """Reference of the grouped pass: softmax cross-entropy over each group of K >= 2
     columns (weight: the group's first column of A; true class: the column where Y is +1;
     no +1 or a zero weight: no loss), the element-wise ``kind`` loss on the columns of
-    group 1. Returns (loss, dL/dZ)."""
+    group 1, the squared loss on the columns of group -1. Returns (loss, dL/dZ)."""
     group = np.asarray(group)
-    single = group == 1
     loss, G = 0.0, np.zeros_like(Z)
-    if single.any():
-        loss, G[:, single] = NUMPY_LOSSES[kind](Z[:, single], Y[:, single], A[:, single])
+    for cols, name in ((group == 1, kind), (group == -1, "squared")):
+        if cols.any():
+            lv, G[:, cols] = NUMPY_LOSSES[name](Z[:, cols], Y[:, cols], A[:, cols])
+            loss += lv
     for j in np.flatnonzero(group >= 2):
         sl = slice(j, j + int(group[j]))
         z, onehot, a = Z[:, sl], (Y[:, sl] > 0).astype(Z.dtype), A[:, j:j + 1]

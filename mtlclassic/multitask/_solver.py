@@ -117,7 +117,8 @@ CHECK_STEPS = _debug_steps_default()
 def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
     """Estimate of the Lipschitz constant of the smooth part's gradient:
     curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q) (curvature: 1
-    for squared, 1/4 for logistic loss; the data term's Hessian is below curvature * that
+    for squared, 1/4 for logistic loss; an array of one per column replaces it by
+    max_t c_t A_it; the data term's Hessian is below curvature * that
     matrix for every sub-task, so the sum bounds the true constant), by ``n_power`` power
     iterations from a random start times 1.05.
 
@@ -127,7 +128,11 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
     never lets its step grow beyond 1 / (this estimate), so no accepted step exceeds 2 / L
     (the divergence threshold of a gradient step on a quadratic)."""
     xp = get_namespace(X)
-    w = A.max(axis=1)
+    if np.ndim(curvature):  # one bound per column (a model of mixed task types)
+        w = (A * xp.asarray(curvature, dtype=A.dtype)).max(axis=1)
+        curvature = 1.0
+    else:
+        w = A.max(axis=1)
     rng = np.random.default_rng(seed)
     v = xp.asarray(rng.standard_normal(X.shape[1]), dtype=X.dtype)
     v0 = float(rng.standard_normal()) if fit_intercept else 0.0
@@ -171,7 +176,11 @@ def _entropy_terms(p, xp):
 class DataOracle:
     """Smooth part on the data: the linear map is Z = X W + b (one GEMM), the loss is
     evaluated on Z and the gradient is X^T G (the second GEMM) plus W Q. ``kind``
-    ("squared" or "logistic") selects the loss conjugate of the duality gap."""
+    ("squared" or "logistic") is the loss of the columns; ``group`` (the layout of
+    ``loss.h``) marks softmax tasks (K >= 2, then K - 1 zeros) and, in a model of mixed
+    task types, squared-loss columns (-1) among logistic ones. The duality gap sums each
+    column's (or softmax task's) loss conjugate. ``self.kind`` is "squared", "logistic"
+    (no squared column) or "mixed"."""
 
     curvature = {"squared": 1.0, "logistic": 0.25}  # softmax tasks: 1/2 (see group)
     offset = 0.0  # f is a sum of non-negative terms: its rounding is relative to |f|
@@ -182,19 +191,24 @@ class DataOracle:
         self.fit_intercept = fit_intercept
         if kind not in self.curvature:
             raise ValueError(f"kind must be 'squared' or 'logistic', got {kind!r}")
-        self.kind = kind
         xp = get_namespace(X)
         self.labelled = A > 0
         self.A_safe = xp.where(self.labelled, A, 1.0)
         self._XtA = None
         # softmax tasks (group layout of _losses.softmax_groups): (first column, K) each
-        g = None if group is None else np.asarray(to_numpy(group))
-        self.softmax = [] if g is None else [(int(j), int(g[j])) for j in np.flatnonzero(g >= 2)]
-        if self.softmax:
-            single = np.ones(len(g), dtype=bool)
-            for j, K in self.softmax:
-                single[j:j + K] = False
-            self.single = xp.asarray(single)
+        n_cols = Y.shape[1]
+        g = np.ones(n_cols, dtype=int) if group is None else np.asarray(to_numpy(group))
+        self.softmax = [(int(j), int(g[j])) for j in np.flatnonzero(g >= 2)]
+        sq = np.full(n_cols, kind == "squared") | (g == -1)  # squared-loss columns
+        single = np.ones(n_cols, dtype=bool)
+        for j, K in self.softmax:
+            single[j:j + K] = False
+        self._col_curv = np.where(sq, 1.0, np.where(single, 0.25, 0.5))
+        self.kind = "squared" if sq.all() else ("logistic" if not sq.any() else "mixed")
+        if self.kind != "squared":
+            # the element-wise logistic columns, and (mixed) the squared ones
+            self.single = xp.asarray(single & ~sq)
+            self.sq = xp.asarray(sq) if self.kind == "mixed" else None
 
     def linear(self, W, b):
         return self.X @ W + b
@@ -222,12 +236,13 @@ class DataOracle:
         xp = get_namespace(self.X)
         A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
         if self.kind == "squared":
-            if self.fit_intercept:
-                Y = Y - _sum_cols(A * Y) / xp.where(_sum_cols(A) > 0, _sum_cols(A), 1.0)
-            return 0.5 * _sum(A * Y * Y)
-        if self.softmax:  # logistic columns as below, a softmax task per group
-            A1 = xp.where(self.single, A, 0.0)
-            out = self._null_logistic(A1, Y, xp)
+            return self._null_squared(A, Y, xp)
+        out = 0.0
+        if self.kind == "mixed":
+            out = self._null_squared(xp.where(self.sq, A, 0.0), Y, xp)
+        # logistic columns as below, a softmax task per group
+        out += self._null_logistic(xp.where(self.single, A, 0.0), Y, xp)
+        if self.softmax:
             for j, K in self.softmax:
                 a = A[:, j]
                 if not self.fit_intercept:
@@ -239,8 +254,12 @@ class DataOracle:
                     f = n_c / tot
                     out -= float(_sum(xp.where(f > 0, n_c * xp.log(xp.where(f > 0, f, 1.0)),
                                                0.0)))
-            return out
-        return self._null_logistic(A, Y, xp)
+        return out
+
+    def _null_squared(self, A, Y, xp):
+        if self.fit_intercept:
+            Y = Y - _sum_cols(A * Y) / xp.where(_sum_cols(A) > 0, _sum_cols(A), 1.0)
+        return 0.5 * _sum(A * Y * Y)
 
     def _null_logistic(self, A, Y, xp):
         if not self.fit_intercept:
@@ -256,42 +275,50 @@ class DataOracle:
         dL/dZ at (W, b), made feasible for the free intercepts (columns summing to 0): for
         squared loss by subtracting A_t times a constant per column, for logistic loss
         (whose conjugate lives on a box) by shrinking the larger of the column's positive
-        and negative parts."""
+        and negative parts, for a softmax task as in :meth:`_softmax_dual`. L* is the sum
+        of the columns' (tasks') conjugates."""
         G = aux[0]
         xp = get_namespace(G)
         if self.fit_intercept:
-            if self.kind == "squared":
+            Gs = Gl = G
+            if self.kind != "logistic":
                 c = G.sum(axis=0) / xp.where(_sum_cols(self.A) > 0, _sum_cols(self.A), 1.0)
-                G = G - self.A * c
-            else:
+                Gs = G - self.A * c
+            if self.kind != "squared":
                 Gp = xp.where(G > 0, G, 0.0)
                 Gn = G - Gp
                 sp, sn = Gp.sum(axis=0), -Gn.sum(axis=0)
                 ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
                 an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
-                G = Gp * ap + Gn * an
-        XtG = self.X.T @ G
+                Gl = Gp * ap + Gn * an
+            G = Gs if self.kind == "squared" else (
+                Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
+            XtG = self.X.T @ G
             q = 0.5 * _sum(G * G / self.A_safe)
             lin_term = _sum(xp.where(self.labelled, G * self.Y, 0.0))
             return XtG, lambda s: s * s * q + s * lin_term
-        # G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p) log(1 - p))
+        q = lin_term = 0.0
+        if self.kind == "mixed":  # the squared columns' conjugate: 1/2 G^2 / A + G y
+            sq_lab = self.labelled & self.sq
+            q = 0.5 * _sum(xp.where(self.sq, G * G / self.A_safe, 0.0))
+            lin_term = _sum(xp.where(sq_lab, G * self.Y, 0.0))
+        # logistic columns: G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p)
+        # log(1 - p))
         p = xp.clip(-G * self.Y / self.A_safe, 0.0, 1.0)
         p = xp.where(self.labelled, p, 0.0)
-        if not self.softmax:
-            return XtG, lambda s: _sum(self.A * _entropy_terms(s * p, xp))
-        # softmax tasks: their columns of G replaced by a feasible softmax dual point
         A1 = xp.where(self.single, self.A, 0.0)
         parts = [self._softmax_dual(aux[0], j, K, xp) for j, K in self.softmax]
-        G = xp.array(G)  # the logistic columns as made feasible above
-        for (j, K), (Gg, _, _) in zip(self.softmax, parts):
-            G[:, j:j + K] = Gg
+        if parts:  # softmax tasks: their columns of G replaced by a feasible softmax dual point
+            G = xp.array(G)  # the other columns as made feasible above
+            for (j, K), (Gg, _, _) in zip(self.softmax, parts):
+                G[:, j:j + K] = Gg
         XtG = self.X.T @ G
 
         def lstar(s):
-            out = _sum(A1 * _entropy_terms(s * p, xp))
-            for Gg, q, a in parts:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
-                qs = s * q + (1.0 - s) * self._onehot(q, a, Gg)
+            out = s * s * q + s * lin_term + _sum(A1 * _entropy_terms(s * p, xp))
+            for Gg, qg, a in parts:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
+                qs = s * qg + (1.0 - s) * self._onehot(qg, a, Gg)
                 out += _sum(a[:, None] * xp.where(qs > 0, qs * xp.log(xp.where(qs > 0, qs, 1.0)),
                                                   0.0))
             return out
@@ -336,17 +363,19 @@ class DataOracle:
         xp = get_namespace(lin)
         p = 1.0 / (1.0 + xp.exp(-xp.clip(lin, -500.0, 500.0)))
         if not self.softmax:
-            return self.A * (p * (1.0 - p))
-        # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
-        # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
-        p = xp.array(p)
-        factor = xp.ones(lin.shape[1], dtype=lin.dtype)
-        for j, K in self.softmax:
-            z = lin[:, j:j + K]
-            e = xp.exp(z - z.max(axis=1, keepdims=True))
-            p[:, j:j + K] = e / e.sum(axis=1, keepdims=True)
-            factor[j:j + K] = 2.0
-        return self.A * (p * (1.0 - p)) * factor
+            Wt = self.A * (p * (1.0 - p))
+        else:
+            # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
+            # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
+            p = xp.array(p)
+            factor = xp.ones(lin.shape[1], dtype=lin.dtype)
+            for j, K in self.softmax:
+                z = lin[:, j:j + K]
+                e = xp.exp(z - z.max(axis=1, keepdims=True))
+                p[:, j:j + K] = e / e.sum(axis=1, keepdims=True)
+                factor[j:j + K] = 2.0
+            Wt = self.A * (p * (1.0 - p)) * factor
+        return Wt if self.kind == "logistic" else xp.where(self.sq, self.A, Wt)
 
     def local_lipschitz(self, lin, n_power=None):
         """Lipschitz estimate of the smooth part's gradient at the current point: the
@@ -393,10 +422,8 @@ class DataOracle:
             to_numpy(self.X).astype(np.float64)
         if self.fit_intercept:
             X = np.column_stack([X, np.ones(X.shape[0])])
-        if lin is None:
-            Wt = self.curvature[self.kind] * to_numpy(self.A).astype(np.float64)
-            for j, K in self.softmax:
-                Wt[:, j:j + K] *= 2.0  # 1/2 for a softmax task
+        if lin is None:  # 1 (squared), 1/4 (logistic), 1/2 (softmax) per column
+            Wt = self._col_curv * to_numpy(self.A).astype(np.float64)
         else:
             Wt = to_numpy(self._curvature_weights(lin)).astype(np.float64)
         top = max(float(np.linalg.eigvalsh((X.T * w) @ X).max()) for w in Wt.T)
@@ -635,7 +662,7 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         Yb = b + beta * (b - b_prev)
         linY = lin + beta * (lin - lin_prev)
         fY, auxY = oracle.value(Yw, Yb, linY)
-        if oracle.kind == "logistic" and it % 20 == 0:  # follow the local curvature
+        if oracle.kind != "squared" and it % 20 == 0:  # follow the local curvature
             cap = min(oracle.local_lipschitz(lin), global_cap)
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
     if not converged and certified is not False:

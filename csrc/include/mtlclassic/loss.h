@@ -10,7 +10,8 @@
 // scores z_1..z_K, the true class k (the column whose y is +1) and the row's weight a,
 //   l = log sum_j exp(z_j) - z_k,   dl/dz_j = p_j - [j == k],   p = softmax(z),
 // the max subtracted first (no overflow). A row of a multi-task problem is a sequence of
-// groups: size 1 (a squared or logistic column) or K >= 2 (a softmax task).
+// groups: size 1 (a column of the element-wise loss `kind`), -1 (a squared column whatever
+// `kind` is: a regression task in a model of mixed task types) or K >= 2 (a softmax task).
 #pragma once
 
 #include <cmath>
@@ -70,8 +71,8 @@ MTL_HD double softmax_loss_grad(const TZ* z, const TZ* y, int K, double a, TG* g
 }
 
 // One row of T columns in groups: group[j] = K >= 2 at the first column of a softmax
-// task, 0 at its other columns, 1 for a column of the element-wise loss `kind`. The
-// softmax weight is the group's first a.
+// task, 0 at its other columns, 1 for a column of the element-wise loss `kind`, -1 for a
+// squared-loss column. The softmax weight is the group's first a.
 template <typename T>
 MTL_HD double grouped_row_loss_grad(int kind, const T* z, const T* y, const T* a, T* g,
                                     const int* group, long long n_cols) {
@@ -84,7 +85,8 @@ MTL_HD double grouped_row_loss_grad(int kind, const T* z, const T* y, const T* a
             j += K;
         } else {
             double gj;
-            s += masked_loss_grad(kind, static_cast<double>(z[j]), static_cast<double>(y[j]),
+            s += masked_loss_grad(K == -1 ? static_cast<int>(LOSS_SQUARED) : kind,
+                                  static_cast<double>(z[j]), static_cast<double>(y[j]),
                                   static_cast<double>(a[j]), &gj);
             g[j] = static_cast<T>(gj);
             ++j;

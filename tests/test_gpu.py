@@ -360,6 +360,40 @@ def test_multinomial_fit_on_gpu(cp, rng):
     np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=2e-3)
 
 
+def test_mixed_kernel_and_fit_on_gpu(cp, rng):
+    """Squared columns (group -1) beside logistic and softmax ones in the CUDA grouped pass,
+    and a MultiTaskEstimator fitted on the GPU reaching the CPU's objective."""
+    from mtlclassic.backend.kernels import loss_grad_cuda
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    n, owner = 700, np.array([0, 1, 2, 2, 2])
+    group = _losses.mixed_groups(owner, [0], [2])
+    Z = 3 * rng.standard_normal((n, 5))
+    Y = -np.ones((n, 5))
+    Y[:, 0] = 5 * rng.standard_normal(n)
+    Y[:, 1] = np.where(rng.random(n) < 0.5, 1, -1)
+    Y[np.arange(n), 2 + rng.integers(0, 3, n)] = 1
+    A = rng.uniform(0, 1, (n, 5))
+    ref_loss, ref_G = _losses.grouped_numpy(Z, Y, A, group)
+    loss, G = loss_grad_cuda(*(cp.asarray(a) for a in (Z, Y, A)), _losses.KINDS["logistic"],
+                             group=cp.asarray(group))
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(cp.asnumpy(G), ref_G, atol=1e-12)
+    X = rng.standard_normal((600, 10))
+    T = X @ rng.standard_normal((10, 4))
+    Yf = np.column_stack([30 * T[:, 0] + 5, T[:, 1] > 0, np.digitize(T[:, 2], [-1, 1]),
+                          T[:, 3]]).astype(float)
+    Yf[rng.random(Yf.shape) < 0.1] = np.nan
+    kw = dict(penalty="l21", alpha=1e-2, loss="multinomial", tol=1e-7, max_iter=20000,
+              task_types=["regression", "classification", "classification", "regression"])
+    cpu = MultiTaskEstimator(**kw).fit(X, Yf)
+    gpu = MultiTaskEstimator(**kw).fit(cp.asarray(X), Yf)
+    assert gpu.objective_ == pytest.approx(cpu.objective_, rel=1e-5)
+    np.testing.assert_allclose(np.asarray(gpu.predict(X), float)[:, [0, 3]],
+                               np.asarray(cpu.predict(X), float)[:, [0, 3]], rtol=1e-3,
+                               atol=1e-2)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
 def test_patches_gpu_match_cpu(cp, rng, dtype):
     from mtlclassic.features import extract_patches, patch_hog

@@ -76,3 +76,15 @@ def _model_objective(est, X, Y):
 def model_objective():
     """The objective of a fitted multi-task model (see _model_objective)."""
     return _model_objective
+
+
+@pytest.fixture
+def mtfl_home():
+    """The data home holding mtfl/MTFL.zip (the shared data beside the checkout, or
+    $MTLCLASSIC_DATA); the test is skipped when there is none."""
+    from mtlclassic.datasets._loaders import data_home
+
+    for d in data_home(None):
+        if (d / "mtfl" / "MTFL.zip").is_file():
+            return d
+    pytest.skip("MTFL.zip not in the shared data")

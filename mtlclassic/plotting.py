@@ -100,3 +100,48 @@ def plot_regularization_path(cv_model, ax=None):
     ax.set_ylabel("mean CV score")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_landmarks(images, predicted, true=None, landmark_names=None, n_faces=12,
+                   n_cols=6, title=None, fig=None):
+    """Faces with predicted (red +) and true (green o) landmarks, and, with ``true``, the
+    mean error of each landmark over all faces given (inter-ocular normalised, in %).
+
+    Parameters
+    ----------
+    images : list of (H, W) or (H, W, 3) images
+    predicted, true : (n, m, 2) pixel coordinates (x, y)
+    landmark_names : m names for the error bars
+    n_faces : faces drawn (the first ones)
+
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .landmarks import landmark_errors
+
+    k = min(int(n_faces), len(images))
+    n_rows = -(-k // n_cols)
+    extra = 1 if true is not None else 0
+    if fig is None:
+        fig = plt.figure(figsize=(2.2 * n_cols, 2.3 * (n_rows + extra)))
+    for i in range(k):
+        ax = fig.add_subplot(n_rows + extra, n_cols, i + 1)
+        im = np.asarray(images[i])
+        ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
+        if true is not None:
+            ax.plot(true[i, :, 0], true[i, :, 1], "o", mfc="none", mec="lime", ms=5)
+        ax.plot(predicted[i, :, 0], predicted[i, :, 1], "+", color="red", ms=7, mew=1.5)
+        ax.set_axis_off()
+    if true is not None:
+        err = 100 * np.nanmean(landmark_errors(predicted, true), axis=0)
+        ax = fig.add_subplot(n_rows + extra, 1, n_rows + extra)
+        names = landmark_names or [f"point {j}" for j in range(len(err))]
+        ax.bar(names, err, color="tab:red")
+        for x, v in enumerate(err):
+            ax.text(x, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("mean error (% inter-ocular)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -207,3 +207,22 @@ def test_plot_task_relation_draws_what_it_claims():
         plot_task_relation(np.ones((2, 3)))
     with pytest.raises(ValueError, match="names"):
         plot_task_relation(R, task_names=["a"])
+
+
+def test_demo_mtfl_without_data_says_where_it_looked(tmp_path, capsys):
+    rc = main(["demo", "--dataset", "mtfl", "--data-home", str(tmp_path), "--n", "60",
+               "--out", str(tmp_path / "demo"), "--quiet"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "MTFL not found" in err and str(tmp_path) in err and "--data-home" in err
+
+
+def test_demo_mtfl_small(tmp_path, capsys, mtfl_home):
+    rc = main(["demo", "--dataset", "mtfl", "--data-home", str(mtfl_home), "--n", "80",
+               "--out", str(tmp_path / "demo"), "--quiet", "--n-jobs", "1"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "landmarks + 4 attributes (l21)" in out and "attribute accuracy" in out
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["n_train"] == 80 and report["n_test"] == 50
+    assert 0 < report["landmarks only"]["mean_error_pct"] < 30

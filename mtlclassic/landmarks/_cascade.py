@@ -11,9 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..backend import effective_n_threads
 from ..features.patches import patch_hog
 from ..multitask import MultiTaskEstimator
 from ..multitask._mixed import infer_task_type
+from ..multitask._solver import blas_threads
 from ._boxes import check_boxes, check_landmarks
 
 
@@ -69,7 +71,9 @@ class CascadedShapeRegressor(BaseEstimator):
         alpha 1e-3: 205 instead of 2,000+). The penalties then act on the whitened
         components. 1 keeps every component; None: standardisation only.
     random_state : int, RandomState or None
-    n_jobs : threads of the feature kernels and of the stage models
+    n_jobs : threads of the feature kernels, the stage models and every BLAS pool during
+        fit and predict (threadpoolctl; None is 1, -1 all cores): an unlimited OpenBLAS on
+        a busy machine made the stages' PCA 10x slower
     verbose : int
 
     Attributes
@@ -146,7 +150,8 @@ class CascadedShapeRegressor(BaseEstimator):
         if self.pca is None:
             return make_pipeline(StandardScaler(), est)
         pca = PCA(n_components=self.pca if self.pca < 1 else
-                  (None if self.pca == 1 else int(self.pca)), whiten=True, svd_solver="full")
+                  (None if self.pca == 1 else int(self.pca)), whiten=True,
+                  svd_solver="covariance_eigh")  # n >> d: X^T X, then a d x d eigh
         return make_pipeline(StandardScaler(), pca, est)
 
     # ------------------------------------------------------------- features
@@ -185,6 +190,10 @@ class CascadedShapeRegressor(BaseEstimator):
             None unlabelled), fitted with the landmarks at every stage
         """
         scales = self._check_params()
+        with blas_threads(effective_n_threads(self.n_jobs)):
+            return self._fit(scales, images, landmarks, boxes, aux)
+
+    def _fit(self, scales, images, landmarks, boxes, aux):
         images = self._check_images(images)
         n = len(images)
         L = check_landmarks(landmarks, n)
@@ -249,10 +258,11 @@ class CascadedShapeRegressor(BaseEstimator):
         B = check_boxes(boxes, len(images), images)
         S = np.repeat(self.mean_shape_[None], len(images), axis=0)
         F = None
-        for k, model in enumerate(self.stages_):
-            F = self._features(images, S, B, k, scales)
-            S = S + self._increment(model, F)
-        return S * B[:, None, 2:] + B[:, None, :2], F
+        with blas_threads(effective_n_threads(self.n_jobs)):
+            for k, model in enumerate(self.stages_):
+                F = self._features(images, S, B, k, scales)
+                S = S + self._increment(model, F)
+            return S * B[:, None, 2:] + B[:, None, :2], F
 
     def predict(self, images, boxes):
         """(n, m, 2) landmark estimates (x, y) in pixels for faces in ``boxes`` (n, 4)."""
@@ -266,5 +276,6 @@ class CascadedShapeRegressor(BaseEstimator):
             check_is_fitted(self, "stages_")
             raise ValueError("the cascade was fitted without aux: no auxiliary task to predict")
         _, F = self._run(images, boxes)
-        P = self.stages_[-1].predict(F)
+        with blas_threads(effective_n_threads(self.n_jobs)):
+            P = self.stages_[-1].predict(F)
         return P.reshape(len(F), -1)[:, 2 * self.n_points_:]

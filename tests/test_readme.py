@@ -46,11 +46,26 @@ def test_readme_command_runs(command, tmp_path):
         assert (tmp_path / "mtlclassic-demo" / "report.json").is_file()
 
 
-@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.gpu)
-                                   if "import cupy" in block else i
+def _has_mtfl():
+    from mtlclassic.datasets import data_home
+
+    return any((d / "mtfl" / "MTFL.zip").is_file() or (d / "mtfl" / "MTFL").is_dir()
+               for d in data_home(None))
+
+
+def _marks(block):
+    if "import cupy" in block:
+        return [pytest.mark.gpu]
+    if "load_mtfl(" in block:
+        return [pytest.mark.skipif(not _has_mtfl(), reason="the MTFL data are not found")]
+    return []
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=_marks(block))
                                    for i, block in enumerate(PYTHON)])
 def test_readme_python_block_runs(index, tmp_path):
-    """Blocks that import CuPy are GPU tests (skipped without a GPU)."""
+    """Blocks that import CuPy are GPU tests (skipped without a GPU); blocks that load MTFL
+    are skipped where its data are not found (a user's checkout has no shared data)."""
     res = subprocess.run([sys.executable, "-c", PYTHON[index]], capture_output=True, text=True,
                          cwd=tmp_path, env=_env(), timeout=900)
     assert res.returncode == 0, res.stderr

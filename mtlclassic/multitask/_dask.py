@@ -278,14 +278,16 @@ def _blk_lstar(dual, s):
 def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
     """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
     X_c = X - 1 m^T: (X^T U, 1^T U) with U = w * ([X_c 1] V) (the client subtracts
-    m (1^T U)); w = A_t l''(z_t) ("local") or max_t A_t ("global", one column)."""
+    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column) or both."""
     xp = _xp_of(blk)
     X = blk["X"]
     dt = _dt(blk)
-    if mode == "local":
-        Wt = _oracle(blk, kind, group)._curvature_weights(_z(blk, terms))
-    else:  # lipschitz_estimate's weights (its curvature factor is applied at the end)
-        Wt = blk["A"].max(axis=1, keepdims=True)
+    Wt = []
+    if mode in ("global", "both"):  # lipschitz_estimate's (its curvature factor comes last)
+        Wt.append(blk["A"].max(axis=1, keepdims=True))
+    if mode in ("local", "both"):
+        Wt.append(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
+    Wt = Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
     V = xp.asarray(V, dtype=dt)
     U = Wt * (X @ V[:-1] - xp.asarray(m @ to_numpy(V[:-1]), dtype=dt)
               + (V[-1] if fit_intercept else 0.0))
@@ -444,8 +446,7 @@ class DaskOracle:
         self.group = data.group
         self.softmax = [] if self.group is None else [
             (int(j), int(self.group[j])) for j in np.flatnonzero(np.asarray(self.group) >= 2)]
-        self._power_V = None
-        self._lip_sq = None
+        self._power_V = self._lip_sq = self._primed = None
 
     # -- the map and the loss
     def linear(self, W, b):
@@ -555,29 +556,49 @@ class DaskOracle:
             lam = np.sqrt(np.sum(V * V, axis=0))
         return lam, V
 
-    def lipschitz_estimate(self, curvature, n_power=40, seed=0):
-        """:func:`_solver.lipschitz_estimate` on the blocks (same start, same rounds)."""
+    def lipschitz_estimate(self, curvature, n_power=40, seed=0, lin0=None):
+        """:func:`_solver.lipschitz_estimate` on the blocks (same start, same rounds).
+        With ``lin0`` (the map at FISTA's start) the first :meth:`local_lipschitz` runs in
+        the same rounds (more columns, no more round trips) and is kept for FISTA's first
+        call, which is at that point."""
         rng = np.random.default_rng(seed)
         v = rng.standard_normal(self.data.d)
         v0 = float(rng.standard_normal()) if self.fit_intercept else 0.0
-        lam, _ = self._power(lambda i: (None,), np.append(v, v0)[:, None], "global", n_power)
-        return curvature * float(lam.max()) * 1.05 + _solver._qmax(self.Q)
+        V = np.append(v, v0)[:, None]
+        both = lin0 is not None and self._power_V is None
+        if both:
+            V = np.concatenate([V, self._start_V()], axis=1)
+        lam, V = self._power(lambda i: (None if lin0 is None else lin0.block(i),), V,
+                             "both" if both else "global", n_power)
+        if both:
+            self._power_V = V[:, 1:]
+            self._primed = self._local_value(lam[1:])
+        return curvature * float(lam[0]) * 1.05 + _solver._qmax(self.Q)
 
-    def local_lipschitz(self, lin, n_power=None):
-        """DataOracle.local_lipschitz on the blocks (warm-started power iteration)."""
-        if self.kind == "squared" and self._lip_sq is not None:
-            return self._lip_sq
-        V = self._power_V
-        if V is None:
-            V = np.random.default_rng(1).standard_normal((self.data.d + 1, self.data.n_sub))
-            n_power = 40 if n_power is None else n_power
-        n_power = 10 if n_power is None else n_power
-        lam, self._power_V = self._power(lambda i: (lin.block(i),), V, "local", n_power)
+    def _start_V(self):
+        return np.random.default_rng(1).standard_normal((self.data.d + 1, self.data.n_sub))
+
+    def _local_value(self, lam):
         L = float(lam.max()) * 1.05 + _solver._qmax(self.Q) if lam.size else \
             _solver._qmax(self.Q)
         if self.kind == "squared":
             self._lip_sq = L
         return L
+
+    def local_lipschitz(self, lin, n_power=None):
+        """DataOracle.local_lipschitz on the blocks (warm-started power iteration)."""
+        if self.kind == "squared" and self._lip_sq is not None:
+            return self._lip_sq
+        if self._primed is not None:  # computed with lipschitz_estimate at FISTA's start
+            L, self._primed = self._primed, None
+            return L
+        V = self._power_V
+        if V is None:
+            V = self._start_V()
+            n_power = 40 if n_power is None else n_power
+        n_power = 10 if n_power is None else n_power
+        lam, self._power_V = self._power(lambda i: (lin.block(i),), V, "local", n_power)
+        return self._local_value(lam)
 
     def exact_lipschitz(self, lin=None):
         curv = self.curvature[self.kind]
@@ -776,7 +797,7 @@ def solve(est, ctx, Q, W0, b0, tol):
                             est.max_iter, tol)
     else:
         if isinstance(oracle, DaskOracle):
-            cap = oracle.lipschitz_estimate(ctx["curvature"])
+            cap = oracle.lipschitz_estimate(ctx["curvature"], lin0=oracle.linear(W0, b0))
         else:  # Gram form: the data term's Hessian is c K
             cap = float(np.max(oracle.c)) * float(np.linalg.eigvalsh(oracle.K).max()) * 1.05 \
                 + _solver._qmax(Q)
@@ -869,6 +890,21 @@ def relation(est, pen, data, T, owner):
         C = np.corrcoef(W.T) if W.shape[1] > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
+
+
+def prepare_cv(X, y, sample_weight):
+    """For the CV estimators: X persisted on the workers (rows chunked, columns whole), y
+    and sample_weight computed to NumPy (the folds are drawn on the client)."""
+    client = get_client()
+    if X.ndim == 2 and X.numblocks[1] > 1:
+        warnings.warn("X is chunked along its columns: rechunked into whole rows",
+                      UserWarning)
+        X = X.rechunk({1: -1})
+    X = client.persist(X)
+    y = y.compute() if is_dask(y) else y
+    if is_dask(sample_weight):
+        sample_weight = sample_weight.compute()
+    return X, y, sample_weight
 
 
 def map_predict(fn, X, n_out, dtype):

@@ -30,7 +30,7 @@ def client():
                           "distributed.worker.memory.pause": False,
                           "distributed.worker.memory.terminate": False}):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                      memory_limit=LIMIT, dashboard_address=None) as cluster, \
+                                      memory_limit=LIMIT, dashboard_address=":0") as cluster, \
                 distributed.Client(cluster) as c:
             yield c
 
@@ -257,3 +257,41 @@ def test_cv_estimators(client):
         b = MultiTaskClassifierCV(**kw).fit(_lazy(X), Yc)
     assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
     np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3)
+
+
+def test_float32_blocks(client):
+    """float32 X stays float32 on the workers (float32 products, tol >= 1e-6): the
+    objective of the float64 in-memory fit to that tolerance."""
+    X, Y = _data(missing=0.25, seed=10)
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-6)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    b = MultiTaskRegressor(**kw).fit(_lazy(X.astype(np.float32)), _lazy(Y))
+    assert b.dual_gap_ <= 1e-6 * b._null_scale_ * (1 + 1e-9)
+    assert abs(a.objective_ - b.objective_) <= 4e-6 * a._null_scale_
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-3)
+
+
+def test_step_rule_on_blocks(client, monkeypatch):
+    """The debug check of FISTA's steps (exact Lipschitz constants summed over the
+    blocks): no accepted step above 2 / L, for squared and logistic loss."""
+    from mtlclassic.multitask import _solver
+
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    oracles, fista = [], _solver.fista
+
+    def spy(oracle, *args, **kw):
+        oracles.append(oracle)
+        return fista(oracle, *args, **kw)
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    X, Y = _data(missing=0.25, seed=11)
+    b = MultiTaskRegressor(penalty="l21", alpha=0.05, tol=1e-5).fit(_lazy(X), _lazy(Y))
+    a = MultiTaskRegressor(penalty="l21", alpha=0.05, tol=1e-5).fit(X, Y)
+    _check_same(a, b)
+    # the constant the steps were checked against is the in-memory one
+    assert oracles[0].exact_lipschitz() == pytest.approx(oracles[1].exact_lipschitz(),
+                                                         rel=1e-10)
+    X, Yc = _labels(seed=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter: a few checked steps are enough
+        MultiTaskClassifier(penalty="l21", alpha=0.05, max_iter=4).fit(_lazy(X), _lazy(Yc))

@@ -187,8 +187,7 @@ def _blk_make(Xb, Yb, SWb, meta):
     swr = sw if sw is not None else (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(1), 1)
     dt = X.dtype if xp is not np else np.float64  # the CPU solvers run in float64
     return {"X": X, "Y": xp.asarray(Yenc, dtype=dt), "A": xp.asarray(A, dtype=dt),
-            "sw": None if sw is None else xp.asarray(sw, dtype=dt), "swr": swr,
-            "mask": mask, "full": bool(np.all(mask | (SW[:, owner] == 0)))}
+            "sw": None if sw is None else xp.asarray(sw, dtype=dt), "swr": swr, "mask": mask}
 
 
 def _loss(xp, kind, group):
@@ -717,6 +716,9 @@ def fit(est, X, y, sample_weight=None):
     pen = est._check_params()
     client = get_client()
     X, Y, SW, one_d = _check_inputs(est, X, y, sample_weight)
+    if est.device == "cuda" and not is_cupy_array(X._meta):
+        raise ValueError("device='cuda' with a dask array: give it CuPy chunks "
+                         "(X.map_blocks(cupy.asarray)); NumPy chunks fit on the CPU")
     n, d = X.shape
     T = Y.shape[1]
     est.n_features_in_ = int(d)
@@ -900,10 +902,7 @@ def relation(est, pen, data, T, owner):
     from ._relation import MAX_RELATION_FEATURES, relation_from_sums, shrunk_from_moments
 
     R = est.task_relation
-    if not pen.uses_relation or R is None or not isinstance(R, str) or R != "auto":
-        if isinstance(R, str) and R != "auto" and pen.uses_relation:
-            raise ValueError(f"task_relation must be an array, 'auto', 'learn' or None, got "
-                             f"{R!r}")
+    if not (pen.uses_relation and isinstance(R, str) and R == "auto"):
         return est._relation(pen, None, None, None, data.n_sub, T, owner, None)
     s1 = data.reduce(data.map(_blk_rel1))
     mean = s1["wy"] / np.maximum(s1["w"], 1e-300)

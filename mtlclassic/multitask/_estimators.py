@@ -182,7 +182,9 @@ class _BaseMultiTask(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
-        None or ``missing_label``.
+        None or ``missing_label``. A dask array X (chunked by rows; y and sample_weight dask
+        or NumPy) fits on the workers of the current dask.distributed Client without
+        gathering the data (``mtlclassic.multitask._dask``).
 
         Every BLAS thread pool loaded in the process (NumPy's, SciPy's own copy inside
         L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),

@@ -204,8 +204,8 @@ def main():
     first, last = results[0], results[-1]
     for kind in ("squared", "logistic"):
         scale = last["n"] / first["n"]
-        print(f"{kind}: time per iteration x{last[kind]['per_iter_s'] / first[kind]['per_iter_s']:.1f}"
-              f" for x{scale:.0f} rows")
+        ratio = last[kind]["per_iter_s"] / first[kind]["per_iter_s"]
+        print(f"{kind}: time per iteration x{ratio:.1f} for x{scale:.0f} rows")
     path = write_json("dask_scale.json", {
         "machine": machine(), "dask": dask.__version__,
         "config": {"d": D, "T": T, "chunk_rows": args.chunk, "workers": 2,

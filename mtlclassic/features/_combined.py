@@ -5,6 +5,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, is_cupy_array
+from ._base import _is_dask
 
 from .color import ColorHistogram
 from .gabor import GaborBank
@@ -28,7 +29,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     colour histograms of (n, H, W, 3) uint8 images.
 
     CuPy input gives CuPy output: HOG, LBP and the colour histograms run as CUDA kernels,
-    GLCM and Gabor on the host.
+    GLCM and Gabor on the host. A dask array (chunked along n) gives a lazy dask array
+    (n, n_features) computed block by block where the images are (e.g. on the workers of
+    a dask.distributed cluster).
 
     Parameters
     ----------
@@ -56,7 +59,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _check(X):
-        X = X if is_cupy_array(X) else np.asarray(X)
+        X = X if is_cupy_array(X) or _is_dask(X) else np.asarray(X)
         if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
             raise ValueError("ImageFeatures takes (n, H, W, 3) uint8 RGB images, got "
                              f"{X.dtype} {X.shape}")
@@ -64,6 +67,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         X = self._check(X)
+        if _is_dask(X):  # only the image shape is learnt: one image is enough
+            X = self._check(X[:1].compute())
         grey = to_grey_uint8(X[:1])
         self.transformers_ = [(f, est.fit(X[:1] if f in ("hog", "color") else grey))
                               for f, est in self._make()]
@@ -75,6 +80,11 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         X = self._check(X)
         if X.shape[1:] != self.image_shape_in_:
             raise ValueError(f"images of shape {X.shape[1:]}, fitted on {self.image_shape_in_}")
+        if _is_dask(X):
+            nf = sum(est.n_features_out_ for _, est in self.transformers_)
+            X = X.rechunk({1: -1, 2: -1, 3: -1})
+            return X.map_blocks(self.transform, dtype=np.float64, chunks=(X.chunks[0], (nf,)),
+                                drop_axis=[2, 3])
         grey = to_grey_uint8(X) if any(f not in ("hog", "color")
                                        for f, _ in self.transformers_) else None
         xp = get_namespace(X)

@@ -9,6 +9,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..backend import is_cupy_array
+from . import _dask, _labels
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor
 from .penalties import get_penalty
 
@@ -96,8 +97,13 @@ class _CVMixin:
         n_t = np.maximum((~miss).sum(axis=0), 1)
         M = Yn / n_t
         # (X - mean(X))^T M without centring X (sparse X stays sparse)
-        x_mean = np.asarray(X.mean(axis=0)).ravel()
-        G = np.asarray(X.T @ M) - np.outer(x_mean, M.sum(axis=0))
+        if _dask.is_dask(X):  # one pass on the workers; (d, T) results come back
+            import dask
+
+            x_mean, XtM = dask.compute(X.mean(axis=0), X.T @ M)
+        else:
+            x_mean, XtM = X.mean(axis=0), X.T @ M
+        G = np.asarray(XtM) - np.outer(np.asarray(x_mean).ravel(), M.sum(axis=0))
         g = np.abs(G).max() if G.size else 1.0
         top = max(float(g), 1e-12)
         return top * np.logspace(0, -self.eps_decades, int(self.alphas))
@@ -139,7 +145,8 @@ class _CVMixin:
             if reuse:
                 base.set_params(task_relation=base.task_relation_)
                 reuse = False
-            P = base.predict(X).reshape(X.shape[0], -1)
+            P = base.predict(X)
+            P = np.asarray(P.compute() if _dask.is_dask(P) else P).reshape(X.shape[0], -1)
             scores.append(self._heldout_score(Y2, P, held, self._scoring()))
         return scores
 
@@ -157,7 +164,18 @@ class _CVMixin:
             raise ValueError(f"{type(self).__name__} cross-validates on the CPU: pass NumPy "
                              "arrays with device='auto' or 'cpu', then refit the chosen alpha "
                              "with MultiTaskRegressor/Classifier(device='cuda')")
-        X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
+        if _dask.is_dask(X):
+            # X stays on the workers (persisted once for all the fold fits); the targets
+            # (n, T) come to the client, where the folds are drawn
+            X, y, sample_weight = _dask.prepare_cv(X, y, sample_weight)
+            Y2, one_d = _labels.as_2d_targets(y)
+            if Y2.shape[0] != X.shape[0]:
+                raise ValueError(f"X and Y have different numbers of samples: {X.shape[0]} "
+                                 f"and {Y2.shape[0]}")
+            miss = _labels.missing_mask(Y2, self.missing_label)
+            _labels.check_labelled(miss)
+        else:
+            X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
         base._encode(Y2, miss)  # label checks (continuous targets, single classes)
         self._scoring()
         if hasattr(self.cv, "split") and not isinstance(self.cv, str):
@@ -170,13 +188,19 @@ class _CVMixin:
             min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
             folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
                                 min_heldout)
-        Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
-        if not np.all(np.isfinite(Xa.data if scipy.sparse.issparse(Xa) else Xa)):
-            raise ValueError("X contains NaN or infinity")
+        if _dask.is_dask(X):
+            Xa = X  # checked by each fit, on the workers
+        else:
+            Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else \
+                np.asarray(X, dtype=np.float64)
+            if not np.all(np.isfinite(Xa.data if scipy.sparse.issparse(Xa) else Xa)):
+                raise ValueError("X contains NaN or infinity")
         alphas, pairs = self._grid(Xa, Y2, miss)
         n_folds = folds.max() + 1
         # never more joblib workers than fold paths to run (each is a whole process)
         n_workers = min(effective_n_jobs(self.n_jobs), len(pairs) * n_folds)
+        if _dask.is_dask(X):
+            n_workers = 1  # each fit already runs on every worker of the dask cluster
         res = Parallel(n_jobs=n_workers)(
             delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, s, sample_weight)
             for l2, s in pairs for f in range(n_folds))

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolve_device,
                        to_numpy)
 from ..backend.kernels import device_free_bytes, loss_grad_cuda
-from . import _labels, _losses, _solver
+from . import _dask, _labels, _losses, _solver
 from ._relation import check_task_relation, estimate_task_relation
 from .penalties import MTRL, Ridge, get_penalty
 
@@ -52,10 +52,15 @@ def _check_overflow(X):
     else:
         xp = get_namespace(X)
         top = float(xp.max(xp.abs(X))) if X.size else 0.0
-    limit = float(np.sqrt(np.finfo(X.dtype).max / max(n, d, 1)))
+    check_magnitude(top, n, d, X.dtype)
+
+
+def check_magnitude(top, n, d, dtype):
+    """The overflow test of _check_overflow from X's largest absolute value ``top``."""
+    limit = float(np.sqrt(np.finfo(dtype).max / max(n, d, 1)))
     if top > limit:
         raise ValueError(f"X has values up to {top:.3g} in absolute value: sums of "
-                         f"{max(n, d)} squares of such values overflow {X.dtype} (the largest "
+                         f"{max(n, d)} squares of such values overflow {dtype} (the largest "
                          f"safe magnitude here is {limit:.3g}); scale the features, e.g. "
                          "with sklearn.preprocessing.StandardScaler")
 
@@ -177,7 +182,9 @@ class _BaseMultiTask(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None):
         """Fit all (sub-)tasks jointly. y: (n,) or (n, n_tasks); unlabelled entries are NaN,
-        None or ``missing_label``.
+        None or ``missing_label``. A dask array X (chunked by rows; y and sample_weight dask
+        or NumPy) fits on the workers of the current dask.distributed Client without
+        gathering the data (``mtlclassic.multitask._dask``).
 
         Every BLAS thread pool loaded in the process (NumPy's, SciPy's own copy inside
         L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),
@@ -187,6 +194,9 @@ class _BaseMultiTask(BaseEstimator):
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight=None):
+        if any(_dask.is_dask(a) for a in (X, y, sample_weight)):
+            # the data stay on the dask.distributed workers (see _dask)
+            return _dask.fit(self, X, y, sample_weight)
         pen = self._check_params()
         device = resolve_device(self.device, X, y)
         y = to_numpy(y) if is_cupy_array(y) else y
@@ -421,17 +431,18 @@ class _BaseMultiTask(BaseEstimator):
                 b0 = xp.array(on(self.intercept_), dtype=dt)
         return W0, b0
 
-    def _task_weights(self, SW, miss):
+    def _task_weights(self, SW, miss, size=None):
         """rho_t of every task: the task_weight array, 1, or the task's labelled size
-        (SW: the (n, T) entry weights)."""
-        T = miss.shape[1]
+        (SW: the (n, T) entry weights; or ``size``, their labelled sums (T,), given)."""
+        T = miss.shape[1] if size is None else len(size)
         if isinstance(self.task_weight, str):
             if self.task_weight != "size":
                 raise ValueError(f"task_weight must be None, 'size' or an array of shape "
                                  f"({T},), got {self.task_weight!r}")
             # every labelled entry counts the same, as in a pooled (MALSAR-style) loss
-            SW = SW[:, None] if SW.ndim == 1 else SW
-            size = (SW * ~miss).sum(axis=0)
+            if size is None:
+                SW = SW[:, None] if SW.ndim == 1 else SW
+                size = (SW * ~miss).sum(axis=0)
             return size / size.mean()
         rho = _labels.check_weights(self.task_weight, T, "task_weight")
         if np.any(rho == 0):
@@ -457,6 +468,8 @@ class _BaseMultiTask(BaseEstimator):
     def _solve(self, ctx, Q, W0, b0, tol=None):
         """One convex solve for a fixed Q: a _solver.Result."""
         tol = float(self.tol) if tol is None else tol
+        if "dask" in ctx:
+            return _dask.solve(self, ctx, Q, W0, b0, tol)
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
         if Xd.dtype == np.float32:
             tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
@@ -642,6 +655,11 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         return _labels.encode_regression(Y2, miss), ~miss, np.arange(Y2.shape[1])
 
     def predict(self, X):
+        """(n,) or (n, n_tasks) predictions; a dask X gives a lazy dask array."""
+        if _dask.is_dask(X):
+            check_is_fitted(self, "coef_")
+            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
+                                     np.float64)
         Z = self._decision(X)
         return Z.ravel() if self._one_d else Z
 
@@ -778,6 +796,12 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return out[0] if self._one_d else out
 
     def predict(self, X):
+        """Predicted labels per task; a dask X gives a lazy dask array."""
+        if _dask.is_dask(X):
+            check_is_fitted(self, "coef_")
+            kinds = {np.asarray(c).dtype for c in self._task_classes()}
+            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
+                                     kinds.pop() if len(kinds) == 1 else object)
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
         preds = []

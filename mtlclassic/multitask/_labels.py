@@ -102,46 +102,48 @@ def encode_regression(Y, miss):
     return Yf
 
 
-def encode_classification(Y, miss):
-    """Returns (Yenc (n, T') in {-1, +1}, mask (n, T'), classes_ list, subtask_task (T',))."""
+def task_classes(values, t):
+    """The sorted classes of task ``t`` from its labelled ``values`` (or their unique
+    values): a ValueError for continuous targets, a single class or unorderable types."""
+    try:
+        cls = np.unique(values)
+        kind = type_of_target(values)
+    except TypeError:
+        types = sorted({type(v).__name__ for v in values})
+        raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
+                         "ordered; give each task's labels one type (e.g. all str)") \
+            from None
+    if kind == "unknown" and all(isinstance(v, (numbers.Real, decimal.Decimal))
+                                 and not isinstance(v, bool) for v in values):
+        kind = type_of_target(np.asarray(values, dtype=np.float64))  # object-held numbers
+    if kind in ("continuous", "continuous-multioutput"):
+        raise ValueError(f"task {t}: the targets are continuous; MultiTaskClassifier needs "
+                         "class labels (use MultiTaskRegressor for continuous targets)")
+    if len(cls) < 2:
+        raise ValueError(f"task {t} has only one class ({cls[0]!r}) among its labelled "
+                         "samples; a classifier needs at least two")
+    return cls
+
+
+def encode_classification(Y, miss, classes=None):
+    """Returns (Yenc (n, T') in {-1, +1}, mask (n, T'), classes_ list, subtask_task (T',)).
+    ``classes`` (one sorted array per task, e.g. found over all blocks of a dask array)
+    skips their search and checks: a row block is then encoded with every task's classes."""
     n, T = Y.shape
-    cols, masks, classes, owner = [], [], [], []
+    cols, masks, found, owner = [], [], [], []
     for t in range(T):
         lab = ~miss[:, t]
         values = Y[lab, t]
-        try:
-            cls = np.unique(values)
-            kind = type_of_target(values)
-        except TypeError:
-            types = sorted({type(v).__name__ for v in values})
-            raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
-                             "ordered; give each task's labels one type (e.g. all str)") \
-                from None
-        if kind == "unknown" and all(isinstance(v, (numbers.Real, decimal.Decimal))
-                                     and not isinstance(v, bool) for v in values):
-            kind = type_of_target(np.asarray(values, dtype=np.float64))  # object-held numbers
-        if kind in ("continuous", "continuous-multioutput"):
-            raise ValueError(f"task {t}: the targets are continuous; MultiTaskClassifier needs "
-                             "class labels (use MultiTaskRegressor for continuous targets)")
-        if len(cls) < 2:
-            raise ValueError(f"task {t} has only one class ({cls[0]!r}) among its labelled "
-                             "samples; a classifier needs at least two")
-        classes.append(cls)
+        cls = task_classes(values, t) if classes is None else classes[t]
+        found.append(cls)
         idx = np.searchsorted(cls, values)
-        if len(cls) == 2:
+        for k in ([1] if len(cls) == 2 else range(len(cls))):
             col = np.zeros(n)
-            col[lab] = np.where(idx == 1, 1.0, -1.0)
+            col[lab] = np.where(idx == k, 1.0, -1.0)
             cols.append(col)
             masks.append(lab)
             owner.append(t)
-        else:
-            for k in range(len(cls)):
-                col = np.zeros(n)
-                col[lab] = np.where(idx == k, 1.0, -1.0)
-                cols.append(col)
-                masks.append(lab)
-                owner.append(t)
-    return np.stack(cols, axis=1), np.stack(masks, axis=1), classes, np.array(owner)
+    return np.stack(cols, axis=1), np.stack(masks, axis=1), found, np.array(owner)
 
 
 def check_weights(w, n, name):
@@ -208,7 +210,7 @@ def check_class_weight(class_weight, n_tasks):
     return [one(class_weight, "")] * n_tasks
 
 
-def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=()):
+def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=(), counts=None):
     """Loss multipliers (n, T') from per-task class weights, scikit-learn's meanings:
 
     * a dict {class: weight}: every entry of that class weighs ``weight`` (1 for classes
@@ -219,6 +221,10 @@ def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=()):
       K-class task it is what ``OneVsRestClassifier`` gives each binary problem; for a
       task with the softmax loss (``softmax_tasks``) each entry of class c weighs
       n / (K n_c) in all K columns, as ``LogisticRegression(class_weight="balanced")``.
+
+    ``counts`` (one array per task: the weighted count of each class over all the data)
+    replaces the counts over these rows, so that a row block of a larger array gets the
+    weights of the whole.
     """
     n, T = Y2.shape
     CW = np.ones((n, len(owner)))
@@ -242,14 +248,15 @@ def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=()):
             CW[np.ix_(lab, cols)] = per_class[idx][:, None]
             continue
         w = SW[lab, t]
+        n_c = (np.bincount(idx, weights=w, minlength=len(cls)) if counts is None
+               else np.asarray(counts[t], dtype=np.float64))
         if t in set(softmax_tasks):  # one weight per entry, by its class
-            n_c = np.bincount(idx, weights=w, minlength=len(cls))
-            per_class = w.sum() / (len(cls) * np.maximum(n_c, 1e-300))
+            per_class = n_c.sum() / (len(cls) * np.maximum(n_c, 1e-300))
             CW[np.ix_(lab, cols)] = per_class[idx][:, None]
             continue
         for j, col in enumerate(cols):
             pos = idx == (1 if len(cols) == 1 else j)
-            n_pos, n_all = w[pos].sum(), w.sum()
+            n_pos, n_all = n_c[1 if len(cols) == 1 else j], n_c.sum()
             n_neg = n_all - n_pos
             CW[lab, col] = np.where(pos, n_all / (2 * max(n_pos, 1e-300)),
                                     n_all / (2 * max(n_neg, 1e-300)))

@@ -77,24 +77,10 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     col_w = (w[:, None] * L).sum(axis=0)
     Yc = np.where(L > 0, Yc - (w @ (L * Yc)) / np.maximum(col_w, 1e-300), 0.0)
     Lw = L * w[:, None]
-    count = L.T @ L
-    Wsum = Lw.T @ L
-    Sa = (Lw * Yc).T @ L                       # [s, t]: sum of y_s over the overlap
-    Saa = (Lw * Yc * Yc).T @ L
-    Sab = (Lw * Yc).T @ Yc
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ma = Sa / Wsum
-        va = Saa / Wsum - ma * ma
-        vb = va.T
-        cov = Sab / Wsum - ma * ma.T
-        # constant targets on the overlap give 0 (tolerance: rounding of the one-pass sums)
-        ok = (va > 1e-12 * Saa / Wsum) & (vb > 1e-12 * Saa.T / Wsum)
-        C = np.where(ok, cov / np.sqrt(np.where(ok, va * vb, 1.0)), 0.0)
-    overlap = count >= min_overlap
-    R = np.where(overlap, np.clip(C, -1.0, 1.0), 0.0)
-    np.fill_diagonal(R, 1.0)
-    disjoint = ~overlap
-    np.fill_diagonal(disjoint, False)
+    R, disjoint = relation_from_sums({"count": L.T @ L, "Wsum": Lw.T @ L,
+                                      "Sa": (Lw * Yc).T @ L,  # [s, t]: sum of y_s on the overlap
+                                      "Saa": (Lw * Yc * Yc).T @ L, "Sab": (Lw * Yc).T @ Yc},
+                                     min_overlap)
     if disjoint.any() and X is not None:
         d = X.shape[1]
         dense_bytes = 8 * X.shape[0] * d if scipy.sparse.issparse(X) else 0
@@ -114,6 +100,68 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
+
+
+def relation_from_sums(s, min_overlap=3):
+    """(R, disjoint) from the pair sums of the labels centred by their labelled means (L
+    the labelled indicator, w the weights, Y_c the centred labels): ``count`` = L^T L,
+    ``Wsum`` = (L w)^T L, ``Sa`` = (L w Y_c)^T L, ``Saa`` = (L w Y_c^2)^T L, ``Sab`` =
+    (L w Y_c)^T Y_c, all (T, T): R the weighted Pearson correlations of pairs with at least
+    ``min_overlap`` shared rows (0 elsewhere, 1 on the diagonal), disjoint the other
+    off-diagonal pairs. Sums over row blocks give the same (the Dask fit)."""
+    count, Wsum, Sa, Saa, Sab = s["count"], s["Wsum"], s["Sa"], s["Saa"], s["Sab"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = Sa / Wsum
+        va = Saa / Wsum - ma * ma
+        vb = va.T
+        cov = Sab / Wsum - ma * ma.T
+        # constant targets on the overlap give 0 (tolerance: rounding of the one-pass sums)
+        ok = (va > 1e-12 * Saa / Wsum) & (vb > 1e-12 * Saa.T / Wsum)
+        C = np.where(ok, cov / np.sqrt(np.where(ok, va * vb, 1.0)), 0.0)
+    overlap = count >= min_overlap
+    R = np.where(overlap, np.clip(C, -1.0, 1.0), 0.0)
+    np.fill_diagonal(R, 1.0)
+    disjoint = ~overlap
+    np.fill_diagonal(disjoint, False)
+    return R, disjoint
+
+
+def _best_lambda(spectra, total_n, trace, grid):
+    """The marginal-likelihood choice of lambda on the grid (see _shrunk_task_weights)."""
+    scale = max(trace / total_n, 1e-12)  # a typical squared row norm
+    best = (-np.inf, scale)
+    for lam in grid * scale:
+        q = sum(rr - float(np.sum(p * p / (g + lam))) for g, p, rr in spectra)
+        logdet = sum(float(np.sum(np.log1p(g / lam))) for g, _, _ in spectra)
+        if q <= 0:
+            continue
+        ll = -0.5 * (total_n * np.log(q / total_n) + logdet)
+        if ll > best[0]:
+            best = (ll, lam)
+    return best[1]
+
+
+def shrunk_from_moments(AtA, Atb, btb, n, alpha=1.0, grid=np.logspace(-4, 4, 33)):
+    """:func:`_shrunk_task_weights` from per-task moments: AtA (T, d, d), Atb (T, d),
+    btb (T,) of each task's centred, sqrt(weight)-scaled rows A_t, b_t, and n (T,) the
+    tasks' weights (0: a task without rows). Returns W (d, T)."""
+    T, d = Atb.shape
+    live = [t for t in range(T) if n[t] > 0]
+    n_mean = sum(n[t] for t in live) / len(live)
+    w0 = np.linalg.solve(sum(AtA[t] for t in live) + alpha * n_mean * np.eye(d),
+                         sum(Atb[t] for t in live))
+    spectra = []
+    for t in live:  # r = b - A w0: A^T r and r.r from the moments
+        g, V = np.linalg.eigh(AtA[t])
+        Atr = Atb[t] - AtA[t] @ w0
+        spectra.append((np.maximum(g, 0.0), V.T @ Atr,
+                        float(btb[t] - 2 * w0 @ Atb[t] + w0 @ AtA[t] @ w0)))
+    lam = _best_lambda(spectra, float(sum(n[t] for t in live)),
+                       float(sum(np.trace(AtA[t]) for t in live)), grid)
+    W = np.zeros((d, T))
+    for t in live:
+        W[:, t] = w0 + np.linalg.solve(AtA[t] + lam * np.eye(d), Atb[t] - AtA[t] @ w0)
+    return W
 
 
 def _shrunk_task_weights(Y, M, X, sw, alpha, grid=np.logspace(-4, 4, 33)):
@@ -159,17 +207,7 @@ def _shrunk_task_weights(Y, M, X, sw, alpha, grid=np.logspace(-4, 4, 33)):
         spectra.append((g, p, float(res @ res)))
         total_n += n
         trace += float(np.sum(A * A))
-    scale = max(trace / total_n, 1e-12)  # a typical squared row norm
-    best = (-np.inf, scale)
-    for lam in grid * scale:
-        q = sum(rr - float(np.sum(p * p / (g + lam))) for g, p, rr in spectra)
-        logdet = sum(float(np.sum(np.log1p(g / lam))) for g, _, _ in spectra)
-        if q <= 0:
-            continue
-        ll = -0.5 * (total_n * np.log(q / total_n) + logdet)
-        if ll > best[0]:
-            best = (ll, lam)
-    lam = best[1]
+    lam = _best_lambda(spectra, total_n, trace, grid)
     W = np.zeros((d, T))
     for t, part in enumerate(parts):
         if part is not None:

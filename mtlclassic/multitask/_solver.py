@@ -466,8 +466,21 @@ class GramOracle:
                 self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
             XS = X.T * sw
             self.K, self.H = XS @ X, XS @ Y
+        self._finish(sw @ (Y * Y), n, rho, Q)
+
+    @classmethod
+    def from_moments(cls, K, H, yy, x_mean, y_mean, n, rho, Q):
+        """The oracle from the centred moments K = X^T S X (d, d), H = X^T S Y (d, T),
+        yy = diag(Y^T S Y) (T,) of data centred by their weighted means x_mean, y_mean and
+        n = sum of the weights (how the Dask fit builds it: sums over row blocks)."""
+        self = cls.__new__(cls)
+        self.K, self.H, self.x_mean, self.y_mean = K, H, x_mean, y_mean
+        self._finish(yy, n, rho, Q)
+        return self
+
+    def _finish(self, yy, n, rho, Q):
         self.c = rho / n
-        self.yy = sw @ (Y * Y)  # ||y_t||_S^2 of the centred targets
+        self.yy = yy  # ||y_t||_S^2 of the centred targets
         self.const = 0.5 * _sum(self.c * self.yy)
         # f = 1/2 w^T K w - w^T h + const cancels terms of about const's size: its rounding
         # is relative to them, not to |f|

@@ -1,0 +1,952 @@
+"""Fits on Dask arrays with ``dask.distributed``: the data stay on the workers.
+
+X (n, d) and Y (n, T) chunked by rows are turned once into row blocks that live on the
+workers, each a dict ``{X: X_b (n_b, d), Y: Y_b (n_b, T'), A: A_b (n_b, T'), sw, swr}``
+(targets encoded, A the loss weights s_i rho_t / n_t of ``_losses``, 0 where unlabelled).
+The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the client.
+
+* :class:`DaskOracle`: :class:`_solver.DataOracle`'s interface on the blocks. Per block a
+  worker forms Z_b = X_b W + b, runs the fused native loss pass (``_losses.native_loss``,
+  ``loss_grad_cuda`` for CuPy chunks) and keeps G_b = dL/dZ_b; the client receives the
+  sums over blocks (a tree reduction): the loss, the column sums of G and X^T G (d, T').
+  The linear map's value ``lin`` is a :class:`Lin` handle on the per-block Z futures,
+  which FISTA combines linearly (``lin + beta (lin - lin_prev)``) without a pass; the
+  combination is evaluated inside the next block task. One round trip per evaluation
+  (FISTA: the candidate's loss, then the extrapolated point's loss fused with its
+  gradient X^T G; L-BFGS: loss and gradient fused).
+* squared loss with every label present: the weighted means (one pass), then the centred
+  moments K = X^T S X, H = X^T S Y, diag(Y^T S Y) (a second pass), and the solve on the
+  client (:func:`_solver.closed_form`'s Sylvester equation or FISTA on
+  :class:`_solver.GramOracle`): no pass per iteration.
+* the duality gap (so ``tol`` keeps its meaning): the dual point is made feasible for the
+  free intercepts with global column sums (and, for softmax tasks, a global max), then
+  each block applies DataOracle's own dual on its rows (``fit_intercept=False``: no
+  further change) and the client adds the parts.
+* the "auto" task relation (label correlations; per-task ridge fits of disjoint tasks)
+  from moments summed over the blocks.
+
+CuPy chunks run the same code: every block function takes its namespace from its block.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from ..backend import get_namespace, is_cupy_array, to_numpy
+from . import _labels, _losses, _solver
+
+
+def is_dask(x):
+    return type(x).__module__.startswith("dask.")
+
+
+def get_client():
+    """The current ``distributed.Client``; a clear error without one."""
+    try:
+        from distributed import get_client as _get
+    except ImportError:
+        raise ImportError("fitting on dask arrays needs dask.distributed: pip install "
+                          "'mtlclassic[dask]' (or distributed)") from None
+    try:
+        return _get()
+    except ValueError:
+        raise ValueError("fitting on dask arrays needs a dask.distributed Client: "
+                         "`from distributed import Client; client = Client()` (or the "
+                         "address of a cluster) before fit") from None
+
+
+# ----------------------------------------------------------------- worker side
+def _add(a, b):
+    """Sum of two partial results (nested dicts / tuples of arrays and numbers); keys
+    starting with "max" take the maximum, "classes" entries merge class counts."""
+    if isinstance(a, dict):
+        return {k: (_merge_classes(a[k], b[k]) if k == "classes" else
+                    np.maximum(a[k], b[k]) if k.startswith("max") else _add(a[k], b[k]))
+                for k in a}
+    if isinstance(a, (tuple, list)):
+        return type(a)(_add(x, y) for x, y in zip(a, b))
+    return None if a is None else a + b
+
+
+def _merge_classes(a, b):
+    """Per task (classes, weighted counts) of two blocks -> of both."""
+    out = []
+    for (ca, na), (cb, nb) in zip(a, b):
+        if len(ca) == 0 or len(cb) == 0:
+            out.append((ca, na) if len(cb) == 0 else (cb, nb))
+            continue
+        cls, inv = np.unique(np.concatenate([ca, cb]), return_inverse=True)
+        out.append((cls, np.bincount(inv, weights=np.concatenate([na, nb]),
+                                     minlength=len(cls))))
+    return out
+
+
+def _sum_parts(item, *parts):
+    """The sum of partial results (their ``item``-th entries when item is not None)."""
+    parts = [p[item] for p in parts] if item is not None else parts
+    out = parts[0]
+    for p in parts[1:]:
+        out = _add(out, p)
+    return out
+
+
+def _mm(A, B):
+    """A @ B for data A and a small B: float32 data multiply in float32 (B cast down: a
+    BLAS call, not NumPy's mixed-type loop, 4-12x slower; as on the GPU), float64 out on
+    the CPU."""
+    xp = get_namespace(A)
+    if A.dtype == xp.float32:
+        out = A @ xp.asarray(B, dtype=xp.float32)
+        return out.astype(xp.float64) if xp is np else out
+    return A @ B
+
+
+class _Data32:
+    """X for a per-block DataOracle: its products through :func:`_mm`."""
+
+    def __init__(self, X):
+        self.X, self.shape, self.dtype = X, X.shape, X.dtype
+
+    @property
+    def T(self):
+        return _Data32(self.X.T)
+
+    def __matmul__(self, B):
+        return _mm(self.X, B)
+
+
+def _xp_of(blk):
+    return get_namespace(blk["X"])
+
+
+def _weights(SWb, n, T):
+    if SWb is None:
+        return np.ones((n, T))
+    w = np.asarray(SWb, dtype=np.float64)
+    return np.repeat(w[:, None], T, axis=1) if w.ndim == 1 else w
+
+
+def _blk_check(Xb, Yb, SWb, missing_label, classify):
+    """One block's share of the input checks and label statistics."""
+    xp = get_namespace(Xb)
+    Y2 = np.asarray(Yb)
+    _labels.check_real_targets(Y2)
+    n, T = Y2.shape
+    miss0 = _labels.missing_mask(Y2, missing_label)
+    SW = _weights(SWb, n, T)
+    bad_w = int(np.sum(~np.isfinite(SW) | (SW < 0)))
+    miss = miss0 | (SW == 0)
+    out = {"labelled": (~miss0).sum(axis=0), "weight": (SW * ~miss).sum(axis=0),
+           "open": (miss0 & (SW > 0)).sum(axis=0), "bad_w": bad_w,
+           "rows_differ": int(SWb is not None and np.ndim(SWb) == 2
+                              and not np.all(SW == SW[:, :1])),
+           "nonfinite": int(xp.sum(~xp.isfinite(Xb))) if Xb.size else 0,
+           "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0}
+    if classify:
+        cl = []
+        for t in range(T):
+            lab = ~miss[:, t]
+            values = Y2[lab, t]
+            try:
+                cls, inv = np.unique(values, return_inverse=True)
+            except TypeError:
+                _labels.task_classes(values, t)  # raises the mixed-types message
+                raise
+            cl.append((cls, np.bincount(inv.ravel(), weights=SW[lab, t], minlength=len(cls))))
+        out["classes"] = cl
+    else:
+        _labels.encode_regression(Y2, miss)  # refuses infinite targets
+    return out
+
+
+def _blk_make(Xb, Yb, SWb, meta):
+    """A stored row block: encoded targets, loss weights A, per-sample weights."""
+    xp = get_namespace(Xb)
+    Y2 = np.asarray(Yb)
+    n, T = Y2.shape
+    miss0 = _labels.missing_mask(Y2, meta["missing_label"])
+    SW = _weights(SWb, n, T)
+    miss = miss0 | (SW == 0)
+    owner = meta["owner"]
+    if meta["classes"] is None:
+        Yenc, mask = _labels.encode_regression(Y2, miss), ~miss
+    else:
+        Yenc, mask, _, _ = _labels.encode_classification(Y2, miss, meta["classes"])
+    CW = 1.0
+    if meta["cw_specs"] is not None:
+        CW = _labels.class_weight_matrix(meta["cw_specs"], Y2, miss, SW, meta["classes"],
+                                         owner, softmax_tasks=meta["softmax_tasks"],
+                                         counts=meta["cw_counts"])
+    A = mask * SW[:, owner] * CW * meta["scale"][None, :]
+    X = Xb if Xb.dtype in (np.float32, np.float64) else Xb.astype(np.float64)
+    if meta["intercept_scaling"] is not None:
+        X = xp.concatenate([X, xp.full((n, 1), meta["intercept_scaling"], dtype=X.dtype)], 1)
+    sw = None if meta["sw"] == "none" else SW[:, 0].copy()
+    swr = sw if sw is not None else (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(1), 1)
+    dt = X.dtype if xp is not np else np.float64  # the CPU solvers run in float64
+    return {"X": X, "Y": xp.asarray(Yenc, dtype=dt), "A": xp.asarray(A, dtype=dt),
+            "sw": None if sw is None else xp.asarray(sw, dtype=dt), "swr": swr, "mask": mask}
+
+
+def _loss(xp, kind, group):
+    if xp is np:
+        return _losses.native_loss(kind, 1, group=group)
+    from ..backend.kernels import loss_grad_cuda
+
+    g = None if group is None or not np.any(np.asarray(group) != 1) else \
+        xp.asarray(group, dtype=xp.int32)
+    return lambda Z, Y, A: loss_grad_cuda(Z, Y, A, _losses.KINDS[kind], group=g)
+
+
+def _dt(blk):
+    return blk["A"].dtype
+
+
+def _z(blk, terms):
+    """Z_b = sum_k c_k Z_k of a Lin's terms; zeros for none."""
+    xp = _xp_of(blk)
+    if not terms:
+        return xp.zeros(blk["Y"].shape, dtype=_dt(blk))
+    Z = terms[0][0] * terms[0][1]
+    for c, Zk in terms[1:]:
+        Z = Z + c * Zk
+    return Z
+
+
+def _blk_linear(blk, W, c):
+    xp = _xp_of(blk)
+    dt = _dt(blk)
+    return _mm(blk["X"], xp.asarray(W, dtype=dt)) + xp.asarray(c, dtype=dt)
+
+
+def _blk_value(blk, terms, kind, group, fused):
+    """(G_b, partial sums): loss, column sums of G and of its two signs, X_b^T G_b."""
+    xp = _xp_of(blk)
+    lv, G = _loss(xp, kind, group)(_z(blk, terms), blk["Y"], blk["A"])
+    Gp = xp.where(G > 0, G, 0.0)
+    s = {"loss": float(lv), "gsum": to_numpy(G.sum(axis=0)),
+         "gpos": to_numpy(Gp.sum(axis=0)), "gneg": to_numpy(-(G - Gp).sum(axis=0)),
+         "xtg": to_numpy(_mm(blk["X"].T, G)) if fused else None}
+    return G, s
+
+
+def _blk_xtg(blk, vt):
+    return to_numpy(_mm(blk["X"].T, vt[0]))
+
+
+def _oracle(blk, kind, group, fit_intercept=False):
+    """DataOracle on one block (its element-wise parts: curvature, dual on these rows)."""
+    X = blk["X"]
+    X = _Data32(X) if isinstance(X, np.ndarray) and X.dtype == np.float32 else X
+    return _solver.DataOracle(X, blk["Y"], blk["A"], None, None, fit_intercept, kind,
+                              group=group)
+
+
+def _feasible(blk, G, kind, group, glob):
+    """The dual point G' made feasible for free intercepts with the global factors of
+    DataOracle.dual_point: squared G - A c; logistic G+ a+ + G- a-; a softmax task's
+    columns a (q' - e_k), q' = (1 - theta) (q + delta) + theta pi clipped to [0, 1]."""
+    xp = get_namespace(G)
+    A, Y = blk["A"], blk["Y"]
+    if kind == "squared":
+        return G - A * xp.asarray(glob["c"], dtype=G.dtype)
+    Gp = xp.where(G > 0, G, 0.0)
+    out = Gp * xp.asarray(glob["ap"], dtype=G.dtype) + (G - Gp) * xp.asarray(glob["an"],
+                                                                            dtype=G.dtype)
+    for j, K, delta, pi, th in glob["softmax"]:
+        a, onehot, q = _softmax_q(blk, G, j, K)
+        base = q + xp.asarray(delta, dtype=G.dtype)
+        qn = xp.where(a[:, None] > 0, (1.0 - th) * base + th * xp.asarray(pi, dtype=G.dtype),
+                      0.0)
+        out[:, j:j + K] = a[:, None] * (xp.clip(qn, 0.0, 1.0) - onehot)
+    return out
+
+
+def _softmax_q(blk, G, j, K):
+    xp = get_namespace(G)
+    A, Y = blk["A"], blk["Y"]
+    a = xp.where(A[:, j] > 0, A[:, j], 0.0)
+    safe = xp.where(a > 0, a, 1.0)[:, None]
+    onehot = xp.where((Y[:, j:j + K] > 0) & (a[:, None] > 0), 1.0, 0.0)
+    return a, onehot, xp.where(a[:, None] > 0, G[:, j:j + K] / safe + onehot, 0.0)
+
+
+def _blk_softmax_need(blk, vt, softmax):
+    """Per softmax task, the max over rows of the mixing weight theta it needs (see
+    DataOracle._softmax_dual)."""
+    xp = _xp_of(blk)
+    top = np.zeros(len(softmax))
+    for i, (j, K, delta, pi, _) in enumerate(softmax):
+        a, _, q = _softmax_q(blk, vt[0], j, K)
+        base = q + xp.asarray(delta, dtype=q.dtype)
+        pi = xp.asarray(pi, dtype=q.dtype)
+        need = xp.where(base < 0, -base / xp.where(pi - base > 0, pi - base, 1.0), 0.0)
+        need = xp.where(a[:, None] > 0, need, 0.0)
+        if need.size:
+            top[i] = float(xp.max(need))
+    return {"max_need": top}
+
+
+def _blk_dual(blk, vt, kind, group, glob):
+    """((X_b^T G'_b, column sums of G'_b, L*_b(G'_b)), L*_b) for the feasible dual point
+    G' (L*_b(s G'_b) as a function of s)."""
+    G = _feasible(blk, vt[0], kind, group, glob) if glob is not None else vt[0]
+    XtG, lstar = _oracle(blk, kind, group).dual_point(None, None, None, (G,))
+    return (to_numpy(XtG), to_numpy(G.sum(axis=0)), float(lstar(1.0))), lstar
+
+
+def _blk_lstar(dual, s):
+    return float(dual[1](s))
+
+
+def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
+    """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
+    X_c = X - 1 m^T: (X^T U, 1^T U) with U = w * ([X_c 1] V) (the client subtracts
+    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column) or both."""
+    xp = _xp_of(blk)
+    X = blk["X"]
+    dt = _dt(blk)
+    Wt = []
+    if mode in ("global", "both"):  # lipschitz_estimate's (its curvature factor comes last)
+        Wt.append(blk["A"].max(axis=1, keepdims=True))
+    if mode in ("local", "both"):
+        Wt.append(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
+    Wt = Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
+    V = xp.asarray(V, dtype=dt)
+    U = Wt * (_mm(X, V[:-1]) - xp.asarray(m @ to_numpy(V[:-1]), dtype=dt)
+              + (V[-1] if fit_intercept else 0.0))
+    return to_numpy(_mm(X.T, U)), to_numpy(U.sum(axis=0))
+
+
+def _blk_hessians(blk, terms, kind, group, m, fit_intercept, curvature):
+    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug)."""
+    X = to_numpy(blk["X"]).astype(np.float64) - m
+    if fit_intercept:
+        X = np.column_stack([X, np.ones(len(X))])
+    if terms is None:
+        Wt = curvature * to_numpy(blk["A"]).astype(np.float64)
+    else:
+        Wt = to_numpy(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
+    return np.stack([(X.T * w) @ X for w in Wt.T])
+
+
+def _blk_colstats(blk, group):
+    """Column sums for the null objective and the dual point's global factors."""
+    xp = _xp_of(blk)
+    A, Y = blk["A"], blk["Y"]
+    Yl = xp.where(A > 0, Y, 0.0)
+    out = {"A": A.sum(axis=0), "AY": (A * Yl).sum(axis=0), "AYY": (A * Yl * Yl).sum(axis=0),
+           "Apos": xp.where(Y > 0, A, 0.0).sum(axis=0), "Aneg": xp.where(Y < 0, A, 0.0).sum(0),
+           "nc": xp.zeros(Y.shape[1], dtype=A.dtype)}
+    g = np.ones(Y.shape[1], dtype=int) if group is None else np.asarray(group)
+    for j in np.flatnonzero(g >= 2):
+        K = int(g[j])
+        a = xp.where(A[:, j] > 0, A[:, j], 0.0)
+        out["nc"][j:j + K] = (xp.where(Y[:, j:j + K] > 0, 1.0, 0.0) * a[:, None]).sum(axis=0)
+    return {k: to_numpy(v).astype(np.float64) for k, v in out.items()}
+
+
+def _blk_means(blk, use_sw):
+    X, Y = blk["X"], blk["Y"]
+    w = blk["sw"] if use_sw else get_namespace(X).ones(X.shape[0], dtype=_dt(blk))
+    return {"n": float(w.sum()), "x": to_numpy(_mm(X.T, w)).astype(np.float64),
+            "y": to_numpy(w @ Y).astype(np.float64)}
+
+
+def _blk_moments(blk, xm, ym):
+    xp = _xp_of(blk)
+    dt = _dt(blk)
+    Xc = blk["X"].astype(dt) - xp.asarray(xm, dtype=dt)  # the Gram form in float64
+    Yc = blk["Y"] - xp.asarray(ym, dtype=dt)
+    XS = Xc.T * blk["sw"]
+    return {"K": to_numpy(XS @ Xc), "H": to_numpy(XS @ Yc),
+            "yy": to_numpy(blk["sw"] @ (Yc * Yc))}
+
+
+# ------------------------------------------------------------- client side
+class Lin:
+    """The value of the linear map X W + b on the blocks: sum_k c_k Z_k over per-block
+    future lists Z_k (``terms``: [(c_k, [Z_k of block 0, ...])]). FISTA combines it
+    linearly (+, -, * by a scalar) at no cost; the block tasks evaluate the sum."""
+
+    def __init__(self, terms):
+        self.terms = terms
+
+    def _merged(self, terms):
+        out = {}
+        for c, futs in terms:
+            key = id(futs)
+            out[key] = (out[key][0] + c, futs) if key in out else (c, futs)
+        return Lin([(c, f) for c, f in out.values() if c != 0.0])
+
+    def __add__(self, other):
+        return self._merged(self.terms + other.terms)
+
+    def __sub__(self, other):
+        return self._merged(self.terms + [(-c, f) for c, f in other.terms])
+
+    def __mul__(self, s):
+        return Lin([(float(s) * c, f) for c, f in self.terms])
+
+    __rmul__ = __mul__
+
+    def block(self, i):
+        return [(c, f[i]) for c, f in self.terms]
+
+
+class DaskData:
+    """The row blocks on the workers (futures of :func:`_blk_make`'s dicts), their sizes,
+    and the sums over them that several solves share (cached)."""
+
+    def __init__(self, client, blocks, n, d, n_sub, group, kind, has_sw, full,
+                 dtype=np.float64):
+        self.client, self.blocks, self.dtype = client, blocks, np.dtype(dtype)
+        self.n, self.d, self.n_sub, self.group, self.kind = n, d, n_sub, group, kind
+        self.has_sw, self.full = has_sw, full
+        self._cache = {}
+
+    def map(self, fn, *args, per_block=None, **kw):
+        """Submit fn(block_i, *per_block(i), *args, **kw) for every block (futures)."""
+        extra = per_block or (lambda i: ())
+        return [self.client.submit(fn, b, *extra(i), *args, pure=False, **kw)
+                for i, b in enumerate(self.blocks)]
+
+    def reduce(self, futs, item=None, fan_in=16):
+        """Sum of the blocks' results (of their ``item``-th entry) by a tree of sum tasks
+        of ``fan_in`` inputs each on the workers; only the total comes to the client (one
+        round trip)."""
+        while len(futs) > 1 or item is not None:
+            futs = [self.client.submit(_sum_parts, item, *futs[i:i + fan_in], pure=False)
+                    for i in range(0, len(futs), fan_in)]
+            item = None
+        return futs[0].result()
+
+    def cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def colstats(self):
+        return self.cached("colstats", lambda: self.reduce(self.map(_blk_colstats,
+                                                                    self.group)))
+
+    def means(self, use_sw):
+        def f():
+            s = self.reduce(self.map(_blk_means, use_sw))
+            return s["x"] / s["n"], s["y"] / s["n"], s["n"]
+        return self.cached(("means", use_sw), f)
+
+    def moments(self, fit_intercept):
+        """(n, x_mean, y_mean, K, H, yy): the centred moments of the Gram form."""
+        def f():
+            xm, ym, n = self.means(True)
+            if not fit_intercept:
+                xm, ym = np.zeros_like(xm), np.zeros_like(ym)
+            s = self.reduce(self.map(_blk_moments, xm, ym))
+            return n, xm, ym, s["K"], s["H"], s["yy"]
+        return self.cached(("moments", fit_intercept), f)
+
+
+class _Aux:
+    def __init__(self, futs, s, WQ):
+        self.futs, self.s, self.WQ = futs, s, WQ
+
+
+class DaskOracle:
+    """:class:`_solver.DataOracle` on Dask blocks (see the module docstring), on data
+    centred by ``x_mean`` (m): Z = X W + b - m W, X_c^T G = X^T G - m (1^T G).
+
+    ``fused``: every value also returns X^T G (L-BFGS needs it at every point); else only
+    at FISTA's extrapolated points (whose ``lin`` is a combination, and whose gradient is
+    always taken next); elsewhere :meth:`grad` sums X^T G in one more round trip."""
+
+    curvature = _solver.DataOracle.curvature
+    offset = 0.0
+    check_every = 5
+
+    def __init__(self, data, Q, fit_intercept, kind, x_mean, fused=False):
+        self.data, self.Q, self.fit_intercept, self.kind = data, Q, fit_intercept, kind
+        self.m = np.zeros(data.d) if x_mean is None else np.asarray(x_mean, np.float64)
+        self.fused = fused
+        self.group = data.group
+        self.softmax = [] if self.group is None else [
+            (int(j), int(self.group[j])) for j in np.flatnonzero(np.asarray(self.group) >= 2)]
+        self._power_V = self._lip_sq = self._primed = None
+        if data.dtype == np.float32:
+            # float32 products: f is known to a few float32 ulps of its scale, not float64
+            # ones; FISTA's step test and the certificate's floor allow that rounding
+            self.offset = float(np.finfo(np.float32).eps / np.finfo(np.float64).eps) \
+                * abs(self.null_objective())
+
+    # -- the map and the loss
+    def linear(self, W, b):
+        return Lin([(1.0, self.data.map(_blk_linear, W, b - self.m @ W))])
+
+    def value(self, W, b, lin):
+        fused = self.fused or len(lin.terms) != 1 or lin.terms[0][0] != 1.0
+        futs = self.data.map(_blk_value, self.kind, self.group, fused,
+                             per_block=lambda i: (lin.block(i),))
+        s = self.data.reduce(futs, 1)
+        WQ = W @ self.Q
+        return s["loss"] + 0.5 * float(np.sum(WQ * W)), _Aux(futs, s, WQ)
+
+    def _xtg(self, aux):
+        if aux.s["xtg"] is None:
+            aux.s["xtg"] = self.data.reduce(self.data.map(_blk_xtg,
+                                                          per_block=lambda i: (aux.futs[i],)))
+        return aux.s["xtg"] - np.outer(self.m, aux.s["gsum"])
+
+    def grad(self, W, b, lin, aux):
+        gb = aux.s["gsum"] if self.fit_intercept else np.zeros_like(b)
+        return self._xtg(aux) + aux.WQ, gb
+
+    def grad_at_zero_norm(self):
+        _, aux = self.value(np.zeros((self.data.d, self.data.n_sub)),
+                            np.zeros(self.data.n_sub), Lin([]))
+        g0b = float(np.sum(aux.s["gsum"] ** 2)) if self.fit_intercept else 0.0
+        return math.sqrt(float(np.sum(self._xtg(aux) ** 2)) + g0b)
+
+    def null_objective(self):
+        """min_b F(0, b) from column sums (DataOracle.null_objective's formulas)."""
+        c = self.data.colstats()
+        A, AY, AYY = c["A"], c["AY"], c["AYY"]
+        if self.kind == "squared":
+            if not self.fit_intercept:
+                return 0.5 * float(AYY.sum())
+            return 0.5 * float(np.sum(AYY - AY ** 2 / np.where(A > 0, A, 1.0)))
+        single = np.ones(len(A), dtype=bool)
+        for j, K in self.softmax:
+            single[j:j + K] = False
+        if not self.fit_intercept:
+            out = math.log(2.0) * float(A[single].sum())
+        else:
+            P, N = c["Apos"][single], c["Aneg"][single]
+            tot = P + N
+            tot = np.where(tot > 0, tot, 1.0)
+            out = -float(np.sum(_solver._entropy_terms(P / tot, np) * tot))
+        for j, K in self.softmax:
+            if not self.fit_intercept:
+                out += math.log(K) * float(A[j])
+                continue
+            n_c = c["nc"][j:j + K]
+            tot = float(n_c.sum())
+            if tot > 0:
+                f = n_c / tot
+                out -= float(np.sum(np.where(f > 0, n_c * np.log(np.where(f > 0, f, 1.0)),
+                                             0.0)))
+        return out
+
+    # -- the duality gap
+    def dual_point(self, W, b, lin, aux):
+        glob = None
+        if self.fit_intercept:
+            c = self.data.colstats()
+            gsum, A = aux.s["gsum"], c["A"]
+            if self.kind == "squared":
+                glob = {"c": gsum / np.where(A > 0, A, 1.0)}
+            else:
+                sp, sn = aux.s["gpos"], aux.s["gneg"]
+                glob = {"ap": np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0),
+                        "an": np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0),
+                        "softmax": []}
+                for j, K in self.softmax:
+                    tot = float(A[j]) if A[j] > 0 else 1.0
+                    n_c = c["nc"][j:j + K]
+                    # sum_i a_i q_i = 1^T G + n_c, so delta = (n_c - sum a q) / tot
+                    glob["softmax"].append((j, K, -gsum[j:j + K] / tot, n_c / tot, 0.0))
+                if self.softmax:  # theta per task: a max over all rows
+                    need = self.data.reduce(self.data.map(
+                        _blk_softmax_need, glob["softmax"], per_block=lambda i: (aux.futs[i],)))
+                    glob["softmax"] = [g[:4] + (min(1.0, float(th)),) for g, th in
+                                       zip(glob["softmax"], need["max_need"])]
+        duals = self.data.map(_blk_dual, self.kind, self.group, glob,
+                              per_block=lambda i: (aux.futs[i],))
+        XtG, gsum, l1 = self.data.reduce(duals, 0)
+        XtG = XtG - np.outer(self.m, gsum)
+
+        def lstar(s):  # at s = 1 known already; at the shrunk scale, one more round trip
+            if s == 1.0:
+                return l1
+            return self.data.reduce([self.data.client.submit(_blk_lstar, f, float(s),
+                                                             pure=False) for f in duals])
+
+        return XtG, lstar
+
+    # -- Lipschitz constants
+    def _power(self, terms_of, V, mode, n_power):
+        lam = np.zeros(V.shape[1])
+        for _ in range(n_power):
+            nv = np.sqrt(np.sum(V * V, axis=0))
+            V = V / np.where(nv > 0, nv, 1.0)
+            XtU, top = self.data.reduce(self.data.map(
+                _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode,
+                per_block=terms_of))
+            XtU = XtU - np.outer(self.m, top)  # X_c^T U
+            V = np.concatenate([XtU, top[None, :] if self.fit_intercept else 0.0 * top[None]])
+            lam = np.sqrt(np.sum(V * V, axis=0))
+        return lam, V
+
+    def lipschitz_estimate(self, curvature, n_power=40, seed=0, lin0=None):
+        """:func:`_solver.lipschitz_estimate` on the blocks (same start, same rounds).
+        With ``lin0`` (the map at FISTA's start) the first :meth:`local_lipschitz` runs in
+        the same rounds (more columns, no more round trips) and is kept for FISTA's first
+        call, which is at that point."""
+        rng = np.random.default_rng(seed)
+        v = rng.standard_normal(self.data.d)
+        v0 = float(rng.standard_normal()) if self.fit_intercept else 0.0
+        V = np.append(v, v0)[:, None]
+        both = lin0 is not None and self._power_V is None
+        if both:
+            V = np.concatenate([V, self._start_V()], axis=1)
+        lam, V = self._power(lambda i: (None if lin0 is None else lin0.block(i),), V,
+                             "both" if both else "global", n_power)
+        if both:
+            self._power_V = V[:, 1:]
+            self._primed = self._local_value(lam[1:])
+        return curvature * float(lam[0]) * 1.05 + _solver._qmax(self.Q)
+
+    def _start_V(self):
+        return np.random.default_rng(1).standard_normal((self.data.d + 1, self.data.n_sub))
+
+    def _local_value(self, lam):
+        L = float(lam.max()) * 1.05 + _solver._qmax(self.Q) if lam.size else \
+            _solver._qmax(self.Q)
+        if self.kind == "squared":
+            self._lip_sq = L
+        return L
+
+    def local_lipschitz(self, lin, n_power=None):
+        """DataOracle.local_lipschitz on the blocks (warm-started power iteration)."""
+        if self.kind == "squared" and self._lip_sq is not None:
+            return self._lip_sq
+        if self._primed is not None:  # computed with lipschitz_estimate at FISTA's start
+            L, self._primed = self._primed, None
+            return L
+        V = self._power_V
+        if V is None:
+            V = self._start_V()
+            n_power = 40 if n_power is None else n_power
+        n_power = 10 if n_power is None else n_power
+        lam, self._power_V = self._power(lambda i: (lin.block(i),), V, "local", n_power)
+        return self._local_value(lam)
+
+    def exact_lipschitz(self, lin=None):
+        curv = self.curvature[self.kind]
+        H = self.data.reduce(self.data.map(
+            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, curv,
+            per_block=lambda i: (None if lin is None else lin.block(i),)))
+        if lin is None:
+            for j, K in self.softmax:
+                H[j:j + K] *= 2.0
+        return max(float(np.linalg.eigvalsh(h).max()) for h in H) + _solver._qmax(self.Q)
+
+
+# ------------------------------------------------------------------- the fit
+def _as_dask(a, rows, name):
+    import dask.array as da
+
+    if is_dask(a):
+        return a
+    return da.from_array(np.asarray(a) if not is_cupy_array(a) else a,
+                         chunks=(rows,) + tuple(-1 for _ in range(np.ndim(a) - 1)))
+
+
+def _check_inputs(est, X, y, sample_weight):
+    import dask.array as da
+
+    name = type(est).__name__
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    if not is_dask(X):
+        X = da.from_array(np.asarray(X), chunks=("auto", -1))
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array, got a dask array of shape {X.shape}")
+    if any(math.isnan(c) for c in X.chunks[0]):
+        raise ValueError("X: a dask array of unknown chunk sizes; call "
+                         "X.compute_chunk_sizes() first")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    n, d = X.shape
+    if n < 2 or d < 1:
+        raise ValueError(f"X of shape {X.shape}: at least 2 samples and one feature are "
+                         "needed")
+    if X.numblocks[1] > 1:
+        warnings.warn(f"X is chunked along its {d} columns ({X.numblocks[1]} chunks): the "
+                      "fit needs whole rows per block, so the columns are rechunked into one "
+                      "(chunk X by rows only to avoid this copy)", UserWarning)
+        X = X.rechunk({1: -1})
+    if is_dask(y):
+        if y.ndim not in (1, 2):
+            raise ValueError(f"Y must be 1-D (one task) or 2-D (n_samples, n_tasks), got "
+                             f"shape {y.shape}")
+        one_d = y.ndim == 1
+        Y = y[:, None] if one_d else y
+    else:
+        Y, one_d = _labels.as_2d_targets(y)
+    if Y.shape[0] != n:
+        raise ValueError(f"X and Y have different numbers of samples: {n} and {Y.shape[0]}")
+    T = Y.shape[1]
+    Y = _as_dask(Y, X.chunks[0], "y").rechunk((X.chunks[0], -1))
+    SW = None
+    if sample_weight is not None:
+        if hasattr(sample_weight, "tocsr"):
+            raise ValueError("sample_weight is a sparse matrix: give a dense (n,) or (n, T) "
+                             "array (sample_weight.toarray())")
+        if np.ndim(sample_weight) == 0:
+            sample_weight = np.full(n, float(sample_weight))
+        if tuple(sample_weight.shape) not in ((n,), (n, T)) if hasattr(sample_weight, "shape") \
+                else np.shape(sample_weight) not in ((n,), (n, T)):
+            raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {T}) (one weight "
+                             f"per sample, or per sample and task), got "
+                             f"{np.shape(sample_weight)}")
+        if np.dtype(sample_weight.dtype if hasattr(sample_weight, "dtype") else
+                    np.asarray(sample_weight).dtype).kind not in "biuf":
+            raise ValueError("sample_weight must hold real numbers")
+        SW = _as_dask(sample_weight, X.chunks[0], "sample_weight")
+        SW = SW.rechunk((X.chunks[0],) + ((-1,) if SW.ndim == 2 else ()))
+    return X, Y, SW, one_d
+
+
+def fit(est, X, y, sample_weight=None):
+    """``est.fit(X, y, sample_weight)`` with X a dask array (see the module docstring)."""
+    pen = est._check_params()
+    client = get_client()
+    X, Y, SW, one_d = _check_inputs(est, X, y, sample_weight)
+    if est.device == "cuda" and not is_cupy_array(X._meta):
+        raise ValueError("device='cuda' with a dask array: give it CuPy chunks "
+                         "(X.map_blocks(cupy.asarray)); NumPy chunks fit on the CPU")
+    n, d = X.shape
+    T = Y.shape[1]
+    est.n_features_in_ = int(d)
+    if hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    xb = client.compute(list(X.to_delayed().ravel()))
+    yb = client.compute(list(Y.to_delayed().ravel()))
+    sb = [None] * len(xb) if SW is None else client.compute(list(SW.to_delayed().ravel()))
+    classify = est._loss_name != "squared"
+    first = DaskData(client, xb, n, d, 0, None, None, False, False)
+    st = first.reduce([client.submit(_blk_check, x, yy, s, est.missing_label, classify,
+                                     pure=False) for x, yy, s in zip(xb, yb, sb)])
+    if st["nonfinite"]:
+        raise ValueError("Input X contains NaN or infinity")
+    from ._estimators import check_magnitude
+
+    check_magnitude(st["max_abs"], n, d, X.dtype)
+    _labels.check_labelled((st["labelled"] == 0)[None, :])
+    if st["bad_w"]:
+        raise ValueError("sample_weight must be finite and non-negative")
+    dead = np.flatnonzero(st["weight"] == 0)
+    if dead.size:
+        raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
+                         "all zero; at least one non-zero weight is needed")
+    classes = specs = counts = None
+    softmax_tasks = []
+    if classify:
+        classes = [_labels.task_classes(cls, t) for t, (cls, _) in enumerate(st["classes"])]
+        counts = [c for _, c in st["classes"]]
+        owner = np.concatenate([[t] * (1 if len(c) == 2 else len(c))
+                                for t, c in enumerate(classes)]).astype(int)
+        est._classes = classes
+    else:
+        owner = np.arange(T)
+    group = est._loss_groups(owner)
+    if group is not None:
+        softmax_tasks = list(np.unique(owner[group >= 2]))
+    if classify and est.class_weight is not None:
+        specs = _labels.check_class_weight(est.class_weight, T)
+    rho = est._task_weights(None, None, size=st["weight"])[owner]
+    n_t = st["weight"][owner]
+    has_sw = not st["rows_differ"]
+    meta = {"missing_label": est.missing_label, "owner": owner, "classes": classes,
+            "cw_specs": specs, "cw_counts": counts, "softmax_tasks": softmax_tasks,
+            "scale": rho / n_t, "sw": "per-sample" if has_sw else "none",
+            "intercept_scaling": float(est.intercept_scaling)
+            if est._intercept_column() else None}
+    blocks = [client.submit(_blk_make, x, yy, s, meta, pure=False)
+              for x, yy, s in zip(xb, yb, sb)]
+    del xb, yb, sb
+    n_sub = len(owner)
+    d_fit = d + (1 if meta["intercept_scaling"] is not None else 0)
+    full = not np.any(st["open"])
+    data = DaskData(client, blocks, n, d_fit, n_sub, group, "squared" if not classify
+                    else "logistic", has_sw, full, X.dtype)
+    from .penalties import Ridge
+
+    closed_ok = est._loss_name == "squared" and pen.smooth and full and has_sw
+    solver, pen_solve = est.solver, pen
+    if solver == "auto" and not pen.smooth and float(est.alpha) == 0 \
+            and not pen.learns_relation:
+        pen_solve = Ridge()
+        closed_ok = est._loss_name == "squared" and full and has_sw
+    if solver == "auto":
+        solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth else "fista")
+    if solver == "closed_form" and not closed_ok:
+        raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
+                         "(ridge, mean, graph), every label present and one sample "
+                         "weight per sample")
+    if solver == "lbfgs" and not pen.smooth:
+        raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
+                         "(use 'fista')")
+    ctx = dict(dask=data, rho=rho, pen=pen_solve, curvature=est._curvature(group),
+               group=group, solver=solver, warm=False, fit_b=est._free_intercept(),
+               Xd=np.empty((0, d_fit)))
+    W0, b0 = est._initial_point(d_fit, n_sub, np, np.float64, ctx)
+    R = relation(est, pen, data, T, owner)
+    res, R = est._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
+    return est._set_fitted(res, R, solver, T, owner, one_d)
+
+
+def solve(est, ctx, Q, W0, b0, tol):
+    """One convex solve for a fixed Q on the blocks (``_BaseMultiTask._solve``'s body)."""
+    data, pen, alpha = ctx["dask"], ctx["pen"], float(est.alpha)
+    if data.dtype == np.float32:
+        tol = max(tol, 1e-6)  # float32 products resolve the objective to about 1e-7
+    Q = np.asarray(Q, dtype=np.float64)
+    fit_b, rho = ctx["fit_b"], np.asarray(ctx["rho"], dtype=np.float64)
+    squared_full = est._loss_name == "squared" and data.full and data.has_sw
+    if ctx["solver"] == "closed_form" or (squared_full and data.n >= data.d):
+        n, xm, ym, K, H, yy = data.moments(fit_b)
+        oracle = _solver.GramOracle.from_moments(K, H, yy, xm, ym, n, rho, Q)
+        if ctx["solver"] == "closed_form":
+            W = scipy.linalg.solve_sylvester(K / n, Q / rho[None, :], H / n)
+            lin = oracle.linear(W, None)
+            f, aux = oracle.value(W, None, lin)
+            F = f + pen.value(W, alpha)
+            gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, None, lin, aux, F)
+            return _solver.Result(W=W, b=oracle.intercept(W), n_iter=1, converged=True,
+                                  trace=[F], objective=F,
+                                  dual_gap=gap if np.isfinite(gap) else np.nan,
+                                  scale=oracle.null_objective())
+        b0 = b0 * 0
+        x_mean = None
+    else:
+        x_mean = data.means(data.has_sw)[0] if fit_b else None
+        if x_mean is not None:
+            b0 = b0 + x_mean @ W0
+        oracle = DaskOracle(data, Q, fit_b, est._loss_name, x_mean,
+                            fused=ctx["solver"] == "lbfgs")
+    if ctx["solver"] == "lbfgs":
+        res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
+                            est.max_iter, tol)
+    else:
+        if isinstance(oracle, DaskOracle):
+            cap = oracle.lipschitz_estimate(ctx["curvature"], lin0=oracle.linear(W0, b0))
+        else:  # Gram form: the data term's Hessian is c K
+            cap = float(np.max(oracle.c)) * float(np.linalg.eigvalsh(oracle.K).max()) * 1.05 \
+                + _solver._qmax(Q)
+        lip = getattr(est, "lipschitz_", None) if ctx["warm"] else None
+        res = _solver.fista(oracle, pen, alpha, Q, W0, b0, est.max_iter, tol,
+                            n_jobs=est.n_jobs, verbose=est.verbose, lipschitz=lip,
+                            lipschitz_cap=cap)
+        est.lipschitz_ = res.lipschitz
+    if not isinstance(oracle, DaskOracle):
+        res.b = oracle.intercept(res.W)
+    elif x_mean is not None:
+        res.b = res.b - x_mean @ res.W
+    return res
+
+
+# ----------------------------------------------------------- task relation
+def _blk_rel1(blk):
+    """Labelled, weighted column sums for the label means (L = mask and weight > 0)."""
+    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
+    L = (blk["mask"] & (w > 0)[:, None]).astype(np.float64)
+    w = w * (w > 0)
+    return {"wy": w @ (L * Y), "w": w @ L}
+
+
+def _blk_rel2(blk, mean):
+    """The pair sums of estimate_task_relation on a block (label correlations)."""
+    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
+    L = (blk["mask"] & (w > 0)[:, None]).astype(np.float64)
+    w = w * (w > 0)
+    Yc = np.where(L > 0, Y - mean, 0.0)
+    Lw = L * w[:, None]
+    return {"count": L.T @ L, "Wsum": Lw.T @ L, "Sa": (Lw * Yc).T @ L,
+            "Saa": (Lw * Yc * Yc).T @ L, "Sab": (Lw * Yc).T @ Yc}
+
+
+def _blk_task_means(blk, d):
+    X = to_numpy(blk["X"])[:, :d].astype(np.float64)
+    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
+    L = (blk["mask"] & (w > 0)[:, None]) * w[:, None]  # (n, T') task weights
+    return {"n": L.sum(axis=0), "x": L.T @ X, "y": (L * Y).sum(axis=0)}
+
+
+def _blk_task_moments(blk, d, xm, ym):
+    """Per task t: A_t^T A_t, A_t^T b_t, b_t^T b_t with A_t, b_t its rows centred by the
+    task's means and scaled by sqrt(w)."""
+    X = to_numpy(blk["X"])[:, :d].astype(np.float64)
+    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
+    L = (blk["mask"] & (w > 0)[:, None]) * w[:, None]
+    AtA = np.empty((Y.shape[1], d, d))
+    Atb = np.empty((Y.shape[1], d))
+    btb = np.empty(Y.shape[1])
+    for t in range(Y.shape[1]):
+        Xc, yc, lt = X - xm[t], Y[:, t] - ym[t], L[:, t]
+        AtA[t] = (Xc.T * lt) @ Xc
+        Atb[t] = (Xc.T * lt) @ yc
+        btb[t] = lt @ (yc * yc)
+    return {"AtA": AtA, "Atb": Atb, "btb": btb}
+
+
+def relation(est, pen, data, T, owner):
+    """est._relation for the blocks: the label correlations of
+    :func:`_relation.estimate_task_relation` from sums over blocks (two passes), and for
+    task pairs without shared labelled rows, the hierarchical per-task ridge weights
+    from per-task moments (two more passes; d x d per sub-task)."""
+    from ._relation import MAX_RELATION_FEATURES, relation_from_sums, shrunk_from_moments
+
+    R = est.task_relation
+    if not (pen.uses_relation and isinstance(R, str) and R == "auto"):
+        return est._relation(pen, None, None, None, data.n_sub, T, owner, None)
+    s1 = data.reduce(data.map(_blk_rel1))
+    mean = s1["wy"] / np.maximum(s1["w"], 1e-300)
+    R, disjoint = relation_from_sums(data.reduce(data.map(_blk_rel2, mean)))
+    if disjoint.any():
+        d = data.d - (1 if est._intercept_column() else 0)
+        if d > MAX_RELATION_FEATURES:
+            warnings.warn(f"estimate_task_relation: {int(disjoint.sum()) // 2} pair(s) of "
+                          f"tasks share no labelled rows; their relation would need per-task "
+                          f"ridge fits with {d} x {d} systems (more than "
+                          f"{MAX_RELATION_FEATURES} features): left at 0; pass "
+                          "task_relation explicitly (or None) to couple them", UserWarning)
+            return R
+        m = data.reduce(data.map(_blk_task_means, d))
+        nt = np.maximum(m["n"], 1e-300)
+        xm, ym = m["x"] / nt[:, None], m["y"] / nt
+        mo = data.reduce(data.map(_blk_task_moments, d, xm, ym))
+        W = shrunk_from_moments(mo["AtA"], mo["Atb"], mo["btb"], m["n"])
+        C = np.corrcoef(W.T) if W.shape[1] > 1 else np.ones((1, 1))
+        R[disjoint] = np.nan_to_num(C)[disjoint]
+    return R
+
+
+def prepare_cv(X, y, sample_weight):
+    """For the CV estimators: X persisted on the workers (rows chunked, columns whole), y
+    and sample_weight computed to NumPy (the folds are drawn on the client)."""
+    client = get_client()
+    if X.ndim == 2 and X.numblocks[1] > 1:
+        warnings.warn("X is chunked along its columns: rechunked into whole rows",
+                      UserWarning)
+        X = X.rechunk({1: -1})
+    X = client.persist(X)
+    y = y.compute() if is_dask(y) else y
+    if is_dask(sample_weight):
+        sample_weight = sample_weight.compute()
+    return X, y, sample_weight
+
+
+def map_predict(fn, X, n_out, dtype):
+    """fn (a fitted model's predict on NumPy rows) over the row blocks of a dask X: a
+    lazy (n,) or (n, n_out) dask array."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array, got a dask array of shape {X.shape}")
+    X = X.rechunk({1: -1})
+    if n_out is None:
+        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1)
+    return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))

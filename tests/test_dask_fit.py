@@ -1,0 +1,297 @@
+"""Fits on Dask arrays over a dask.distributed cluster (mtlclassic.multitask._dask) against
+the in-memory fits: the same objective to the solvers' tolerance, for every penalty and
+loss, missing labels, weights, uneven / single / column chunks, data larger than a
+worker's memory limit, lazy features and the CV estimators."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+import dask  # noqa: E402
+
+from mtlclassic.features import ImageFeatures  # noqa: E402
+from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskClassifierCV,  # noqa: E402
+                                  MultiTaskRegressor, MultiTaskRegressorCV)
+
+LIMIT = 64 * 2**20  # bytes of managed memory per worker
+
+
+@pytest.fixture(scope="module")
+def client():
+    # in-process workers (fast to start on 2 cores); their memory limit applies to the data
+    # they hold (spilled to disk beyond 80 %); the process-wide thresholds (spill/pause
+    # on the RSS of the whole test process) are off, since workers share that process
+    with dask.config.set({"distributed.worker.memory.target": 0.8,
+                          "distributed.worker.memory.spill": False,
+                          "distributed.worker.memory.pause": False,
+                          "distributed.worker.memory.terminate": False}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      memory_limit=LIMIT, dashboard_address=":0") as cluster, \
+                distributed.Client(cluster) as c:
+            yield c
+
+
+def _data(n=300, d=5, T=3, seed=0, missing=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) + 1.0  # a mean: the intercepts and centring matter
+    W = rng.standard_normal((d, T))
+    W[:, 1] = W[:, 0] + 0.3 * rng.standard_normal(d)  # related tasks
+    Y = X @ W + 0.5 * rng.standard_normal((n, T))
+    if missing:
+        Y[rng.random((n, T)) < missing] = np.nan
+    return X, Y
+
+
+def _lazy(A, rows=(110, 110, 70, 10)):
+    """An uneven row chunking (the last block small)."""
+    rows = tuple(rows[:-1]) + (A.shape[0] - sum(rows[:-1]),)
+    return da.from_array(A, chunks=(rows,) + A.shape[1:])
+
+
+def _check_same(a, b):
+    """b (dask) reaches a's (in memory) optimum to the tolerance: both certify objective -
+    min F <= tol * scale, so their objectives differ by at most that (plus rounding)."""
+    scale = a._null_scale_
+    tol = a.tol
+    assert abs(a.objective_ - b.objective_) <= 2 * tol * scale + 1e-12 * abs(a.objective_)
+    if np.isfinite(a.dual_gap_):
+        assert b.dual_gap_ <= tol * scale * (1 + 1e-9)
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3 * max(1.0, np.abs(a.coef_).max()))
+    np.testing.assert_allclose(b.intercept_, a.intercept_, atol=5e-3 * max(1.0, np.abs(
+        a.intercept_).max()))
+    assert b.solver_ == a.solver_
+
+
+@pytest.mark.parametrize("penalty", ["ridge", "mean", "graph", "l21", "trace", "mtrl"])
+@pytest.mark.parametrize("missing", [0.0, 0.25])
+def test_regressor_equals_in_memory(client, penalty, missing):
+    X, Y = _data(missing=missing)
+    kw = dict(penalty=penalty, alpha=0.05, tol=1e-5)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    b = MultiTaskRegressor(**kw).fit(_lazy(X), _lazy(Y))  # NaN labels inside the Y chunks
+    _check_same(a, b)
+    if penalty == "graph":  # the "auto" relation from sums over the blocks
+        np.testing.assert_allclose(b.task_relation_, a.task_relation_, atol=1e-10)
+    pred = b.predict(_lazy(X))
+    assert isinstance(pred, da.Array)
+    np.testing.assert_allclose(pred.compute(), b.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def _labels(missing=0.2, seed=1):
+    X, Y = _data(seed=seed)
+    rng = np.random.default_rng(seed)
+    Yc = np.empty(Y.shape, dtype=object)
+    Yc[:, 0] = np.where(Y[:, 0] > np.median(Y[:, 0]), "yes", "no")
+    Yc[:, 1] = (Y[:, 1] > np.median(Y[:, 1])).astype(int)
+    Yc[:, 2] = np.digitize(Y[:, 2], np.percentile(Y[:, 2], [30, 65]))  # 3 classes
+    Yc[rng.random(Y.shape) < missing] = None
+    return X, Yc
+
+
+@pytest.mark.parametrize("loss,penalty", [("logistic", "ridge"), ("logistic", "mean"),
+                                          ("logistic", "graph"), ("logistic", "l21"),
+                                          ("logistic", "trace"), ("logistic", "mtrl"),
+                                          ("multinomial", "ridge"), ("multinomial", "l21"),
+                                          ("multinomial", "mtrl")])
+def test_classifier_equals_in_memory(client, loss, penalty):
+    X, Yc = _labels()
+    kw = dict(penalty=penalty, alpha=0.05, tol=1e-4, loss=loss)
+    a = MultiTaskClassifier(**kw).fit(X, Yc)
+    b = MultiTaskClassifier(**kw).fit(_lazy(X), _lazy(Yc))  # object labels, None missing
+    _check_same(a, b)
+    for ca, cb in zip(a.classes_, b.classes_):
+        np.testing.assert_array_equal(ca, cb)
+    pred = b.predict(_lazy(X))
+    assert isinstance(pred, da.Array)
+    np.testing.assert_array_equal(pred.compute(), b.predict(X))
+
+
+def test_weights_and_intercept_scaling(client):
+    X, Y = _data(missing=0.2, seed=3)
+    rng = np.random.default_rng(3)
+    sw = rng.uniform(0.2, 2.0, len(X))
+    SW = rng.uniform(0.2, 2.0, Y.shape)
+    for kw, w in [(dict(penalty="ridge", task_weight="size"), sw),
+                  (dict(penalty="graph", task_relation=None), SW),
+                  (dict(penalty="mean", intercept_scaling=2.0), sw)]:
+        kw.update(alpha=0.05, tol=1e-5)
+        a = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=w)
+        b = MultiTaskRegressor(**kw).fit(_lazy(X), _lazy(Y), sample_weight=_lazy(w))
+        _check_same(a, b)
+    X, Yc = _labels(seed=4)
+    kw = dict(penalty="graph", alpha=0.02, tol=1e-4, class_weight="balanced")
+    a = MultiTaskClassifier(**kw).fit(X, Yc, sample_weight=sw)
+    b = MultiTaskClassifier(**kw).fit(_lazy(X), _lazy(Yc), sample_weight=sw)
+    _check_same(a, b)
+
+
+def test_gram_path_weighted_full_labels(client):
+    """Squared loss, every label present, n >= d: FISTA on the Gram moments summed over
+    the blocks (two passes over the data, none per iteration)."""
+    X, Y = _data(seed=5)
+    sw = np.random.default_rng(5).uniform(0.5, 1.5, len(X))
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-6)
+    a = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=sw)
+    b = MultiTaskRegressor(**kw).fit(_lazy(X), _lazy(Y), sample_weight=_lazy(sw))
+    _check_same(a, b)
+
+
+def test_one_chunk_and_column_chunks(client):
+    X, Y = _data(missing=0.2, seed=6)
+    kw = dict(penalty="mean", alpha=0.05, tol=1e-5)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    one = MultiTaskRegressor(**kw).fit(da.from_array(X, chunks=X.shape), Y)  # numpy Y
+    _check_same(a, one)
+    with pytest.warns(UserWarning, match="rechunked"):
+        cols = MultiTaskRegressor(**kw).fit(da.from_array(X, chunks=(100, 2)), _lazy(Y))
+    _check_same(a, cols)
+
+
+def test_bad_inputs(client):
+    X, Y = _data()
+    Xd = _lazy(X)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        MultiTaskRegressor().fit(Xd, Y[:-1])
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        MultiTaskRegressor().fit(Xd, Y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        MultiTaskRegressor().fit(da.where(Xd > 2.5, np.nan, Xd), Y)
+    Yn = Y.copy()
+    Yn[:, 1] = np.nan
+    with pytest.raises(ValueError, match="task 1 has no labelled sample"):
+        MultiTaskRegressor().fit(Xd, _lazy(Yn))
+    with pytest.raises(ValueError, match="continuous"):
+        MultiTaskClassifier().fit(Xd, _lazy(Y))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        MultiTaskRegressor().fit(Xd[Xd[:, 0] > -10], Y)
+
+
+def _worker_bytes(c):
+    """Bytes each worker holds in memory (its managed data, not what it spilled)."""
+    def held(dask_worker):
+        data = dask_worker.data
+        fast = getattr(data, "fast", data)
+        from dask.sizeof import sizeof
+
+        return sum(sizeof(v) for v in fast.values())
+
+    return list(c.run(held).values())
+
+
+def test_data_larger_than_a_worker(client):
+    """80 MB of X with a 64 MiB limit per worker: the blocks are split over the two
+    workers, never gathered in one, and the fit equals the in-memory one."""
+    n, d = 40_000, 250
+    X = da.random.RandomState(0).standard_normal((n, d), chunks=(5_000, d))
+    Y = X[:, :3] @ np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, -1.0]]) \
+        + 0.5 * da.random.RandomState(1).standard_normal((n, 3), chunks=(5_000, 3))
+    Y = da.where(da.random.RandomState(2).random_sample((n, 3), chunks=(5_000, 3)) < 0.1,
+                 np.nan, Y)  # missing labels: L-BFGS with a pass per iteration
+    X, Y = client.persist([X, Y])
+    distributed.wait([X, Y])
+    held = _worker_bytes(client)
+    assert X.nbytes > LIMIT and max(held) < LIMIT, held
+    kw = dict(penalty="ridge", alpha=0.05, tol=1e-4)
+    b = MultiTaskRegressor(**kw).fit(X, Y)
+    assert max(_worker_bytes(client)) < LIMIT
+    a = MultiTaskRegressor(**kw).fit(X.compute(), Y.compute())
+    _check_same(a, b)
+
+
+def test_lazy_features_pipeline(client, monkeypatch):
+    """ImageFeatures keeps a dask input lazy; features -> lazy scaler -> estimator runs
+    with no dask array turned into a NumPy one on the client."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(7)
+    imgs = rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
+    imgs[:30, 8:24, 8:24] //= 3  # a darker square: something to learn
+    y = np.array([0] * 30 + [1] * 30)
+    lazy = da.from_array(imgs, chunks=(25, 32, 32, 3))
+    F = ImageFeatures().fit(lazy).transform(lazy)
+    assert isinstance(F, da.Array) and F.shape[0] == 60
+    np.testing.assert_allclose(F.compute(), ImageFeatures().fit_transform(imgs))
+    try:
+        from dask_ml.preprocessing import StandardScaler as LazyScaler
+    except ImportError:  # the documented alternative: a mean / std of the dask array
+        LazyScaler = None
+    model = dict(penalty="ridge", alpha=0.05, tol=1e-6)
+    ref = make_pipeline(ImageFeatures(), StandardScaler(), MultiTaskClassifier(**model))
+    ref.fit(imgs, y)
+
+    def refuse(self, *a, **k):
+        raise AssertionError("a dask array was materialised on the client")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    if LazyScaler is not None:
+        pipe = make_pipeline(ImageFeatures(), LazyScaler(), MultiTaskClassifier(**model))
+        pipe.fit(lazy, y)
+        est = pipe[-1]
+    else:
+        F = ImageFeatures().fit(lazy).transform(lazy)
+        F = (F - F.mean(axis=0)) / da.where(F.std(axis=0) > 0, F.std(axis=0), 1.0)
+        est = MultiTaskClassifier(**model).fit(F, y)
+    monkeypatch.undo()
+    np.testing.assert_allclose(est.coef_, ref[-1].coef_, atol=1e-3)
+
+
+def test_cv_estimators(client):
+    X, Y = _data(missing=0.2, seed=8)
+    kw = dict(penalty="graph", alphas=2, cv=2, tol=1e-5)
+    a = MultiTaskRegressorCV(**kw).fit(X, Y)
+    b = MultiTaskRegressorCV(**kw).fit(_lazy(X), _lazy(Y))
+    assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
+    np.testing.assert_allclose(b.cv_results_["mean_score"], a.cv_results_["mean_score"],
+                               atol=1e-4)
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3)
+    X, Yc = _labels(seed=9)
+    kw = dict(penalty="ridge", alphas=2, cv=2, tol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MultiTaskClassifierCV(**kw).fit(X, Yc)
+        b = MultiTaskClassifierCV(**kw).fit(_lazy(X), Yc)
+    assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3)
+
+
+def test_float32_blocks(client):
+    """float32 X stays float32 on the workers (float32 products, tol >= 1e-6): the
+    objective of the float64 in-memory fit to that tolerance."""
+    X, Y = _data(missing=0.25, seed=10)
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-6)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    b = MultiTaskRegressor(**kw).fit(_lazy(X.astype(np.float32)), _lazy(Y))
+    assert b.dual_gap_ <= 1e-6 * b._null_scale_ * (1 + 1e-9)
+    assert abs(a.objective_ - b.objective_) <= 4e-6 * a._null_scale_
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-3)
+
+
+def test_step_rule_on_blocks(client, monkeypatch):
+    """The debug check of FISTA's steps (exact Lipschitz constants summed over the
+    blocks): no accepted step above 2 / L, for squared and logistic loss."""
+    from mtlclassic.multitask import _solver
+
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    oracles, fista = [], _solver.fista
+
+    def spy(oracle, *args, **kw):
+        oracles.append(oracle)
+        return fista(oracle, *args, **kw)
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    X, Y = _data(missing=0.25, seed=11)
+    b = MultiTaskRegressor(penalty="l21", alpha=0.05, tol=1e-5).fit(_lazy(X), _lazy(Y))
+    a = MultiTaskRegressor(penalty="l21", alpha=0.05, tol=1e-5).fit(X, Y)
+    _check_same(a, b)
+    # the constant the steps were checked against is the in-memory one
+    assert oracles[0].exact_lipschitz() == pytest.approx(oracles[1].exact_lipschitz(),
+                                                         rel=1e-10)
+    X, Yc = _labels(seed=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter: a few checked steps are enough
+        MultiTaskClassifier(penalty="l21", alpha=0.05, max_iter=4).fit(_lazy(X), _lazy(Yc))

@@ -331,3 +331,10 @@ def test_class_weight_balanced_only_on_classification(rng):
                           for p in ("ridge", "graph", "l21", "trace")])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_dask_input_refused_clearly(rng):
+    da = pytest.importorskip("dask.array")
+    X, Y, _ = _data(rng, n=40)
+    with pytest.raises(TypeError, match="does not fit dask arrays"):
+        MultiTaskEstimator().fit(da.from_array(X, chunks=20), Y)

@@ -235,6 +235,13 @@ class MultiTaskEstimator(_BaseMultiTask):
         """Fit every task jointly. y: (n,) or (n, n_tasks), each column a regression or a
         classification task (``task_types``); unlabelled entries are NaN, None or
         ``missing_label``. ``sample_weight``: (n,) or (n, n_tasks)."""
+        from . import _dask
+
+        if any(_dask.is_dask(a) for a in (X, y, sample_weight)):
+            raise TypeError("MultiTaskEstimator does not fit dask arrays yet (the distributed "
+                            "fit covers MultiTaskRegressor and MultiTaskClassifier); pass "
+                            "NumPy / CuPy arrays, or fit the regression and classification "
+                            "tasks with those two estimators")
         try:
             super().fit(X, y, sample_weight)
             self.task_types_ = self._types

@@ -556,7 +556,10 @@ class _BaseMultiTask(BaseEstimator):
             Xd, x_mean, ctx["Yenc"], ctx["A"], ctx["loss"], self._loss_name,
             float(self.alpha), float(np.asarray(Q)[0, 0]) if Q.size else 0.0, ctx["fit_b"],
             W0, b0 + x_mean @ W0, self.max_iter, tol, sw=sw if gram else None,
-            rho=ctx["rho"] if gram else None, verbose=self.verbose)
+            rho=ctx["rho"] if gram else None, verbose=self.verbose,
+            cache=getattr(self, "_gram_cache", None) if ctx["warm"] else None)
+        # kept for the next fit of a warm-started path (used only on the same data)
+        self._gram_cache = res.gram_cache if self.warm_start else None
         res.b = res.b - x_mean @ res.W
         return res
 
@@ -598,6 +601,7 @@ class _BaseMultiTask(BaseEstimator):
     def __getstate__(self):
         """Pickles hold NumPy arrays: a GPU-fitted model loads anywhere."""
         state = super().__getstate__()
+        state.pop("_gram_cache", None)  # a solver cache, not part of the model
         return {k: to_numpy(v) if is_cupy_array(v) else v for k, v in state.items()}
 
     def __sklearn_tags__(self):

@@ -24,17 +24,21 @@ better sparse models with skglm", NeurIPS 2022) alternates
    restricted problem's duality gap is below 0.3 times the full problem's last gap (or
    0.3 tol).
 
-Inner form, picked by the data (measured in ``benchmarks/solvers.py``):
+Inner form of each inner solve, picked by a cost model (``workingset_l21``; measured in
+``benchmarks/solvers.py``):
 
-* **Gram form** (squared loss, every label present, one weight per sample -- where the
-  problem has the Gram form of ``_solver.GramOracle``): the restricted problem is solved
-  on K_ws = X_ws^T S X_ws (p x p, built per outer step in O(n p^2)), an epoch costs
-  O(p^2 T) whatever n is. X may be sparse (K_ws from sparse products, never densified).
-* **residual form** otherwise (logistic loss, missing labels, per-entry weights): the
-  predictions Z = X_ws W + b are kept up to date, an epoch costs O(n p T). For sparse X
-  the working set's columns are made dense (n x p floats, X itself never is): allowed
-  while n x d <= ``SPARSE_DENSE_MAX`` (the working set can grow to all d columns); larger
-  sparse problems of this kind go to FISTA (the estimators' fallback).
+* **Gram form**, possible for squared loss with every label present and one weight per
+  sample (the problem of ``_solver.GramOracle``): the restricted problem is solved on
+  K_ws = X_ws^T S X_ws, an epoch costs O(p^2 T) whatever n is. K is filled in
+  (:class:`GramCache`) only for the rows that working sets bring, and kept along a
+  warm-started path on the same data: never the full d x d Gram matrix unless every row
+  enters, never recomputed per alpha. X may be sparse (sparse products, never densified).
+* **residual form**: the predictions Z = X_ws W + b are kept up to date, an epoch costs
+  O(n p T): logistic loss, missing labels, per-entry weights, and wide working sets of
+  n < d problems. For sparse X the working set's columns are made dense (n x p floats, X
+  itself never is): allowed while n x d <= ``SPARSE_DENSE_MAX`` (the working set can
+  grow to all d columns); larger sparse problems without the Gram form go to FISTA (the
+  estimators' fallback).
 
 The iterations counted (``n_iter``) are the inner epochs over all outer steps.
 """
@@ -52,6 +56,7 @@ P0 = 10  #: first working-set size
 SPARSE_DENSE_MAX = 2 ** 25  #: residual form, sparse X: the largest n x d (256 MiB dense)
 ANDERSON_K = 5  #: epochs between Anderson extrapolations (and sub-problem gap checks)
 ANDERSON_REG = 1e-8  #: relative ridge of the extrapolation's linear system
+EPOCHS = 20  #: the cost model's epochs per inner solve (Gram vs residual form)
 INNER_RATIO = 0.3  #: the sub-problem is solved to this fraction of the full problem's gap
 
 
@@ -82,21 +87,77 @@ class _Columns:
             return np.zeros((n, Wi.shape[1]))
         return np.asarray(self.X[:, idx] @ Wi) - self.mean[idx] @ Wi
 
-    def gram(self, idx, sw, Yc):
-        """(X_c^T S X_c, X_c^T S Yc) on the columns idx, S = diag(sw); sparse products
-        for sparse X: X_c^T S X_c = X^T S X - m v^T - v m^T + (sum sw) m m^T, v = X^T sw."""
-        m = self.mean[idx]
+    def cross(self, a, b, sw):
+        """X_c[:, a]^T S X_c[:, b], S = diag(sw); sparse products for sparse X:
+        X_a^T S X_b - m_a v_b^T - v_a m_b^T + (sum sw) m_a m_b^T, v = X^T sw."""
         if not self.sparse:
-            Xt = self.rows_T(idx)
-            XS = Xt * sw
-            return XS @ Xt.T, XS @ Yc
-        Xs = self.X[:, idx]
-        XS = Xs.multiply(sw[:, None]).tocsc()
-        v = np.asarray(XS.sum(axis=0)).ravel()
-        K = np.asarray((Xs.T @ XS).todense()) - np.outer(m, v) - np.outer(v, m) \
-            + sw.sum() * np.outer(m, m)
-        H = np.asarray(XS.T @ Yc) - np.outer(m, sw @ Yc)
-        return K, H
+            return self.rows_T(a) @ (self.rows_T(b) * sw).T
+        Xa, Xb = self.X[:, a], self.X[:, b].multiply(sw[:, None]).tocsc()
+        ma, mb = self.mean[a], self.mean[b]
+        va = np.asarray(Xa.multiply(sw[:, None]).sum(axis=0)).ravel()
+        vb = np.asarray(Xb.sum(axis=0)).ravel()
+        return np.asarray((Xa.T @ Xb).todense()) - np.outer(ma, vb) - np.outer(va, mb) \
+            + sw.sum() * np.outer(ma, mb)
+
+    def cross_y(self, a, sw, Yc):
+        """X_c[:, a]^T S Yc."""
+        if not self.sparse:
+            return (self.rows_T(a) * sw) @ Yc
+        Xa = self.X[:, a].multiply(sw[:, None]).tocsc()
+        return np.asarray(Xa.T @ Yc) - np.outer(self.mean[a], sw @ Yc)
+
+
+class GramCache:
+    """The centred Gram matrix K = X_c^T S X_c and H = X_c^T S Yc on the rows met so far,
+    filled in as working sets bring new rows (K's new columns against all known rows: n
+    (m + k) k flops for k new rows, m known) and kept between the fits of a warm-started
+    path on the same data (``matches``). Stored compactly (|rows met|^2), never d x d
+    unless every row is met."""
+
+    def __init__(self, cols, sw, Yc, key):
+        self.cols, self.sw, self.Yc, self.key = cols, sw, Yc, key
+        self.pos = np.full(cols.X.shape[1], -1)
+        self.idx = np.zeros(0, dtype=np.intp)
+        self.K = np.zeros((0, 0))
+        self.H = np.zeros((0, Yc.shape[1]))
+
+    def matches(self, key):
+        return _same_key(self.key, key)
+
+    def new_cost(self, ws):
+        """Flops to extend the cache to ws."""
+        k = int(np.count_nonzero(self.pos[ws] < 0))
+        return self.cols.X.shape[0] * (self.idx.size + k) * k
+
+    def get(self, ws):
+        """(K[ws][:, ws], H[ws]), contiguous."""
+        new = ws[self.pos[ws] < 0]
+        if new.size:
+            m, k = self.idx.size, new.size
+            idx = np.concatenate([self.idx, new])
+            Kn = self.cols.cross(idx, new, self.sw)  # (m + k, k)
+            K = np.empty((m + k, m + k))
+            K[:m, :m] = self.K
+            K[:, m:] = Kn
+            K[m:, :m] = Kn[:m].T
+            self.K, self.idx = K, idx
+            self.H = np.concatenate([self.H, self.cols.cross_y(new, self.sw, self.Yc)])
+            self.pos[new] = np.arange(m, m + k)
+        p = self.pos[ws]
+        return np.ascontiguousarray(self.K[np.ix_(p, p)]), np.ascontiguousarray(self.H[p])
+
+
+def data_key(X, sw, x_mean, Y):
+    """What a Gram cache depends on: X (through X r for a fixed random r: any change of X
+    changes it but for changes orthogonal to r, of probability 0), sw, the centring, Y."""
+    r = np.random.default_rng(12345).standard_normal(X.shape[1])
+    return (X.shape, str(X.dtype), type(X).__name__, np.asarray(X @ r).ravel(),
+            np.array(sw), np.array(x_mean), np.array(Y))
+
+
+def _same_key(a, b):
+    return len(a) == len(b) and all(
+        np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a, b))
 
 
 def _penalty_value(W, alpha, l2):
@@ -167,9 +228,9 @@ class _GramSub:
     """The restricted problem in Gram form (squared loss, every label present): state
     (W_ws, KW = K_ws W_ws); the intercepts are at their optimum for every W (centred)."""
 
-    def __init__(self, cols, ws, sw, c, Yc, yy, Q, l2, alpha, W):
-        K, H = cols.gram(ws, sw, Yc)
-        self.K, self.H, self.c = np.ascontiguousarray(K), np.ascontiguousarray(H), c
+    def __init__(self, cache, ws, c, yy, Q, l2, alpha, W):
+        self.K, self.H = cache.get(ws)
+        self.c = c
         self.alpha, self.l2 = alpha, l2
         L = float(np.max(c)) * np.diag(self.K) + l2
         self.L = np.ascontiguousarray(np.where(L > 0, L, 1.0))
@@ -208,8 +269,10 @@ def _inner(sub, cert, budget):
         k = min(ANDERSON_K, budget - done)
         x, lin = sub.state()
         hist, lins = [x], [lin]
-        for _ in range(k):
+        for e in range(k):
             sub.epochs(1)
+            if done == 0 and e == 0 and sub.certify(cert):
+                return 1  # a warm start that one epoch finishes
             x, lin = sub.state()
             hist.append(x)
             lins.append(lin)
@@ -224,16 +287,26 @@ def _inner(sub, cert, budget):
 
 
 def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0, max_iter,
-                   tol, sw=None, rho=None, verbose=0):
+                   tol, sw=None, rho=None, verbose=0, cache=None):
     """Working-set BCD for the L2,1 problem (module docstring). X: (n, d) NumPy array or
     scipy.sparse matrix, solved in centred coordinates X - 1 x_mean^T (x_mean zeros when
     the intercepts are not free) and b' = b + x_mean W (b0 given in them, the returned b
-    too); ``sw``, ``rho`` (sample and task weights) select the Gram form: squared loss
-    with every label present, A = sw rho^T / sum(sw). Returns a ``_solver.Result``."""
+    too). ``sw``, ``rho`` (sample and task weights) allow the Gram form: squared loss with
+    every label present, A = sw rho^T / sum(sw); ``cache``: a :class:`GramCache` of an
+    earlier fit (used when it was built from the same data), returned as the result's
+    ``gram_cache``.
+
+    The form of each inner solve is the cheaper by a cost model of E = 20 epochs on p
+    rows: Gram form n (m + k) k (the cache's new columns) + E p^2 T flops, residual form
+    2 E n p T. So the Gram form is used while p is small against n or its rows are already
+    in the cache (n >= d problems, warm-started paths), the residual form for wide
+    working sets of n < d problems. Returns a ``_solver.Result``."""
     n, d = X.shape
     T = Y.shape[1]
-    gram = sw is not None
-    if scipy.sparse.issparse(X) and not gram and n * d > SPARSE_DENSE_MAX:
+    gram_ok = sw is not None
+    sparse = scipy.sparse.issparse(X)
+    residual_ok = not sparse or n * d <= SPARSE_DENSE_MAX
+    if not (gram_ok or residual_ok):
         raise ValueError(f"sparse X of {n} x {d} > {SPARSE_DENSE_MAX} entries: the residual "
                          "form of the working-set solver would densify too many columns")
     if alpha <= 0:
@@ -246,13 +319,16 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
     scale = cert.scale
     W = np.array(W0, dtype=np.float64)
     b = np.array(b0, dtype=np.float64)
-    if gram:
+    if gram_ok:
         N = float(sw.sum())
         y_mean = sw @ Y / N if fit_intercept else np.zeros(T)
         Yc = Y - y_mean
         c = np.asarray(rho, dtype=np.float64) / N
         yy = sw @ (Yc * Yc)
         b = y_mean  # optimal for every W in centred coordinates
+        key = data_key(X, sw, x_mean, Y)
+        if cache is None or not cache.matches(key):
+            cache = GramCache(cols, sw, Yc, key)
     epochs, trace, ws, prev_gap = 0, [], None, math.inf
     converged = False
     while True:
@@ -280,12 +356,18 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         # that the set does not hang on the rounding of X^T G (sparse and dense X, or
         # BLAS builds, pick the same rows where exact ties -- e.g. two features seen in
         # one sample each -- are broken by rounding noise)
-        key = -score.astype(np.float32)
-        ws = np.arange(d) if size == d else np.sort(np.argsort(key, kind="stable")[:size])
-        prev_gap = gap
-        inner_tol = INNER_RATIO * max(gap, tol * scale) / scale
-        if gram:
-            sub = _GramSub(cols, ws, sw, c, Yc, yy, Q, l2, alpha, W[ws])
+        key32 = -score.astype(np.float32)
+        new_ws = np.arange(d) if size == d else np.sort(np.argsort(key32, kind="stable")[:size])
+        # the same set as before: it holds every violating row, so solve it to the final
+        # tolerance at once; else to a fraction of the present gap
+        same = ws is not None and np.array_equal(new_ws, ws)
+        ws, prev_gap = new_ws, gap
+        inner_tol = INNER_RATIO * (tol * scale if same else max(gap, tol * scale)) / scale
+        p = ws.size
+        use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
+                                <= 2 * EPOCHS * n * p * T)
+        if use_gram:
+            sub = _GramSub(cache, ws, c, yy, Q, l2, alpha, W[ws])
         else:
             sub = _DataSub(cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept, W[ws], b,
                            lin)
@@ -293,8 +375,9 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         epochs += _inner(sub, sub_cert, max_iter - epochs)
         W[:] = 0.0
         W[ws] = sub.W
-        if not gram:
+        if not use_gram:
             b = sub.b
-    return _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
-                          objective=trace[-1], dual_gap=cert.gap, scale=scale)
-
+    res = _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
+                         objective=trace[-1], dual_gap=cert.gap, scale=scale)
+    res.gram_cache = cache
+    return res

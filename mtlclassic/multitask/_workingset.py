@@ -259,9 +259,11 @@ class _GramSub:
         return cert(self.W, None, self.Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
 
 
-def _inner(sub, cert, budget):
+def _inner(sub, cert, budget, check_first=False):
     """Block coordinate descent epochs with Anderson extrapolation on the restricted
-    problem until its duality gap passes ``cert`` or ``budget`` epochs are spent.
+    problem until its duality gap passes ``cert`` or ``budget`` epochs are spent (checked
+    every ANDERSON_K epochs, and after each of the first 3 ANDERSON_K with
+    ``check_first``: a warm start, often a few epochs from the solution).
     Returns the epochs run."""
     done = 0
     hist, lins = [], []
@@ -271,8 +273,8 @@ def _inner(sub, cert, budget):
         hist, lins = [x], [lin]
         for e in range(k):
             sub.epochs(1)
-            if done == 0 and e == 0 and sub.certify(cert):
-                return 1  # a warm start that one epoch finishes
+            if check_first and done < 3 * ANDERSON_K and sub.certify(cert):
+                return done + e + 1  # a warm start that a few epochs finish
             x, lin = sub.state()
             hist.append(x)
             lins.append(lin)
@@ -358,11 +360,15 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         # one sample each -- are broken by rounding noise)
         key32 = -score.astype(np.float32)
         new_ws = np.arange(d) if size == d else np.sort(np.argsort(key32, kind="stable")[:size])
-        # the same set as before: it holds every violating row, so solve it to the final
-        # tolerance at once; else to a fraction of the present gap
-        same = ws is not None and np.array_equal(new_ws, ws)
+        # no violating row (score > 1) left outside the set: its solution is likely the
+        # full problem's, so solve it to the final tolerance at once; else to a fraction
+        # of the present gap
+        outside = np.ones(d, dtype=bool)
+        outside[new_ws] = False
+        complete = not np.any(score[outside] > 1.0)
+        warm = ws is None and supp.size > 0
         ws, prev_gap = new_ws, gap
-        inner_tol = INNER_RATIO * (tol * scale if same else max(gap, tol * scale)) / scale
+        inner_tol = INNER_RATIO * (tol * scale if complete else max(gap, tol * scale)) / scale
         p = ws.size
         use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
                                 <= 2 * EPOCHS * n * p * T)
@@ -372,7 +378,7 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
             sub = _DataSub(cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept, W[ws], b,
                            lin)
         sub_cert = _solver._Certifier(sub.oracle, pen, alpha, Q, inner_tol, np.float64)
-        epochs += _inner(sub, sub_cert, max_iter - epochs)
+        epochs += _inner(sub, sub_cert, max_iter - epochs, check_first=warm)
         W[:] = 0.0
         W[ws] = sub.W
         if not use_gram:

@@ -243,6 +243,11 @@ def main(argv=None):
             for th in threads:
                 r, tol_for = bench_case(name, X, Y, setting, alphas, th, repeat, solvers, tol_for)
                 results.append(r)
+                if not a.quick:  # written after every setting: a stopped run keeps its part
+                    write_json("solvers.json", {"machine": info, "target": TARGET, "tols": TOLS,
+                                                "repeat": repeat, "long_s": LONG_S,
+                                                "results": results, "skipped": skipped,
+                                                "complete": False})
                 print(f"{name} {X.shape[0]}x{X.shape[1]} {setting}, {th} thread(s): "
                       + ", ".join(f"{k} {_fmt(v)}" for k, v in r["time_to_target"].items()),
                       flush=True)
@@ -278,7 +283,7 @@ def main(argv=None):
         print("wrote", write_json("solvers.json", {"machine": info, "target": TARGET,
                                                    "tols": TOLS, "repeat": repeat,
                                                    "long_s": LONG_S, "results": results,
-                                                   "skipped": skipped}))
+                                                   "skipped": skipped, "complete": True}))
     return 0
 
 

@@ -331,6 +331,7 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         key = data_key(X, sw, x_mean, Y)
         if cache is None or not cache.matches(key):
             cache = GramCache(cols, sw, Yc, key)
+        cache.cols = cols  # new columns from this fit's X (equal values, maybe a new array)
     epochs, trace, ws, prev_gap = 0, [], None, math.inf
     converged = False
     while True:

@@ -43,6 +43,7 @@ Inner form of each inner solve, picked by a cost model (``workingset_l21``; meas
 The iterations counted (``n_iter``) are the inner epochs over all outer steps.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -332,6 +333,24 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         if cache is None or not cache.matches(key):
             cache = GramCache(cols, sw, Yc, key)
         cache.cols = cols  # new columns from this fit's X (equal values, maybe a new array)
+    # below ~1e8 flops a product with all of X gains nothing from more BLAS threads: the
+    # fit then runs on one (measured, 500 x 5000, T 10: idle OpenBLAS workers of 2-thread
+    # products spin on the core the serial kernels need, 1.4x slower); above, the full
+    # X^T G keeps the fit's n_jobs threads
+    with _solver.blas_threads(1) if n * d * T < 1e8 else contextlib.nullcontext():
+        res = _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose,
+                     gram_ok, residual_ok, cache, sw, c if gram_ok else None,
+                     yy if gram_ok else None, Y, A, loss, kind, Q, fit_intercept)
+    res.gram_cache = cache
+    return res
+
+
+def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose, gram_ok,
+           residual_ok, cache, sw, c, yy, Y, A, loss, kind, Q, fit_intercept):
+    """The outer loop of :func:`workingset_l21` (working sets, inner solves, the full
+    problem's certificate)."""
+    n, d = cols.X.shape
+    T = Y.shape[1]
     epochs, trace, ws, prev_gap = 0, [], None, math.inf
     converged = False
     while True:
@@ -373,18 +392,21 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         p = ws.size
         use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
                                 <= 2 * EPOCHS * n * p * T)
-        if use_gram:
-            sub = _GramSub(cache, ws, c, yy, Q, l2, alpha, W[ws])
-        else:
-            sub = _DataSub(cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept, W[ws], b,
-                           lin)
-        sub_cert = _solver._Certifier(sub.oracle, pen, alpha, Q, inner_tol, np.float64)
-        epochs += _inner(sub, sub_cert, max_iter - epochs, check_first=warm)
+        # the sub-problem's products are small (p rows; the kernels are serial): one BLAS
+        # thread, as extra threads only add their synchronisation (measured: 2 threads
+        # made the n < d fits 2x slower on a 2-core machine); the full problem's X^T G
+        # keeps the fit's n_jobs threads
+        with _solver.blas_threads(1):
+            if use_gram:
+                sub = _GramSub(cache, ws, c, yy, Q, l2, alpha, W[ws])
+            else:
+                sub = _DataSub(cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept,
+                               W[ws], b, lin)
+            sub_cert = _solver._Certifier(sub.oracle, pen, alpha, Q, inner_tol, np.float64)
+            epochs += _inner(sub, sub_cert, max_iter - epochs, check_first=warm)
         W[:] = 0.0
         W[ws] = sub.W
         if not use_gram:
             b = sub.b
-    res = _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
-                         objective=trace[-1], dual_gap=cert.gap, scale=scale)
-    res.gram_cache = cache
-    return res
+    return _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
+                          objective=trace[-1], dual_gap=cert.gap, scale=scale)

@@ -216,6 +216,9 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--cases", default="mfeat,HOG,n<d")
+    p.add_argument("--rerun-threads", default=None,
+                   help="keep results/solvers.json's rows at the other thread counts and "
+                        "rerun only these (e.g. 2), at the tols its ladders chose")
     a = p.parse_args(argv)
     repeat = 1 if a.quick else a.repeat
     threads = [int(t) for t in a.threads.split(",")]
@@ -224,13 +227,26 @@ def main(argv=None):
     skipped = [s for s in SOLVERS if s not in solvers]
     info = machine()
     rng = np.random.default_rng(0)
-    results = []
     wanted = a.cases.split(",")
     with warnings.catch_warnings():  # numba compiles skglm's solver once, here
         warnings.simplefilter("ignore")
         if "skglm" in solvers:
             run_skglm(np.eye(20, 5), np.ones((20, 2)), [0.01], 1e-4, 1)
             run_skglm(np.eye(20, 5), np.ones((20, 2)), [0.1, 0.01], 1e-4, 1)
+    kept = []
+    if a.rerun_threads:
+        import json
+
+        from _common import RESULTS
+
+        with open(os.path.join(RESULTS, "solvers.json")) as fh:
+            old = json.load(fh)
+        rerun = [int(t) for t in a.rerun_threads.split(",")]
+        kept = [r for r in old["results"] if r["threads"] not in rerun]
+        threads = rerun
+        info["earlier_run"] = {"date": old["machine"]["date"], "kept_threads":
+                               sorted({r["threads"] for r in kept})}
+    results = list(kept)
     for name, X, Y in cases(a.quick, rng):
         if name not in wanted:
             continue
@@ -240,9 +256,13 @@ def main(argv=None):
                     ("path of 10", list(a_max * np.geomspace(1, 0.01, 10)))]
         for setting, alphas in settings:
             tol_for = None
+            for r in kept:  # a kept ladder fixes the tols
+                if r["case"] == name and r["setting"] == setting and r["ladder"]:
+                    tol_for = r["tol_used"]
             for th in threads:
                 r, tol_for = bench_case(name, X, Y, setting, alphas, th, repeat, solvers, tol_for)
                 results.append(r)
+                results.sort(key=lambda r: r["threads"])
                 if not a.quick:  # written after every setting: a stopped run keeps its part
                     write_json("solvers.json", {"machine": info, "target": TARGET, "tols": TOLS,
                                                 "repeat": repeat, "long_s": LONG_S,

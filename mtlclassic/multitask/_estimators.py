@@ -552,10 +552,12 @@ class _BaseMultiTask(BaseEstimator):
                 # entries: sparse and dense X get the same bits, so the same iterates
                 w = sw if sw is not None else np.ones(Xd.shape[0])
                 x_mean = (Xd * w[:, None]).sum(axis=0) / w.sum()
-        # the loss pass on one thread: the solver evaluates it on (n, T) arrays a few
-        # times per 5 epochs, where starting threads costs more than the pass (2 threads:
-        # 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10); the same bits
-        loss = _losses.native_loss(self._loss_name, None)
+        # the loss pass on one thread below 2^16 entries: the solver evaluates it on
+        # (n, T) arrays a few times per 5 epochs, where starting threads costs more than
+        # the pass (2 threads: 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10);
+        # the same bits either way
+        loss = ctx["loss"] if ctx["Yenc"].size >= 2 ** 16 else \
+            _losses.native_loss(self._loss_name, None)
         res = _workingset.workingset_l21(
             Xd, x_mean, ctx["Yenc"], ctx["A"], loss, self._loss_name,
             float(self.alpha), float(np.asarray(Q)[0, 0]) if Q.size else 0.0, ctx["fit_b"],
@@ -665,11 +667,16 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         Start from the previous fit's coef_ / intercept_ (and FISTA's step). Only the
         point carries over: FISTA restarts its momentum (as after an adaptive restart),
         which is what a change of alpha calls for, the old momentum pointing towards the
-        old optimum.
-    solver : {"auto", "fista", "lbfgs", "closed_form"}
+        old optimum. The working-set solver also keeps the Gram columns it computed while
+        the data stay the same (a path over alpha).
+    solver : {"auto", "fista", "bcd", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
-        label is present and the penalty is smooth, L-BFGS for other smooth problems, and
-        FISTA for ``l21``.
+        label is present and the penalty is smooth, L-BFGS for other smooth problems,
+        working-set block coordinate descent ("bcd", ``_workingset``: Massias et al.,
+        Celer, ICML 2018; Bertrand et al., skglm, NeurIPS 2022) for ``l21`` with squared or
+        logistic loss (FISTA for a multinomial task, and for sparse X with missing labels,
+        per-entry weights or logistic loss beyond 2^25 entries), and FISTA for ``trace``
+        and ``mtrl``.
     device : {"auto", "cpu"}; verbose
     n_jobs : int or None, default=None
         Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool

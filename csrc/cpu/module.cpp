@@ -15,4 +15,5 @@ PYBIND11_MODULE(_cpu, m) {
     mtl::register_gabor(m);
     mtl::register_loss(m);
     mtl::register_patches(m);
+    mtl::register_bcd(m);
 }

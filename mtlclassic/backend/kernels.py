@@ -92,6 +92,66 @@ def prox_l21(W, tau, out=None, n_jobs=None):
     return out
 
 
+def _f64_buffer(a, name, shape, writeable=False):
+    """a as a C-contiguous float64 NumPy array of ``shape`` (a copy only when needed; an
+    in/out buffer must already be one)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    if writeable:
+        if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(f"{name} is updated in place: it must be a writeable "
+                             "C-contiguous float64 array")
+        return a
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epochs=1):
+    """Epochs of block coordinate descent for ``sum_it A_it l(y_it, z_it) + alpha sum_j
+    ||W_j||_2 + l2/2 ||W||^2`` in residual form, in place on Z = Xt^T W + b, W and b.
+
+    Block step of row j: ``W_j <- prox_{alpha/L_j ||.||}(W_j - g_j / L_j)`` with ``g_j =
+    sum_i Xt_ji A_i: l'(y_i:, z_i:) + l2 W_j`` (Tseng & Yun 2009; Massias et al., Celer,
+    ICML 2018), then ``Z += Xt_j^T delta``; with ``fit_intercept`` each epoch ends with
+    ``b_t -= sum_i A_it l'(y_it, z_it) / Lb_t``. ``loss``: "squared" or "logistic" (y in
+    {-1, +1}); Xt (p, n): the working set's columns of X as rows; L (p,) > 0 block
+    Lipschitz constants, Lb (T,) the intercepts'. Returns the largest |change| of W in
+    the last epoch. float64, CPU only."""
+    from ..multitask._losses import KINDS
+
+    if loss not in KINDS:
+        raise ValueError(f"loss must be one of {tuple(KINDS)}, got {loss!r}")
+    p, n = Xt.shape
+    T = W.shape[1]
+    Xt = _f64_buffer(Xt, "Xt", (p, n))
+    Y, A = _f64_buffer(Y, "Y", (n, T)), _f64_buffer(A, "A", (n, T))
+    Z, W = _f64_buffer(Z, "Z", (n, T), True), _f64_buffer(W, "W", (p, T), True)
+    b = _f64_buffer(b, "b", (T,), True)
+    L, Lb = _f64_buffer(L, "L", (p,)), _f64_buffer(Lb, "Lb", (T,))
+    if p and not np.all(L > 0):
+        raise ValueError("L must be > 0")
+    return require_cpu().bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, _check_scalar(alpha, "alpha"),
+                                      _check_scalar(l2, "l2"), KINDS[loss],
+                                      bool(fit_intercept), int(n_epochs))
+
+
+def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):
+    """Epochs of block coordinate descent for ``sum_t c_t (1/2 w_t^T K w_t - w_t^T h_t) +
+    alpha sum_j ||W_j||_2 + l2/2 ||W||^2`` (squared loss in Gram form), in place on KW =
+    K W and W: block gradient ``c * (KW_j - H_j) + l2 W_j``, then ``KW += K_:j delta``.
+    Returns the largest |change| of W in the last epoch. float64, CPU only."""
+    p, T = W.shape
+    K, H = _f64_buffer(K, "K", (p, p)), _f64_buffer(H, "H", (p, T))
+    c = _f64_buffer(c, "c", (T,))
+    KW, W = _f64_buffer(KW, "KW", (p, T), True), _f64_buffer(W, "W", (p, T), True)
+    L = _f64_buffer(L, "L", (p,))
+    if p and not np.all(L > 0):
+        raise ValueError("L must be > 0")
+    return require_cpu().bcd_l21_gram(K, H, c, KW, W, L, _check_scalar(alpha, "alpha"),
+                                      _check_scalar(l2, "l2"), int(n_epochs))
+
+
 # ------------------------------------------------------------------ GPU helpers
 DTYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2,
                np.dtype(np.float64): 3}

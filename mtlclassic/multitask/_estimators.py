@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolve_device,
                        to_numpy)
 from ..backend.kernels import device_free_bytes, loss_grad_cuda
-from . import _dask, _labels, _losses, _solver
+from . import _dask, _labels, _losses, _solver, _workingset
 from ._relation import check_task_relation, estimate_task_relation
 from .penalties import MTRL, Ridge, get_penalty
 
@@ -102,9 +102,9 @@ class _BaseMultiTask(BaseEstimator):
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if self.solver not in ("auto", "fista", "lbfgs", "closed_form"):
-            raise ValueError(f"solver must be 'auto', 'fista', 'lbfgs' or 'closed_form', got "
-                             f"{self.solver!r}")
+        if self.solver not in ("auto", "fista", "bcd", "lbfgs", "closed_form"):
+            raise ValueError(f"solver must be 'auto', 'fista', 'bcd', 'lbfgs' or 'closed_form',"
+                             f" got {self.solver!r}")
         s = self.intercept_scaling
         if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real)
                               or not (np.isfinite(s) and s > 0)):
@@ -257,9 +257,24 @@ class _BaseMultiTask(BaseEstimator):
             pen_solve = Ridge()
             closed_ok = (self._loss_name == "squared" and full.all() and sw is not None
                          and small)
+        # working-set block coordinate descent (_workingset): l21 with squared or
+        # logistic loss (no softmax task, no mix of squared and logistic columns); sparse X in the residual form (no Gram form:
+        # missing labels, per-entry weights, logistic loss) only while its working set
+        # may be made dense, else FISTA
+        gram_ok = self._loss_name == "squared" and full.all() and sw is not None
+        bcd_ok = (pen_solve.name == "l21" and float(self.alpha) > 0
+                  and (group is None or np.all(np.asarray(group) == 1))
+                  and (not sparse or gram_ok
+                       or Xd.shape[0] * Xd.shape[1] <= _workingset.SPARSE_DENSE_MAX))
         if solver == "auto":
             solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth
-                                                      else "fista")
+                                                      else "bcd" if bcd_ok else "fista")
+        if solver == "bcd" and not bcd_ok:
+            raise ValueError("solver='bcd' needs penalty='l21' with alpha > 0, squared or "
+                             "logistic loss (no multinomial task, not mixed task types), "
+                             "and, for sparse X with logistic loss, missing labels or "
+                             "per-entry weights, n_samples x n_features <= "
+                             f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
         if solver == "closed_form" and not closed_ok:
             raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
                              "(ridge, mean, graph), every label present and one sample "
@@ -367,7 +382,7 @@ class _BaseMultiTask(BaseEstimator):
         the L2,1 prox by its CUDA kernel; the small (T, T) matrices stay on the host."""
         import cupy as cp
 
-        if self.solver in ("lbfgs", "closed_form"):
+        if self.solver in ("lbfgs", "closed_form", "bcd"):
             raise ValueError(f"solver={self.solver!r} runs on the CPU only; use 'auto' or "
                              "'fista' with device='cuda'")
         dt = cp.float64 if (is_cupy_array(X) and X.dtype == cp.float64) else cp.float32
@@ -475,6 +490,8 @@ class _BaseMultiTask(BaseEstimator):
             tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
         alpha = float(self.alpha)
         Q = self._on(ctx, Q)
+        if ctx["solver"] == "bcd":
+            return self._solve_bcd(ctx, Q, W0, b0, tol)
         if ctx["solver"] == "closed_form":
             W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
             # the certificate of the direct solve: its duality gap (rounding size)
@@ -531,6 +548,40 @@ class _BaseMultiTask(BaseEstimator):
             res.b = res.b - x_mean @ res.W
         return res
 
+    def _solve_bcd(self, ctx, Q, W0, b0, tol):
+        """l21 by working-set block coordinate descent (``_workingset``): the Gram form
+        when the loss is squared with every label present and one weight per sample, else
+        the residual form; free intercepts in centred coordinates (X - mean(X), never
+        formed; b' = b + mean(X) W)."""
+        Xd, sw = ctx["Xd"], ctx["sw"]
+        gram = self._loss_name == "squared" and ctx["mask"].all() and sw is not None
+        x_mean = np.zeros(Xd.shape[1])
+        if ctx["fit_b"]:
+            if scipy.sparse.issparse(Xd):
+                w = sw if sw is not None else np.ones(Xd.shape[0])
+                x_mean = np.asarray(Xd.T @ w).ravel() / w.sum()
+            else:
+                # a sum over the rows in order, as the sparse product above sums its stored
+                # entries: sparse and dense X get the same bits, so the same iterates
+                w = sw if sw is not None else np.ones(Xd.shape[0])
+                x_mean = (Xd * w[:, None]).sum(axis=0) / w.sum()
+        # the loss pass on one thread below 2^16 entries: the solver evaluates it on
+        # (n, T) arrays a few times per 5 epochs, where starting threads costs more than
+        # the pass (2 threads: 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10);
+        # the same bits either way
+        loss = ctx["loss"] if ctx["Yenc"].size >= 2 ** 16 else \
+            _losses.native_loss(self._loss_name, None)
+        res = _workingset.workingset_l21(
+            Xd, x_mean, ctx["Yenc"], ctx["A"], loss, self._loss_name,
+            float(self.alpha), float(np.asarray(Q)[0, 0]) if Q.size else 0.0, ctx["fit_b"],
+            W0, b0 + x_mean @ W0, self.max_iter, tol, sw=sw if gram else None,
+            rho=ctx["rho"] if gram else None, verbose=self.verbose,
+            cache=getattr(self, "_gram_cache", None) if ctx["warm"] else None)
+        # kept for the next fit of a warm-started path (used only on the same data)
+        self._gram_cache = res.gram_cache if self.warm_start else None
+        res.b = res.b - x_mean @ res.W
+        return res
+
     def _decision(self, X):
         """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
         are moved to the GPU), NumPy X gives NumPy scores in float64."""
@@ -569,6 +620,7 @@ class _BaseMultiTask(BaseEstimator):
     def __getstate__(self):
         """Pickles hold NumPy arrays: a GPU-fitted model loads anywhere."""
         state = super().__getstate__()
+        state.pop("_gram_cache", None)  # a solver cache, not part of the model
         return {k: to_numpy(v) if is_cupy_array(v) else v for k, v in state.items()}
 
     def __sklearn_tags__(self):
@@ -628,11 +680,16 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         Start from the previous fit's coef_ / intercept_ (and FISTA's step). Only the
         point carries over: FISTA restarts its momentum (as after an adaptive restart),
         which is what a change of alpha calls for, the old momentum pointing towards the
-        old optimum.
-    solver : {"auto", "fista", "lbfgs", "closed_form"}
+        old optimum. The working-set solver also keeps the Gram columns it computed while
+        the data stay the same (a path over alpha).
+    solver : {"auto", "fista", "bcd", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
-        label is present and the penalty is smooth, L-BFGS for other smooth problems, and
-        FISTA for ``l21``.
+        label is present and the penalty is smooth, L-BFGS for other smooth problems,
+        working-set block coordinate descent ("bcd", ``_workingset``: Massias et al.,
+        Celer, ICML 2018; Bertrand et al., skglm, NeurIPS 2022) for ``l21`` with squared or
+        logistic loss (FISTA for a multinomial task, and for sparse X with missing labels,
+        per-entry weights or logistic loss beyond 2^25 entries), and FISTA for ``trace``
+        and ``mtrl``.
     device : {"auto", "cpu"}; verbose
     n_jobs : int or None, default=None
         Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool

@@ -211,7 +211,7 @@ class DataOracle:
             self.sq = xp.asarray(sq) if self.kind == "mixed" else None
 
     def linear(self, W, b):
-        return self.X @ W + b
+        return _row_sparse_product(self.X, W) + b
 
     def value(self, W, b, lin):
         lv, G = self.loss(lin, self.Y, self.A)
@@ -430,6 +430,18 @@ class DataOracle:
         return top + _qmax(self.Q)
 
 
+def _row_sparse_product(M, W):
+    """M @ W; for NumPy arrays whose W has non-zero rows in under half of its rows (L2,1
+    and trace iterates are row-sparse), M[:, rows] @ W[rows]: the same product without
+    the flops of the zero rows."""
+    if not (isinstance(M, np.ndarray) and isinstance(W, np.ndarray)) or W.shape[0] < 8:
+        return M @ W
+    rows = np.flatnonzero(np.any(W != 0, axis=1))
+    if 2 * rows.size >= W.shape[0]:
+        return M @ W
+    return M[:, rows] @ W[rows]
+
+
 def _sum_cols(M):
     return M.sum(axis=0)
 
@@ -487,8 +499,19 @@ class GramOracle:
         self.offset = 4.0 * self.const
         self.Q = Q
 
+    @classmethod
+    def from_parts(cls, K, H, c, yy, Q):
+        """A Gram-form oracle from its parts (K = X^T S X and H = X^T S Y on centred data,
+        c_t = rho_t / n, yy_t = ||y_t||_S^2): the working-set solver's sub-problems."""
+        self = cls.__new__(cls)
+        self.K, self.H, self.c, self.yy, self.Q = K, H, c, yy, Q
+        self.const = 0.5 * _sum(c * yy)
+        self.offset = 4.0 * self.const
+        self.x_mean = self.y_mean = None
+        return self
+
     def linear(self, W, b):
-        return self.K @ W
+        return _row_sparse_product(self.K, W)
 
     def value(self, W, b, lin):
         WQ = W @ self.Q
@@ -535,6 +558,13 @@ def duality_gap(oracle, penalty, alpha, Q, W, b, lin, aux, P):
     Returns (gap, D); gap is ``inf`` when no feasible dual point is available (a smooth
     penalty with a singular Q, or an unpenalised problem)."""
     XtG, lstar = oracle.dual_point(W, b, lin, aux)
+    return gap_at_dual(penalty, alpha, Q, XtG, lstar, P)
+
+
+def gap_at_dual(penalty, alpha, Q, XtG, lstar, P):
+    """The duality gap of :func:`duality_gap` from an oracle's dual point (X^T G, s ->
+    L*(s G)): for callers that use X^T G further (the working-set solver scores the rows
+    by it). Returns (gap, D)."""
     summary = penalty.dual_summary(XtG, Q)  # h* is even: the sign of V = -X^T G is moot
     best = -math.inf
     for s in {1.0, float(penalty.dual_scale(summary, alpha))}:
@@ -560,6 +590,14 @@ class _Certifier:
 
     def __call__(self, W, b, lin, aux, P):
         gap, D = duality_gap(self.oracle, self.penalty, self.alpha, self.Q, W, b, lin, aux, P)
+        return self._judge(gap, D, P)
+
+    def at_dual(self, XtG, lstar, P):
+        """The same test from the oracle's dual point (X^T G, s -> L*(s G)), already built."""
+        gap, D = gap_at_dual(self.penalty, self.alpha, self.Q, XtG, lstar, P)
+        return self._judge(gap, D, P)
+
+    def _judge(self, gap, D, P):
         self.gap, self.dual = gap, D
         floor = 4.0 * self.eps * (max(abs(P), abs(D) if math.isfinite(D) else 0.0)
                                   + getattr(self.oracle, "offset", 0.0))

@@ -1,0 +1,336 @@
+// Epochs of block coordinate descent for the L2,1 penalty on a working set of rows (math
+// of one block step in mtlclassic/bcd.h). Serial by nature (each step sees the previous
+// one's update); the GIL is released. Python (mtlclassic.multitask._workingset) checks the
+// arrays first; the checks below are the second line of defence.
+//
+// * bcd_l21_data: residual form. The loss sum_it A_it l(y_it, z_it) with Z = X_ws W + b
+//   kept up to date: block j's gradient is sum_i x_ij A_it l'(y_it, z_it) (+ l2 W_j),
+//   O(n T) per block, and a change delta of W_j adds x_j delta^T to Z. With free
+//   intercepts every epoch ends with a step b_t -= (sum_i A_it l'(y_it, z_it)) / Lb_t
+//   (exact for squared loss with Lb_t = sum_i A_it). Logistic loss: each block step
+//   starts from the local curvature max_t sum_i x_ij^2 A_it l''(y_it, z_it) (+ l2), far
+//   below the global bound L_j on confident predictions, and doubles it until the
+//   sufficient-decrease test l(W + delta) - l(W) <= <grad, delta> + L/2 ||delta||^2 holds
+//   (never beyond L_j, where it always holds: Tseng & Yun's step rule); the intercepts
+//   likewise (a safeguarded Newton step).
+// * bcd_l21_gram: Gram form for squared loss with every label present, sum_t c_t (1/2
+//   w_t^T K w_t - w_t^T h_t) on the working set: block j's gradient is c_t ((K W)_jt -
+//   H_jt) (+ l2 W_j), and a change delta adds K_:j delta^T to K W, O(p T) per block.
+//
+// Both return the largest |change| of an entry of W during the last epoch.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "mtlclassic/bcd.h"
+#include "mtlclassic/loss.h"
+
+namespace mtl {
+namespace {
+
+using arr = py::array_t<double, py::array::c_style>;
+
+void require_shape(const arr& a, index_t r, index_t c, const char* name) {
+    require(a.ndim() == 2 && a.shape(0) == r && a.shape(1) == c,
+            std::string(name) + ": wrong shape");
+}
+
+// l'(y, z) of the loss `kind` (squared: z - y; logistic: -y / (1 + exp(y z)))
+inline double dloss(int kind, double y, double z) {
+    if (kind == LOSS_SQUARED) return z - y;
+    return -y * expit(-y * z);
+}
+
+// logistic loss change l(y, z + d) - l(y, z) = log1p(expit(-y z) expm1(-y d)): no
+// cancellation between the two losses, so it is accurate to rounding relative to itself
+// however small d is (the step test is then never decided by the rounding of l)
+inline double logistic_change(double y, double z, double d) {
+    return log1p(expit(-y * z) * expm1(-y * d));
+}
+
+// the loss change of row i (weights ai, T columns) when z moves by s * delta
+inline double row_change(const double* ai, const double* yi, const double* zi, const double* delta,
+                         double s, index_t T) {
+    double c = 0.0;
+    for (index_t t = 0; t < T; ++t)
+        if (ai[t] != 0.0) c += ai[t] * logistic_change(yi[t], zi[t], s * delta[t]);
+    return c;
+}
+
+// The hot loops, compiled for AVX2 as well as the baseline and picked at load time (GCC
+// function multi-versioning; the same arithmetic in both, no FMA contraction: the build
+// sets -ffp-contract=off). n rows of T columns, row-major.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MTL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MTL_CLONES
+#endif
+
+// sum_i x_i a_i (z_i - y_i) over contiguous vectors, in four interleaved partial sums
+// (a fixed order: the same bits on every run; vectorisable without reassociation)
+MTL_CLONES double weighted_dot(const double* __restrict x, const double* __restrict a,
+                               const double* __restrict z, const double* __restrict y,
+                               index_t n) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    index_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i] * (a[i] * (z[i] - y[i]));
+        s1 += x[i + 1] * (a[i + 1] * (z[i + 1] - y[i + 1]));
+        s2 += x[i + 2] * (a[i + 2] * (z[i + 2] - y[i + 2]));
+        s3 += x[i + 3] * (a[i + 3] * (z[i + 3] - y[i + 3]));
+    }
+    for (; i < n; ++i) s0 += x[i] * (a[i] * (z[i] - y[i]));
+    return (s0 + s1) + (s2 + s3);
+}
+
+// z += s x over n entries
+MTL_CLONES void axpy(const double* __restrict x, double s, index_t n, double* __restrict z) {
+    for (index_t i = 0; i < n; ++i) z[i] += s * x[i];
+}
+
+// (rows, cols) row-major -> (cols, rows) row-major
+void transpose(const double* in, index_t rows, index_t cols, double* out) {
+    for (index_t i = 0; i < rows; ++i)
+        for (index_t t = 0; t < cols; ++t) out[t * rows + i] = in[i * cols + t];
+}
+
+// Squared loss in residual form on task-major copies (T, n) of Z, Y, A: each block's
+// gradient is T weighted dot products over the samples, each update T axpys.
+double epochs_squared(const double* x, const double* yt, const double* at, double* zt, double* w,
+                      double* bb, const double* lj, const double* lb, index_t p, index_t n,
+                      index_t T, double alpha, double l2, bool fit_intercept, int n_epochs) {
+    std::vector<double> g(T), delta(T);
+    std::vector<double> ones(n, 1.0);
+    double top = 0.0;
+    for (int epoch = 0; epoch < n_epochs; ++epoch) {
+        top = 0.0;
+        for (index_t j = 0; j < p; ++j) {
+            const double* xj = x + j * n;
+            double* wj = w + j * T;
+            for (index_t t = 0; t < T; ++t)
+                g[t] = weighted_dot(xj, at + t * n, zt + t * n, yt + t * n, n) + l2 * wj[t];
+            if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+            for (index_t t = 0; t < T; ++t) {
+                wj[t] += delta[t];
+                top = std::max(top, std::fabs(delta[t]));
+                if (delta[t] != 0.0) axpy(xj, delta[t], n, zt + t * n);
+            }
+        }
+        if (!fit_intercept) continue;
+        for (index_t t = 0; t < T; ++t) {  // the exact minimiser over b_t
+            if (lb[t] <= 0.0) continue;
+            const double d = -weighted_dot(ones.data(), at + t * n, zt + t * n, yt + t * n, n) / lb[t];
+            bb[t] += d;
+            if (d != 0.0) axpy(ones.data(), d, n, zt + t * n);
+        }
+    }
+    return top;
+}
+
+double bcd_l21_data(arr Xt, arr Y, arr A, arr Z, arr W, arr b, arr L, arr Lb, double alpha,
+                    double l2, int kind, bool fit_intercept, int n_epochs) {
+    require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
+    require(Xt.ndim() == 2 && W.ndim() == 2 && Z.ndim() == 2, "Xt, W and Z must be 2-D");
+    const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
+    require(W.shape(0) == p, "W must have one row per row of Xt");
+    require_shape(Y, n, T, "Y");
+    require_shape(A, n, T, "A");
+    require_shape(Z, n, T, "Z");
+    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
+    require(b.ndim() == 1 && b.shape(0) == T && Lb.ndim() == 1 && Lb.shape(0) == T,
+            "b and Lb must have one entry per column of W");
+    require(Z.writeable() && W.writeable() && b.writeable(), "Z, W and b must be writeable");
+    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
+    const double *x = Xt.data(), *y = Y.data(), *a = A.data(), *lj = L.data(),
+                 *lb = Lb.data();
+    double *z = Z.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data();
+    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
+    const bool logistic = kind == LOSS_LOGISTIC;
+    py::gil_scoped_release nogil;
+    if (!logistic) {
+        std::vector<double> zt(n * T), yt(n * T), at(n * T);
+        transpose(z, n, T, zt.data());
+        transpose(y, n, T, yt.data());
+        transpose(a, n, T, at.data());
+        const double top = epochs_squared(x, yt.data(), at.data(), zt.data(), w, bb, lj, lb, p,
+                                          n, T, alpha, l2, fit_intercept, n_epochs);
+        transpose(zt.data(), T, n, z);
+        return top;
+    }
+    std::vector<double> g(T), h(T), delta(T);
+    double top = 0.0;
+    for (int epoch = 0; epoch < n_epochs; ++epoch) {
+        top = 0.0;
+        for (index_t j = 0; j < p; ++j) {
+            const double* xj = x + j * n;
+            double* wj = w + j * T;
+            {
+              std::fill(g.begin(), g.end(), 0.0);
+              std::fill(h.begin(), h.end(), 0.0);
+              for (index_t i = 0; i < n; ++i) {
+                const double xi = xj[i];
+                if (xi == 0.0) continue;
+                const double *ai = a + i * T, *yi = y + i * T, *zi = z + i * T;
+                for (index_t t = 0; t < T; ++t) {
+                    if (ai[t] == 0.0) continue;
+                    const double s = expit(-yi[t] * zi[t]);  // l' = -y s, l'' = s (1 - s)
+                    g[t] -= xi * ai[t] * yi[t] * s;
+                    h[t] += xi * xi * ai[t] * s * (1.0 - s);
+                }
+              }
+            }
+            if (!logistic) {  // squared loss: A = 0 where unlabelled, Y finite there
+                for (index_t t = 0; t < T; ++t) g[t] += l2 * wj[t];
+                if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+            } else {
+                // logistic: the local curvature max_t h_t (+ l2), far below the global
+                // bound L_j (1/4 of the data term) where the predictions are confident;
+                // doubled until the sufficient-decrease test holds, never above L_j
+                // (times 1.25: the test then has a margin of order h ||delta||^2 over the
+                // third-order terms, instead of being decided by rounding when the
+                // quadratic model is nearly exact)
+                double Lk = l2;
+                for (index_t t = 0; t < T; ++t) Lk = std::max(Lk, 1.25 * h[t] + l2);
+                Lk = std::min(lj[j], Lk > 0.0 ? Lk : lj[j]);
+                for (index_t t = 0; t < T; ++t) g[t] += l2 * wj[t];
+                bool changed = false;
+                while (true) {
+                    changed = l21_block_step(wj, g.data(), Lk, alpha, delta.data(), T);
+                    if (!changed || Lk >= lj[j]) break;
+                    double gd = 0.0, dd = 0.0, change = 0.0;
+                    for (index_t t = 0; t < T; ++t) {
+                        gd += (g[t] - l2 * wj[t]) * delta[t];
+                        dd += delta[t] * delta[t];
+                    }
+                    for (index_t i = 0; i < n; ++i)
+                        if (xj[i] != 0.0)
+                            change += row_change(a + i * T, y + i * T, z + i * T, delta.data(),
+                                                 xj[i], T);
+                    // loss change <= <grad loss, delta> + (Lk - l2)/2 ||delta||^2, up to
+                    // rounding
+                    const double bound = gd + 0.5 * (Lk - l2) * dd;
+                    if (change <= bound + 1e-13 * (std::fabs(change) + std::fabs(gd) + 1e-300))
+                        break;
+                    Lk = std::min(2.0 * Lk, lj[j]);
+                }
+                if (!changed) continue;
+            }
+            for (index_t t = 0; t < T; ++t) {
+                wj[t] += delta[t];
+                top = std::max(top, std::fabs(delta[t]));
+            }
+            for (index_t i = 0; i < n; ++i) {
+                const double xi = xj[i];
+                if (xi == 0.0) continue;
+                double* zi = z + i * T;
+                for (index_t t = 0; t < T; ++t) zi[t] += xi * delta[t];
+            }
+        }
+        if (!fit_intercept) continue;
+        std::fill(g.begin(), g.end(), 0.0);
+        std::fill(h.begin(), h.end(), 0.0);
+        for (index_t i = 0; i < n; ++i) {
+            const double *ai = a + i * T, *yi = y + i * T, *zi = z + i * T;
+            for (index_t t = 0; t < T; ++t) {
+                if (ai[t] == 0.0) continue;
+                if (!logistic) {
+                    g[t] += ai[t] * (zi[t] - yi[t]);
+                } else {
+                    const double s = expit(-yi[t] * zi[t]);
+                    g[t] -= ai[t] * yi[t] * s;
+                    h[t] += ai[t] * s * (1.0 - s);
+                }
+            }
+        }
+        // squared loss: the exact minimiser over b_t (Lb_t = sum_i A_it). Logistic: a
+        // Newton step on each b_t, its curvature doubled until the loss decreases
+        // sufficiently, never above the global bound Lb_t
+        bool any = false;
+        for (index_t t = 0; t < T; ++t) {
+            if (lb[t] <= 0.0 || g[t] == 0.0) {
+                delta[t] = 0.0;
+                continue;
+            }
+            double Lt = logistic && h[t] > 0.0 ? std::min(1.25 * h[t], lb[t]) : lb[t];
+            while (true) {
+                delta[t] = -g[t] / Lt;
+                if (!logistic || Lt >= lb[t]) break;
+                double change = 0.0;
+                for (index_t i = 0; i < n; ++i) {
+                    const double ai = a[i * T + t];
+                    if (ai == 0.0) continue;
+                    const double yi = y[i * T + t], zi = z[i * T + t];
+                    change += ai * logistic_change(yi, zi, delta[t]);
+                }
+                const double bound = g[t] * delta[t] + 0.5 * Lt * delta[t] * delta[t];
+                if (change <= bound + 1e-13 * (std::fabs(change) + std::fabs(bound))) break;
+                Lt = std::min(2.0 * Lt, lb[t]);
+            }
+            bb[t] += delta[t];
+            any = any || delta[t] != 0.0;
+        }
+        if (!any) continue;
+        for (index_t i = 0; i < n; ++i) {
+            double* zi = z + i * T;
+            for (index_t t = 0; t < T; ++t) zi[t] += delta[t];
+        }
+    }
+    return top;
+}
+
+double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, double l2,
+                    int n_epochs) {
+    require(W.ndim() == 2, "W must be 2-D");
+    const index_t p = W.shape(0), T = W.shape(1);
+    require_shape(K, p, p, "K");
+    require_shape(H, p, T, "H");
+    require_shape(KW, p, T, "KW");
+    require(c.ndim() == 1 && c.shape(0) == T, "c must have one entry per column of W");
+    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
+    require(KW.writeable() && W.writeable(), "KW and W must be writeable");
+    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
+    const double *k = K.data(), *h = H.data(), *cc = c.data(), *lj = L.data();
+    double *kw = KW.mutable_data(), *w = W.mutable_data();
+    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
+    py::gil_scoped_release nogil;
+    // task-major copies (T, p) of K W and H: each update is T axpys with K's row j
+    std::vector<double> kwt(p * T), ht(p * T), g(T), delta(T);
+    transpose(kw, p, T, kwt.data());
+    transpose(h, p, T, ht.data());
+    double top = 0.0;
+    for (int epoch = 0; epoch < n_epochs; ++epoch) {
+        top = 0.0;
+        for (index_t j = 0; j < p; ++j) {
+            double* wj = w + j * T;
+            for (index_t t = 0; t < T; ++t)
+                g[t] = cc[t] * (kwt[t * p + j] - ht[t * p + j]) + l2 * wj[t];
+            if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+            for (index_t t = 0; t < T; ++t) {
+                wj[t] += delta[t];
+                top = std::max(top, std::fabs(delta[t]));
+                if (delta[t] != 0.0) axpy(k + j * p, delta[t], p, kwt.data() + t * p);
+            }
+        }
+    }
+    transpose(kwt.data(), T, p, kw);
+    return top;
+}
+
+}  // namespace
+
+void register_bcd(py::module_& m) {
+    m.def("bcd_l21_data", &bcd_l21_data, py::arg("Xt"), py::arg("Y"), py::arg("A"), py::arg("Z"),
+          py::arg("W"), py::arg("b"), py::arg("L"), py::arg("Lb"), py::arg("alpha"),
+          py::arg("l2"), py::arg("kind"), py::arg("fit_intercept"), py::arg("n_epochs"),
+          "Epochs of L2,1 block coordinate descent in residual form, in place on Z, W, b "
+          "(float64; Xt: the working set's columns of X as rows). Returns max |dW| of the "
+          "last epoch.");
+    m.def("bcd_l21_gram", &bcd_l21_gram, py::arg("K"), py::arg("H"), py::arg("c"),
+          py::arg("KW"), py::arg("W"), py::arg("L"), py::arg("alpha"), py::arg("l2"),
+          py::arg("n_epochs"),
+          "Epochs of L2,1 block coordinate descent in Gram form, in place on KW and W "
+          "(float64). Returns max |dW| of the last epoch.");
+}
+
+}  // namespace mtl

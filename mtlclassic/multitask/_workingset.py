@@ -1,0 +1,420 @@
+"""Working-set block coordinate descent for the L2,1 penalty (squared and logistic loss).
+
+Problem (the estimators' objective with ``penalty="l21"``):
+
+    min_{W, b}  sum_it A_it l(y_it, x_i w_t + b_t) + alpha sum_j ||W_j||_2 + l2/2 ||W||_F^2
+
+Most rows W_j are zero at the optimum. The solver (Massias, Gramfort & Salmon, "Celer",
+ICML 2018 and JMLR 2020; Bertrand, Klopfenstein, Massias et al., "Beyond L1: faster and
+better sparse models with skglm", NeurIPS 2022) alternates
+
+1. **outer step** on the full problem: at the current point, the dual point G that the
+   certificate already builds (the loss gradient made feasible for the free intercepts,
+   ``_solver.DataOracle.dual_point``) gives the duality gap -- the stopping test, with
+   the same meaning of ``tol`` as every other solver (``_solver._Certifier``) -- and
+   X^T G, from which row j's KKT score ``||X_j^T G + l2 W_j||_2 / alpha`` (> 1: the zero
+   row j violates its optimality condition). The working set is the rows of the support
+   plus the highest-scoring others, ``max(10, 2 |support|)`` rows in all, doubled when an
+   outer step did not halve the gap (geometric growth up to all d rows);
+2. **inner solve** of the problem restricted to those rows, by block coordinate descent
+   over the rows (native kernels ``_cpu.bcd_l21_data`` / ``_cpu.bcd_l21_gram``, math in
+   ``csrc/include/mtlclassic/bcd.h``) with Anderson extrapolation of the iterates every
+   5 epochs (kept only when it lowers the objective; Anderson, J. ACM 1965; Bertrand &
+   Massias, "Anderson acceleration of coordinate descent", AISTATS 2021), until the
+   restricted problem's duality gap is below 0.3 times the full problem's last gap (or
+   0.3 tol) -- or below 0.3 tol at once when no violating row is left outside the set.
+   Logistic loss: block steps from the local curvature, doubled until a
+   sufficient-decrease test holds (see ``csrc/cpu/bcd.cpp``).
+
+Threads: the BCD kernels are serial; the loss pass runs on one thread for (n, T) arrays of
+under 2^16 entries (the estimator's choice) and, when a product
+with all of X costs under 1e8 flops, so does BLAS (more threads only added their start-up
+and spinning: 1.4-2x slower fits on a 2-core machine); larger problems keep n_jobs BLAS
+threads for the full X^T G.
+
+Inner form of each inner solve, picked by a cost model (``workingset_l21``; measured in
+``benchmarks/solvers.py``):
+
+* **Gram form**, possible for squared loss with every label present and one weight per
+  sample (the problem of ``_solver.GramOracle``): the restricted problem is solved on
+  K_ws = X_ws^T S X_ws, an epoch costs O(p^2 T) whatever n is. K is filled in
+  (:class:`GramCache`) only for the rows that working sets bring, and kept along a
+  warm-started path on the same data: never the full d x d Gram matrix unless every row
+  enters, never recomputed per alpha. X may be sparse (sparse products, never densified).
+* **residual form**: the predictions Z = X_ws W + b are kept up to date, an epoch costs
+  O(n p T): logistic loss, missing labels, per-entry weights, and wide working sets of
+  n < d problems. For sparse X the working set's columns are made dense (n x p floats, X
+  itself never is): allowed while n x d <= ``SPARSE_DENSE_MAX`` (the working set can
+  grow to all d columns); larger sparse problems without the Gram form go to FISTA (the
+  estimators' fallback).
+
+The iterations counted (``n_iter``) are the inner epochs over all outer steps.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+import scipy.sparse
+
+from ..backend import kernels
+from . import _solver
+from .penalties import L21
+
+P0 = 10  #: first working-set size
+SPARSE_DENSE_MAX = 2 ** 25  #: residual form, sparse X: the largest n x d (256 MiB dense)
+ANDERSON_K = 5  #: epochs between Anderson extrapolations (and sub-problem gap checks)
+ANDERSON_REG = 1e-8  #: relative ridge of the extrapolation's linear system
+EPOCHS = 20  #: the cost model's epochs per inner solve (Gram vs residual form)
+INNER_RATIO = 0.3  #: the sub-problem is solved to this fraction of the full problem's gap
+
+
+class _Columns:
+    """The centred data X - 1 m^T (dense or sparse X; never formed) by columns: the
+    working set's columns, products with row-sparse W, and the full X^T G."""
+
+    def __init__(self, X, mean):
+        self.sparse = scipy.sparse.issparse(X)
+        self.X = X.tocsc() if self.sparse else X
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.full = _solver.CenteredSparse(X, self.mean)  # X^T G for the dual point
+
+    def rows_T(self, idx):
+        """(X_c[:, idx])^T as a C-contiguous (p, n) array: for sparse X only these p
+        columns are made dense (scattered from CSC; the same values as the dense path)."""
+        if not self.sparse:
+            return np.ascontiguousarray(self.X[:, idx].T) - self.mean[idx][:, None]
+        S = self.X[:, idx].tocsc()
+        S.sum_duplicates()
+        out = np.zeros((len(idx), self.X.shape[0]))
+        out[np.repeat(np.arange(len(idx)), np.diff(S.indptr)), S.indices] = S.data
+        return out - self.mean[idx][:, None]
+
+    def product(self, idx, Wi, n):
+        """X_c[:, idx] @ Wi."""
+        if idx.size == 0:
+            return np.zeros((n, Wi.shape[1]))
+        return np.asarray(self.X[:, idx] @ Wi) - self.mean[idx] @ Wi
+
+    def cross(self, a, b, sw):
+        """X_c[:, a]^T S X_c[:, b], S = diag(sw); sparse products for sparse X:
+        X_a^T S X_b - m_a v_b^T - v_a m_b^T + (sum sw) m_a m_b^T, v = X^T sw."""
+        if not self.sparse:
+            return self.rows_T(a) @ (self.rows_T(b) * sw).T
+        Xa, Xb = self.X[:, a], self.X[:, b].multiply(sw[:, None]).tocsc()
+        ma, mb = self.mean[a], self.mean[b]
+        va = np.asarray(Xa.multiply(sw[:, None]).sum(axis=0)).ravel()
+        vb = np.asarray(Xb.sum(axis=0)).ravel()
+        return np.asarray((Xa.T @ Xb).todense()) - np.outer(ma, vb) - np.outer(va, mb) \
+            + sw.sum() * np.outer(ma, mb)
+
+    def cross_y(self, a, sw, Yc):
+        """X_c[:, a]^T S Yc."""
+        if not self.sparse:
+            return (self.rows_T(a) * sw) @ Yc
+        Xa = self.X[:, a].multiply(sw[:, None]).tocsc()
+        return np.asarray(Xa.T @ Yc) - np.outer(self.mean[a], sw @ Yc)
+
+
+class GramCache:
+    """The centred Gram matrix K = X_c^T S X_c and H = X_c^T S Yc on the rows met so far,
+    filled in as working sets bring new rows (K's new columns against all known rows: n
+    (m + k) k flops for k new rows, m known) and kept between the fits of a warm-started
+    path on the same data (``matches``). Stored compactly (|rows met|^2), never d x d
+    unless every row is met."""
+
+    def __init__(self, cols, sw, Yc, key):
+        self.cols, self.sw, self.Yc, self.key = cols, sw, Yc, key
+        self.pos = np.full(cols.X.shape[1], -1)
+        self.idx = np.zeros(0, dtype=np.intp)
+        self.K = np.zeros((0, 0))
+        self.H = np.zeros((0, Yc.shape[1]))
+
+    def matches(self, key):
+        return _same_key(self.key, key)
+
+    def new_cost(self, ws):
+        """Flops to extend the cache to ws."""
+        k = int(np.count_nonzero(self.pos[ws] < 0))
+        return self.cols.X.shape[0] * (self.idx.size + k) * k
+
+    def get(self, ws):
+        """(K[ws][:, ws], H[ws]), contiguous."""
+        new = ws[self.pos[ws] < 0]
+        if new.size:
+            m, k = self.idx.size, new.size
+            idx = np.concatenate([self.idx, new])
+            Kn = self.cols.cross(idx, new, self.sw)  # (m + k, k)
+            K = np.empty((m + k, m + k))
+            K[:m, :m] = self.K
+            K[:, m:] = Kn
+            K[m:, :m] = Kn[:m].T
+            self.K, self.idx = K, idx
+            self.H = np.concatenate([self.H, self.cols.cross_y(new, self.sw, self.Yc)])
+            self.pos[new] = np.arange(m, m + k)
+        p = self.pos[ws]
+        return np.ascontiguousarray(self.K[np.ix_(p, p)]), np.ascontiguousarray(self.H[p])
+
+
+def data_key(X, sw, x_mean, Y):
+    """What a Gram cache depends on: X (through X r for a fixed random r: any change of X
+    changes it but for changes orthogonal to r, of probability 0), sw, the centring, Y."""
+    r = np.random.default_rng(12345).standard_normal(X.shape[1])
+    return (X.shape, str(X.dtype), type(X).__name__, np.asarray(X @ r).ravel(),
+            np.array(sw), np.array(x_mean), np.array(Y))
+
+
+def _same_key(a, b):
+    return len(a) == len(b) and all(
+        np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a, b))
+
+
+def _penalty_value(W, alpha, l2):
+    return alpha * float(np.sqrt((W * W).sum(axis=1)).sum()) + 0.5 * l2 * float(np.sum(W * W))
+
+
+def _anderson(xs):
+    """Coefficients c (summing to 1) of the Anderson extrapolation sum_k c_k x_{k+1} of
+    the iterates xs (K + 1 rows): c = z / sum z, (U U^T) z = 1, U the K differences;
+    None when that system is singular."""
+    U = np.diff(xs, axis=0)
+    C = U @ U.T
+    top = float(np.max(np.diag(C)))
+    if not top > 0:
+        return None
+    # a relative ridge of 1e-8 bounds the system's conditioning: its solution then
+    # moves by at most ~1e-8 for rounding-size changes of the iterates
+    C = C / top + ANDERSON_REG * np.eye(len(C))
+    try:
+        z = np.linalg.solve(C, np.ones(len(C)))
+    except np.linalg.LinAlgError:
+        return None
+    s = z.sum()
+    if not np.all(np.isfinite(z)) or s == 0:
+        return None
+    return z / s
+
+
+class _DataSub:
+    """The restricted problem in residual form (dense X): state (W_ws, b, Z)."""
+
+    def __init__(self, cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept, W, b, Z):
+        self.Xt = cols.rows_T(ws)
+        self.Y, self.A, self.loss, self.kind = Y, A, loss, kind
+        self.alpha, self.l2, self.fit_intercept = alpha, l2, fit_intercept
+        curv = _solver.DataOracle.curvature[kind]
+        L = curv * ((self.Xt * self.Xt) @ A).max(axis=1) + l2
+        self.L = np.where(L > 0, L, 1.0)  # an all-zero column: any step (its gradient is 0)
+        self.Lb = curv * A.sum(axis=0)
+        self.W, self.b, self.Z = np.array(W), np.array(b, dtype=np.float64), np.array(Z)
+        self.oracle = _solver.DataOracle(self.Xt.T, Y, A, loss, Q, fit_intercept, kind)
+
+    def epochs(self, k):
+        kernels.bcd_l21_data(self.Xt, self.Y, self.A, self.Z, self.W, self.b, self.L, self.Lb,
+                             self.alpha, self.l2, self.kind, self.fit_intercept, k)
+
+    def state(self):
+        return np.concatenate([self.W.ravel(), self.b]), self.Z.copy()
+
+    def objective(self, W, b, Z):
+        return self.loss(Z, self.Y, self.A)[0] + _penalty_value(W, self.alpha, self.l2)
+
+    def set_combination(self, c, xs, lins):
+        """The Anderson point sum_k c_k (x_k, Z_k); kept when it lowers the objective."""
+        x = c @ xs
+        Z = np.tensordot(c, lins, axes=1)
+        W = x[:self.W.size].reshape(self.W.shape)
+        b = x[self.W.size:] if self.fit_intercept else self.b
+        if self.objective(W, b, Z) < self.objective(self.W, self.b, self.Z):
+            self.W[...], self.b[...], self.Z[...] = W, b, Z
+
+    def certify(self, cert):
+        f, aux = self.oracle.value(self.W, self.b, self.Z)
+        return cert(self.W, self.b, self.Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
+
+
+class _GramSub:
+    """The restricted problem in Gram form (squared loss, every label present): state
+    (W_ws, KW = K_ws W_ws); the intercepts are at their optimum for every W (centred)."""
+
+    def __init__(self, cache, ws, c, yy, Q, l2, alpha, W):
+        self.K, self.H = cache.get(ws)
+        self.c = c
+        self.alpha, self.l2 = alpha, l2
+        L = float(np.max(c)) * np.diag(self.K) + l2
+        self.L = np.ascontiguousarray(np.where(L > 0, L, 1.0))
+        self.W = np.array(W)
+        self.Z = self.K @ self.W  # K W (the Gram form's linear map)
+        self.oracle = _solver.GramOracle.from_parts(self.K, self.H, c, yy, Q)
+
+    def epochs(self, k):
+        kernels.bcd_l21_gram(self.K, self.H, self.c, self.Z, self.W, self.L, self.alpha,
+                             self.l2, k)
+
+    def state(self):
+        return self.W.ravel().copy(), self.Z.copy()
+
+    def objective(self, W, KW):
+        return self.oracle.value(W, None, KW)[0] + _penalty_value(W, self.alpha, 0.0)
+
+    def set_combination(self, c, xs, lins):
+        W = (c @ xs).reshape(self.W.shape)
+        KW = np.tensordot(c, lins, axes=1)
+        if self.objective(W, KW) < self.objective(self.W, self.Z):
+            self.W[...], self.Z[...] = W, KW
+
+    def certify(self, cert):
+        f, aux = self.oracle.value(self.W, None, self.Z)
+        return cert(self.W, None, self.Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
+
+
+def _inner(sub, cert, budget, check_first=False):
+    """Block coordinate descent epochs with Anderson extrapolation on the restricted
+    problem until its duality gap passes ``cert`` or ``budget`` epochs are spent (checked
+    every ANDERSON_K epochs, and after each of the first 3 ANDERSON_K with
+    ``check_first``: a warm start, often a few epochs from the solution).
+    Returns the epochs run."""
+    done = 0
+    hist, lins = [], []
+    while done < budget:
+        k = min(ANDERSON_K, budget - done)
+        x, lin = sub.state()
+        hist, lins = [x], [lin]
+        for e in range(k):
+            sub.epochs(1)
+            if check_first and done < 3 * ANDERSON_K and sub.certify(cert):
+                return done + e + 1  # a warm start that a few epochs finish
+            x, lin = sub.state()
+            hist.append(x)
+            lins.append(lin)
+        done += k
+        if len(hist) == ANDERSON_K + 1:
+            c = _anderson(np.asarray(hist))
+            if c is not None:
+                sub.set_combination(c, np.asarray(hist[1:]), np.asarray(lins[1:]))
+        if sub.certify(cert):
+            break
+    return done
+
+
+def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0, max_iter,
+                   tol, sw=None, rho=None, verbose=0, cache=None):
+    """Working-set BCD for the L2,1 problem (module docstring). X: (n, d) NumPy array or
+    scipy.sparse matrix, solved in centred coordinates X - 1 x_mean^T (x_mean zeros when
+    the intercepts are not free) and b' = b + x_mean W (b0 given in them, the returned b
+    too). ``sw``, ``rho`` (sample and task weights) allow the Gram form: squared loss with
+    every label present, A = sw rho^T / sum(sw); ``cache``: a :class:`GramCache` of an
+    earlier fit (used when it was built from the same data), returned as the result's
+    ``gram_cache``.
+
+    The form of each inner solve is the cheaper by a cost model of E = 20 epochs on p
+    rows: Gram form n (m + k) k (the cache's new columns) + E p^2 T flops, residual form
+    2 E n p T. So the Gram form is used while p is small against n or its rows are already
+    in the cache (n >= d problems, warm-started paths), the residual form for wide
+    working sets of n < d problems. Returns a ``_solver.Result``."""
+    n, d = X.shape
+    T = Y.shape[1]
+    gram_ok = sw is not None
+    sparse = scipy.sparse.issparse(X)
+    residual_ok = not sparse or n * d <= SPARSE_DENSE_MAX
+    if not (gram_ok or residual_ok):
+        raise ValueError(f"sparse X of {n} x {d} > {SPARSE_DENSE_MAX} entries: the residual "
+                         "form of the working-set solver would densify too many columns")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0 for the working-set solver, got {alpha!r}")
+    cols = _Columns(X, x_mean)
+    Q = l2 * np.eye(T)
+    pen = L21()
+    oracle = _solver.DataOracle(cols.full, Y, A, loss, Q, fit_intercept, kind)
+    cert = _solver._Certifier(oracle, pen, alpha, Q, tol, np.float64)
+    scale = cert.scale
+    W = np.array(W0, dtype=np.float64)
+    b = np.array(b0, dtype=np.float64)
+    if gram_ok:
+        N = float(sw.sum())
+        y_mean = sw @ Y / N if fit_intercept else np.zeros(T)
+        Yc = Y - y_mean
+        c = np.asarray(rho, dtype=np.float64) / N
+        yy = sw @ (Yc * Yc)
+        b = y_mean  # optimal for every W in centred coordinates
+        key = data_key(X, sw, x_mean, Y)
+        if cache is None or not cache.matches(key):
+            cache = GramCache(cols, sw, Yc, key)
+        cache.cols = cols  # new columns from this fit's X (equal values, maybe a new array)
+    # below ~1e8 flops a product with all of X gains nothing from more BLAS threads: the
+    # fit then runs on one (measured, 500 x 5000, T 10: idle OpenBLAS workers of 2-thread
+    # products spin on the core the serial kernels need, 1.4x slower); above, the full
+    # X^T G keeps the fit's n_jobs threads
+    with _solver.blas_threads(1) if n * d * T < 1e8 else contextlib.nullcontext():
+        res = _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose,
+                     gram_ok, residual_ok, cache, sw, c if gram_ok else None,
+                     yy if gram_ok else None, Y, A, loss, kind, Q, fit_intercept)
+    res.gram_cache = cache
+    return res
+
+
+def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose, gram_ok,
+           residual_ok, cache, sw, c, yy, Y, A, loss, kind, Q, fit_intercept):
+    """The outer loop of :func:`workingset_l21` (working sets, inner solves, the full
+    problem's certificate)."""
+    n, d = cols.X.shape
+    T = Y.shape[1]
+    epochs, trace, ws, prev_gap = 0, [], None, math.inf
+    converged = False
+    while True:
+        supp = np.flatnonzero(np.any(W != 0, axis=1))
+        lin = cols.product(supp, W[supp], n) + b
+        f, aux = oracle.value(W, b, lin)
+        P = f + pen.value(W, alpha)
+        trace.append(P)
+        XtG, lstar = oracle.dual_point(W, b, lin, aux)
+        converged = cert.at_dual(XtG, lstar, P)
+        gap = cert.gap
+        if verbose:
+            print(f"working set {0 if ws is None else ws.size}: objective {P:.10g}, "
+                  f"duality gap {gap:.3e}, support {supp.size}, epochs {epochs}")
+        if converged or epochs >= max_iter:
+            break
+        # KKT scores ||grad_j|| / alpha of the rows (the support always kept)
+        score = np.sqrt(((XtG + l2 * W) ** 2).sum(axis=1)) / alpha
+        score[supp] = np.inf
+        size = max(P0, 2 * supp.size)
+        if ws is not None and not gap <= 0.5 * prev_gap:
+            size = max(size, 2 * ws.size)  # no progress: grow geometrically
+        size = min(size, d)
+        # the top rows by score; scores equal to float32 precision are ranked by index, so
+        # that the set does not hang on the rounding of X^T G (sparse and dense X, or
+        # BLAS builds, pick the same rows where exact ties -- e.g. two features seen in
+        # one sample each -- are broken by rounding noise)
+        key32 = -score.astype(np.float32)
+        new_ws = np.arange(d) if size == d else np.sort(np.argsort(key32, kind="stable")[:size])
+        # no violating row (score > 1) left outside the set: its solution is likely the
+        # full problem's, so solve it to the final tolerance at once; else to a fraction
+        # of the present gap
+        outside = np.ones(d, dtype=bool)
+        outside[new_ws] = False
+        complete = not np.any(score[outside] > 1.0)
+        warm = ws is None and supp.size > 0
+        ws, prev_gap = new_ws, gap
+        inner_tol = INNER_RATIO * (tol * scale if complete else max(gap, tol * scale)) / scale
+        p = ws.size
+        use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
+                                <= 2 * EPOCHS * n * p * T)
+        # the sub-problem's products are small (p rows; the kernels are serial): one BLAS
+        # thread, as extra threads only add their synchronisation (measured: 2 threads
+        # made the n < d fits 2x slower on a 2-core machine); the full problem's X^T G
+        # keeps the fit's n_jobs threads
+        with _solver.blas_threads(1):
+            if use_gram:
+                sub = _GramSub(cache, ws, c, yy, Q, l2, alpha, W[ws])
+            else:
+                sub = _DataSub(cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept,
+                               W[ws], b, lin)
+            sub_cert = _solver._Certifier(sub.oracle, pen, alpha, Q, inner_tol, np.float64)
+            epochs += _inner(sub, sub_cert, max_iter - epochs, check_first=warm)
+        W[:] = 0.0
+        W[ws] = sub.W
+        if not use_gram:
+            b = sub.b
+    return _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
+                          objective=trace[-1], dual_gap=cert.gap, scale=scale)

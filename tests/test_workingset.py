@@ -1,0 +1,335 @@
+"""Issue 14: the working-set block coordinate descent solver of l21 (``solver="bcd"``):
+its native kernels against NumPy references, identity with FISTA and scikit-learn's
+MultiTaskLasso along warm-started paths, both inner forms, sparse X, missing labels,
+logistic loss, the Gram cache of a path, and the fallbacks to FISTA."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import MultiTaskLasso
+
+from mtlclassic.backend import kernels
+from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _workingset
+
+
+# ------------------------------------------------------------------ kernel references
+
+def _block_step(w, g, L, alpha):
+    v = w - g / L
+    nv = np.linalg.norm(v)
+    return (max(0.0, 1.0 - alpha / L / nv) * v if nv > 0 else v) - w
+
+
+def ref_epoch_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, kind, fit_intercept):
+    """One epoch of kernels.bcd_l21_data, written out in NumPy (in place)."""
+    for j in range(len(W)):
+        x = Xt[j]
+        if kind == "squared":
+            g = x @ (A * (Z - Y)) + l2 * W[j]
+            d = _block_step(W[j], g, L[j], alpha)
+        else:
+            s = expit(-Y * Z)
+            gl = x @ (-A * Y * s)
+            h = (x * x) @ (A * s * (1 - s))
+            Lk = max(l2, float(np.max(1.25 * h + l2)))
+            Lk = min(L[j], Lk if Lk > 0 else L[j])
+            g = gl + l2 * W[j]
+            while True:
+                d = _block_step(W[j], g, Lk, alpha)
+                if not np.any(d) or Lk >= L[j]:
+                    break
+                change = np.sum(A * np.log1p(s * np.expm1(-Y * np.outer(x, d))))
+                gd = gl @ d
+                if change <= gd + 0.5 * (Lk - l2) * (d @ d) + 1e-13 * (abs(change) + abs(gd)):
+                    break
+                Lk = min(2 * Lk, L[j])
+        W[j] += d
+        Z += np.outer(x, d)
+    if not fit_intercept:
+        return
+    for t in range(Z.shape[1]):
+        a, y, z = A[:, t], Y[:, t], Z[:, t]
+        if kind == "squared":
+            delta = -np.sum(a * (z - y)) / Lb[t]
+        else:
+            s = expit(-y * z)
+            g, h = np.sum(-a * y * s), np.sum(a * s * (1 - s))
+            if g == 0:
+                continue
+            Lt = min(1.25 * h, Lb[t]) if h > 0 else Lb[t]
+            while True:
+                delta = -g / Lt
+                if Lt >= Lb[t]:
+                    break
+                change = np.sum(a * np.log1p(s * np.expm1(-y * delta)))
+                bound = g * delta + 0.5 * Lt * delta * delta
+                if change <= bound + 1e-13 * (abs(change) + abs(bound)):
+                    break
+                Lt = min(2 * Lt, Lb[t])
+        b[t] += delta
+        Z[:, t] += delta
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_data_kernel_equals_numpy_reference(rng, kind, fit_intercept):
+    n, p, T = 60, 7, 3
+    Xt = rng.standard_normal((p, n))
+    Xt[2, ::3] = 0.0  # zero entries are skipped by the kernel: same result
+    Y = rng.standard_normal((n, T))
+    if kind == "logistic":
+        Y = np.where(Y > 0, 1.0, -1.0)
+    A = rng.random((n, T)) / n
+    A[rng.random((n, T)) < 0.2] = 0.0  # missing labels
+    curv = 1.0 if kind == "squared" else 0.25
+    l2, alpha = 0.01, 0.02
+    L = curv * ((Xt * Xt) @ A).max(axis=1) + l2
+    Lb = curv * A.sum(axis=0)
+    W = 0.1 * rng.standard_normal((p, T))
+    b = 0.1 * rng.standard_normal(T)
+    Z = Xt.T @ W + b
+    state = [W.copy(), b.copy(), Z.copy()]
+    ref = [W.copy(), b.copy(), Z.copy()]
+    for _ in range(3):
+        kernels.bcd_l21_data(Xt, Y, A, state[2], state[0], state[1], L, Lb, alpha, l2, kind,
+                             fit_intercept, 1)
+        ref_epoch_data(Xt, Y, A, ref[2], ref[0], ref[1], L, Lb, alpha, l2, kind, fit_intercept)
+    for got, want in zip(state, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    # the objective went down
+    def F(W, b, Z):
+        loss = (0.5 * np.sum(A * (Z - Y) ** 2) if kind == "squared"
+                else np.sum(A * np.logaddexp(0, -Y * Z)))
+        return loss + alpha * np.linalg.norm(W, axis=1).sum() + 0.5 * l2 * np.sum(W * W)
+    assert F(*state) < F(W, b, Z)
+
+
+def test_gram_kernel_equals_numpy_reference(rng):
+    p, T = 9, 4
+    X = rng.standard_normal((40, p))
+    K = X.T @ X
+    H = X.T @ rng.standard_normal((40, T))
+    c = rng.random(T) + 0.5
+    W = 0.1 * rng.standard_normal((p, T))
+    KW = K @ W
+    L = c.max() * np.diag(K) + 0.01
+    got_W, got_KW = W.copy(), KW.copy()
+    kernels.bcd_l21_gram(K, H, c, got_KW, got_W, L, 0.5, 0.01, 4)
+    for _ in range(4):
+        for j in range(p):
+            g = c * (KW[j] - H[j]) + 0.01 * W[j]
+            d = _block_step(W[j], g, L[j], 0.5)
+            W[j] += d
+            KW += np.outer(K[:, j], d)
+    np.testing.assert_allclose(got_W, W, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got_KW, KW, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_KW, K @ got_W, rtol=1e-9, atol=1e-10)
+
+
+def test_kernels_refuse_bad_input(rng):
+    p, n, T = 3, 5, 2
+    args = dict(Xt=np.ones((p, n)), Y=np.zeros((n, T)), A=np.ones((n, T)),
+                Z=np.zeros((n, T)), W=np.zeros((p, T)), b=np.zeros(T), L=np.ones(p),
+                Lb=np.ones(T), alpha=0.1, l2=0.0, loss="squared", fit_intercept=True)
+    with pytest.raises(ValueError, match="L must be > 0"):
+        kernels.bcd_l21_data(**{**args, "L": np.zeros(p)})
+    with pytest.raises(ValueError, match="shape"):
+        kernels.bcd_l21_data(**{**args, "Y": np.zeros((n + 1, T))})
+    with pytest.raises(ValueError, match="in place"):
+        kernels.bcd_l21_data(**{**args, "W": np.zeros((p, T), dtype=np.float32)})
+    with pytest.raises(ValueError, match="loss"):
+        kernels.bcd_l21_data(**{**args, "loss": "hinge"})
+    with pytest.raises(ValueError, match="alpha"):
+        kernels.bcd_l21_gram(np.eye(p), np.zeros((p, T)), np.ones(T), np.zeros((p, T)),
+                             np.zeros((p, T)), np.ones(p), -1.0, 0.0)
+
+
+# ------------------------------------------------------------------ identities
+
+def _problem(rng, n, d, T=4, active=6, noise=0.5):
+    X = rng.standard_normal((n, d))
+    W = np.zeros((d, T))
+    W[:active] = rng.standard_normal((active, T))
+    Y = X @ W + noise * rng.standard_normal((n, T)) + 2.0
+    a_max = np.sqrt(np.sum((X.T @ (Y - Y.mean(axis=0)) / n) ** 2, axis=1)).max()
+    return X, Y, a_max
+
+
+def _fit(est, X, Y):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        est.fit(X, Y)
+    assert not any(issubclass(x.category, ConvergenceWarning) for x in w)
+    return est
+
+
+@pytest.mark.parametrize("shape", [(200, 30), (60, 300)])
+def test_path_equals_multitask_lasso_and_fista(rng, shape):
+    """A warm-started 10-alpha path at tol=1e-10, n > d (Gram form) and n < d: the
+    working-set fit (solver 'auto' picks it) equals MultiTaskLasso and (n > d) the full
+    FISTA to 1e-7 in coefficients and intercepts, with a certified gap. (On n < d at small
+    alpha FISTA does not reach 1e-10 in 100000 iterations: the case working sets fix.)"""
+    X, Y, a_max = _problem(rng, *shape)
+    ours = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
+    fista = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000,
+                               solver="fista")
+    for alpha in a_max * np.geomspace(0.9, 0.01, 10):
+        sk = MultiTaskLasso(alpha=alpha, tol=1e-14, max_iter=1000000).fit(X, Y)
+        _fit(ours.set_params(alpha=alpha), X, Y)
+        refs = [sk]
+        if shape[0] > shape[1]:
+            refs.append(_fit(fista.set_params(alpha=alpha), X, Y))
+            assert fista.solver_ == "fista"
+        assert ours.solver_ == "bcd"
+        assert ours.dual_gap_ <= 1e-10 * ours._null_scale_
+        for ref in refs:
+            np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7)
+            np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-7)
+
+
+def test_both_inner_forms_give_the_same_solution(rng, monkeypatch):
+    """The cost model picks the Gram or the residual form per inner solve; forced either
+    way the solution is the same (to the certificate's precision)."""
+    X, Y, a_max = _problem(rng, 150, 40)
+    fits = {}
+    for name, epochs in (("gram", 10 ** 9), ("residual", 0)):
+        # EPOCHS huge: the Gram form always wins the cost model; 0: the residual form
+        # wins whenever the Gram form has columns to add or rows to sweep
+        monkeypatch.setattr(_workingset, "EPOCHS", epochs)
+        fits[name] = _fit(MultiTaskRegressor(penalty="l21", alpha=0.05 * a_max, tol=1e-12,
+                                             max_iter=100000), X, Y)
+    np.testing.assert_allclose(fits["gram"].coef_, fits["residual"].coef_, atol=1e-8)
+    np.testing.assert_allclose(fits["gram"].intercept_, fits["residual"].intercept_, atol=1e-8)
+
+
+def test_missing_labels_and_sample_weights_equal_fista(rng):
+    """Missing labels (residual form, per-task masks) and sample weights: the same
+    solution as FISTA."""
+    X, Y, a_max = _problem(rng, 120, 50)
+    Y[rng.random(Y.shape) < 0.25] = np.nan
+    sw = rng.random(len(X)) + 0.5
+    kw = dict(penalty="l21", alpha=0.05 * a_max, tol=1e-12, max_iter=200000)
+    a = _fit(MultiTaskRegressor(**kw), X, Y)
+    a.fit(X, Y, sample_weight=sw)
+    b = MultiTaskRegressor(solver="fista", **kw).fit(X, Y, sample_weight=sw)
+    assert a.solver_ == "bcd"
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-6)
+
+
+def test_logistic_equals_fista(rng):
+    """Logistic loss with missing labels and class weights (the local-curvature block
+    steps): the same solution as FISTA."""
+    X, Z, _ = _problem(rng, 150, 40)
+    Yc = (Z > Z.mean(axis=0)).astype(float)
+    Yc[rng.random(Yc.shape) < 0.2] = np.nan
+    kw = dict(penalty="l21", alpha=0.01, l2=1e-3, tol=1e-12, max_iter=200000,
+              class_weight="balanced")
+    a = _fit(MultiTaskClassifier(**kw), X, Yc)
+    b = MultiTaskClassifier(solver="fista", **kw).fit(X, Yc)
+    assert a.solver_ == "bcd"
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-6)
+    assert a.dual_gap_ <= 1e-12 * a._null_scale_
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_sparse_x_equals_dense(rng, missing):
+    """Sparse X: the Gram form from sparse products (every label present) or the
+    residual form on the working set's columns made dense (missing labels): the same
+    fit as dense X."""
+    X = sp.random(150, 60, density=0.2, random_state=3, format="csr") * 2
+    Y = X.toarray() @ np.r_[rng.standard_normal((8, 3)), np.zeros((52, 3))] \
+        + 0.1 * rng.standard_normal((150, 3))
+    if missing:
+        Y[rng.random(Y.shape) < 0.2] = np.nan
+    kw = dict(penalty="l21", alpha=0.01, tol=1e-12, max_iter=100000)
+    a = _fit(MultiTaskRegressor(**kw), X, Y)
+    b = _fit(MultiTaskRegressor(**kw), X.toarray(), Y)
+    assert a.solver_ == b.solver_ == "bcd"
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-8)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-8)
+
+
+# ------------------------------------------------------------------ path cache
+
+def test_gram_cache_kept_along_a_path_and_dropped_for_new_data(rng):
+    X, Y, a_max = _problem(rng, 300, 40)
+    m = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
+    m.set_params(alpha=0.3 * a_max).fit(X, Y)
+    cache = m._gram_cache
+    assert cache is not None and cache.idx.size > 0
+    m.set_params(alpha=0.1 * a_max).fit(X, Y)
+    assert m._gram_cache is cache  # same data: the Gram columns are reused
+    # same shapes, other values: a fresh cache, and the right answer
+    X2 = X.copy()
+    X2[5, 3] += 1.0
+    m.fit(X2, Y)
+    assert m._gram_cache is not cache
+    ref = MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max, tol=1e-10,
+                             max_iter=100000).fit(X2, Y)
+    np.testing.assert_allclose(m.coef_, ref.coef_, atol=1e-7)
+    # the cache is no part of the pickled model, nor kept without warm_start
+    import pickle
+
+    assert "_gram_cache" not in pickle.loads(pickle.dumps(m)).__dict__
+    cold = MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max).fit(X, Y)
+    assert cold._gram_cache is None
+
+
+def test_gram_cache_holds_only_the_rows_met(rng):
+    """A sparse solution on a wide problem never builds the d x d Gram matrix."""
+    X, Y, a_max = _problem(rng, 400, 2000, active=5, noise=0.1)
+    m = _fit(MultiTaskRegressor(penalty="l21", alpha=0.3 * a_max, tol=1e-8,
+                                warm_start=True), X, Y)
+    assert m._gram_cache.idx.size < 200
+    assert np.count_nonzero(np.linalg.norm(m.coef_, axis=0)) <= 10
+
+
+# ------------------------------------------------------------------ fallbacks and errors
+
+def test_fallbacks_to_fista(rng, monkeypatch):
+    X, Y, a_max = _problem(rng, 80, 30)
+    Xs = sp.csr_matrix(X)
+    Ym = Y.copy()
+    Ym[rng.random(Y.shape) < 0.2] = np.nan
+    # sparse X without the Gram form, above the densifying limit: FISTA, same answer
+    monkeypatch.setattr(_workingset, "SPARSE_DENSE_MAX", 100)
+    kw = dict(penalty="l21", alpha=0.05 * a_max, tol=1e-12, max_iter=100000)
+    a = MultiTaskRegressor(**kw).fit(Xs, Ym)
+    b = MultiTaskRegressor(**kw).fit(X, Ym)
+    assert (a.solver_, b.solver_) == ("fista", "bcd")
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
+    with pytest.raises(ValueError, match="solver='bcd' needs"):
+        MultiTaskRegressor(solver="bcd", **kw).fit(Xs, Ym)
+    # ... but with every label present the Gram form needs no densifying
+    assert MultiTaskRegressor(**kw).fit(Xs, Y).solver_ == "bcd"
+    # a multinomial task: FISTA
+    Yc = np.digitize(Y[:, 0], np.quantile(Y[:, 0], [0.33, 0.66]))
+    clf = MultiTaskClassifier(penalty="l21", alpha=0.01, loss="multinomial").fit(X, Yc)
+    assert clf.solver_ == "fista"
+    with pytest.raises(ValueError, match="solver='bcd' needs"):
+        MultiTaskClassifier(penalty="l21", alpha=0.01, loss="multinomial",
+                            solver="bcd").fit(X, Yc)
+    # other penalties, alpha = 0
+    with pytest.raises(ValueError, match="solver='bcd' needs"):
+        MultiTaskRegressor(penalty="trace", solver="bcd").fit(X, Y)
+    assert MultiTaskRegressor(penalty="l21", alpha=0.0, l2=1.0).fit(X, Y).solver_ \
+        == "closed_form"
+    with pytest.raises(ValueError, match="solver must be"):
+        MultiTaskRegressor(penalty="l21", solver="cd").fit(X, Y)
+
+
+def test_max_iter_reached_warns_with_a_true_gap(rng):
+    X, Y, a_max = _problem(rng, 100, 300)
+    with pytest.warns(ConvergenceWarning, match="'bcd' did not converge"):
+        m = MultiTaskRegressor(penalty="l21", alpha=0.01 * a_max, tol=1e-12,
+                               max_iter=3).fit(X, Y)
+    ref = MultiTaskRegressor(penalty="l21", alpha=0.01 * a_max, tol=1e-13,
+                             max_iter=100000).fit(X, Y)
+    assert m.dual_gap_ > 1e-12 * m._null_scale_
+    assert m.objective_ - ref.objective_ <= m.dual_gap_ * (1 + 1e-9)

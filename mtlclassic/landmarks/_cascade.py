@@ -201,6 +201,9 @@ class CascadedShapeRegressor(BaseEstimator):
         if np.all(np.isnan(L).any(axis=2), axis=1).any():
             raise ValueError(f"face {int(np.flatnonzero(np.isnan(L).any(axis=2).all(axis=1))[0])}"
                              " has no known landmark")
+        if n * int(self.n_init) < 2:
+            raise ValueError(f"{n} face(s) x n_init = {self.n_init} start(s) give one training "
+                             "sample per stage: at least 2 are needed (more faces or n_init)")
         self.n_points_ = m = L.shape[1]
         aux_types = None
         if aux is not None:
@@ -212,8 +215,10 @@ class CascadedShapeRegressor(BaseEstimator):
             aux_types = []
             for j in range(A.shape[1]):
                 col = A[:, j]
-                lab = np.array([not (v is None or (isinstance(v, float) and v != v))
-                                for v in col])
+                lab = np.array([not (v is None or (isinstance(v, numbers.Real) and v != v))
+                                for v in col], dtype=bool)
+                if not lab.any():
+                    raise ValueError(f"aux column {j} has no labelled value (all NaN / None)")
                 aux_types.append(infer_task_type(col[lab]))
         self.aux_types_ = aux_types or []
         U = (L - B[:, None, :2]) / B[:, None, 2:]  # truth in box units

@@ -168,7 +168,8 @@ class MultiTaskEstimator(_BaseMultiTask):
         classes = [None] * T
         if cls_tasks:
             Yc, mc, cls, own = _labels.encode_classification(Y2[:, cls_tasks],
-                                                             miss[:, cls_tasks])
+                                                             miss[:, cls_tasks],
+                                                             task_ids=cls_tasks)
             for k, t in enumerate(cls_tasks):
                 sel = own == k
                 classes[t] = cls[k]

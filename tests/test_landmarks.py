@@ -156,6 +156,10 @@ def test_cascade_bad_input(rng):
         m.fit(images, L, B, aux=attr[:5])
     with pytest.raises(ValueError, match="n_stages"):
         CascadedShapeRegressor(n_stages=0).fit(images, L, B)
+    with pytest.raises(ValueError, match="patch_scales must be"):  # was numpy's message
+        CascadedShapeRegressor(patch_scales="coarse").fit(images, L, B)
+    with pytest.raises(ValueError, match=r"images\[0\] must be a 2-D grey"):  # was "unpack"
+        m.fit(["face.jpg"] * 20, L, B)
     with pytest.raises(ValueError, match="patch_size"):
         CascadedShapeRegressor(patch_size=8, pixels_per_cell=8).fit(images, L, B)
     with pytest.raises(ValueError, match="without aux"):

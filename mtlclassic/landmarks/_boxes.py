@@ -36,6 +36,9 @@ def check_boxes(boxes, n, images=None):
                          "> 0")
     if images is not None:
         for i, im in enumerate(images):
+            if np.ndim(im) not in (2, 3):
+                raise ValueError(f"images[{i}] must be a 2-D grey or (H, W, 3) RGB image, got "
+                                 f"shape {np.shape(im)}")
             H, W = np.shape(im)[:2]
             x, y, w, h = B[i]
             if x >= W or y >= H or x + w <= 0 or y + h <= 0:

@@ -110,7 +110,10 @@ class CascadedShapeRegressor(BaseEstimator):
         if self.patch_size < 2 * self.pixels_per_cell:
             raise ValueError(f"patch_size ({self.patch_size}) must hold at least 2 x 2 HOG "
                              f"cells of pixels_per_cell = {self.pixels_per_cell}")
-        scales = np.atleast_1d(np.asarray(self.patch_scales, dtype=np.float64))
+        try:
+            scales = np.atleast_1d(np.asarray(self.patch_scales, dtype=np.float64))
+        except (TypeError, ValueError):
+            scales = np.array([np.nan])
         if scales.ndim != 1 or scales.size == 0 or not np.all(np.isfinite(scales) & (scales > 0)):
             raise ValueError(f"patch_scales must be a non-empty sequence of numbers > 0, got "
                              f"{self.patch_scales!r}")

@@ -176,6 +176,13 @@ def test_bad_inputs(client):
         MultiTaskRegressor().fit(Xd, da.from_array(Y[:, :0], chunks=(100, -1)))
     with pytest.raises(ValueError, match="has no task"):
         MultiTaskClassifier().fit(Xd, Y[:, :0] > 0)
+    Ys = Y.astype(object)
+    Ys[5, 1] = "far"
+    for y in (Ys, da.from_array(Ys, chunks=(100, -1))):  # was numpy's bare message
+        with pytest.raises(ValueError, match="regression targets must be real numbers"):
+            MultiTaskRegressor().fit(Xd, y)
+    with pytest.raises(ValueError, match="regression targets must be real numbers"):
+        MultiTaskRegressor().fit(X, Ys)
     with pytest.raises(TypeError, match="sparse chunks"):  # was numpy's isfinite TypeError
         MultiTaskRegressor().fit(Xd.map_blocks(sp.csr_matrix), Y)
 

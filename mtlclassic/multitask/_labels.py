@@ -96,8 +96,11 @@ def check_labelled(miss, task_names=None):
 
 
 def encode_regression(Y, miss):
-    Yf = np.asarray(Y, dtype=np.float64).copy() if Y.dtype.kind != "O" else \
-        np.where(miss, 0.0, Y).astype(np.float64)
+    try:
+        Yf = np.asarray(Y, dtype=np.float64).copy() if Y.dtype.kind != "O" else \
+            np.where(miss, 0.0, Y).astype(np.float64)
+    except (TypeError, ValueError) as e:  # e.g. a class label in a regression target
+        raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
     Yf[miss] = 0.0
     if not np.all(np.isfinite(Yf)):
         raise ValueError("Y contains infinity")

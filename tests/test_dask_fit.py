@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
@@ -168,6 +169,22 @@ def test_bad_inputs(client):
         MultiTaskClassifier().fit(Xd, _lazy(Y))
     with pytest.raises(ValueError, match="unknown chunk sizes"):
         MultiTaskRegressor().fit(Xd[Xd[:, 0] > -10], Y)
+    Yd = _lazy(Y)
+    with pytest.raises(ValueError, match="y: a dask array of unknown chunk sizes"):
+        MultiTaskRegressor().fit(Xd, Yd[Yd[:, 0] > -1e9])  # was "300 and nan" samples
+    with pytest.raises(ValueError, match="has no task"):  # was an IndexError on a worker
+        MultiTaskRegressor().fit(Xd, da.from_array(Y[:, :0], chunks=(100, -1)))
+    with pytest.raises(ValueError, match="has no task"):
+        MultiTaskClassifier().fit(Xd, Y[:, :0] > 0)
+    Ys = Y.astype(object)
+    Ys[5, 1] = "far"
+    for y in (Ys, da.from_array(Ys, chunks=(100, -1))):  # was numpy's bare message
+        with pytest.raises(ValueError, match="regression targets must be real numbers"):
+            MultiTaskRegressor().fit(Xd, y)
+    with pytest.raises(ValueError, match="regression targets must be real numbers"):
+        MultiTaskRegressor().fit(X, Ys)
+    with pytest.raises(TypeError, match="sparse chunks"):  # was numpy's isfinite TypeError
+        MultiTaskRegressor().fit(Xd.map_blocks(sp.csr_matrix), Y)
 
 
 def _worker_bytes(c):

@@ -64,6 +64,18 @@ def test_landmark_errors_value():
         landmark_errors(pred, true2)
     with pytest.raises(ValueError, match="differ in shape"):
         landmark_errors(pred[:, :2], true)
+    # eye indices: a clear error naming the parameter, not an IndexError
+    with pytest.raises(ValueError, match="left_eye must be a point index"):
+        landmark_errors(pred, true, left_eye=3)
+    with pytest.raises(ValueError, match="right_eye must be a point index"):
+        landmark_errors(pred, true, right_eye=0.5)
+    np.testing.assert_allclose(landmark_errors(pred, true, left_eye=-3), [[0.5, 0.5, 0.5]])
+
+
+def test_face_boxes_refuses_zero_size():
+    L = np.array([[[10.0, 10.0], [10.0, 10.0], [np.nan, np.nan]]])  # one distinct point
+    with pytest.raises(ValueError, match="face 0: its known landmarks are all one point"):
+        face_boxes(L)
 
 
 def test_cascade_localises_synthetic_faces(rng):
@@ -96,6 +108,18 @@ def test_cascade_with_auxiliary_attribute_and_missing_points(rng):
     assert np.mean(pa.ravel() == attr[120:]) > 0.75  # the mouth height shows in its HOG
     P = model.predict(images[120:], B[120:])
     assert np.all(np.isfinite(P))
+
+
+def test_cascade_aux_float32_with_nan(rng):
+    # NaN in a float32 aux column is unlabelled (it was taken for a value: "Input contains
+    # NaN" from scikit-learn)
+    images, L, _ = _faces(rng, n=20)
+    B = face_boxes(L, enlarge=2.5)
+    aux = rng.normal(size=20).astype(np.float32)
+    aux[::4] = np.nan
+    model = CascadedShapeRegressor(**dict(FAST, n_stages=1)).fit(images, L, B, aux=aux)
+    assert model.aux_types_ == ["regression"]
+    assert np.all(np.isfinite(model.predict_aux(images, B).astype(np.float64)))
 
 
 def test_cascade_bad_input(rng):
@@ -132,10 +156,18 @@ def test_cascade_bad_input(rng):
         m.fit(images, L, B, aux=attr[:5])
     with pytest.raises(ValueError, match="n_stages"):
         CascadedShapeRegressor(n_stages=0).fit(images, L, B)
+    with pytest.raises(ValueError, match="patch_scales must be"):  # was numpy's message
+        CascadedShapeRegressor(patch_scales="coarse").fit(images, L, B)
+    with pytest.raises(ValueError, match=r"images\[0\] must be a 2-D grey"):  # was "unpack"
+        m.fit(["face.jpg"] * 20, L, B)
     with pytest.raises(ValueError, match="patch_size"):
         CascadedShapeRegressor(patch_size=8, pixels_per_cell=8).fit(images, L, B)
     with pytest.raises(ValueError, match="without aux"):
         m.fit(images, L, B).predict_aux(images, B)
+    with pytest.raises(ValueError, match="aux column 1 has no labelled value"):
+        m.fit(images, L, B, aux=np.column_stack([attr, [None] * 20]))
+    with pytest.raises(ValueError, match="at least 2 are needed"):  # was NaN from the PCA
+        CascadedShapeRegressor(**dict(FAST, n_init=1)).fit(images[:1], L[:1], B[:1])
     # mixed channel counts are handled (RGB reduced to luminance per image)
     mixed = [np.repeat(im[..., None], 3, axis=2) if i % 2 else im
              for i, im in enumerate(images)]

@@ -303,8 +303,20 @@ def test_bad_targets(rng):
         MultiTaskEstimator(task_types=["regression"] * 3 + ["classification"] * 2).fit(X, Yo)
     Y1 = Y.copy()
     Y1[:, 3] = 1.0
-    with pytest.raises(ValueError, match="only one class"):
+    with pytest.raises(ValueError, match="task 3 has only one class"):  # not "task 0"
         MultiTaskEstimator().fit(X, Y1)
+    Ym = Y.astype(object)
+    Ym[:5, 4] = "x"
+    with pytest.raises(ValueError, match="task 4: labels of mixed types"):
+        MultiTaskEstimator().fit(X, Ym)
+    Yi = Y.copy()
+    Yi[2, 4] = np.inf
+    with pytest.raises(ValueError, match="task 4 of Y: .*infinity"):
+        MultiTaskEstimator().fit(X, Yi)
+    with pytest.raises(ValueError, match="has no task"):  # was "need at least one array"
+        MultiTaskEstimator().fit(X, Y[:, :0])
+    with pytest.raises(ValueError, match="has no task"):  # was a silent 0-task fit
+        MultiTaskRegressor().fit(X, Y[:, :0])
     Y2 = Y.copy()
     Y2[:, 1] = np.nan
     with pytest.raises(ValueError, match="task 1 has no labelled sample"):

@@ -36,6 +36,9 @@ def check_boxes(boxes, n, images=None):
                          "> 0")
     if images is not None:
         for i, im in enumerate(images):
+            if np.ndim(im) not in (2, 3):
+                raise ValueError(f"images[{i}] must be a 2-D grey or (H, W, 3) RGB image, got "
+                                 f"shape {np.shape(im)}")
             H, W = np.shape(im)[:2]
             x, y, w, h = B[i]
             if x >= W or y >= H or x + w <= 0 or y + h <= 0:
@@ -77,6 +80,9 @@ def face_boxes(landmarks, enlarge=2.0, jitter=0.1, random_state=0):
     lo, hi = np.nanmin(L, axis=1), np.nanmax(L, axis=1)
     centre = (lo + hi) / 2
     side = enlarge * np.max(hi - lo, axis=1)
+    if np.any(side == 0):
+        raise ValueError(f"face {int(np.flatnonzero(side == 0)[0])}: its known landmarks are "
+                         "all one point: no box can be placed")
     rng = check_random_state(random_state)
     n = len(L)
     shift = rng.uniform(-jitter, jitter, (n, 2)) * side[:, None]
@@ -102,6 +108,10 @@ def landmark_errors(predicted, true, left_eye=0, right_eye=1):
     P, L = check_landmarks(predicted, name="predicted"), check_landmarks(true, name="true")
     if P.shape != L.shape:
         raise ValueError(f"predicted {P.shape} and true {L.shape} landmarks differ in shape")
+    m = L.shape[1]
+    for name, i in (("left_eye", left_eye), ("right_eye", right_eye)):
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not -m <= i < m:
+            raise ValueError(f"{name} must be a point index in [-{m}, {m}), got {i!r}")
     iod = np.linalg.norm(L[:, left_eye] - L[:, right_eye], axis=1)
     if np.any(~(iod > 0)):
         raise ValueError("a face's inter-ocular distance is zero or unknown")

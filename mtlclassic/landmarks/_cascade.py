@@ -110,7 +110,10 @@ class CascadedShapeRegressor(BaseEstimator):
         if self.patch_size < 2 * self.pixels_per_cell:
             raise ValueError(f"patch_size ({self.patch_size}) must hold at least 2 x 2 HOG "
                              f"cells of pixels_per_cell = {self.pixels_per_cell}")
-        scales = np.atleast_1d(np.asarray(self.patch_scales, dtype=np.float64))
+        try:
+            scales = np.atleast_1d(np.asarray(self.patch_scales, dtype=np.float64))
+        except (TypeError, ValueError):
+            scales = np.array([np.nan])
         if scales.ndim != 1 or scales.size == 0 or not np.all(np.isfinite(scales) & (scales > 0)):
             raise ValueError(f"patch_scales must be a non-empty sequence of numbers > 0, got "
                              f"{self.patch_scales!r}")
@@ -201,6 +204,9 @@ class CascadedShapeRegressor(BaseEstimator):
         if np.all(np.isnan(L).any(axis=2), axis=1).any():
             raise ValueError(f"face {int(np.flatnonzero(np.isnan(L).any(axis=2).all(axis=1))[0])}"
                              " has no known landmark")
+        if n * int(self.n_init) < 2:
+            raise ValueError(f"{n} face(s) x n_init = {self.n_init} start(s) give one training "
+                             "sample per stage: at least 2 are needed (more faces or n_init)")
         self.n_points_ = m = L.shape[1]
         aux_types = None
         if aux is not None:
@@ -212,8 +218,10 @@ class CascadedShapeRegressor(BaseEstimator):
             aux_types = []
             for j in range(A.shape[1]):
                 col = A[:, j]
-                lab = np.array([not (v is None or (isinstance(v, float) and v != v))
-                                for v in col])
+                lab = np.array([not (v is None or (isinstance(v, numbers.Real) and v != v))
+                                for v in col], dtype=bool)
+                if not lab.any():
+                    raise ValueError(f"aux column {j} has no labelled value (all NaN / None)")
                 aux_types.append(infer_task_type(col[lab]))
         self.aux_types_ = aux_types or []
         U = (L - B[:, None, :2]) / B[:, None, 2:]  # truth in box units

@@ -666,6 +666,9 @@ def _check_inputs(est, X, y, sample_weight):
     if any(math.isnan(c) for c in X.chunks[0]):
         raise ValueError("X: a dask array of unknown chunk sizes; call "
                          "X.compute_chunk_sizes() first")
+    if type(X._meta).__module__.startswith("scipy.sparse"):
+        raise TypeError("X: a dask array of sparse chunks; the distributed fit needs dense "
+                        "chunks (X.map_blocks(lambda b: b.toarray()))")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
     if X.dtype not in (np.float32, np.float64):
@@ -683,8 +686,14 @@ def _check_inputs(est, X, y, sample_weight):
         if y.ndim not in (1, 2):
             raise ValueError(f"Y must be 1-D (one task) or 2-D (n_samples, n_tasks), got "
                              f"shape {y.shape}")
+        if any(math.isnan(c) for c in y.chunks[0]):
+            raise ValueError("y: a dask array of unknown chunk sizes; call "
+                             "y.compute_chunk_sizes() first")
         one_d = y.ndim == 1
         Y = y[:, None] if one_d else y
+        if Y.shape[1] == 0:
+            raise ValueError(f"Y of shape {Y.shape} has no task: at least one column is "
+                             "needed")
     else:
         Y, one_d = _labels.as_2d_targets(y)
     if Y.shape[0] != n:

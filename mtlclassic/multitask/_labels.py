@@ -83,6 +83,8 @@ def as_2d_targets(Y):
     if Y.ndim != 2:
         raise ValueError(f"Y must be 1-D (one task) or 2-D (n_samples, n_tasks), got shape "
                          f"{Y.shape}")
+    if Y.shape[1] == 0:
+        raise ValueError(f"Y of shape {Y.shape} has no task: at least one column is needed")
     return Y, False
 
 
@@ -94,8 +96,11 @@ def check_labelled(miss, task_names=None):
 
 
 def encode_regression(Y, miss):
-    Yf = np.asarray(Y, dtype=np.float64).copy() if Y.dtype.kind != "O" else \
-        np.where(miss, 0.0, Y).astype(np.float64)
+    try:
+        Yf = np.asarray(Y, dtype=np.float64).copy() if Y.dtype.kind != "O" else \
+            np.where(miss, 0.0, Y).astype(np.float64)
+    except (TypeError, ValueError) as e:  # e.g. a class label in a regression target
+        raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
     Yf[miss] = 0.0
     if not np.all(np.isfinite(Yf)):
         raise ValueError("Y contains infinity")
@@ -113,6 +118,8 @@ def task_classes(values, t):
         raise ValueError(f"task {t}: labels of mixed types ({', '.join(types)}) cannot be "
                          "ordered; give each task's labels one type (e.g. all str)") \
             from None
+    except ValueError as e:  # scikit-learn's "Input contains infinity": name the task
+        raise ValueError(f"task {t} of Y: {e}") from None
     if kind == "unknown" and all(isinstance(v, (numbers.Real, decimal.Decimal))
                                  and not isinstance(v, bool) for v in values):
         kind = type_of_target(np.asarray(values, dtype=np.float64))  # object-held numbers
@@ -125,16 +132,19 @@ def task_classes(values, t):
     return cls
 
 
-def encode_classification(Y, miss, classes=None):
+def encode_classification(Y, miss, classes=None, task_ids=None):
     """Returns (Yenc (n, T') in {-1, +1}, mask (n, T'), classes_ list, subtask_task (T',)).
     ``classes`` (one sorted array per task, e.g. found over all blocks of a dask array)
-    skips their search and checks: a row block is then encoded with every task's classes."""
+    skips their search and checks: a row block is then encoded with every task's classes.
+    ``task_ids``: the task number of each column of Y in the error messages (Y a subset
+    of a model's tasks)."""
     n, T = Y.shape
     cols, masks, found, owner = [], [], [], []
     for t in range(T):
         lab = ~miss[:, t]
         values = Y[lab, t]
-        cls = task_classes(values, t) if classes is None else classes[t]
+        cls = task_classes(values, t if task_ids is None else task_ids[t]) \
+            if classes is None else classes[t]
         found.append(cls)
         idx = np.searchsorted(cls, values)
         for k in ([1] if len(cls) == 2 else range(len(cls))):

@@ -158,8 +158,7 @@ class MultiTaskEstimator(_BaseMultiTask):
             try:
                 Yr = _labels.encode_regression(Y2[:, reg], miss[:, reg])
             except (TypeError, ValueError) as e:
-                raise ValueError(f"the regression tasks {reg} need real-valued targets: "
-                                 f"{e}") from None
+                raise ValueError(f"the regression tasks {reg}: {e}") from None
             for k, t in enumerate(reg):
                 y = Yr[~miss[:, t], k]
                 s = float(np.std(y)) if self.scale_targets else 1.0
@@ -168,7 +167,8 @@ class MultiTaskEstimator(_BaseMultiTask):
         classes = [None] * T
         if cls_tasks:
             Yc, mc, cls, own = _labels.encode_classification(Y2[:, cls_tasks],
-                                                             miss[:, cls_tasks])
+                                                             miss[:, cls_tasks],
+                                                             task_ids=cls_tasks)
             for k, t in enumerate(cls_tasks):
                 sel = own == k
                 classes[t] = cls[k]

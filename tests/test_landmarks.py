@@ -154,6 +154,8 @@ def test_cascade_bad_input(rng):
         CascadedShapeRegressor(estimator=Ridge(), **FAST).fit(images, L, B, aux=attr)
     with pytest.raises(ValueError, match="aux must have shape"):
         m.fit(images, L, B, aux=attr[:5])
+    with pytest.raises(ValueError, match="aux must have shape"):
+        m.fit(images, L, B, aux=np.empty((len(images), 0)))
     with pytest.raises(ValueError, match="n_stages"):
         CascadedShapeRegressor(n_stages=0).fit(images, L, B)
     with pytest.raises(ValueError, match="patch_scales must be"):  # was numpy's message

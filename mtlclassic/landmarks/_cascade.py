@@ -212,8 +212,8 @@ class CascadedShapeRegressor(BaseEstimator):
         if aux is not None:
             A = np.asarray(aux, dtype=object) if not hasattr(aux, "dtype") else np.asarray(aux)
             A = A[:, None] if A.ndim == 1 else A
-            if A.ndim != 2 or A.shape[0] != n:
-                raise ValueError(f"aux must have shape (n_faces,) or (n_faces, n_aux) with "
+            if A.ndim != 2 or A.shape[0] != n or A.shape[1] == 0:
+                raise ValueError(f"aux must have shape (n_faces,) or (n_faces, n_aux >= 1) with "
                                  f"n_faces = {n}, got {np.shape(aux)}")
             aux_types = []
             for j in range(A.shape[1]):

@@ -258,9 +258,9 @@ class _BaseMultiTask(BaseEstimator):
             closed_ok = (self._loss_name == "squared" and full.all() and sw is not None
                          and small)
         # working-set block coordinate descent (_workingset): l21 with squared or
-        # logistic loss (no softmax task, no mix of squared and logistic columns); sparse X in the residual form (no Gram form:
-        # missing labels, per-entry weights, logistic loss) only while its working set
-        # may be made dense, else FISTA
+        # logistic loss (no softmax task, no mix of squared and logistic columns); sparse
+        # X in the residual form (no Gram form: missing labels, per-entry weights,
+        # logistic loss) only while its working set may be made dense, else FISTA
         gram_ok = self._loss_name == "squared" and full.all() and sw is not None
         bcd_ok = (pen_solve.name == "l21" and float(self.alpha) > 0
                   and (group is None or np.all(np.asarray(group) == 1))

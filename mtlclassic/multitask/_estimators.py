@@ -635,6 +635,22 @@ class _BaseMultiTask(BaseEstimator):
         return tags
 
 
+def task_proba(z, softmax):
+    """Class probabilities (n, K) of one task from its scores: (n,) binary -> sigmoid;
+    (n, K) -> softmax, or (one-vs-rest) the K sigmoids normalised to sum to one, as
+    ``OneVsRestClassifier``. NumPy out (CuPy scores come to the host)."""
+    z = to_numpy(z) if is_cupy_array(z) else z
+    if z.ndim == 1:
+        p = _losses._expit(z)
+        return np.column_stack([1 - p, p])
+    if softmax:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    p = _losses._expit(z)
+    s = p.sum(axis=1, keepdims=True)
+    return np.where(s > 0, p / np.where(s > 0, s, 1), 1.0 / p.shape[1])
+
+
 class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     __doc__ = """Multi-task linear regression with coupled tasks (squared loss).
 """ + _OBJECTIVE_DOC + """
@@ -841,20 +857,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
         softmax = getattr(self, "loss", "logistic") == "multinomial"
-        out = []
-        for z in dec:
-            if is_cupy_array(z):
-                z = to_numpy(z)
-            if z.ndim == 1:
-                p = _losses._expit(z)
-                out.append(np.column_stack([1 - p, p]))
-            elif softmax:
-                e = np.exp(z - z.max(axis=1, keepdims=True))
-                out.append(e / e.sum(axis=1, keepdims=True))
-            else:
-                p = _losses._expit(z)
-                s = p.sum(axis=1, keepdims=True)
-                out.append(np.where(s > 0, p / np.where(s > 0, s, 1), 1.0 / p.shape[1]))
+        out = [task_proba(z, softmax) for z in dec]
         return out[0] if self._one_d else out
 
     def predict(self, X):

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ..backend import get_namespace, to_numpy
 from . import _labels, _losses
-from ._estimators import _OBJECTIVE_DOC, _BaseMultiTask
+from ._estimators import _OBJECTIVE_DOC, _BaseMultiTask, task_proba
 
 TASK_TYPES = ("regression", "classification")
 
@@ -278,22 +278,8 @@ class MultiTaskEstimator(_BaseMultiTask):
         several tasks. Only on a model fitted with a classification task."""
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
-        out = []
-        for z, ty in zip(dec, self.task_types_):
-            if ty == "regression":
-                out.append(None)
-                continue
-            z = to_numpy(z)
-            if z.ndim == 1:
-                p = _losses._expit(z)
-                out.append(np.column_stack([1 - p, p]))
-            elif self.loss == "multinomial":
-                e = np.exp(z - z.max(axis=1, keepdims=True))
-                out.append(e / e.sum(axis=1, keepdims=True))
-            else:
-                p = _losses._expit(z)
-                s = p.sum(axis=1, keepdims=True)
-                out.append(np.where(s > 0, p / np.where(s > 0, s, 1), 1.0 / p.shape[1]))
+        out = [None if ty == "regression" else task_proba(z, self.loss == "multinomial")
+               for z, ty in zip(dec, self.task_types_)]
         return out[0] if self._one_d else out
 
     def predict(self, X):

@@ -309,10 +309,11 @@ def _demo_mtfl(args):
     t = time.perf_counter()
     _progress(f"[1/4] loading {args.n} training and {n_test} test faces (MTFL)", q)
     try:
-        tr = load_mtfl("train", args.data_home, n_samples=min(args.n, 10000), grey=True,
-                       n_jobs=args.n_jobs, verbose=not q)
-        te = load_mtfl("test", args.data_home, n_samples=n_test, grey=True,
-                       n_jobs=args.n_jobs, verbose=not q)
+        # a random subset: the files are not in random order
+        tr = load_mtfl("train", args.data_home, n_samples=min(args.n, 10000), shuffle=True,
+                       random_state=args.seed, grey=True, n_jobs=args.n_jobs, verbose=not q)
+        te = load_mtfl("test", args.data_home, n_samples=n_test, shuffle=True,
+                       random_state=args.seed, grey=True, n_jobs=args.n_jobs, verbose=not q)
     except FileNotFoundError as e:
         raise UserError(f"--dataset mtfl: {e}; --data-home names the folder holding "
                         "mtfl/MTFL.zip") from None

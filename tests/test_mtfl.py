@@ -111,3 +111,23 @@ def test_explicit_data_home_is_the_only_place_looked(tmp_path):
     """A mistyped data_home used to fall back to the default copy silently."""
     with pytest.raises(FileNotFoundError, match="looked in: " + str(tmp_path / "typo")):
         load_mtfl(data_home=tmp_path / "typo")
+
+
+@pytest.mark.skipif(_real_mtfl() is None, reason="MTFL.zip not in the shared data")
+def test_shuffled_subset_is_seeded_and_keeps_labels_with_files():
+    from mtlclassic.datasets._mtfl import _locate, _parse, _Source
+
+    a = load_mtfl("train", n_samples=40, shuffle=True, random_state=3, verbose=False)
+    b = load_mtfl("train", n_samples=40, shuffle=True, random_state=3, verbose=False)
+    first = load_mtfl("train", n_samples=40, verbose=False)
+    assert a.filenames == b.filenames and a.filenames != first.filenames
+    src = _Source(_locate(None))
+    try:
+        paths, pts, attrs, _ = _parse(src.read("training.txt").decode("utf-8-sig"),
+                                      "training.txt")
+    finally:
+        src.close()
+    ref = {p: (l, t) for p, l, t in zip(paths, pts, attrs)}
+    for f, l, t in zip(a.filenames, a.landmarks, a.attributes):
+        np.testing.assert_array_equal(ref[f][0], l)
+        np.testing.assert_array_equal(ref[f][1], t)

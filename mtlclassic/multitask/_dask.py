@@ -793,13 +793,9 @@ def fit(est, X, y, sample_weight=None):
         closed_ok = est._loss_name == "squared" and full and has_sw
     if solver == "auto":
         solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth else "fista")
-    if solver == "closed_form" and not closed_ok:
-        raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
-                         "(ridge, mean, graph), every label present and one sample "
-                         "weight per sample")
-    if solver == "lbfgs" and not pen.smooth:
-        raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
-                         "(use 'fista')")
+    from ._estimators import check_solver  # (_estimators imports this module)
+
+    check_solver(solver, closed_ok, pen)
     ctx = dict(dask=data, rho=rho, pen=pen_solve, curvature=est._curvature(group),
                group=group, solver=solver, warm=False, fit_b=est._free_intercept(),
                Xd=np.empty((0, d_fit)))

@@ -65,6 +65,24 @@ def check_magnitude(top, n, d, dtype):
                          "with sklearn.preprocessing.StandardScaler")
 
 
+def check_solver(solver, closed_ok, pen):
+    """Refuse a ``solver`` the problem does not allow (shared by the in-memory and the
+    Dask fit): the closed form needs ``closed_ok``, L-BFGS a smooth penalty."""
+    if solver == "closed_form" and not closed_ok:
+        raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
+                         "(ridge, mean, graph), every label present and one sample "
+                         "weight per sample")
+    if solver == "lbfgs" and not pen.smooth:
+        raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
+                         "(use 'fista')")
+
+
+def check_classification_loss(loss):
+    if loss not in ("logistic", "multinomial"):
+        raise ValueError(f"loss must be 'logistic' (one-vs-rest) or 'multinomial' "
+                         f"(softmax per multi-class task), got {loss!r}")
+
+
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
 
@@ -279,13 +297,7 @@ class _BaseMultiTask(BaseEstimator):
                              "and, for sparse X with logistic loss, missing labels or "
                              "per-entry weights, n_samples x n_features <= "
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
-        if solver == "closed_form" and not closed_ok:
-            raise ValueError("solver='closed_form' needs squared loss, a smooth penalty "
-                             "(ridge, mean, graph), every label present and one sample "
-                             "weight per sample")
-        if solver == "lbfgs" and not pen.smooth:
-            raise ValueError(f"solver='lbfgs' needs a smooth penalty; {pen.name!r} is not "
-                             "(use 'fista')")
+        check_solver(solver, closed_ok, pen)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept())
@@ -806,9 +818,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         self.loss = loss
 
     def _check_params(self):
-        if self.loss not in ("logistic", "multinomial"):
-            raise ValueError(f"loss must be 'logistic' (one-vs-rest) or 'multinomial' "
-                             f"(softmax per multi-class task), got {self.loss!r}")
+        check_classification_loss(self.loss)
         return super()._check_params()
 
     def _encode(self, Y2, miss):

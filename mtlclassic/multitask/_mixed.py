@@ -11,7 +11,8 @@ from sklearn.utils.multiclass import type_of_target
 
 from ..backend import get_namespace, to_numpy
 from . import _labels, _losses
-from ._estimators import _OBJECTIVE_DOC, _BaseMultiTask, task_proba
+from ._estimators import (_OBJECTIVE_DOC, _BaseMultiTask, check_classification_loss,
+                          task_proba)
 
 TASK_TYPES = ("regression", "classification")
 
@@ -106,9 +107,7 @@ class MultiTaskEstimator(_BaseMultiTask):
 
     # --------------------------------------------------------------- checks
     def _check_params(self):
-        if self.loss not in ("logistic", "multinomial"):
-            raise ValueError(f"loss must be 'logistic' (one-vs-rest) or 'multinomial' "
-                             f"(softmax per multi-class task), got {self.loss!r}")
+        check_classification_loss(self.loss)
         if not isinstance(self.scale_targets, (bool, np.bool_)):
             raise ValueError(f"scale_targets must be True or False, got {self.scale_targets!r}")
         tt = self.task_types

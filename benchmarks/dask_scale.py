@@ -9,8 +9,10 @@ form's none). For each n: a fresh cluster, X and Y persisted, then
   of the targets) fitted on the dask arrays, at most ``max_iter`` FISTA iterations: the
   fit's wall time, its setup (input checks and label statistics, encoding, the Lipschitz
   power iteration: 40 passes) and the **time per FISTA iteration** (time inside FISTA / its
-  iterations; an iteration is two passes, plus a duality gap every 5th), which should grow
-  linearly in n;
+  iterations; an iteration is one round trip -- the candidate's loss and the next
+  extrapolated point's loss and gradient -- plus a duality gap every 5th), which should
+  grow linearly in n while the blocks fit in the workers' memory, and by the disk's speed
+  beyond (spilled blocks are read back on every pass);
 * the **peak resident memory of each worker process** (ru_maxrss, fresh processes per n)
   next to the data it holds (X and Y blocks, n * 512 * 4 / 2 bytes), and the client's peak
   (one process for the whole run), which should stay flat: nothing is gathered;
@@ -24,7 +26,8 @@ Medians of ``repeat`` fits per size. Writes results/dask_scale.json.
 
     PYTHONPATH=. python benchmarks/dask_scale.py            # 1e5, 1e6, 3e6 rows
     PYTHONPATH=. python benchmarks/dask_scale.py --quick    # 1e5, 2e5 rows (a minute)
-    PYTHONPATH=. python benchmarks/dask_scale.py --sizes 1e5,1e7 --memory-limit 12GiB
+    PYTHONPATH=. python benchmarks/dask_scale.py --sizes 1e5,1e6,1e7 --lazy --repeat 1 \
+        --max-iter 10    # 20 GB: twice the cluster's 2 x 5 GiB, spilled to disk
 """
 
 import argparse
@@ -127,12 +130,14 @@ def run_size(n, args):
                            memory_limit=args.memory_limit, dashboard_address=None)
     client = Client(cluster)
     try:
-        t = time.perf_counter()
         X, Y = make_data(n, args.chunk)
-        X, Y = client.persist([X, Y])
-        wait([X, Y])
-        gen_s = time.perf_counter() - t
-        held = held_bytes(client)
+        gen_s = held = None
+        if args.persist:
+            t = time.perf_counter()
+            X, Y = client.persist([X, Y])
+            wait([X, Y])
+            gen_s = time.perf_counter() - t
+            held = held_bytes(client)
         alpha = 0.05
         models = {
             "squared": lambda: MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-4,
@@ -172,6 +177,9 @@ def main():
     ap.add_argument("--anchor-iter", type=int, default=5)
     ap.add_argument("--anchor-max", type=float, default=1e6)
     ap.add_argument("--no-anchor", dest="anchor", action="store_false")
+    ap.add_argument("--lazy", dest="persist", action="store_false",
+                    help="pass the lazy arrays (the fit persists its blocks once; every "
+                         "fit generates the data anew): for data beyond the cluster's memory")
     args = ap.parse_args()
     sizes = args.sizes or ("1e5,2e5" if args.quick else "1e5,1e6,3e6")
     sizes = [int(float(s)) for s in sizes.split(",")]
@@ -193,7 +201,8 @@ def main():
                          f"{1e3 * m['per_iter_s']:.0f}",
                          f"{1e3 * m['per_iter_s'] / n * 1e6:.0f}",
                          f"{max(r['worker_peak_rss_bytes']) / 2**30:.2f}",
-                         f"{max(r['held_bytes_per_worker']) / 2**30:.2f}",
+                         f"{max(r['held_bytes_per_worker']) / 2**30:.2f}"
+                         if r["held_bytes_per_worker"] else "(lazy)",
                          f"{r['client_peak_rss_bytes'] / 2**30:.2f}",
                          f"{m['ratio_daskml_per_task_iter']:.1f}"
                          if "ratio_daskml_per_task_iter" in m else "-"])
@@ -211,7 +220,8 @@ def main():
         "config": {"d": D, "T": T, "chunk_rows": args.chunk, "workers": 2,
                    "threads_per_worker": 1, "memory_limit": args.memory_limit,
                    "max_iter": args.max_iter, "repeat": args.repeat, "quick": args.quick,
-                   "anchor_iter": args.anchor_iter, "missing_labels": 0.1},
+                   "anchor_iter": args.anchor_iter, "missing_labels": 0.1,
+                   "persisted_before_fit": args.persist},
         "results": results})
     print("wrote", path)
 

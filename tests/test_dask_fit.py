@@ -315,3 +315,50 @@ def test_step_rule_on_blocks(client, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter: a few checked steps are enough
         MultiTaskClassifier(penalty="l21", alpha=0.05, max_iter=4).fit(_lazy(X), _lazy(Yc))
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+def test_one_round_trip_per_iteration(client, monkeypatch, kind):
+    """FISTA on the blocks gathers once per accepted step (the candidate's loss and the
+    next extrapolated point's loss and gradient together), plus the duality-gap checks
+    (every 5th iteration: one gather for squared loss, two for logistic, whose conjugate
+    at the shrunk dual scale needs a pass) and, for logistic, 3 power rounds per local
+    Lipschitz refresh (every 20th); the iterates are those of the unfused evaluation."""
+    from mtlclassic.multitask import _dask, _solver
+
+    trips, start, fista = [], [], _solver.fista
+    reduce_many = _dask.DaskData.reduce_many
+
+    def counted(self, lists, *args, **kw):
+        trips.append(len(lists))
+        return reduce_many(self, lists, *args, **kw)
+
+    def spy(*args, **kw):
+        start.append(len(trips))
+        return fista(*args, **kw)
+
+    monkeypatch.setattr(_dask.DaskData, "reduce_many", counted)
+    monkeypatch.setattr(_solver, "fista", spy)
+    if kind == "squared":
+        X, Y = _data(n=600, d=40, missing=0.2, seed=3)
+        X[:, 1] = X[:, 0] + 0.05 * X[:, 1]  # ill-conditioned: many iterations
+        est = MultiTaskRegressor(penalty="l21", alpha=0.02, tol=1e-9, max_iter=5000)
+        per_check = 1
+    else:
+        X, Y = _labels(seed=4)
+        est = MultiTaskClassifier(penalty="l21", alpha=0.01, tol=1e-6, max_iter=5000)
+        per_check = 2
+    fitted = est.fit(_lazy(X), _lazy(Y))
+    it = fitted.n_iter_
+    assert it >= 40  # long enough for the per-iteration count to show
+    in_fista = len(trips) - start[0]
+    budget = it + per_check * (it // 5 + 2) + (3 * (it // 20) if kind != "squared" else 0)
+    assert in_fista <= budget + 0.1 * it  # a few rejected steps: one gather each
+    assert max(trips) == 2  # the candidate and the speculative extrapolated point
+    # without the speculation: the same iterates, about twice the gathers
+    trips.clear(), start.clear()
+    monkeypatch.setattr(_dask.DaskOracle, "speculate", False)
+    plain = type(est)(**est.get_params()).fit(_lazy(X), _lazy(Y))
+    assert plain.n_iter_ == it
+    np.testing.assert_allclose(plain.coef_, fitted.coef_, rtol=0, atol=1e-12)
+    assert len(trips) - start[0] > in_fista + 0.8 * it

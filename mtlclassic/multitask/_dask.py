@@ -11,9 +11,12 @@ The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the 
   sums over blocks (a tree reduction): the loss, the column sums of G and X^T G (d, T').
   The linear map's value ``lin`` is a :class:`Lin` handle on the per-block Z futures,
   which FISTA combines linearly (``lin + beta (lin - lin_prev)``) without a pass; the
-  combination is evaluated inside the next block task. One round trip per evaluation
-  (FISTA: the candidate's loss, then the extrapolated point's loss fused with its
-  gradient X^T G; L-BFGS: loss and gradient fused).
+  combination is evaluated inside the next block task. One round trip per evaluation,
+  and FISTA asks for two at once (:meth:`DaskOracle.values`): the candidate's loss and,
+  speculatively, the loss fused with the gradient X^T G at the extrapolated point that
+  follows if the candidate is accepted -- one round trip per FISTA iteration, plus one
+  per duality-gap check (every 5th iteration) and, for the classification losses, the
+  local Lipschitz refresh every 20th; L-BFGS: loss and gradient fused.
 * squared loss with every label present: the weighted means (one pass), then the centred
   moments K = X^T S X, H = X^T S Y, diag(Y^T S Y) (a second pass), and the solve on the
   client (:func:`_solver.closed_form`'s Sylvester equation or FISTA on
@@ -294,7 +297,9 @@ def _blk_dual(blk, vt, kind, group, glob):
     G' (L*_b(s G'_b) as a function of s)."""
     G = _feasible(blk, vt[0], kind, group, glob) if glob is not None else vt[0]
     XtG, lstar = _oracle(blk, kind, group).dual_point(None, None, None, (G,))
-    return (to_numpy(XtG), to_numpy(G.sum(axis=0)), float(lstar(1.0))), lstar
+    # squared loss: L*(s G') = q s^2 + c s, known from its values at 1 and 1/2
+    half = float(lstar(0.5)) if kind == "squared" else 0.0
+    return (to_numpy(XtG), to_numpy(G.sum(axis=0)), float(lstar(1.0)), half), lstar
 
 
 def _blk_lstar(dual, s):
@@ -406,6 +411,7 @@ class DaskData:
         self.n, self.d, self.n_sub, self.group, self.kind = n, d, n_sub, group, kind
         self.has_sw, self.full = has_sw, full
         self._cache = {}
+        self.round_trips = 0  # gathers to the client (each waits for the workers)
 
     def map(self, fn, *args, per_block=None, **kw):
         """Submit fn(block_i, *per_block(i), *args, **kw) for every block (futures)."""
@@ -417,11 +423,20 @@ class DaskData:
         """Sum of the blocks' results (of their ``item``-th entry) by a tree of sum tasks
         of ``fan_in`` inputs each on the workers; only the total comes to the client (one
         round trip)."""
-        while len(futs) > 1 or item is not None:
-            futs = [self.client.submit(_sum_parts, item, *futs[i:i + fan_in], pure=False)
-                    for i in range(0, len(futs), fan_in)]
-            item = None
-        return futs[0].result()
+        return self.reduce_many([futs], item, fan_in)[0]
+
+    def reduce_many(self, lists, item=None, fan_in=16):
+        """:meth:`reduce` of several lists of block results, gathered in one round trip."""
+        roots = []
+        for futs in lists:
+            it = item
+            while len(futs) > 1 or it is not None:
+                futs = [self.client.submit(_sum_parts, it, *futs[i:i + fan_in], pure=False)
+                        for i in range(0, len(futs), fan_in)]
+                it = None
+            roots.append(futs[0])
+        self.round_trips += 1
+        return self.client.gather(roots)
 
     def cached(self, key, fn):
         if key not in self._cache:
@@ -465,6 +480,8 @@ class DaskOracle:
     curvature = _solver.DataOracle.curvature
     offset = 0.0
     check_every = 5
+    speculate = True  # an evaluation costs a round trip: FISTA fuses two in one
+    local_rounds = 3
 
     def __init__(self, data, Q, fit_intercept, kind, x_mean, fused=False):
         self.data, self.Q, self.fit_intercept, self.kind = data, Q, fit_intercept, kind
@@ -485,12 +502,23 @@ class DaskOracle:
         return Lin([(1.0, self.data.map(_blk_linear, W, b - self.m @ W))])
 
     def value(self, W, b, lin):
-        fused = self.fused or len(lin.terms) != 1 or lin.terms[0][0] != 1.0
-        futs = self.data.map(_blk_value, self.kind, self.group, fused,
-                             per_block=lambda i: (lin.block(i),))
-        s = self.data.reduce(futs, 1)
-        WQ = W @ self.Q
-        return s["loss"] + 0.5 * float(np.sum(WQ * W)), _Aux(futs, s, WQ)
+        return self.values([(W, b, lin, False)])[0]
+
+    def values(self, points):
+        """[value(W, b, lin)] at several points (W, b, lin, need_grad) in one round trip
+        (FISTA's speculation, see :func:`_solver.fista`); X^T G is summed with the loss
+        where ``need_grad``, where the point is a combination (an extrapolated point,
+        whose gradient is always taken next) or for L-BFGS (``fused``)."""
+        out, lists = [], []
+        for W, b, lin, need_grad in points:
+            fused = need_grad or self.fused or len(lin.terms) != 1 \
+                or lin.terms[0][0] != 1.0
+            lists.append(self.data.map(_blk_value, self.kind, self.group, fused,
+                                       per_block=lambda i, lin=lin: (lin.block(i),)))
+        for (W, _, _, _), futs, s in zip(points, lists, self.data.reduce_many(lists, 1)):
+            WQ = W @ self.Q
+            out.append((s["loss"] + 0.5 * float(np.sum(WQ * W)), _Aux(futs, s, WQ)))
+        return out
 
     def _xtg(self, aux):
         if aux.s["xtg"] is None:
@@ -563,12 +591,15 @@ class DaskOracle:
                                        zip(glob["softmax"], need["max_need"])]
         duals = self.data.map(_blk_dual, self.kind, self.group, glob,
                               per_block=lambda i: (aux.futs[i],))
-        XtG, gsum, l1 = self.data.reduce(duals, 0)
+        XtG, gsum, l1, lh = self.data.reduce(duals, 0)
         XtG = XtG - np.outer(self.m, gsum)
+        q = 2.0 * (l1 - 2.0 * lh)  # squared loss: the quadratic's coefficients
 
         def lstar(s):  # at s = 1 known already; at the shrunk scale, one more round trip
             if s == 1.0:
                 return l1
+            if self.kind == "squared":
+                return q * s * s + (l1 - q) * s
             return self.data.reduce([self.data.client.submit(_blk_lstar, f, float(s),
                                                              pure=False) for f in duals])
 
@@ -628,7 +659,10 @@ class DaskOracle:
         if V is None:
             V = self._start_V()
             n_power = 40 if n_power is None else n_power
-        n_power = 10 if n_power is None else n_power
+        # a refresh starts from the last vectors: 3 rounds (a round trip each) follow
+        # the slowly moving curvature (the in-memory oracle, where a round costs no
+        # latency, takes 10)
+        n_power = self.local_rounds if n_power is None else n_power
         lam, self._power_V = self._power(lambda i: (lin.block(i),), V, "local", n_power)
         return self._local_value(lam)
 

@@ -637,14 +637,23 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     gradient at zero) both below tol, which does not bound the error.
 
     A warm start (W0, b0, ``lipschitz``) restarts the momentum: only the point and the
-    step carry over."""
+    step carry over.
+
+    An oracle whose evaluations cost a round trip (``oracle.speculate``: the Dask blocks)
+    is asked for the candidate's value and, in the same round trip (``oracle.values``),
+    for the value and gradient at the next extrapolated point that the candidate implies
+    if it is accepted (the momentum coefficient depends on the iteration count only): one
+    round trip per accepted step instead of two. A rejected step or a restart discards
+    that evaluation; the iterates are the same as without it."""
     xp = get_namespace(W0)
+    speculate = getattr(oracle, "speculate", False)
     check_every = oracle.check_every if check_every is None else int(check_every)
     W, b = W0.copy(), b0.copy()
     lin = oracle.linear(W, b)
-    f, aux = oracle.value(W, b, lin)
+    # (the start's gradient is taken next: summed with its value where that saves a trip)
+    f, aux = oracle.values([(W, b, lin, True)])[0] if speculate else oracle.value(W, b, lin)
     F = f + penalty.value(W, alpha)
-    kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
+    kkt_scale = None  # the gradient norm at zero: the fallback rule's unit, when needed
     cert = _Certifier(oracle, penalty, alpha, Q, tol, W.dtype)
     eps = cert.eps
     global_cap = float(lipschitz_cap)
@@ -661,12 +670,25 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     it = 0
     for it in range(1, max_iter + 1):
         gW, gb = oracle.grad(Yw, Yb, linY, auxY)
+        t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        beta = (t - 1.0) / t_new
         while True:
             step = 1.0 / Lip
             Wn, gn = penalty.prox_value(Yw - step * gW, step * alpha, alpha, n_jobs=n_jobs)
             bn = Yb - step * gb
             linn = oracle.linear(Wn, bn)
-            fn, auxn = oracle.value(Wn, bn, linn)
+            ahead = None
+            if not speculate:
+                fn, auxn = oracle.value(Wn, bn, linn)
+            elif beta == 0.0:  # the next extrapolated point is the candidate itself
+                (fn, auxn), = oracle.values([(Wn, bn, linn, True)])
+                ahead = (Wn, bn, linn, fn, auxn)
+            else:  # the same expressions as the extrapolation below: the same point
+                Ya, Yab = Wn + beta * (Wn - W), bn + beta * (bn - b)
+                linYa = linn + beta * (linn - lin)
+                (fn, auxn), (fa, auxa) = oracle.values([(Wn, bn, linn, False),
+                                                        (Ya, Yab, linYa, True)])
+                ahead = (Ya, Yab, linYa, fa, auxa)
             dW, db = Wn - Yw, bn - Yb
             sq = float(xp.sum(dW * dW) + xp.sum(db * db))
             bound = fY + float(xp.sum(gW * dW) + xp.sum(gb * db)) + 0.5 * Lip * sq
@@ -675,7 +697,6 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
                 break
             Lip *= 2.0
         Fn = fn + gn
-        kkt = Lip * math.sqrt(sq) / kkt_scale
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0
             Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
@@ -689,8 +710,6 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
                 f"FISTA accepted step {step:.4g} > 2 / L = {2.0 / L_here:.4g}"
         # (a plain proximal-gradient step from W, taken right after a restart, is accepted:
         # with the backtracking bound it cannot raise F beyond floating-point rounding)
-        t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        beta = (t - 1.0) / t_new
         rel = abs(F - Fn) / max(abs(Fn), 1e-12)
         W_prev, b_prev, lin_prev = W, b, lin
         W, b, lin, f, aux, F = Wn, bn, linn, fn, auxn, Fn
@@ -700,19 +719,26 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             certified = cert.available
             if ok:
                 converged = True
-        elif certified is False and rel < tol and kkt < tol:
-            converged = True
+        elif certified is False and rel < tol:
+            if kkt_scale is None:
+                kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
+            converged = Lip * math.sqrt(sq) / kkt_scale < tol
         if verbose:
             print(f"iter {it}: objective {F:.10g}, duality gap {cert.gap:.3e}, "
                   f"rel change {rel:.2e}, step {1 / Lip:.3g}")
         if converged:
             break
         t = t_new
-        # the map is linear, so its value at the extrapolated point costs no GEMM
-        Yw = W + beta * (W - W_prev)
-        Yb = b + beta * (b - b_prev)
-        linY = lin + beta * (lin - lin_prev)
-        fY, auxY = oracle.value(Yw, Yb, linY)
+        if ahead is not None:  # evaluated with the candidate (see the docstring)
+            Yw, Yb, linY, fY, auxY = ahead
+        elif beta == 0.0:  # no momentum yet: the extrapolated point is the iterate
+            Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
+        else:
+            # the map is linear, so its value at the extrapolated point costs no GEMM
+            Yw = W + beta * (W - W_prev)
+            Yb = b + beta * (b - b_prev)
+            linY = lin + beta * (lin - lin_prev)
+            fY, auxY = oracle.value(Yw, Yb, linY)
         if oracle.kind != "squared" and it % 20 == 0:  # follow the local curvature
             cap = min(oracle.local_lipschitz(lin), global_cap)
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
@@ -732,7 +758,6 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol):
     largest gradient entry falls below tol times the gradient norm at zero."""
 
     d, T = W0.shape
-    kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
 
     def unpack(x):
@@ -784,7 +809,7 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol):
             state["converged"] = True
             raise StopIteration
 
-    gtol = 0.0 if available else tol * kkt_scale
+    gtol = 0.0 if available else tol * max(oracle.grad_at_zero_norm(), 1e-12)
     res = scipy.optimize.minimize(
         fun, x0, jac=True, method="L-BFGS-B", callback=callback,
         options={"maxiter": max_iter, "gtol": gtol,

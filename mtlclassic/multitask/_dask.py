@@ -4,6 +4,13 @@ X (n, d) and Y (n, T) chunked by rows are turned once into row blocks that live 
 workers, each a dict ``{X: X_b (n_b, d), Y: Y_b (n_b, T'), A: A_b (n_b, T'), sw, swr}``
 (targets encoded, A the loss weights s_i rho_t / n_t of ``_losses``, 0 where unlabelled).
 The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the client.
+One fit serves MultiTaskRegressor, MultiTaskClassifier and MultiTaskEstimator (mixed task
+types): before the blocks are made, one pass sums per-task label statistics over the
+blocks -- the classes and their weighted counts of a classification task, (count, mean,
+squared deviations) of a regression task (the std of ``scale_targets``), and for
+``task_types="auto"`` (a first pass over Y only) the counts that decide
+``type_of_target`` (``_labels.type_counts``) -- and each block is encoded with the
+global result (``_labels.encode_tasks``).
 
 * :class:`DaskOracle`: :class:`_solver.DataOracle`'s interface on the blocks. Per block a
   worker forms Z_b = X_b W + b, runs the fused native loss pass (``_losses.native_loss``,
@@ -18,6 +25,9 @@ The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the 
   moments K = X^T S X, H = X^T S Y, diag(Y^T S Y) (a second pass), and the solve on the
   client (:func:`_solver.closed_form`'s Sylvester equation or FISTA on
   :class:`_solver.GramOracle`): no pass per iteration.
+* mixed task types: the grouped native loss with squared columns (group -1) among the
+  logistic / softmax ones; the null objective, the dual point's feasibility and the
+  Lipschitz bounds per column type, as DataOracle's "mixed" kind.
 * the duality gap (so ``tol`` keeps its meaning): the dual point is made feasible for the
   free intercepts with global column sums (and, for softmax tasks, a global max), then
   each block applies DataOracle's own dual on its rows (``fit_intercept=False``: no
@@ -63,6 +73,7 @@ def _add(a, b):
     starting with "max" take the maximum, "classes" entries merge class counts."""
     if isinstance(a, dict):
         return {k: (_merge_classes(a[k], b[k]) if k == "classes" else
+                    _merge_moments(a[k], b[k]) if k == "moments" else
                     np.maximum(a[k], b[k]) if k.startswith("max") else _add(a[k], b[k]))
                 for k in a}
     if isinstance(a, (tuple, list)):
@@ -81,6 +92,17 @@ def _merge_classes(a, b):
         out.append((cls, np.bincount(inv, weights=np.concatenate([na, nb]),
                                      minlength=len(cls))))
     return out
+
+
+def _merge_moments(a, b):
+    """Per column (count, mean, sum of squared deviations) of two blocks -> of both (Chan,
+    Golub & LeVeque's pairwise update: no cancellation as in sums of squares)."""
+    na, ma, sa = a
+    nb, mb, sb = b
+    n = na + nb
+    safe = np.where(n > 0, n, 1.0)
+    delta = mb - ma
+    return n, ma + delta * nb / safe, sa + sb + delta * delta * na * nb / safe
 
 
 def _sum_parts(item, *parts):
@@ -128,8 +150,22 @@ def _weights(SWb, n, T):
     return np.repeat(w[:, None], T, axis=1) if w.ndim == 1 else w
 
 
-def _blk_check(Xb, Yb, SWb, missing_label, classify):
-    """One block's share of the input checks and label statistics."""
+def _blk_types(Yb, SWb, missing_label):
+    """Per task, the counts of ``_labels.type_counts`` on its labelled values (entries of
+    zero weight are unlabelled, as in memory): summed over the blocks, they decide
+    ``type_of_target`` on the whole column (MultiTaskEstimator's task_types="auto")."""
+    Y2 = np.asarray(Yb)
+    n, T = Y2.shape
+    miss = _labels.missing_mask(Y2, missing_label) | (_weights(SWb, n, T) == 0)
+    cs = [_labels.type_counts(Y2[~miss[:, t], t]) for t in range(T)]
+    return {k: np.array([c[k] for c in cs], dtype=np.int64) for k in cs[0]} if T else {}
+
+
+def _blk_check(Xb, Yb, SWb, missing_label, types, prefix=False):
+    """One block's share of the input checks and label statistics: per classification
+    task its classes and their weighted counts, per regression task (count, mean, sum of
+    squared deviations) of its labelled values (the std of ``scale_targets``). ``prefix``:
+    name the regression tasks in their errors (MultiTaskEstimator's messages)."""
     xp = get_namespace(Xb)
     Y2 = np.asarray(Yb)
     _labels.check_real_targets(Y2)
@@ -144,9 +180,26 @@ def _blk_check(Xb, Yb, SWb, missing_label, classify):
                               and not np.all(SW == SW[:, :1])),
            "nonfinite": int(xp.sum(~xp.isfinite(Xb))) if Xb.size else 0,
            "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0}
-    if classify:
+    reg = [t for t in range(T) if types[t] == "regression"]
+    if reg:
+        try:
+            Yr = _labels.encode_regression(Y2[:, reg], miss[:, reg])  # refuses infinity
+        except (TypeError, ValueError) as e:
+            if not prefix:
+                raise
+            raise ValueError(f"the regression tasks {reg}: {e}") from None
+        mom = np.zeros((3, T))
+        for k, t in enumerate(reg):
+            y = Yr[~miss[:, t], k]
+            if len(y):
+                mom[:, t] = len(y), y.mean(), np.sum((y - y.mean()) ** 2)
+        out["moments"] = tuple(mom)
+    if len(reg) < T:
         cl = []
         for t in range(T):
+            if types[t] == "regression":
+                cl.append((np.empty(0), np.empty(0)))
+                continue
             lab = ~miss[:, t]
             values = Y2[lab, t]
             try:
@@ -156,8 +209,6 @@ def _blk_check(Xb, Yb, SWb, missing_label, classify):
                 raise
             cl.append((cls, np.bincount(inv.ravel(), weights=SW[lab, t], minlength=len(cls))))
         out["classes"] = cl
-    else:
-        _labels.encode_regression(Y2, miss)  # refuses infinite targets
     return out
 
 
@@ -170,10 +221,8 @@ def _blk_make(Xb, Yb, SWb, meta):
     SW = _weights(SWb, n, T)
     miss = miss0 | (SW == 0)
     owner = meta["owner"]
-    if meta["classes"] is None:
-        Yenc, mask = _labels.encode_regression(Y2, miss), ~miss
-    else:
-        Yenc, mask, _, _ = _labels.encode_classification(Y2, miss, meta["classes"])
+    Yenc, mask, _, _, _ = _labels.encode_tasks(Y2, miss, meta["types"], meta["target_scale"],
+                                               meta["classes"])
     CW = 1.0
     if meta["cw_specs"] is not None:
         CW = _labels.class_weight_matrix(meta["cw_specs"], Y2, miss, SW, meta["classes"],
@@ -246,7 +295,8 @@ def _oracle(blk, kind, group, fit_intercept=False):
 
 def _feasible(blk, G, kind, group, glob):
     """The dual point G' made feasible for free intercepts with the global factors of
-    DataOracle.dual_point: squared G - A c; logistic G+ a+ + G- a-; a softmax task's
+    DataOracle.dual_point: squared G - A c (also the squared columns, group -1, of mixed
+    task types); logistic G+ a+ + G- a-; a softmax task's
     columns a (q' - e_k), q' = (1 - theta) (q + delta) + theta pi clipped to [0, 1]."""
     xp = get_namespace(G)
     A, Y = blk["A"], blk["Y"]
@@ -255,6 +305,9 @@ def _feasible(blk, G, kind, group, glob):
     Gp = xp.where(G > 0, G, 0.0)
     out = Gp * xp.asarray(glob["ap"], dtype=G.dtype) + (G - Gp) * xp.asarray(glob["an"],
                                                                             dtype=G.dtype)
+    if glob.get("c") is not None:  # mixed task types: the squared columns as above
+        sq = xp.asarray(np.asarray(group) == -1)
+        out = xp.where(sq, G - A * xp.asarray(glob["c"], dtype=G.dtype), out)
     for j, K, delta, pi, th in glob["softmax"]:
         a, onehot, q = _softmax_q(blk, G, j, K)
         base = q + xp.asarray(delta, dtype=G.dtype)
@@ -301,16 +354,18 @@ def _blk_lstar(dual, s):
     return float(dual[1](s))
 
 
-def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
+def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode, ccol=None):
     """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
     X_c = X - 1 m^T: (X^T U, 1^T U) with U = w * ([X_c 1] V) (the client subtracts
-    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column) or both."""
+    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column; max_t c_t
+    A_t with per-column curvature bounds ``ccol``) or both."""
     xp = _xp_of(blk)
     X = blk["X"]
     dt = _dt(blk)
     Wt = []
     if mode in ("global", "both"):  # lipschitz_estimate's (its curvature factor comes last)
-        Wt.append(blk["A"].max(axis=1, keepdims=True))
+        A = blk["A"] if ccol is None else blk["A"] * xp.asarray(ccol, dtype=dt)
+        Wt.append(A.max(axis=1, keepdims=True))
     if mode in ("local", "both"):
         Wt.append(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
     Wt = Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
@@ -321,7 +376,8 @@ def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
 
 
 def _blk_hessians(blk, terms, kind, group, m, fit_intercept, curvature):
-    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug)."""
+    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug;
+    ``curvature``: the bound of each column)."""
     X = to_numpy(blk["X"]).astype(np.float64) - m
     if fit_intercept:
         X = np.column_stack([X, np.ones(len(X))])
@@ -462,7 +518,6 @@ class DaskOracle:
     at FISTA's extrapolated points (whose ``lin`` is a combination, and whose gradient is
     always taken next); elsewhere :meth:`grad` sums X^T G in one more round trip."""
 
-    curvature = _solver.DataOracle.curvature
     offset = 0.0
     check_every = 5
 
@@ -473,6 +528,16 @@ class DaskOracle:
         self.group = data.group
         self.softmax = [] if self.group is None else [
             (int(j), int(self.group[j])) for j in np.flatnonzero(np.asarray(self.group) >= 2)]
+        # the column types, as DataOracle's: squared (kind, or group -1 among logistic
+        # columns: mixed task types), element-wise logistic, softmax
+        g = np.ones(data.n_sub, dtype=int) if self.group is None else np.asarray(self.group)
+        self.sq = np.full(data.n_sub, kind == "squared") | (g == -1)
+        single = np.ones(data.n_sub, dtype=bool)
+        for j, K in self.softmax:
+            single[j:j + K] = False
+        self.single = single & ~self.sq
+        self.mixed = kind != "squared" and bool(self.sq.any())
+        self.col_curv = np.where(self.sq, 1.0, np.where(single, 0.25, 0.5))
         self._power_V = self._lip_sq = self._primed = None
         if data.dtype == np.float32:
             # float32 products: f is known to a few float32 ulps of its scale, not float64
@@ -516,16 +581,17 @@ class DaskOracle:
             if not self.fit_intercept:
                 return 0.5 * float(AYY.sum())
             return 0.5 * float(np.sum(AYY - AY ** 2 / np.where(A > 0, A, 1.0)))
-        single = np.ones(len(A), dtype=bool)
-        for j, K in self.softmax:
-            single[j:j + K] = False
+        single, sq, out = self.single, self.sq, 0.0
+        if self.mixed:  # the squared columns as above
+            out = 0.5 * float(np.sum(AYY[sq] if not self.fit_intercept else
+                                     AYY[sq] - AY[sq] ** 2 / np.where(A[sq] > 0, A[sq], 1.0)))
         if not self.fit_intercept:
-            out = math.log(2.0) * float(A[single].sum())
+            out += math.log(2.0) * float(A[single].sum())
         else:
             P, N = c["Apos"][single], c["Aneg"][single]
             tot = P + N
             tot = np.where(tot > 0, tot, 1.0)
-            out = -float(np.sum(_solver._entropy_terms(P / tot, np) * tot))
+            out -= float(np.sum(_solver._entropy_terms(P / tot, np) * tot))
         for j, K in self.softmax:
             if not self.fit_intercept:
                 out += math.log(K) * float(A[j])
@@ -550,6 +616,7 @@ class DaskOracle:
                 sp, sn = aux.s["gpos"], aux.s["gneg"]
                 glob = {"ap": np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0),
                         "an": np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0),
+                        "c": gsum / np.where(A > 0, A, 1.0) if self.mixed else None,
                         "softmax": []}
                 for j, K in self.softmax:
                     tot = float(A[j]) if A[j] > 0 else 1.0
@@ -575,13 +642,13 @@ class DaskOracle:
         return XtG, lstar
 
     # -- Lipschitz constants
-    def _power(self, terms_of, V, mode, n_power):
+    def _power(self, terms_of, V, mode, n_power, ccol=None):
         lam = np.zeros(V.shape[1])
         for _ in range(n_power):
             nv = np.sqrt(np.sum(V * V, axis=0))
             V = V / np.where(nv > 0, nv, 1.0)
             XtU, top = self.data.reduce(self.data.map(
-                _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode,
+                _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode, ccol,
                 per_block=terms_of))
             XtU = XtU - np.outer(self.m, top)  # X_c^T U
             V = np.concatenate([XtU, top[None, :] if self.fit_intercept else 0.0 * top[None]])
@@ -600,8 +667,11 @@ class DaskOracle:
         both = lin0 is not None and self._power_V is None
         if both:
             V = np.concatenate([V, self._start_V()], axis=1)
+        ccol = None
+        if np.ndim(curvature):  # one bound per column (mixed task types): max_t c_t A_t
+            ccol, curvature = np.asarray(curvature, dtype=np.float64), 1.0
         lam, V = self._power(lambda i: (None if lin0 is None else lin0.block(i),), V,
-                             "both" if both else "global", n_power)
+                             "both" if both else "global", n_power, ccol)
         if both:
             self._power_V = V[:, 1:]
             self._primed = self._local_value(lam[1:])
@@ -633,13 +703,9 @@ class DaskOracle:
         return self._local_value(lam)
 
     def exact_lipschitz(self, lin=None):
-        curv = self.curvature[self.kind]
         H = self.data.reduce(self.data.map(
-            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, curv,
+            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, self.col_curv,
             per_block=lambda i: (None if lin is None else lin.block(i),)))
-        if lin is None:
-            for j, K in self.softmax:
-                H[j:j + K] *= 2.0
         return max(float(np.linalg.eigvalsh(h).max()) for h in H) + _solver._qmax(self.Q)
 
 
@@ -736,10 +802,18 @@ def fit(est, X, y, sample_weight=None):
     xb = client.compute(list(X.to_delayed().ravel()))
     yb = client.compute(list(Y.to_delayed().ravel()))
     sb = [None] * len(xb) if SW is None else client.compute(list(SW.to_delayed().ravel()))
-    classify = est._loss_name != "squared"
     first = DaskData(client, xb, n, d, 0, None, None, False, False)
-    st = first.reduce([client.submit(_blk_check, x, yy, s, est.missing_label, classify,
-                                     pure=False) for x, yy, s in zip(xb, yb, sb)])
+    types = est._declared_types(T)
+    auto = types is None
+    if auto:  # type_of_target per column from counts summed over the blocks (Y only)
+        tc = first.reduce([client.submit(_blk_types, yy, s, est.missing_label, pure=False)
+                           for yy, s in zip(yb, sb)])
+        types = ["regression" if _labels.continuous_from_counts(
+            {k: v[t] for k, v in tc.items()}) else "classification" for t in range(T)]
+    classify = "classification" in types
+    st = first.reduce([client.submit(_blk_check, x, yy, s, est.missing_label, types,
+                                     est._mixed_types, pure=False)
+                       for x, yy, s in zip(xb, yb, sb)])
     if st["nonfinite"]:
         raise ValueError("Input X contains NaN or infinity")
     from ._estimators import check_magnitude
@@ -752,25 +826,38 @@ def fit(est, X, y, sample_weight=None):
     if dead.size:
         raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
                          "all zero; at least one non-zero weight is needed")
-    classes = specs = counts = None
+    classes, counts = [None] * T, None
     softmax_tasks = []
     if classify:
-        classes = [_labels.task_classes(cls, t) for t, (cls, _) in enumerate(st["classes"])]
+        if auto:
+            from ._mixed import warn_many_classes
+
+            for t in range(T):
+                if types[t] == "classification" and tc["notnumber"][t] == 0:
+                    warn_many_classes(t, len(st["classes"][t][0]))
+        classes = [_labels.task_classes(cls, t) if types[t] == "classification" else None
+                   for t, (cls, _) in enumerate(st["classes"])]
         counts = [c for _, c in st["classes"]]
-        owner = np.concatenate([[t] * (1 if len(c) == 2 else len(c))
-                                for t, c in enumerate(classes)]).astype(int)
-        est._classes = classes
-    else:
-        owner = np.arange(T)
+    owner = np.concatenate([[t] * (1 if c is None or len(c) == 2 else len(c))
+                            for t, c in enumerate(classes)]).astype(int)
+    scale = np.ones(T)
+    if getattr(est, "scale_targets", False) and "moments" in st:
+        # the std of each regression task's labelled values (np.std's, to rounding)
+        cnt, _, m2 = st["moments"]
+        for t in range(T):
+            if types[t] == "regression":
+                sd = math.sqrt(m2[t] / cnt[t]) if cnt[t] > 0 else 0.0
+                scale[t] = sd if np.isfinite(sd) and sd > 0 else 1.0
+    est._adopt_encoding(types, classes, scale, owner)
     group = est._loss_groups(owner)
     if group is not None:
         softmax_tasks = list(np.unique(owner[group >= 2]))
-    if classify and est.class_weight is not None:
-        specs = _labels.check_class_weight(est.class_weight, T)
+    specs = est._class_weight_specs(T)
     rho = est._task_weights(None, None, size=st["weight"])[owner]
     n_t = st["weight"][owner]
     has_sw = not st["rows_differ"]
     meta = {"missing_label": est.missing_label, "owner": owner, "classes": classes,
+            "types": types, "target_scale": scale,
             "cw_specs": specs, "cw_counts": counts, "softmax_tasks": softmax_tasks,
             "scale": rho / n_t, "sw": "per-sample" if has_sw else "none",
             "intercept_scaling": float(est.intercept_scaling)

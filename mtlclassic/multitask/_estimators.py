@@ -85,6 +85,7 @@ def check_classification_loss(loss):
 
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
+    _mixed_types = False  # MultiTaskEstimator: regression and classification tasks
 
     def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
@@ -313,6 +314,18 @@ class _BaseMultiTask(BaseEstimator):
     def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Multipliers of the loss terms (n, T'): 1 (regression; see the classifier)."""
         return 1.0
+
+    def _declared_types(self, T):
+        """The type of each of the T tasks ("regression" / "classification"), or None when
+        the data decide them (MultiTaskEstimator's "auto")."""
+        return ["regression" if self._loss_name == "squared" else "classification"] * T
+
+    def _adopt_encoding(self, types, classes, scale, owner):
+        """Keep what the encoding found (the dask fit finds it from block summaries)."""
+
+    def _class_weight_specs(self, T):
+        """class_weight as one spec per task, or None (no class weights)."""
+        return None
 
     def _loss_groups(self, owner):
         """The softmax group layout of the columns (``_losses.softmax_groups``), or None
@@ -826,11 +839,19 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         self._classes = classes
         return Yenc, mask, owner
 
+    def _adopt_encoding(self, types, classes, scale, owner):
+        self._classes = classes
+
+    def _class_weight_specs(self, T):
+        if self.class_weight is None:
+            return None
+        return _labels.check_class_weight(self.class_weight, T)
+
     def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Loss multipliers from ``class_weight`` (see _labels.class_weight_matrix)."""
-        if self.class_weight is None:
+        specs = self._class_weight_specs(Y2.shape[1])
+        if specs is None:
             return 1.0
-        specs = _labels.check_class_weight(self.class_weight, Y2.shape[1])
         softmax = [] if group is None else list(np.unique(owner[group >= 2]))
         return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes, owner,
                                            softmax_tasks=softmax)

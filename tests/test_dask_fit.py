@@ -457,3 +457,67 @@ def test_mixed_estimator_bad_inputs(client):
     with pytest.warns(UserWarning, match="task_types"):
         est = MultiTaskEstimator(penalty="ridge", max_iter=5).fit(Xd, y_pix)
     assert est.task_types_ == ["classification"]
+
+
+# ------------------------------------------------------------- lazy predictions
+def test_lazy_predictions_never_gather_X(client, monkeypatch):
+    """predict / decision_function / predict_proba on a dask X return lazy dask arrays
+    (their in-memory formats: per-task lists, the classes' dtype), computed block by
+    block on the workers; score computes only the (n, T) predictions. X is never turned
+    into a NumPy array on the client (``__array__`` refused), nothing runs before
+    ``compute`` (no task on the cluster), and the results keep X's row chunks."""
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Y = _mixed(n=200, seed=16, missing=0.1)
+    Yo = Y.astype(object)
+    Yo[:, 3] = np.where(np.isnan(Y[:, 3]), None, np.where(Y[:, 3] > 0, "yes", "no"))
+    Yc = np.where(np.isnan(Y[:, 3:]), 0.0, Y[:, 3:])
+    kw = dict(penalty="ridge", alpha=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = [
+            (MultiTaskRegressor(**kw).fit(X, Y[:, :3]), Y[:, :3]),
+            (MultiTaskRegressorCV(penalty="ridge", alphas=2, cv=2).fit(X, Y[:, 0]), Y[:, 0]),
+            (MultiTaskClassifier(loss="multinomial", **kw).fit(X, Yo[:, 3:]), Yo[:, 3:]),
+            (MultiTaskClassifierCV(penalty="ridge", alphas=2, cv=2).fit(X, Yc[:, 1]), Yc[:, 1]),
+            (MultiTaskEstimator(**kw).fit(X, Yo), Yo),
+            (MultiTaskEstimator(**kw).fit(X, Y), Y),
+        ]
+    methods = ("predict", "decision_function", "predict_proba")
+    refs = [{m: getattr(est, m)(X) for m in methods if hasattr(est, m)} for est, _ in models]
+    scores = [est.score(X, y) for est, y in models]
+    Xd = _lazy(X, rows=(80, 80, 40))
+
+    def refuse(self, *a, **k):
+        raise AssertionError("a dask array was materialised on the client")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    for (est, y), ref, score in zip(models, refs, scores):
+        for m, expected in ref.items():
+            with distributed.get_task_stream(client) as before:
+                out = getattr(est, m)(Xd)
+            many = isinstance(expected, list)
+            outs, exps = (out, expected) if many else ([out], [expected])
+            assert len(outs) == len(exps)
+            assert all(o is None if e is None else isinstance(o, da.Array)
+                       for o, e in zip(outs, exps)), (est, m)
+            assert before.data == [], (est, m)  # lazy: nothing ran on the cluster
+            outs = [o for o in outs if o is not None]
+            with distributed.get_task_stream(client) as during:
+                got = dask.compute(*outs)
+            assert during.data, (est, m)
+            for o, g, e in zip(outs, got, [e for e in exps if e is not None]):
+                assert o.dtype == e.dtype and o.shape == e.shape, (est, m)
+                assert o.chunks[0] == Xd.chunks[0], (est, m)  # computed block by block
+                if e.dtype.kind == "f":
+                    np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+                else:
+                    np.testing.assert_array_equal(g, e)
+        assert est.score(Xd, y) == pytest.approx(score, rel=1e-12)
+        yd = da.from_array(np.asarray(y), chunks=70)
+        assert est.score(Xd, yd) == pytest.approx(score, rel=1e-12)
+    monkeypatch.undo()
+    est = models[0][0]
+    with pytest.raises(ValueError, match="X has 4 features, but MultiTaskRegressor is "
+                                         "expecting 5"):
+        est.predict(Xd[:, :4])

@@ -34,6 +34,11 @@ global result (``_labels.encode_tasks``).
   further change) and the client adds the parts.
 * the "auto" task relation (label correlations; per-task ridge fits of disjoint tasks)
   from moments summed over the blocks.
+* predictions on a dask X (:func:`map_predict`, :func:`map_rows`): ``predict``,
+  ``decision_function`` and ``predict_proba`` are lazy dask arrays, the fitted model's
+  in-memory method mapped over X's row chunks (explicit dtype, meta and chunks: nothing
+  runs before ``compute``); ``score`` computes only the (n, T) predictions
+  (:func:`compute_small`) and scores them on the client.
 
 CuPy chunks run the same code: every block function takes its namespace from its block.
 """
@@ -1033,12 +1038,51 @@ def prepare_cv(X, y, sample_weight):
     return X, y, sample_weight
 
 
-def map_predict(fn, X, n_out, dtype):
-    """fn (a fitted model's predict on NumPy rows) over the row blocks of a dask X: a
-    lazy (n,) or (n, n_out) dask array."""
+def predict_input(est, X):
+    """A dask X checked for a fitted model's predictions (2-D, its number of features), its
+    columns in one chunk (whole rows per block)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "coef_")
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a dask array of shape {X.shape}")
-    X = X.rechunk({1: -1})
-    if n_out is None:
-        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1)
-    return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+
+
+def map_rows(fn, A, n_out, dtype, like=None):
+    """fn over the row blocks of the dask array A (n,) or (n, k) (one column chunk): a lazy
+    (n,) (``n_out`` None) or (n, n_out) dask array of ``dtype``, with the row chunks of A.
+    Its meta is an empty array of ``like``'s kind (CuPy for CuPy chunks; NumPy by
+    default), so that dask never calls fn to guess it."""
+    dtype = np.dtype(dtype)
+    xp = get_namespace(like) if like is not None and dtype.kind in "biuf" else np
+    meta = xp.empty((0,) if n_out is None else (0, 0), dtype=dtype)
+    kw = {}
+    if A.ndim == 2 and n_out is None:
+        kw["drop_axis"] = 1
+    elif A.ndim == 1 and n_out is not None:
+        kw["new_axis"] = 1
+    chunks = (A.chunks[0],) if n_out is None else (A.chunks[0], (int(n_out),))
+    return A.map_blocks(fn, dtype=dtype, meta=meta, chunks=chunks, **kw)
+
+
+def map_predict(est, fn, X, n_out, dtype):
+    """fn (a fitted model's method on in-memory rows) over the row blocks of a dask X: a
+    lazy (n,) or (n, n_out) dask array; nothing is computed, X is never gathered."""
+    X = predict_input(est, X)
+    return map_rows(fn, X, n_out, dtype, like=X._meta)
+
+
+def compute_small(*arrays):
+    """Dask arrays among ``arrays`` (per-row predictions, labels, weights: n x T, never X)
+    computed together in one pass on the cluster; the others unchanged."""
+    if not any(is_dask(a) for a in arrays):
+        return arrays
+    import dask
+
+    return dask.compute(*arrays)

@@ -1,5 +1,6 @@
 """MultiTaskRegressor and MultiTaskClassifier."""
 
+import functools
 import numbers
 import warnings
 
@@ -613,8 +614,13 @@ class _BaseMultiTask(BaseEstimator):
 
     def _decision(self, X):
         """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
-        are moved to the GPU), NumPy X gives NumPy scores in float64."""
+        are moved to the GPU), NumPy X gives NumPy scores in float64, a dask X a lazy dask
+        array of them computed block by block on its row chunks."""
         check_is_fitted(self, "coef_")
+        if _dask.is_dask(X):
+            cupy_blocks = is_cupy_array(X._meta) and X.dtype in (np.float32, np.float64)
+            return _dask.map_predict(self, self._decision, X, self.coef_.shape[0],
+                                     X.dtype if cupy_blocks else np.float64)
         X = self._validate_X(X, reset=False)
         if is_cupy_array(X):
             import cupy
@@ -663,7 +669,11 @@ class _BaseMultiTask(BaseEstimator):
 def task_proba(z, softmax):
     """Class probabilities (n, K) of one task from its scores: (n,) binary -> sigmoid;
     (n, K) -> softmax, or (one-vs-rest) the K sigmoids normalised to sum to one, as
-    ``OneVsRestClassifier``. NumPy out (CuPy scores come to the host)."""
+    ``OneVsRestClassifier``. NumPy out (CuPy scores come to the host); dask scores give
+    a lazy dask array, computed block by block."""
+    if _dask.is_dask(z):
+        return _dask.map_rows(functools.partial(task_proba, softmax=softmax), z,
+                              2 if z.ndim == 1 else z.shape[1], np.float64)
     z = to_numpy(z) if is_cupy_array(z) else z
     if z.ndim == 1:
         p = _losses._expit(z)
@@ -759,18 +769,19 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
     def predict(self, X):
         """(n,) or (n, n_tasks) predictions; a dask X gives a lazy dask array."""
-        if _dask.is_dask(X):
-            check_is_fitted(self, "coef_")
-            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
-                                     np.float64)
         Z = self._decision(X)
-        return Z.ravel() if self._one_d else Z
+        if self._one_d:
+            return Z[:, 0] if _dask.is_dask(Z) else Z.ravel()
+        return Z
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R^2 on each task's labelled samples; a task without a labelled
         sample (of non-zero weight) in these rows is skipped (ValueError if every task is).
-        ``sample_weight``: (n,) or (n, n_tasks)."""
-        P = to_numpy(self.predict(X))
+        ``sample_weight``: (n,) or (n, n_tasks). A dask X is never gathered: its
+        predictions (n, n_tasks) are computed on the cluster, with y and
+        ``sample_weight`` if they are dask arrays, and come to the client."""
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
+        P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
@@ -892,11 +903,13 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return out[0] if self._one_d else out
 
     def predict(self, X):
-        """Predicted labels per task; a dask X gives a lazy dask array."""
+        """Predicted labels per task; a dask X gives a lazy dask array (of the classes'
+        dtype, object when the tasks' classes differ in type)."""
         if _dask.is_dask(X):
             check_is_fitted(self, "coef_")
             kinds = {np.asarray(c).dtype for c in self._task_classes()}
-            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
+            return _dask.map_predict(self, self.predict, X,
+                                     None if self._one_d else self.n_tasks_,
                                      kinds.pop() if len(kinds) == 1 else object)
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
@@ -927,8 +940,10 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on each task's labelled samples; a task without a
         labelled sample (of non-zero weight) in these rows is skipped (ValueError if every
-        task is). ``sample_weight``: (n,) or (n, n_tasks)."""
-        P = to_numpy(self.predict(X))
+        task is). ``sample_weight``: (n,) or (n, n_tasks). A dask X is never gathered
+        (see :meth:`MultiTaskRegressor.score`)."""
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
+        P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         accs = [float(np.average(np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64),

@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import ClassifierTags
 from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, to_numpy
 from . import _labels, _losses
@@ -279,7 +280,18 @@ class MultiTaskEstimator(_BaseMultiTask):
         """(n, n_tasks) (or (n,) for a 1-D y): each regression task's value in its original
         units, each classification task's predicted class. Numeric classes and regression
         values share one float array; classes of other types (e.g. str) make an object
-        array whose columns each hold their task's type."""
+        array whose columns each hold their task's type. A dask X gives a lazy dask array
+        (computed block by block)."""
+        from . import _dask
+
+        if _dask.is_dask(X):
+            check_is_fitted(self, "coef_")
+            kinds = [np.dtype(np.float64) if ty == "regression" else np.asarray(c).dtype
+                     for ty, c in zip(self.task_types_, self.classes_)]
+            dtype = kinds[0] if self._one_d else (
+                np.result_type(*kinds) if all(k.kind in "biuf" for k in kinds) else object)
+            return _dask.map_predict(self, self.predict, X,
+                                     None if self._one_d else self.n_tasks_, dtype)
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
         preds = []
@@ -302,8 +314,12 @@ class MultiTaskEstimator(_BaseMultiTask):
         """Mean over tasks of R^2 (regression tasks) and accuracy (classification tasks) on
         each task's labelled samples; a task without a labelled sample (of non-zero
         weight) in these rows is skipped (ValueError if every task is). ``sample_weight``:
-        (n,) or (n, n_tasks)."""
-        P = self.predict(X)
+        (n,) or (n, n_tasks). A dask X is never gathered: its predictions (n, n_tasks) are
+        computed on the cluster (with y and ``sample_weight`` if they are dask arrays)
+        and come to the client."""
+        from . import _dask
+
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         scores = []

@@ -377,7 +377,7 @@ def test_mixed_estimator_weights_one_chunk_and_labels(client):
     Yo[:, 3] = np.where(np.isnan(Y[:, 3]), None, np.where(Y[:, 3] > 0, "smile", "none"))
     types = ["regression"] * 3 + ["classification"] * 2
     kw = dict(penalty="mean", alpha=0.05, tol=1e-5, class_weight="balanced",
-              task_types=types)
+              task_types=types, task_weight=[1.0, 2.0, 0.5, 1.0, 1.5])
     a = MultiTaskEstimator(**kw).fit(X, Yo, sample_weight=SW)
     b = MultiTaskEstimator(**kw).fit(da.from_array(X, chunks=X.shape), _lazy(Yo),
                                      sample_weight=_lazy(SW))
@@ -521,3 +521,32 @@ def test_lazy_predictions_never_gather_X(client, monkeypatch):
     with pytest.raises(ValueError, match="X has 4 features, but MultiTaskRegressor is "
                                          "expecting 5"):
         est.predict(Xd[:, :4])
+
+
+def test_mixed_step_rule_and_lipschitz_on_blocks(client, monkeypatch):
+    """Mixed columns on the blocks: the exact Lipschitz bound (curvature 1 / 1/4 / 1/2 per
+    squared / logistic / softmax column) and the power-iteration estimate (max_t c_t A_t)
+    equal the in-memory oracle's; FISTA's debug step check passes."""
+    from mtlclassic.multitask import MultiTaskEstimator, _solver
+
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    oracles, fista = [], _solver.fista
+
+    def spy(oracle, *args, **kw):
+        oracles.append((oracle, kw["lipschitz_cap"]))
+        return fista(oracle, *args, **kw)
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    X, Y = _mixed(n=150, seed=17)
+    kw = dict(penalty="l21", alpha=0.05, loss="multinomial", max_iter=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter: a few checked steps are enough
+        MultiTaskEstimator(**kw).fit(_lazy(X, rows=(60, 60, 30)), _lazy(Y, rows=(60, 60, 30)))
+        MultiTaskEstimator(**kw).fit(X, Y)
+    (dask_oracle, dask_cap), (mem_oracle, mem_cap) = oracles
+    assert dask_oracle.mixed and mem_oracle.kind == "mixed"
+    assert dask_oracle.exact_lipschitz() == pytest.approx(mem_oracle.exact_lipschitz(),
+                                                          rel=1e-10)
+    assert dask_cap == pytest.approx(mem_cap, rel=1e-8)
+    assert dask_oracle.null_objective() == pytest.approx(mem_oracle.null_objective(),
+                                                         rel=1e-12)

@@ -486,6 +486,13 @@ def test_lazy_predictions_never_gather_X(client, monkeypatch):
     methods = ("predict", "decision_function", "predict_proba")
     refs = [{m: getattr(est, m)(X) for m in methods if hasattr(est, m)} for est, _ in models]
     scores = [est.score(X, y) for est, y in models]
+    rng = np.random.default_rng(16)
+    sw = rng.uniform(0.2, 2.0, len(X))
+    SW = rng.uniform(0.2, 2.0, Y.shape)
+    SW[:, 0] = 0.0  # task 0 has no labelled row of non-zero weight: skipped
+    weighted = [(est.score(X, y, sample_weight=sw),
+                 est.score(X, y, sample_weight=SW[:, :np.shape(y)[1]]) if np.ndim(y) == 2
+                 else None) for est, y in models]
     Xd = _lazy(X, rows=(80, 80, 40))
 
     def refuse(self, *a, **k):
@@ -513,14 +520,29 @@ def test_lazy_predictions_never_gather_X(client, monkeypatch):
                     np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
                 else:
                     np.testing.assert_array_equal(g, e)
+        # score: sums per block reduced on the cluster (y in memory or dask, other chunks)
         assert est.score(Xd, y) == pytest.approx(score, rel=1e-12)
         yd = da.from_array(np.asarray(y), chunks=70)
         assert est.score(Xd, yd) == pytest.approx(score, rel=1e-12)
+        by_row, by_entry = weighted[[e for e, _ in models].index(est)]
+        assert est.score(Xd, yd, sample_weight=da.from_array(sw, chunks=50)) == \
+            pytest.approx(by_row, rel=1e-12)
+        if by_entry is not None:
+            assert est.score(Xd, y, sample_weight=SW[:, :np.shape(y)[1]]) == \
+                pytest.approx(by_entry, rel=1e-12)
     monkeypatch.undo()
     est = models[0][0]
     with pytest.raises(ValueError, match="X has 4 features, but MultiTaskRegressor is "
                                          "expecting 5"):
         est.predict(Xd[:, :4])
+    with pytest.raises(ValueError, match="y has shape"):
+        est.score(Xd, Y[:, :2])
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        est.score(Xd, Y[:, :3], sample_weight=da.ones(7, chunks=7))
+    with pytest.raises(ValueError, match="sample_weight must be finite"):
+        est.score(Xd, Y[:, :3], sample_weight=da.from_array(-sw, chunks=50))
+    with pytest.raises(ValueError, match="no task has a labelled sample"):
+        est.score(Xd, np.full((len(X), 3), np.nan))
 
 
 def test_mixed_step_rule_and_lipschitz_on_blocks(client, monkeypatch):

@@ -37,8 +37,8 @@ global result (``_labels.encode_tasks``).
 * predictions on a dask X (:func:`map_predict`, :func:`map_rows`): ``predict``,
   ``decision_function`` and ``predict_proba`` are lazy dask arrays, the fitted model's
   in-memory method mapped over X's row chunks (explicit dtype, meta and chunks: nothing
-  runs before ``compute``); ``score`` computes only the (n, T) predictions
-  (:func:`compute_small`) and scores them on the client.
+  runs before ``compute``); ``score`` (:func:`score`) sums per block what R^2 and the
+  accuracy need and reduces the sums on the cluster (T-sized results to the client).
 
 CuPy chunks run the same code: every block function takes its namespace from its block.
 """
@@ -1086,3 +1086,99 @@ def compute_small(*arrays):
     import dask
 
     return dask.compute(*arrays)
+
+
+def _blk_score(Pb, Yb, SWb, missing_label, r2):
+    """A row block's sums for ``score``, per task t: the labelled rows (count), for R^2
+    (``r2[t]``) the weighted (sum of weights, mean, squared deviations) of y and the
+    weighted squared residuals, for accuracy the weighted hits; the sum of weights of
+    the labelled rows is the first entry of "moments" for both."""
+    Y2 = np.asarray(Yb)
+    Y2 = Y2[:, None] if Y2.ndim == 1 else Y2
+    n, T = Y2.shape
+    P2 = np.asarray(to_numpy(Pb)).reshape(n, -1)
+    miss = _labels.missing_mask(Y2, missing_label)
+    SW, _ = _labels.check_sample_weight(SWb, n, T)
+    out = {"count": np.zeros(T), "hit": np.zeros(T), "res": np.zeros(T)}
+    W, mean, m2 = np.zeros(T), np.zeros(T), np.zeros(T)
+    for t in range(T):
+        rows = ~miss[:, t]
+        w = SW[rows, t]
+        out["count"][t], W[t] = rows.sum(), w.sum()
+        if r2[t]:
+            yt = np.asarray(Y2[rows, t], dtype=np.float64)
+            pt = np.asarray(P2[rows, t], dtype=np.float64)
+            if W[t] > 0:
+                mean[t] = (w @ yt) / W[t]
+                m2[t] = w @ (yt - mean[t]) ** 2
+            out["res"][t] = w @ (yt - pt) ** 2
+        else:
+            out["hit"][t] = w @ np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64)
+    out["moments"] = (W, mean, m2)
+    return out
+
+
+def score(est, X, y, sample_weight, r2):
+    """``est.score`` on a dask X, reduced on the cluster: the lazy predictions, y and the
+    sample weights (dask or in memory; chunked as X's rows) meet block by block, each
+    block sums per task what R^2 (tasks with ``r2[t]``) or the accuracy need
+    (:func:`_blk_score`), a tree of sum tasks adds them (the moments of y pairwise), and
+    the client gets (T,)-sized sums: neither X nor the (n, T) predictions are gathered.
+    The same scores as in memory: sklearn's r2_score (a constant y scores 1 if predicted
+    exactly, else 0; under two labelled rows nan) and the weighted accuracy per task
+    with a labelled row of non-zero weight, averaged."""
+    import dask
+
+    P = est.predict(X)
+    n, T = P.shape[0], est.n_tasks_
+    if is_dask(y):
+        Y = y[:, None] if y.ndim == 1 else y
+    else:
+        Y, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
+    if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] != T:
+        raise ValueError(f"y has shape {tuple(np.shape(y))}, but X has {n} samples and the "
+                         f"model {T} task(s)")
+    rows = P.chunks[0]
+    Y = _as_dask(Y, rows, "y").rechunk((rows, -1))
+    parts_sw = [None] * len(rows)
+    if sample_weight is not None:
+        if is_dask(sample_weight):
+            if tuple(sample_weight.shape) not in ((n,), (n, T)):
+                raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {T}) (one "
+                                 f"weight per sample, or per sample and task), got "
+                                 f"{sample_weight.shape}")
+            SW = sample_weight
+        else:
+            SW = _labels.check_sample_weight(sample_weight, n, T)[0]
+        SW = _as_dask(SW, rows, "sample_weight")
+        SW = SW.rechunk((rows,) + ((-1,) if SW.ndim == 2 else ()))
+        parts_sw = list(SW.to_delayed().ravel())
+    blk = dask.delayed(_blk_score, pure=True)
+    parts = [blk(p, yb, s, est.missing_label, list(r2)) for p, yb, s in
+             zip(P.to_delayed().ravel(), Y.to_delayed().ravel(), parts_sw)]
+    while len(parts) > 1:
+        parts = [dask.delayed(_sum_parts, pure=True)(None, *parts[i:i + 16])
+                 for i in range(0, len(parts), 16)]
+    tot = parts[0].compute()
+    W, _, m2 = tot["moments"]
+    scores = []
+    for t in range(T):
+        if not W[t] > 0:
+            continue  # no labelled row of non-zero weight: skipped, as in memory
+        if not r2[t]:
+            scores.append(tot["hit"][t] / W[t])
+            continue
+        if tot["count"][t] < 2:
+            from sklearn.exceptions import UndefinedMetricWarning
+
+            warnings.warn("R^2 score is not well-defined with less than two samples.",
+                          UndefinedMetricWarning)
+            scores.append(np.nan)
+            continue
+        num, den = tot["res"][t], m2[t]
+        scores.append(1.0 - num / den if num != 0 and den != 0 else
+                      (0.0 if num != 0 else 1.0))
+    if not scores:
+        raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
+                         "y; every entry is missing")
+    return float(np.mean(scores))

@@ -777,9 +777,10 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R^2 on each task's labelled samples; a task without a labelled
         sample (of non-zero weight) in these rows is skipped (ValueError if every task is).
-        ``sample_weight``: (n,) or (n, n_tasks). A dask X is never gathered: its
-        predictions (n, n_tasks) are computed on the cluster, with y and
-        ``sample_weight`` if they are dask arrays, and come to the client."""
+        ``sample_weight``: (n,) or (n, n_tasks). On a dask X the sums are reduced on the
+        cluster (``_dask.score``): neither X nor the predictions are gathered."""
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight, [True] * self.n_tasks_)
         P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
         P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
@@ -940,8 +941,11 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on each task's labelled samples; a task without a
         labelled sample (of non-zero weight) in these rows is skipped (ValueError if every
-        task is). ``sample_weight``: (n,) or (n, n_tasks). A dask X is never gathered
-        (see :meth:`MultiTaskRegressor.score`)."""
+        task is). ``sample_weight``: (n,) or (n, n_tasks). On a dask X the sums are
+        reduced on the cluster (``_dask.score``): neither X nor the predictions are
+        gathered."""
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight, [False] * self.n_tasks_)
         P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
         P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)

@@ -314,11 +314,13 @@ class MultiTaskEstimator(_BaseMultiTask):
         """Mean over tasks of R^2 (regression tasks) and accuracy (classification tasks) on
         each task's labelled samples; a task without a labelled sample (of non-zero
         weight) in these rows is skipped (ValueError if every task is). ``sample_weight``:
-        (n,) or (n, n_tasks). A dask X is never gathered: its predictions (n, n_tasks) are
-        computed on the cluster (with y and ``sample_weight`` if they are dask arrays)
-        and come to the client."""
+        (n,) or (n, n_tasks). On a dask X the sums are reduced on the cluster
+        (``_dask.score``): neither X nor the predictions are gathered."""
         from . import _dask
 
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight,
+                               [ty == "regression" for ty in self.task_types_])
         P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)

@@ -543,6 +543,8 @@ def test_lazy_predictions_never_gather_X(client, monkeypatch):
         est.score(Xd, Y[:, :3], sample_weight=da.from_array(-sw, chunks=50))
     with pytest.raises(ValueError, match="no task has a labelled sample"):
         est.score(Xd, np.full((len(X), 3), np.nan))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        est.score(Xd[Xd[:, 0] > -100], Y[:, :3])
 
 
 def test_mixed_step_rule_and_lipschitz_on_blocks(client, monkeypatch):

@@ -1130,6 +1130,10 @@ def score(est, X, y, sample_weight, r2):
     import dask
 
     P = est.predict(X)
+    rows = P.chunks[0]
+    if any(math.isnan(c) for c in rows):
+        raise ValueError("X: a dask array of unknown chunk sizes; call "
+                         "X.compute_chunk_sizes() first")
     n, T = P.shape[0], est.n_tasks_
     if is_dask(y):
         Y = y[:, None] if y.ndim == 1 else y
@@ -1138,7 +1142,6 @@ def score(est, X, y, sample_weight, r2):
     if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] != T:
         raise ValueError(f"y has shape {tuple(np.shape(y))}, but X has {n} samples and the "
                          f"model {T} task(s)")
-    rows = P.chunks[0]
     Y = _as_dask(Y, rows, "y").rechunk((rows, -1))
     parts_sw = [None] * len(rows)
     if sample_weight is not None:

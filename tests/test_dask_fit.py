@@ -1,7 +1,8 @@
 """Fits on Dask arrays over a dask.distributed cluster (mtlclassic.multitask._dask) against
 the in-memory fits: the same objective to the solvers' tolerance, for every penalty and
 loss, missing labels, weights, uneven / single / column chunks, data larger than a
-worker's memory limit, lazy features and the CV estimators."""
+worker's memory limit, lazy features, the CV estimators and MultiTaskEstimator (mixed
+task types)."""
 
 import warnings
 
@@ -362,3 +363,261 @@ def test_one_round_trip_per_iteration(client, monkeypatch, kind):
     assert plain.n_iter_ == it
     np.testing.assert_allclose(plain.coef_, fitted.coef_, rtol=0, atol=1e-12)
     assert len(trips) - start[0] > in_fista + 0.8 * it
+
+
+# ------------------------------------------------- MultiTaskEstimator (mixed task types)
+def _mixed(n=240, d=5, seed=13, missing=0.15):
+    """Three regression columns (pixel-like scale) and two classification columns (the
+    last 3-class), related through a shared signal; NaN = unlabelled."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) + 1.0
+    W = rng.standard_normal((d, 1)) + 0.5 * rng.standard_normal((d, 5))
+    Z = X @ W
+    reg = 40.0 * (Z[:, :3] + 0.3 * rng.standard_normal((n, 3))) + 100.0
+    z3 = Z[:, 3] + 0.5 * rng.standard_normal(n)
+    c3 = (z3 > np.median(z3)).astype(float)
+    c4 = np.digitize(Z[:, 4], np.quantile(Z[:, 4], [1 / 3, 2 / 3])).astype(float)
+    Y = np.column_stack([reg, c3, c4])
+    Y[rng.random(Y.shape) < missing] = np.nan
+    return X, Y
+
+
+def _check_mixed(a, b):
+    _check_same(a, b)
+    assert b.task_types_ == a.task_types_
+    np.testing.assert_allclose(b.target_scale_, a.target_scale_, rtol=1e-12)
+    for ca, cb in zip(a.classes_, b.classes_):
+        assert (ca is None) == (cb is None)
+        if ca is not None:
+            np.testing.assert_array_equal(ca, cb)
+    np.testing.assert_array_equal(b.subtask_task_, a.subtask_task_)
+
+
+@pytest.mark.parametrize("penalty,loss", [("ridge", "logistic"), ("l21", "multinomial"),
+                                          ("graph", "logistic")])
+def test_mixed_estimator_equals_in_memory(client, penalty, loss):
+    """Regression and classification tasks in one model on the blocks (the grouped loss
+    with squared columns, the mixed dual point and curvature): the in-memory optimum,
+    task types found by "auto" from block counts, std scaling from block moments."""
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Y = _mixed()
+    kw = dict(penalty=penalty, alpha=0.05, tol=1e-4, loss=loss)
+    a = MultiTaskEstimator(**kw).fit(X, Y)
+    b = MultiTaskEstimator(**kw).fit(_lazy(X), _lazy(Y))  # NaN labels inside the chunks
+    assert a.task_types_ == ["regression"] * 3 + ["classification"] * 2
+    _check_mixed(a, b)
+    if penalty == "graph":  # the "auto" relation from sums over the blocks
+        np.testing.assert_allclose(b.task_relation_, a.task_relation_, atol=1e-10)
+
+
+def test_mixed_estimator_weights_one_chunk_and_labels(client):
+    """Per-entry sample weights (dask), balanced class weights, string labels in an
+    object Y, explicit task types, one chunk; columns chunked are rechunked."""
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Y = _mixed(seed=14, missing=0.1)
+    rng = np.random.default_rng(14)
+    SW = rng.uniform(0.3, 2.0, Y.shape)
+    SW[rng.random(Y.shape) < 0.05] = 0.0  # zero weight: an unlabelled entry
+    Yo = Y.astype(object)
+    Yo[:, 3] = np.where(np.isnan(Y[:, 3]), None, np.where(Y[:, 3] > 0, "smile", "none"))
+    types = ["regression"] * 3 + ["classification"] * 2
+    kw = dict(penalty="mean", alpha=0.05, tol=1e-5, class_weight="balanced",
+              task_types=types, task_weight=[1.0, 2.0, 0.5, 1.0, 1.5])
+    a = MultiTaskEstimator(**kw).fit(X, Yo, sample_weight=SW)
+    b = MultiTaskEstimator(**kw).fit(da.from_array(X, chunks=X.shape), _lazy(Yo),
+                                     sample_weight=_lazy(SW))
+    _check_mixed(a, b)
+    # one sample weight per row, no scaling, every task a regression task (the Gram path)
+    sw = SW[:, 0] + 0.1
+    kw = dict(penalty="graph", alpha=0.05, tol=1e-6, scale_targets=False,
+              task_types=["regression"] * 3)
+    a = MultiTaskEstimator(**kw).fit(X, np.nan_to_num(Y[:, :3], nan=100.0), sample_weight=sw)
+    with pytest.warns(UserWarning, match="rechunked"):
+        b = MultiTaskEstimator(**kw).fit(da.from_array(X, chunks=(100, 2)),
+                                         np.nan_to_num(Y[:, :3], nan=100.0), sample_weight=sw)
+    _check_mixed(a, b)
+
+
+def test_mixed_auto_types_from_block_counts():
+    """task_types="auto" on the blocks: the counts of each block (_blk_types) summed
+    decide as scikit-learn's type_of_target on the gathered column (infer_task_type)."""
+    from mtlclassic.multitask import _dask, _labels
+    from mtlclassic.multitask._mixed import infer_task_type
+
+    n = 60
+    rng = np.random.default_rng(15)
+    cols = {
+        "floats": rng.standard_normal(n),
+        "integer floats": rng.integers(0, 5, n).astype(float),
+        "one non-integer late": np.r_[np.zeros(n - 1), 0.5],
+        "ints": rng.integers(0, 3, n),
+        "bools": rng.random(n) > 0.5,
+        "strings": np.array(["a", "b"] * (n // 2), dtype=object),
+        "object floats": np.array(list(rng.standard_normal(n)), dtype=object),
+        "object ints": np.array([int(v) for v in rng.integers(0, 3, n)], dtype=object),
+        "non-integer and inf": np.r_[rng.standard_normal(n - 1), np.inf],
+        "object numbers then a string": np.array(list(rng.standard_normal(n - 1)) + ["x"],
+                                                 dtype=object),
+        "object bools": np.array([bool(v) for v in rng.random(n) > 0.5], dtype=object),
+    }
+    for name, col in cols.items():
+        col = col.astype(object) if name.startswith("object") else col
+        values = np.array(col)
+        values[n // 3] = np.nan if values.dtype.kind == "f" else values[n // 3]  # unlabelled
+        Yb = values[:, None]
+        parts = [_dask._blk_types(Yb[s], None, None) for s in (slice(0, 25), slice(25, 25),
+                                                                 slice(25, n))]
+        total = _dask._sum_parts(None, *parts)
+        miss = _labels.missing_mask(Yb)[:, 0]
+        try:
+            ref = infer_task_type(values[~miss])
+        except (TypeError, ValueError):
+            ref = "classification"
+        got = "regression" if _labels.continuous_from_counts(
+            {k: v[0] for k, v in total.items()}) else "classification"
+        assert got == ref, name
+
+
+def test_mixed_estimator_bad_inputs(client):
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Y = _mixed(n=120)
+    Xd = _lazy(X, rows=(50, 50, 20))
+    with pytest.raises(ValueError, match="task_types has 1 entries but y has 5"):
+        MultiTaskEstimator(task_types=["regression"]).fit(Xd, Y)
+    Yo = Y.astype(object)
+    Yo[:5, 0] = "far"
+    with pytest.raises(ValueError, match="the regression tasks .*real numbers"):
+        MultiTaskEstimator(task_types=["regression"] * 3 + ["classification"] * 2).fit(
+            Xd, _lazy(Yo, rows=(50, 50, 20)))
+    Y1 = Y.copy()
+    Y1[:, 3] = 1.0
+    with pytest.raises(ValueError, match="task 3 has only one class"):
+        MultiTaskEstimator().fit(Xd, Y1)
+    with pytest.raises(ValueError, match="class_weight\\[0\\]: task 0 is a regression"):
+        MultiTaskEstimator(class_weight=[{1.0: 2.0}] + [None] * 4).fit(Xd, Y)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        MultiTaskEstimator().fit(Xd, Y[:-1])
+    y_pix = np.round(X[:, 0] * 30 + 100)  # integer-valued: classification, with a warning
+    with pytest.warns(UserWarning, match="task_types"):
+        est = MultiTaskEstimator(penalty="ridge", max_iter=5).fit(Xd, y_pix)
+    assert est.task_types_ == ["classification"]
+
+
+# ------------------------------------------------------------- lazy predictions
+def test_lazy_predictions_never_gather_X(client, monkeypatch):
+    """predict / decision_function / predict_proba on a dask X return lazy dask arrays
+    (their in-memory formats: per-task lists, the classes' dtype), computed block by
+    block on the workers; score computes only the (n, T) predictions. X is never turned
+    into a NumPy array on the client (``__array__`` refused), nothing runs before
+    ``compute`` (no task on the cluster), and the results keep X's row chunks."""
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Y = _mixed(n=200, seed=16, missing=0.1)
+    Yo = Y.astype(object)
+    Yo[:, 3] = np.where(np.isnan(Y[:, 3]), None, np.where(Y[:, 3] > 0, "yes", "no"))
+    Yc = np.where(np.isnan(Y[:, 3:]), 0.0, Y[:, 3:])
+    kw = dict(penalty="ridge", alpha=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = [
+            (MultiTaskRegressor(**kw).fit(X, Y[:, :3]), Y[:, :3]),
+            (MultiTaskRegressorCV(penalty="ridge", alphas=2, cv=2).fit(X, Y[:, 0]), Y[:, 0]),
+            (MultiTaskClassifier(loss="multinomial", **kw).fit(X, Yo[:, 3:]), Yo[:, 3:]),
+            (MultiTaskClassifierCV(penalty="ridge", alphas=2, cv=2).fit(X, Yc[:, 1]), Yc[:, 1]),
+            (MultiTaskEstimator(**kw).fit(X, Yo), Yo),
+            (MultiTaskEstimator(**kw).fit(X, Y), Y),
+        ]
+    methods = ("predict", "decision_function", "predict_proba")
+    refs = [{m: getattr(est, m)(X) for m in methods if hasattr(est, m)} for est, _ in models]
+    scores = [est.score(X, y) for est, y in models]
+    rng = np.random.default_rng(16)
+    sw = rng.uniform(0.2, 2.0, len(X))
+    SW = rng.uniform(0.2, 2.0, Y.shape)
+    SW[:, 0] = 0.0  # task 0 has no labelled row of non-zero weight: skipped
+    weighted = [(est.score(X, y, sample_weight=sw),
+                 est.score(X, y, sample_weight=SW[:, :np.shape(y)[1]]) if np.ndim(y) == 2
+                 else None) for est, y in models]
+    Xd = _lazy(X, rows=(80, 80, 40))
+
+    def refuse(self, *a, **k):
+        raise AssertionError("a dask array was materialised on the client")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    for (est, y), ref, score in zip(models, refs, scores):
+        for m, expected in ref.items():
+            with distributed.get_task_stream(client) as before:
+                out = getattr(est, m)(Xd)
+            many = isinstance(expected, list)
+            outs, exps = (out, expected) if many else ([out], [expected])
+            assert len(outs) == len(exps)
+            assert all(o is None if e is None else isinstance(o, da.Array)
+                       for o, e in zip(outs, exps)), (est, m)
+            assert before.data == [], (est, m)  # lazy: nothing ran on the cluster
+            outs = [o for o in outs if o is not None]
+            with distributed.get_task_stream(client) as during:
+                got = dask.compute(*outs)
+            assert during.data, (est, m)
+            for o, g, e in zip(outs, got, [e for e in exps if e is not None]):
+                assert o.dtype == e.dtype and o.shape == e.shape, (est, m)
+                assert o.chunks[0] == Xd.chunks[0], (est, m)  # computed block by block
+                if e.dtype.kind == "f":
+                    np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+                else:
+                    np.testing.assert_array_equal(g, e)
+        # score: sums per block reduced on the cluster (y in memory or dask, other chunks)
+        assert est.score(Xd, y) == pytest.approx(score, rel=1e-12)
+        yd = da.from_array(np.asarray(y), chunks=70)
+        assert est.score(Xd, yd) == pytest.approx(score, rel=1e-12)
+        by_row, by_entry = weighted[[e for e, _ in models].index(est)]
+        assert est.score(Xd, yd, sample_weight=da.from_array(sw, chunks=50)) == \
+            pytest.approx(by_row, rel=1e-12)
+        if by_entry is not None:
+            assert est.score(Xd, y, sample_weight=SW[:, :np.shape(y)[1]]) == \
+                pytest.approx(by_entry, rel=1e-12)
+    monkeypatch.undo()
+    est = models[0][0]
+    with pytest.raises(ValueError, match="X has 4 features, but MultiTaskRegressor is "
+                                         "expecting 5"):
+        est.predict(Xd[:, :4])
+    with pytest.raises(ValueError, match="y has shape"):
+        est.score(Xd, Y[:, :2])
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        est.score(Xd, Y[:, :3], sample_weight=da.ones(7, chunks=7))
+    with pytest.raises(ValueError, match="sample_weight must be finite"):
+        est.score(Xd, Y[:, :3], sample_weight=da.from_array(-sw, chunks=50))
+    with pytest.raises(ValueError, match="no task has a labelled sample"):
+        est.score(Xd, np.full((len(X), 3), np.nan))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        est.score(Xd[Xd[:, 0] > -100], Y[:, :3])
+
+
+def test_mixed_step_rule_and_lipschitz_on_blocks(client, monkeypatch):
+    """Mixed columns on the blocks: the exact Lipschitz bound (curvature 1 / 1/4 / 1/2 per
+    squared / logistic / softmax column) and the power-iteration estimate (max_t c_t A_t)
+    equal the in-memory oracle's; FISTA's debug step check passes."""
+    from mtlclassic.multitask import MultiTaskEstimator, _solver
+
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    oracles, fista = [], _solver.fista
+
+    def spy(oracle, *args, **kw):
+        oracles.append((oracle, kw["lipschitz_cap"]))
+        return fista(oracle, *args, **kw)
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    X, Y = _mixed(n=150, seed=17)
+    kw = dict(penalty="l21", alpha=0.05, loss="multinomial", max_iter=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter: a few checked steps are enough
+        MultiTaskEstimator(**kw).fit(_lazy(X, rows=(60, 60, 30)), _lazy(Y, rows=(60, 60, 30)))
+        MultiTaskEstimator(**kw).fit(X, Y)
+    (dask_oracle, dask_cap), (mem_oracle, mem_cap) = oracles
+    assert dask_oracle.mixed and mem_oracle.kind == "mixed"
+    assert dask_oracle.exact_lipschitz() == pytest.approx(mem_oracle.exact_lipschitz(),
+                                                          rel=1e-10)
+    assert dask_cap == pytest.approx(mem_cap, rel=1e-8)
+    assert dask_oracle.null_objective() == pytest.approx(mem_oracle.null_objective(),
+                                                         rel=1e-12)

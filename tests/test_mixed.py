@@ -345,13 +345,6 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-def test_dask_input_refused_clearly(rng):
-    da = pytest.importorskip("dask.array")
-    X, Y, _ = _data(rng, n=40)
-    with pytest.raises(TypeError, match="does not fit dask arrays"):
-        MultiTaskEstimator().fit(da.from_array(X, chunks=20), Y)
-
-
 def test_mixed_l21_never_takes_the_single_loss_working_set_solver(rng):
     """The working-set BCD solver runs one element-wise loss over every column: a mixed
     model uses FISTA, and asking for 'bcd' is refused."""

@@ -4,6 +4,13 @@ X (n, d) and Y (n, T) chunked by rows are turned once into row blocks that live 
 workers, each a dict ``{X: X_b (n_b, d), Y: Y_b (n_b, T'), A: A_b (n_b, T'), sw, swr}``
 (targets encoded, A the loss weights s_i rho_t / n_t of ``_losses``, 0 where unlabelled).
 The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the client.
+One fit serves MultiTaskRegressor, MultiTaskClassifier and MultiTaskEstimator (mixed task
+types): before the blocks are made, one pass sums per-task label statistics over the
+blocks -- the classes and their weighted counts of a classification task, (count, mean,
+squared deviations) of a regression task (the std of ``scale_targets``), and for
+``task_types="auto"`` (a first pass over Y only) the counts that decide
+``type_of_target`` (``_labels.type_counts``) -- and each block is encoded with the
+global result (``_labels.encode_tasks``).
 
 * :class:`DaskOracle`: :class:`_solver.DataOracle`'s interface on the blocks. Per block a
   worker forms Z_b = X_b W + b, runs the fused native loss pass (``_losses.native_loss``,
@@ -21,12 +28,20 @@ The solver's state -- W (d, T'), b (T',), the (T', T') matrices -- stays on the 
   moments K = X^T S X, H = X^T S Y, diag(Y^T S Y) (a second pass), and the solve on the
   client (:func:`_solver.closed_form`'s Sylvester equation or FISTA on
   :class:`_solver.GramOracle`): no pass per iteration.
+* mixed task types: the grouped native loss with squared columns (group -1) among the
+  logistic / softmax ones; the null objective, the dual point's feasibility and the
+  Lipschitz bounds per column type, as DataOracle's "mixed" kind.
 * the duality gap (so ``tol`` keeps its meaning): the dual point is made feasible for the
   free intercepts with global column sums (and, for softmax tasks, a global max), then
   each block applies DataOracle's own dual on its rows (``fit_intercept=False``: no
   further change) and the client adds the parts.
 * the "auto" task relation (label correlations; per-task ridge fits of disjoint tasks)
   from moments summed over the blocks.
+* predictions on a dask X (:func:`map_predict`, :func:`map_rows`): ``predict``,
+  ``decision_function`` and ``predict_proba`` are lazy dask arrays, the fitted model's
+  in-memory method mapped over X's row chunks (explicit dtype, meta and chunks: nothing
+  runs before ``compute``); ``score`` (:func:`score`) sums per block what R^2 and the
+  accuracy need and reduces the sums on the cluster (T-sized results to the client).
 
 CuPy chunks run the same code: every block function takes its namespace from its block.
 """
@@ -66,6 +81,7 @@ def _add(a, b):
     starting with "max" take the maximum, "classes" entries merge class counts."""
     if isinstance(a, dict):
         return {k: (_merge_classes(a[k], b[k]) if k == "classes" else
+                    _merge_moments(a[k], b[k]) if k == "moments" else
                     np.maximum(a[k], b[k]) if k.startswith("max") else _add(a[k], b[k]))
                 for k in a}
     if isinstance(a, (tuple, list)):
@@ -84,6 +100,17 @@ def _merge_classes(a, b):
         out.append((cls, np.bincount(inv, weights=np.concatenate([na, nb]),
                                      minlength=len(cls))))
     return out
+
+
+def _merge_moments(a, b):
+    """Per column (count, mean, sum of squared deviations) of two blocks -> of both (Chan,
+    Golub & LeVeque's pairwise update: no cancellation as in sums of squares)."""
+    na, ma, sa = a
+    nb, mb, sb = b
+    n = na + nb
+    safe = np.where(n > 0, n, 1.0)
+    delta = mb - ma
+    return n, ma + delta * nb / safe, sa + sb + delta * delta * na * nb / safe
 
 
 def _sum_parts(item, *parts):
@@ -131,8 +158,22 @@ def _weights(SWb, n, T):
     return np.repeat(w[:, None], T, axis=1) if w.ndim == 1 else w
 
 
-def _blk_check(Xb, Yb, SWb, missing_label, classify):
-    """One block's share of the input checks and label statistics."""
+def _blk_types(Yb, SWb, missing_label):
+    """Per task, the counts of ``_labels.type_counts`` on its labelled values (entries of
+    zero weight are unlabelled, as in memory): summed over the blocks, they decide
+    ``type_of_target`` on the whole column (MultiTaskEstimator's task_types="auto")."""
+    Y2 = np.asarray(Yb)
+    n, T = Y2.shape
+    miss = _labels.missing_mask(Y2, missing_label) | (_weights(SWb, n, T) == 0)
+    cs = [_labels.type_counts(Y2[~miss[:, t], t]) for t in range(T)]
+    return {k: np.array([c[k] for c in cs], dtype=np.int64) for k in cs[0]} if T else {}
+
+
+def _blk_check(Xb, Yb, SWb, missing_label, types, prefix=False):
+    """One block's share of the input checks and label statistics: per classification
+    task its classes and their weighted counts, per regression task (count, mean, sum of
+    squared deviations) of its labelled values (the std of ``scale_targets``). ``prefix``:
+    name the regression tasks in their errors (MultiTaskEstimator's messages)."""
     xp = get_namespace(Xb)
     Y2 = np.asarray(Yb)
     _labels.check_real_targets(Y2)
@@ -147,9 +188,26 @@ def _blk_check(Xb, Yb, SWb, missing_label, classify):
                               and not np.all(SW == SW[:, :1])),
            "nonfinite": int(xp.sum(~xp.isfinite(Xb))) if Xb.size else 0,
            "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0}
-    if classify:
+    reg = [t for t in range(T) if types[t] == "regression"]
+    if reg:
+        try:
+            Yr = _labels.encode_regression(Y2[:, reg], miss[:, reg])  # refuses infinity
+        except (TypeError, ValueError) as e:
+            if not prefix:
+                raise
+            raise ValueError(f"the regression tasks {reg}: {e}") from None
+        mom = np.zeros((3, T))
+        for k, t in enumerate(reg):
+            y = Yr[~miss[:, t], k]
+            if len(y):
+                mom[:, t] = len(y), y.mean(), np.sum((y - y.mean()) ** 2)
+        out["moments"] = tuple(mom)
+    if len(reg) < T:
         cl = []
         for t in range(T):
+            if types[t] == "regression":
+                cl.append((np.empty(0), np.empty(0)))
+                continue
             lab = ~miss[:, t]
             values = Y2[lab, t]
             try:
@@ -159,8 +217,6 @@ def _blk_check(Xb, Yb, SWb, missing_label, classify):
                 raise
             cl.append((cls, np.bincount(inv.ravel(), weights=SW[lab, t], minlength=len(cls))))
         out["classes"] = cl
-    else:
-        _labels.encode_regression(Y2, miss)  # refuses infinite targets
     return out
 
 
@@ -173,10 +229,8 @@ def _blk_make(Xb, Yb, SWb, meta):
     SW = _weights(SWb, n, T)
     miss = miss0 | (SW == 0)
     owner = meta["owner"]
-    if meta["classes"] is None:
-        Yenc, mask = _labels.encode_regression(Y2, miss), ~miss
-    else:
-        Yenc, mask, _, _ = _labels.encode_classification(Y2, miss, meta["classes"])
+    Yenc, mask, _, _, _ = _labels.encode_tasks(Y2, miss, meta["types"], meta["target_scale"],
+                                               meta["classes"])
     CW = 1.0
     if meta["cw_specs"] is not None:
         CW = _labels.class_weight_matrix(meta["cw_specs"], Y2, miss, SW, meta["classes"],
@@ -249,7 +303,8 @@ def _oracle(blk, kind, group, fit_intercept=False):
 
 def _feasible(blk, G, kind, group, glob):
     """The dual point G' made feasible for free intercepts with the global factors of
-    DataOracle.dual_point: squared G - A c; logistic G+ a+ + G- a-; a softmax task's
+    DataOracle.dual_point: squared G - A c (also the squared columns, group -1, of mixed
+    task types); logistic G+ a+ + G- a-; a softmax task's
     columns a (q' - e_k), q' = (1 - theta) (q + delta) + theta pi clipped to [0, 1]."""
     xp = get_namespace(G)
     A, Y = blk["A"], blk["Y"]
@@ -258,6 +313,9 @@ def _feasible(blk, G, kind, group, glob):
     Gp = xp.where(G > 0, G, 0.0)
     out = Gp * xp.asarray(glob["ap"], dtype=G.dtype) + (G - Gp) * xp.asarray(glob["an"],
                                                                             dtype=G.dtype)
+    if glob.get("c") is not None:  # mixed task types: the squared columns as above
+        sq = xp.asarray(np.asarray(group) == -1)
+        out = xp.where(sq, G - A * xp.asarray(glob["c"], dtype=G.dtype), out)
     for j, K, delta, pi, th in glob["softmax"]:
         a, onehot, q = _softmax_q(blk, G, j, K)
         base = q + xp.asarray(delta, dtype=G.dtype)
@@ -306,16 +364,18 @@ def _blk_lstar(dual, s):
     return float(dual[1](s))
 
 
-def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
+def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode, ccol=None):
     """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
     X_c = X - 1 m^T: (X^T U, 1^T U) with U = w * ([X_c 1] V) (the client subtracts
-    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column) or both."""
+    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column; max_t c_t
+    A_t with per-column curvature bounds ``ccol``) or both."""
     xp = _xp_of(blk)
     X = blk["X"]
     dt = _dt(blk)
     Wt = []
     if mode in ("global", "both"):  # lipschitz_estimate's (its curvature factor comes last)
-        Wt.append(blk["A"].max(axis=1, keepdims=True))
+        A = blk["A"] if ccol is None else blk["A"] * xp.asarray(ccol, dtype=dt)
+        Wt.append(A.max(axis=1, keepdims=True))
     if mode in ("local", "both"):
         Wt.append(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
     Wt = Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
@@ -326,7 +386,8 @@ def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode):
 
 
 def _blk_hessians(blk, terms, kind, group, m, fit_intercept, curvature):
-    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug)."""
+    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug;
+    ``curvature``: the bound of each column)."""
     X = to_numpy(blk["X"]).astype(np.float64) - m
     if fit_intercept:
         X = np.column_stack([X, np.ones(len(X))])
@@ -477,7 +538,6 @@ class DaskOracle:
     at FISTA's extrapolated points (whose ``lin`` is a combination, and whose gradient is
     always taken next); elsewhere :meth:`grad` sums X^T G in one more round trip."""
 
-    curvature = _solver.DataOracle.curvature
     offset = 0.0
     check_every = 5
     speculate = True  # an evaluation costs a round trip: FISTA fuses two in one
@@ -490,6 +550,16 @@ class DaskOracle:
         self.group = data.group
         self.softmax = [] if self.group is None else [
             (int(j), int(self.group[j])) for j in np.flatnonzero(np.asarray(self.group) >= 2)]
+        # the column types, as DataOracle's: squared (kind, or group -1 among logistic
+        # columns: mixed task types), element-wise logistic, softmax
+        g = np.ones(data.n_sub, dtype=int) if self.group is None else np.asarray(self.group)
+        self.sq = np.full(data.n_sub, kind == "squared") | (g == -1)
+        single = np.ones(data.n_sub, dtype=bool)
+        for j, K in self.softmax:
+            single[j:j + K] = False
+        self.single = single & ~self.sq
+        self.mixed = kind != "squared" and bool(self.sq.any())
+        self.col_curv = np.where(self.sq, 1.0, np.where(single, 0.25, 0.5))
         self._power_V = self._lip_sq = self._primed = None
         if data.dtype == np.float32:
             # float32 products: f is known to a few float32 ulps of its scale, not float64
@@ -544,16 +614,17 @@ class DaskOracle:
             if not self.fit_intercept:
                 return 0.5 * float(AYY.sum())
             return 0.5 * float(np.sum(AYY - AY ** 2 / np.where(A > 0, A, 1.0)))
-        single = np.ones(len(A), dtype=bool)
-        for j, K in self.softmax:
-            single[j:j + K] = False
+        single, sq, out = self.single, self.sq, 0.0
+        if self.mixed:  # the squared columns as above
+            out = 0.5 * float(np.sum(AYY[sq] if not self.fit_intercept else
+                                     AYY[sq] - AY[sq] ** 2 / np.where(A[sq] > 0, A[sq], 1.0)))
         if not self.fit_intercept:
-            out = math.log(2.0) * float(A[single].sum())
+            out += math.log(2.0) * float(A[single].sum())
         else:
             P, N = c["Apos"][single], c["Aneg"][single]
             tot = P + N
             tot = np.where(tot > 0, tot, 1.0)
-            out = -float(np.sum(_solver._entropy_terms(P / tot, np) * tot))
+            out -= float(np.sum(_solver._entropy_terms(P / tot, np) * tot))
         for j, K in self.softmax:
             if not self.fit_intercept:
                 out += math.log(K) * float(A[j])
@@ -578,6 +649,7 @@ class DaskOracle:
                 sp, sn = aux.s["gpos"], aux.s["gneg"]
                 glob = {"ap": np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0),
                         "an": np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0),
+                        "c": gsum / np.where(A > 0, A, 1.0) if self.mixed else None,
                         "softmax": []}
                 for j, K in self.softmax:
                     tot = float(A[j]) if A[j] > 0 else 1.0
@@ -606,13 +678,13 @@ class DaskOracle:
         return XtG, lstar
 
     # -- Lipschitz constants
-    def _power(self, terms_of, V, mode, n_power):
+    def _power(self, terms_of, V, mode, n_power, ccol=None):
         lam = np.zeros(V.shape[1])
         for _ in range(n_power):
             nv = np.sqrt(np.sum(V * V, axis=0))
             V = V / np.where(nv > 0, nv, 1.0)
             XtU, top = self.data.reduce(self.data.map(
-                _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode,
+                _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode, ccol,
                 per_block=terms_of))
             XtU = XtU - np.outer(self.m, top)  # X_c^T U
             V = np.concatenate([XtU, top[None, :] if self.fit_intercept else 0.0 * top[None]])
@@ -631,8 +703,11 @@ class DaskOracle:
         both = lin0 is not None and self._power_V is None
         if both:
             V = np.concatenate([V, self._start_V()], axis=1)
+        ccol = None
+        if np.ndim(curvature):  # one bound per column (mixed task types): max_t c_t A_t
+            ccol, curvature = np.asarray(curvature, dtype=np.float64), 1.0
         lam, V = self._power(lambda i: (None if lin0 is None else lin0.block(i),), V,
-                             "both" if both else "global", n_power)
+                             "both" if both else "global", n_power, ccol)
         if both:
             self._power_V = V[:, 1:]
             self._primed = self._local_value(lam[1:])
@@ -667,13 +742,9 @@ class DaskOracle:
         return self._local_value(lam)
 
     def exact_lipschitz(self, lin=None):
-        curv = self.curvature[self.kind]
         H = self.data.reduce(self.data.map(
-            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, curv,
+            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, self.col_curv,
             per_block=lambda i: (None if lin is None else lin.block(i),)))
-        if lin is None:
-            for j, K in self.softmax:
-                H[j:j + K] *= 2.0
         return max(float(np.linalg.eigvalsh(h).max()) for h in H) + _solver._qmax(self.Q)
 
 
@@ -770,10 +841,18 @@ def fit(est, X, y, sample_weight=None):
     xb = client.compute(list(X.to_delayed().ravel()))
     yb = client.compute(list(Y.to_delayed().ravel()))
     sb = [None] * len(xb) if SW is None else client.compute(list(SW.to_delayed().ravel()))
-    classify = est._loss_name != "squared"
     first = DaskData(client, xb, n, d, 0, None, None, False, False)
-    st = first.reduce([client.submit(_blk_check, x, yy, s, est.missing_label, classify,
-                                     pure=False) for x, yy, s in zip(xb, yb, sb)])
+    types = est._declared_types(T)
+    auto = types is None
+    if auto:  # type_of_target per column from counts summed over the blocks (Y only)
+        tc = first.reduce([client.submit(_blk_types, yy, s, est.missing_label, pure=False)
+                           for yy, s in zip(yb, sb)])
+        types = ["regression" if _labels.continuous_from_counts(
+            {k: v[t] for k, v in tc.items()}) else "classification" for t in range(T)]
+    classify = "classification" in types
+    st = first.reduce([client.submit(_blk_check, x, yy, s, est.missing_label, types,
+                                     est._mixed_types, pure=False)
+                       for x, yy, s in zip(xb, yb, sb)])
     if st["nonfinite"]:
         raise ValueError("Input X contains NaN or infinity")
     from ._estimators import check_magnitude
@@ -786,25 +865,38 @@ def fit(est, X, y, sample_weight=None):
     if dead.size:
         raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
                          "all zero; at least one non-zero weight is needed")
-    classes = specs = counts = None
+    classes, counts = [None] * T, None
     softmax_tasks = []
     if classify:
-        classes = [_labels.task_classes(cls, t) for t, (cls, _) in enumerate(st["classes"])]
+        if auto:
+            from ._mixed import warn_many_classes
+
+            for t in range(T):
+                if types[t] == "classification" and tc["notnumber"][t] == 0:
+                    warn_many_classes(t, len(st["classes"][t][0]))
+        classes = [_labels.task_classes(cls, t) if types[t] == "classification" else None
+                   for t, (cls, _) in enumerate(st["classes"])]
         counts = [c for _, c in st["classes"]]
-        owner = np.concatenate([[t] * (1 if len(c) == 2 else len(c))
-                                for t, c in enumerate(classes)]).astype(int)
-        est._classes = classes
-    else:
-        owner = np.arange(T)
+    owner = np.concatenate([[t] * (1 if c is None or len(c) == 2 else len(c))
+                            for t, c in enumerate(classes)]).astype(int)
+    scale = np.ones(T)
+    if getattr(est, "scale_targets", False) and "moments" in st:
+        # the std of each regression task's labelled values (np.std's, to rounding)
+        cnt, _, m2 = st["moments"]
+        for t in range(T):
+            if types[t] == "regression":
+                sd = math.sqrt(m2[t] / cnt[t]) if cnt[t] > 0 else 0.0
+                scale[t] = sd if np.isfinite(sd) and sd > 0 else 1.0
+    est._adopt_encoding(types, classes, scale, owner)
     group = est._loss_groups(owner)
     if group is not None:
         softmax_tasks = list(np.unique(owner[group >= 2]))
-    if classify and est.class_weight is not None:
-        specs = _labels.check_class_weight(est.class_weight, T)
+    specs = est._class_weight_specs(T)
     rho = est._task_weights(None, None, size=st["weight"])[owner]
     n_t = st["weight"][owner]
     has_sw = not st["rows_differ"]
     meta = {"missing_label": est.missing_label, "owner": owner, "classes": classes,
+            "types": types, "target_scale": scale,
             "cw_specs": specs, "cw_counts": counts, "softmax_tasks": softmax_tasks,
             "scale": rho / n_t, "sw": "per-sample" if has_sw else "none",
             "intercept_scaling": float(est.intercept_scaling)
@@ -980,12 +1072,150 @@ def prepare_cv(X, y, sample_weight):
     return X, y, sample_weight
 
 
-def map_predict(fn, X, n_out, dtype):
-    """fn (a fitted model's predict on NumPy rows) over the row blocks of a dask X: a
-    lazy (n,) or (n, n_out) dask array."""
+def predict_input(est, X):
+    """A dask X checked for a fitted model's predictions (2-D, its number of features), its
+    columns in one chunk (whole rows per block)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "coef_")
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a dask array of shape {X.shape}")
-    X = X.rechunk({1: -1})
-    if n_out is None:
-        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1)
-    return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+
+
+def map_rows(fn, A, n_out, dtype, like=None):
+    """fn over the row blocks of the dask array A (n,) or (n, k) (one column chunk): a lazy
+    (n,) (``n_out`` None) or (n, n_out) dask array of ``dtype``, with the row chunks of A.
+    Its meta is an empty array of ``like``'s kind (CuPy for CuPy chunks; NumPy by
+    default), so that dask never calls fn to guess it."""
+    dtype = np.dtype(dtype)
+    xp = get_namespace(like) if like is not None and dtype.kind in "biuf" else np
+    meta = xp.empty((0,) if n_out is None else (0, 0), dtype=dtype)
+    kw = {}
+    if A.ndim == 2 and n_out is None:
+        kw["drop_axis"] = 1
+    elif A.ndim == 1 and n_out is not None:
+        kw["new_axis"] = 1
+    chunks = (A.chunks[0],) if n_out is None else (A.chunks[0], (int(n_out),))
+    return A.map_blocks(fn, dtype=dtype, meta=meta, chunks=chunks, **kw)
+
+
+def map_predict(est, fn, X, n_out, dtype):
+    """fn (a fitted model's method on in-memory rows) over the row blocks of a dask X: a
+    lazy (n,) or (n, n_out) dask array; nothing is computed, X is never gathered."""
+    X = predict_input(est, X)
+    return map_rows(fn, X, n_out, dtype, like=X._meta)
+
+
+def compute_small(*arrays):
+    """Dask arrays among ``arrays`` (per-row predictions, labels, weights: n x T, never X)
+    computed together in one pass on the cluster; the others unchanged."""
+    if not any(is_dask(a) for a in arrays):
+        return arrays
+    import dask
+
+    return dask.compute(*arrays)
+
+
+def _blk_score(Pb, Yb, SWb, missing_label, r2):
+    """A row block's sums for ``score``, per task t: the labelled rows (count), for R^2
+    (``r2[t]``) the weighted (sum of weights, mean, squared deviations) of y and the
+    weighted squared residuals, for accuracy the weighted hits; the sum of weights of
+    the labelled rows is the first entry of "moments" for both."""
+    Y2 = np.asarray(Yb)
+    Y2 = Y2[:, None] if Y2.ndim == 1 else Y2
+    n, T = Y2.shape
+    P2 = np.asarray(to_numpy(Pb)).reshape(n, -1)
+    miss = _labels.missing_mask(Y2, missing_label)
+    SW, _ = _labels.check_sample_weight(SWb, n, T)
+    out = {"count": np.zeros(T), "hit": np.zeros(T), "res": np.zeros(T)}
+    W, mean, m2 = np.zeros(T), np.zeros(T), np.zeros(T)
+    for t in range(T):
+        rows = ~miss[:, t]
+        w = SW[rows, t]
+        out["count"][t], W[t] = rows.sum(), w.sum()
+        if r2[t]:
+            yt = np.asarray(Y2[rows, t], dtype=np.float64)
+            pt = np.asarray(P2[rows, t], dtype=np.float64)
+            if W[t] > 0:
+                mean[t] = (w @ yt) / W[t]
+                m2[t] = w @ (yt - mean[t]) ** 2
+            out["res"][t] = w @ (yt - pt) ** 2
+        else:
+            out["hit"][t] = w @ np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64)
+    out["moments"] = (W, mean, m2)
+    return out
+
+
+def score(est, X, y, sample_weight, r2):
+    """``est.score`` on a dask X, reduced on the cluster: the lazy predictions, y and the
+    sample weights (dask or in memory; chunked as X's rows) meet block by block, each
+    block sums per task what R^2 (tasks with ``r2[t]``) or the accuracy need
+    (:func:`_blk_score`), a tree of sum tasks adds them (the moments of y pairwise), and
+    the client gets (T,)-sized sums: neither X nor the (n, T) predictions are gathered.
+    The same scores as in memory: sklearn's r2_score (a constant y scores 1 if predicted
+    exactly, else 0; under two labelled rows nan) and the weighted accuracy per task
+    with a labelled row of non-zero weight, averaged."""
+    import dask
+
+    P = est.predict(X)
+    rows = P.chunks[0]
+    if any(math.isnan(c) for c in rows):
+        raise ValueError("X: a dask array of unknown chunk sizes; call "
+                         "X.compute_chunk_sizes() first")
+    n, T = P.shape[0], est.n_tasks_
+    if is_dask(y):
+        Y = y[:, None] if y.ndim == 1 else y
+    else:
+        Y, _ = _labels.as_2d_targets(to_numpy(y) if is_cupy_array(y) else y)
+    if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] != T:
+        raise ValueError(f"y has shape {tuple(np.shape(y))}, but X has {n} samples and the "
+                         f"model {T} task(s)")
+    Y = _as_dask(Y, rows, "y").rechunk((rows, -1))
+    parts_sw = [None] * len(rows)
+    if sample_weight is not None:
+        if is_dask(sample_weight):
+            if tuple(sample_weight.shape) not in ((n,), (n, T)):
+                raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {T}) (one "
+                                 f"weight per sample, or per sample and task), got "
+                                 f"{sample_weight.shape}")
+            SW = sample_weight
+        else:
+            SW = _labels.check_sample_weight(sample_weight, n, T)[0]
+        SW = _as_dask(SW, rows, "sample_weight")
+        SW = SW.rechunk((rows,) + ((-1,) if SW.ndim == 2 else ()))
+        parts_sw = list(SW.to_delayed().ravel())
+    blk = dask.delayed(_blk_score, pure=True)
+    parts = [blk(p, yb, s, est.missing_label, list(r2)) for p, yb, s in
+             zip(P.to_delayed().ravel(), Y.to_delayed().ravel(), parts_sw)]
+    while len(parts) > 1:
+        parts = [dask.delayed(_sum_parts, pure=True)(None, *parts[i:i + 16])
+                 for i in range(0, len(parts), 16)]
+    tot = parts[0].compute()
+    W, _, m2 = tot["moments"]
+    scores = []
+    for t in range(T):
+        if not W[t] > 0:
+            continue  # no labelled row of non-zero weight: skipped, as in memory
+        if not r2[t]:
+            scores.append(tot["hit"][t] / W[t])
+            continue
+        if tot["count"][t] < 2:
+            from sklearn.exceptions import UndefinedMetricWarning
+
+            warnings.warn("R^2 score is not well-defined with less than two samples.",
+                          UndefinedMetricWarning)
+            scores.append(np.nan)
+            continue
+        num, den = tot["res"][t], m2[t]
+        scores.append(1.0 - num / den if num != 0 and den != 0 else
+                      (0.0 if num != 0 else 1.0))
+    if not scores:
+        raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
+                         "y; every entry is missing")
+    return float(np.mean(scores))

@@ -1,5 +1,6 @@
 """MultiTaskRegressor and MultiTaskClassifier."""
 
+import functools
 import numbers
 import warnings
 
@@ -85,6 +86,7 @@ def check_classification_loss(loss):
 
 class _BaseMultiTask(BaseEstimator):
     _loss_name = "squared"
+    _mixed_types = False  # MultiTaskEstimator: regression and classification tasks
 
     def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
@@ -313,6 +315,18 @@ class _BaseMultiTask(BaseEstimator):
     def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Multipliers of the loss terms (n, T'): 1 (regression; see the classifier)."""
         return 1.0
+
+    def _declared_types(self, T):
+        """The type of each of the T tasks ("regression" / "classification"), or None when
+        the data decide them (MultiTaskEstimator's "auto")."""
+        return ["regression" if self._loss_name == "squared" else "classification"] * T
+
+    def _adopt_encoding(self, types, classes, scale, owner):
+        """Keep what the encoding found (the dask fit finds it from block summaries)."""
+
+    def _class_weight_specs(self, T):
+        """class_weight as one spec per task, or None (no class weights)."""
+        return None
 
     def _loss_groups(self, owner):
         """The softmax group layout of the columns (``_losses.softmax_groups``), or None
@@ -600,8 +614,13 @@ class _BaseMultiTask(BaseEstimator):
 
     def _decision(self, X):
         """X W + b where X lives: CuPy X gives CuPy scores (a CPU-fitted model's weights
-        are moved to the GPU), NumPy X gives NumPy scores in float64."""
+        are moved to the GPU), NumPy X gives NumPy scores in float64, a dask X a lazy dask
+        array of them computed block by block on its row chunks."""
         check_is_fitted(self, "coef_")
+        if _dask.is_dask(X):
+            cupy_blocks = is_cupy_array(X._meta) and X.dtype in (np.float32, np.float64)
+            return _dask.map_predict(self, self._decision, X, self.coef_.shape[0],
+                                     X.dtype if cupy_blocks else np.float64)
         X = self._validate_X(X, reset=False)
         if is_cupy_array(X):
             import cupy
@@ -650,7 +669,11 @@ class _BaseMultiTask(BaseEstimator):
 def task_proba(z, softmax):
     """Class probabilities (n, K) of one task from its scores: (n,) binary -> sigmoid;
     (n, K) -> softmax, or (one-vs-rest) the K sigmoids normalised to sum to one, as
-    ``OneVsRestClassifier``. NumPy out (CuPy scores come to the host)."""
+    ``OneVsRestClassifier``. NumPy out (CuPy scores come to the host); dask scores give
+    a lazy dask array, computed block by block."""
+    if _dask.is_dask(z):
+        return _dask.map_rows(functools.partial(task_proba, softmax=softmax), z,
+                              2 if z.ndim == 1 else z.shape[1], np.float64)
     z = to_numpy(z) if is_cupy_array(z) else z
     if z.ndim == 1:
         p = _losses._expit(z)
@@ -746,18 +769,20 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
     def predict(self, X):
         """(n,) or (n, n_tasks) predictions; a dask X gives a lazy dask array."""
-        if _dask.is_dask(X):
-            check_is_fitted(self, "coef_")
-            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
-                                     np.float64)
         Z = self._decision(X)
-        return Z.ravel() if self._one_d else Z
+        if self._one_d:
+            return Z[:, 0] if _dask.is_dask(Z) else Z.ravel()
+        return Z
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R^2 on each task's labelled samples; a task without a labelled
         sample (of non-zero weight) in these rows is skipped (ValueError if every task is).
-        ``sample_weight``: (n,) or (n, n_tasks)."""
-        P = to_numpy(self.predict(X))
+        ``sample_weight``: (n,) or (n, n_tasks). On a dask X the sums are reduced on the
+        cluster (``_dask.score``): neither X nor the predictions are gathered."""
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight, [True] * self.n_tasks_)
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
+        P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         Yf = np.asarray(np.where(miss, 0, Y2), dtype=np.float64)
@@ -826,11 +851,19 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         self._classes = classes
         return Yenc, mask, owner
 
+    def _adopt_encoding(self, types, classes, scale, owner):
+        self._classes = classes
+
+    def _class_weight_specs(self, T):
+        if self.class_weight is None:
+            return None
+        return _labels.check_class_weight(self.class_weight, T)
+
     def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
         """Loss multipliers from ``class_weight`` (see _labels.class_weight_matrix)."""
-        if self.class_weight is None:
+        specs = self._class_weight_specs(Y2.shape[1])
+        if specs is None:
             return 1.0
-        specs = _labels.check_class_weight(self.class_weight, Y2.shape[1])
         softmax = [] if group is None else list(np.unique(owner[group >= 2]))
         return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes, owner,
                                            softmax_tasks=softmax)
@@ -871,11 +904,13 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return out[0] if self._one_d else out
 
     def predict(self, X):
-        """Predicted labels per task; a dask X gives a lazy dask array."""
+        """Predicted labels per task; a dask X gives a lazy dask array (of the classes'
+        dtype, object when the tasks' classes differ in type)."""
         if _dask.is_dask(X):
             check_is_fitted(self, "coef_")
             kinds = {np.asarray(c).dtype for c in self._task_classes()}
-            return _dask.map_predict(self.predict, X, None if self._one_d else self.n_tasks_,
+            return _dask.map_predict(self, self.predict, X,
+                                     None if self._one_d else self.n_tasks_,
                                      kinds.pop() if len(kinds) == 1 else object)
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
@@ -906,8 +941,13 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on each task's labelled samples; a task without a
         labelled sample (of non-zero weight) in these rows is skipped (ValueError if every
-        task is). ``sample_weight``: (n,) or (n, n_tasks)."""
-        P = to_numpy(self.predict(X))
+        task is). ``sample_weight``: (n,) or (n, n_tasks). On a dask X the sums are
+        reduced on the cluster (``_dask.score``): neither X nor the predictions are
+        gathered."""
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight, [False] * self.n_tasks_)
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
+        P = to_numpy(P)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         accs = [float(np.average(np.asarray(Y2[rows, t] == P2[rows, t], dtype=np.float64),

@@ -271,3 +271,77 @@ def class_weight_matrix(specs, Y2, miss, SW, classes, owner, softmax_tasks=(), c
             CW[lab, col] = np.where(pos, n_all / (2 * max(n_pos, 1e-300)),
                                     n_all / (2 * max(n_neg, 1e-300)))
     return CW
+
+
+def encode_tasks(Y, miss, types, scale=None, classes=None, scale_targets=False):
+    """Targets of mixed task types -> (Yenc (n, T'), mask (n, T'), subtask_task (T',),
+    classes (per task; None for a regression task), scale (T,)). ``types``: "regression"
+    or "classification" per column. A regression task is one column y_t / scale_t (scale
+    None: the standard deviation of its labelled values when ``scale_targets``, else 1; a
+    zero or non-finite one is 1); a classification task its sub-tasks of
+    :func:`encode_classification` (``classes`` given, e.g. found over all blocks of a dask
+    array: one sorted array per task, None for the regression ones)."""
+    n, T = Y.shape
+    reg = [t for t in range(T) if types[t] == "regression"]
+    cls_tasks = [t for t in range(T) if types[t] == "classification"]
+    out_scale = np.ones(T) if scale is None else np.asarray(scale, dtype=np.float64)
+    columns = {}  # task -> (columns of Yenc, of mask)
+    if reg:
+        try:
+            Yr = encode_regression(Y[:, reg], miss[:, reg])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"the regression tasks {reg}: {e}") from None
+        for k, t in enumerate(reg):
+            if scale is None:
+                s = float(np.std(Yr[~miss[:, t], k])) if scale_targets else 1.0
+                out_scale[t] = s if np.isfinite(s) and s > 0 else 1.0
+            columns[t] = (Yr[:, k:k + 1] / out_scale[t], ~miss[:, t:t + 1])
+    found = [None] * T
+    if cls_tasks:
+        Yc, mc, cls, own = encode_classification(
+            Y[:, cls_tasks], miss[:, cls_tasks],
+            None if classes is None else [classes[t] for t in cls_tasks], task_ids=cls_tasks)
+        for k, t in enumerate(cls_tasks):
+            sel = own == k
+            found[t] = cls[k]
+            columns[t] = (Yc[:, sel], mc[:, sel])
+    Yenc = np.concatenate([columns[t][0] for t in range(T)], axis=1)
+    mask = np.concatenate([columns[t][1] for t in range(T)], axis=1)
+    owner = np.concatenate([np.full(columns[t][0].shape[1], t) for t in range(T)])
+    return Yenc, mask, owner, found, out_scale
+
+
+def type_counts(values):
+    """Per-value counts that decide scikit-learn's ``type_of_target`` on labelled values
+    and add up over row blocks: {"notreal": values that are not real numbers for it (any
+    value of an integer, bool, string, ... dtype; non-real objects), "nonint": real values
+    that are not integers, "nonfinite": infinite ones, "notnumber": values that are not
+    ``numbers.Number``}. See :func:`continuous_from_counts`."""
+    v = np.asarray(values)
+    out = {"notreal": 0, "nonint": 0, "nonfinite": 0, "notnumber": 0}
+    if v.size == 0:
+        return out
+    if v.dtype.kind == "O":
+        real = np.fromiter((isinstance(x, numbers.Real) and not isinstance(x, bool)
+                            for x in v), dtype=bool, count=v.size)
+        out["notnumber"] = int(sum(not isinstance(x, numbers.Number) for x in v))
+        out["notreal"] = int((~real).sum())
+        f = v[real].astype(np.float64)
+    elif v.dtype.kind == "f":
+        f = v
+    else:
+        out["notreal"] = int(v.size)
+        out["notnumber"] = 0 if isinstance(v.flat[0], numbers.Number) else int(v.size)
+        return out
+    with np.errstate(invalid="ignore", over="ignore"):
+        out["nonint"] = int(np.sum(f != f.astype(int)))
+    out["nonfinite"] = int(np.sum(~np.isfinite(f)))
+    return out
+
+
+def continuous_from_counts(c):
+    """Whether ``type_of_target`` calls the values of :func:`type_counts` ``c`` (summed
+    over blocks) continuous, as ``infer_task_type`` reads it: real numbers (a float dtype,
+    or objects all real and not bool), some not integers, all finite (scikit-learn raises
+    on infinity: not continuous)."""
+    return c["notreal"] == 0 and c["nonint"] > 0 and c["nonfinite"] == 0

@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import ClassifierTags
 from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, to_numpy
 from . import _labels, _losses
@@ -18,6 +19,14 @@ TASK_TYPES = ("regression", "classification")
 
 #: "auto" warns when a numeric column read as classification has more classes than this
 MANY_CLASSES = 50
+
+
+def warn_many_classes(t, k):
+    """The "auto" warning for a numeric task read as classification with k classes."""
+    if k > MANY_CLASSES:
+        warnings.warn(f"task {t}: read as classification with {k} classes "
+                      "(integer-valued numbers); pass task_types to fit it "
+                      "as regression", UserWarning)
 
 
 def infer_task_type(values):
@@ -90,6 +99,8 @@ class MultiTaskEstimator(_BaseMultiTask):
     dual_gap_; objective_trace_; l2_; n_features_in_; feature_names_in_
     """
 
+    _mixed_types = True
+
     def __init__(self, penalty="graph", alpha=1e-2, l2="auto", task_relation="auto", *,
                  task_types="auto", loss="logistic", class_weight=None, scale_targets=True,
                  fit_intercept=True, intercept_scaling=None, task_weight=None, max_iter=2000,
@@ -133,13 +144,15 @@ class MultiTaskEstimator(_BaseMultiTask):
                     kind = "classification"  # unorderable labels: named by the encoder
                 if kind == "classification" and len(values) and all(
                         isinstance(v, numbers.Number) for v in values[:100]):
-                    k = len(np.unique(np.asarray(values, dtype=np.float64)))
-                    if k > MANY_CLASSES:
-                        warnings.warn(f"task {t}: read as classification with {k} classes "
-                                      "(integer-valued numbers); pass task_types to fit it "
-                                      "as regression", UserWarning)
+                    warn_many_classes(t, len(np.unique(np.asarray(values, dtype=np.float64))))
                 types.append(kind)
             return types
+        return self._declared_types(T)
+
+    def _declared_types(self, T):
+        """The task types given (checked against T tasks); None for "auto"."""
+        if isinstance(self.task_types, str):
+            return None
         types = list(self.task_types)
         if len(types) != T:
             raise ValueError(f"task_types has {len(types)} entries but y has {T} task(s)")
@@ -147,44 +160,31 @@ class MultiTaskEstimator(_BaseMultiTask):
 
     # ------------------------------------------------------------- encoding
     def _encode(self, Y2, miss):
-        n, T = Y2.shape
         types = self._resolve_types(Y2, miss)
-        reg = [t for t in range(T) if types[t] == "regression"]
-        cls_tasks = [t for t in range(T) if types[t] == "classification"]
-        scale = np.ones(T)
-        columns = {}  # task -> (columns of Yenc, of mask)
-        if reg:
-            try:
-                Yr = _labels.encode_regression(Y2[:, reg], miss[:, reg])
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"the regression tasks {reg}: {e}") from None
-            for k, t in enumerate(reg):
-                y = Yr[~miss[:, t], k]
-                s = float(np.std(y)) if self.scale_targets else 1.0
-                scale[t] = s if np.isfinite(s) and s > 0 else 1.0
-                columns[t] = (Yr[:, k:k + 1] / scale[t], ~miss[:, t:t + 1])
-        classes = [None] * T
-        if cls_tasks:
-            Yc, mc, cls, own = _labels.encode_classification(Y2[:, cls_tasks],
-                                                             miss[:, cls_tasks],
-                                                             task_ids=cls_tasks)
-            for k, t in enumerate(cls_tasks):
-                sel = own == k
-                classes[t] = cls[k]
-                columns[t] = (Yc[:, sel], mc[:, sel])
-        Yenc = np.concatenate([columns[t][0] for t in range(T)], axis=1)
-        mask = np.concatenate([columns[t][1] for t in range(T)], axis=1)
-        owner = np.concatenate([np.full(columns[t][0].shape[1], t) for t in range(T)])
+        Yenc, mask, owner, classes, scale = _labels.encode_tasks(
+            Y2, miss, types, scale_targets=self.scale_targets)
+        self._adopt_encoding(types, classes, scale, owner)
+        return Yenc, mask, owner
+
+    def _adopt_encoding(self, types, classes, scale, owner):
+        """Keep the encoding for the fit (the dask fit finds it from block summaries)."""
         self._types, self._classes_all, self._scale = types, classes, scale
         self._owner_fit = owner
         # the element-wise kernel's loss: squared only when no task is a classification one
-        self._loss_name = "squared" if not cls_tasks else "logistic"
-        return Yenc, mask, owner
+        self._loss_name = "squared" if "classification" not in types else "logistic"
 
     def _class_weights(self, Y2, miss, SW, Yenc, mask, owner, group=None):
-        if self.class_weight is None:
+        specs = self._class_weight_specs(Y2.shape[1])
+        if specs is None:
             return 1.0
-        T = Y2.shape[1]
+        softmax = [] if group is None else list(np.unique(owner[group >= 2]))
+        return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes_all, owner,
+                                           softmax_tasks=softmax)
+
+    def _class_weight_specs(self, T):
+        """class_weight as one spec per task (None for the regression tasks), or None."""
+        if self.class_weight is None:
+            return None
         cw = self.class_weight
         if isinstance(cw, str) and cw == "balanced":
             cw = [None if ty == "regression" else "balanced" for ty in self._types]
@@ -200,9 +200,7 @@ class MultiTaskEstimator(_BaseMultiTask):
             if spec is not None and self._types[t] == "regression":
                 raise ValueError(f"class_weight[{t}]: task {t} is a regression task; its "
                                  "entry must be None")
-        softmax = [] if group is None else list(np.unique(owner[group >= 2]))
-        return _labels.class_weight_matrix(specs, Y2, miss, SW, self._classes_all, owner,
-                                           softmax_tasks=softmax)
+        return specs
 
     def _loss_groups(self, owner):
         if self._loss_name == "squared":
@@ -233,14 +231,11 @@ class MultiTaskEstimator(_BaseMultiTask):
     def fit(self, X, y, sample_weight=None):
         """Fit every task jointly. y: (n,) or (n, n_tasks), each column a regression or a
         classification task (``task_types``); unlabelled entries are NaN, None or
-        ``missing_label``. ``sample_weight``: (n,) or (n, n_tasks)."""
-        from . import _dask
-
-        if any(_dask.is_dask(a) for a in (X, y, sample_weight)):
-            raise TypeError("MultiTaskEstimator does not fit dask arrays yet (the distributed "
-                            "fit covers MultiTaskRegressor and MultiTaskClassifier); pass "
-                            "NumPy / CuPy arrays, or fit the regression and classification "
-                            "tasks with those two estimators")
+        ``missing_label``. ``sample_weight``: (n,) or (n, n_tasks). A dask array X
+        (chunked by rows) fits on the workers of the current dask.distributed Client
+        without gathering the data, as the regressor and classifier do (``_dask``): the
+        "auto" task types, the std of ``scale_targets`` and the classes come from
+        summaries of the row blocks."""
         try:
             super().fit(X, y, sample_weight)
             self.task_types_ = self._types
@@ -285,7 +280,18 @@ class MultiTaskEstimator(_BaseMultiTask):
         """(n, n_tasks) (or (n,) for a 1-D y): each regression task's value in its original
         units, each classification task's predicted class. Numeric classes and regression
         values share one float array; classes of other types (e.g. str) make an object
-        array whose columns each hold their task's type."""
+        array whose columns each hold their task's type. A dask X gives a lazy dask array
+        (computed block by block)."""
+        from . import _dask
+
+        if _dask.is_dask(X):
+            check_is_fitted(self, "coef_")
+            kinds = [np.dtype(np.float64) if ty == "regression" else np.asarray(c).dtype
+                     for ty, c in zip(self.task_types_, self.classes_)]
+            dtype = kinds[0] if self._one_d else (
+                np.result_type(*kinds) if all(k.kind in "biuf" for k in kinds) else object)
+            return _dask.map_predict(self, self.predict, X,
+                                     None if self._one_d else self.n_tasks_, dtype)
         dec = self.decision_function(X)
         dec = [dec] if self._one_d else dec
         preds = []
@@ -308,8 +314,14 @@ class MultiTaskEstimator(_BaseMultiTask):
         """Mean over tasks of R^2 (regression tasks) and accuracy (classification tasks) on
         each task's labelled samples; a task without a labelled sample (of non-zero
         weight) in these rows is skipped (ValueError if every task is). ``sample_weight``:
-        (n,) or (n, n_tasks)."""
-        P = self.predict(X)
+        (n,) or (n, n_tasks). On a dask X the sums are reduced on the cluster
+        (``_dask.score``): neither X nor the predictions are gathered."""
+        from . import _dask
+
+        if _dask.is_dask(X):
+            return _dask.score(self, X, y, sample_weight,
+                               [ty == "regression" for ty in self.task_types_])
+        P, y, sample_weight = _dask.compute_small(self.predict(X), y, sample_weight)
         Y2, miss, sw = self._score_targets(P, y, sample_weight)
         P2 = P.reshape(len(P), -1)
         scores = []

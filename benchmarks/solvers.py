@@ -169,10 +169,15 @@ def timed(fn, repeat):
     return statistics.median(times), len(times)
 
 
-def bench_case(name, X, Y, setting, alphas, threads, repeat, solvers, tol_for=None):
+def bench_case(name, X, Y, setting, alphas, threads, repeat, solvers, tol_for=None,
+               drivers=None, objective_fn=None):
     """One case x alpha setting x thread count. Without ``tol_for``: each solver's tol
     ladder (single runs), then the median time at its cheapest tol reaching TARGET; with
-    it (the ladder's outcome at 1 thread), only the medians at those tols."""
+    it (the ladder's outcome at 1 thread), only the medians at those tols. ``drivers``
+    (label -> driver) and ``objective_fn`` replace SOLVERS and :func:`objective` (for
+    other objectives: solvers_more.py)."""
+    drivers = SOLVERS if drivers is None else drivers
+    objective_fn = objective if objective_fn is None else objective_fn
     out = {"case": name, "n": X.shape[0], "d": X.shape[1], "T": Y.shape[1],
            "setting": setting, "alphas": list(map(float, alphas)), "threads": threads,
            "ladder": [], "time_to_target": {}, "tol_used": {}, "repeats": {}}
@@ -181,8 +186,8 @@ def bench_case(name, X, Y, setting, alphas, threads, repeat, solvers, tol_for=No
             objs = {}
             for label in solvers:
                 for tol in TOLS:
-                    s, res = _run(lambda: SOLVERS[label](X, Y, alphas, tol, threads))
-                    objs[label, tol] = [objective(X, Y, W, b, a)
+                    s, res = _run(lambda: drivers[label](X, Y, alphas, tol, threads))
+                    objs[label, tol] = [objective_fn(X, Y, W, b, a)
                                         for (W, b), a in zip(res, alphas)]
                     out["ladder"].append({"solver": label, "tol": tol, "s": s,
                                           "objectives": objs[label, tol]})
@@ -199,7 +204,7 @@ def bench_case(name, X, Y, setting, alphas, threads, repeat, solvers, tol_for=No
             if tol is None:
                 out["time_to_target"][label] = None
                 continue
-            s, k = timed(lambda: SOLVERS[label](X, Y, alphas, tol, threads), repeat)
+            s, k = timed(lambda: drivers[label](X, Y, alphas, tol, threads), repeat)
             out["time_to_target"][label], out["tol_used"][label] = s, tol
             out["repeats"][label] = k
     return out, tol_for

@@ -1,0 +1,319 @@
+"""l21 beyond ``solvers.py``'s shared-design squared loss (issue 14): logistic loss against
+skglm, the School data (139 tasks of unequal sizes) against skglm, and the peak memory of
+every fit.
+
+* ``logistic``: mfeat pixels (2000 x 240, standardised), its 10 digits as 10 one-vs-rest
+  binary tasks; F = (1/n) sum_{i,t} log(1 + exp(-s_it z_it)) + alpha sum_j ||W_j||_2
+  (s = +-1, Z = X W + b; ``MultiTaskClassifier(penalty="l21")``'s objective). mtlclassic
+  runs its default solver (``auto``: FISTA for logistic loss) and ``solver="bcd"``; skglm
+  has no multi-task logistic, so it solves the same problem stacked: kron(I_T, X) (n T x
+  d T, dense, as its LogisticGroup needs) with feature j's T weights as one group of
+  ``WeightedGroupL2`` and one unpenalised indicator column per task for the intercepts,
+  at alpha / T (its datafit averages over the n T stacked rows), by ``GroupProxNewton``
+  (its ``GroupBCD`` took 5-10x longer in a trial run). Every 4th image (500 x 240: the
+  stacked design is 5000 x 2410), at 0.1 and 0.01 alpha_max only (no path: skglm's
+  solves take minutes each).
+* ``School``: 15,362 pupils x 27 features, 139 schools, one task each (``load_school``'s
+  wide form: Y (n, 139) unlabelled outside the pupil's school); F = sum_t 1/(2 n_t) ||y_t
+  - X_t w_t - b_t||^2 + alpha sum_j ||W_j||_2 (``MultiTaskRegressor``'s objective with
+  unequal task sizes). scikit-learn's and celer's MultiTaskLasso need one design for
+  every task; skglm solves it stacked (block-diagonal sparse design, rows scaled by
+  sqrt(n / n_t), per-school indicator columns unpenalised) with ``GroupBCD`` and
+  ``QuadraticGroup``; mtlclassic runs ``auto`` (the working-set BCD) and ``solver="fista"``.
+
+School at 0.1 and 0.01 alpha_max, and along a warm-started path of 10 alphas, timed as in
+``solvers.py`` (each tool's tol ladder 1e-4 .. 1e-10, single runs; the headline is the time
+to 1e-8 of the best objective, median of ``--repeat``; BLAS on 1 thread).
+
+Memory: the peak of the memory traced by Python's ``tracemalloc`` (NumPy's and SciPy's
+array buffers, Python objects; not buffers a native library allocates with malloc/new
+directly) during one fit at the dense alpha, at each tool's tol of the headline, for
+these cases and ``solvers.py``'s (mfeat, HOG, n<d), as a multiple of X's size (skglm's
+logistic fit is left out: its Python-level loop runs too slowly under tracemalloc).
+
+    PYTHONPATH=. python benchmarks/solvers_more.py [--quick] [--repeat 5]
+        [--data-home ../shared/data]
+
+Writes results/solvers_more.json (not in --quick mode) and prints the tables.
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+import tracemalloc
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import solvers as base  # noqa: E402
+from _common import machine, table, write_json  # noqa: E402
+
+from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor  # noqa: E402
+
+
+# ---------------------------------------------------------------- logistic l21
+def logistic_objective(X, Y, W, b, alpha):
+    S = 2.0 * Y - 1.0
+    return float(np.logaddexp(0.0, -S * (X @ W + b)).sum()) / len(X) \
+        + alpha * float(np.sqrt((W * W).sum(1)).sum())
+
+
+def logistic_alpha_max(X, Y):
+    p0 = Y.mean(0)  # the intercept-only optimum: p = the label frequency
+    return float(np.sqrt(((X.T @ (p0 - Y) / len(X)) ** 2).sum(1)).max())
+
+
+def _mtl_classifier(solver):
+    def run(X, Y, alphas, tol, threads):
+        est = MultiTaskClassifier(penalty="l21", solver=solver, tol=tol, max_iter=100000,
+                                  warm_start=True, n_jobs=threads)
+        out = []
+        for a in alphas:
+            est.set_params(alpha=a).fit(X, Y)
+            out.append((np.asarray(est.coef_).reshape(Y.shape[1], -1).T.copy(),
+                        np.asarray(est.intercept_, dtype=float).ravel().copy()))
+        return out
+    return run
+
+
+def _groups(d, T, extra):
+    """skglm's group layout for stacked task blocks of d columns: group j = feature j's
+    T columns (t d + j), then ``extra`` single-column groups (the task indicators)."""
+    idx = np.concatenate([np.arange(T) * d + j for j in range(d)]
+                         + [np.array([T * d + t]) for t in range(extra)]).astype(np.int32)
+    ptr = np.concatenate([[0], np.cumsum([T] * d + [1] * extra)]).astype(np.int32)
+    weights = np.concatenate([np.ones(d), np.zeros(extra)])
+    return ptr, idx, weights
+
+
+def _skglm_group(X_st, y_st, d, T, alphas, scale, datafit, solver):
+    """Warm-started path of skglm's group solver on a stacked problem; the weights come
+    back as (d, T) and the intercepts (T,) from the indicator columns."""
+    from skglm.penalties import WeightedGroupL2
+
+    ptr, idx, weights = _groups(d, T, T)
+    w = np.zeros(X_st.shape[1])
+    out = []
+    for a in alphas:
+        pen = WeightedGroupL2(alpha=a * scale, weights=weights, grp_ptr=ptr, grp_indices=idx)
+        w = solver().solve(X_st, y_st, datafit(ptr, idx), pen, w_init=w.copy(),
+                           Xw_init=X_st @ w)[0]
+        out.append((w[:d * T].reshape(T, d).T.copy(), w[d * T:].copy()))
+    return out
+
+
+def _stack_logistic(X, Y):
+    n, T = Y.shape
+    X_st = np.hstack([np.kron(np.eye(T), X), np.kron(np.eye(T), np.ones((n, 1)))])
+    return np.asfortranarray(X_st), (2.0 * Y.T.ravel() - 1.0)
+
+
+def _skglm_logistic(solver_name):
+    def run(X, Y, alphas, tol, threads):
+        from skglm import solvers
+        from skglm.datafits import LogisticGroup
+
+        X_st, y_st = _stack_logistic(X, Y)
+        cls = getattr(solvers, solver_name)
+        if solver_name == "GroupBCD":
+            make = lambda: cls(max_iter=1000, max_epochs=100000, tol=tol)  # noqa: E731
+        else:
+            make = lambda: cls(max_iter=1000, tol=tol)  # noqa: E731
+        return _skglm_group(X_st, y_st, X.shape[1], Y.shape[1], alphas, 1.0 / Y.shape[1],
+                            LogisticGroup, make)
+    return run
+
+
+# --------------------------------------------------------------------- School
+def school_objective(X, Y, W, b, alpha):
+    lab = ~np.isnan(Y)
+    R = np.where(lab, np.nan_to_num(Y) - X @ W - b, 0.0)
+    return 0.5 * float(np.sum((R * R).sum(0) / lab.sum(0))) \
+        + alpha * float(np.sqrt((W * W).sum(1)).sum())
+
+
+def school_alpha_max(X, Y):
+    lab = ~np.isnan(Y)
+    n_t = lab.sum(0)
+    Rc = np.where(lab, np.nan_to_num(Y) - np.nansum(Y, 0) / n_t, 0.0) / n_t
+    return float(np.sqrt(((X.T @ Rc) ** 2).sum(1)).max())
+
+
+def _mtl_regressor(solver):
+    def run(X, Y, alphas, tol, threads):
+        est = MultiTaskRegressor(penalty="l21", solver=solver, tol=tol, max_iter=100000,
+                                 warm_start=True, n_jobs=threads)
+        out = []
+        for a in alphas:
+            est.set_params(alpha=a).fit(X, Y)
+            out.append((est.coef_.T.copy(), est.intercept_.copy()))
+        return out
+    return run
+
+
+def _stack_school(X, Y):
+    """Block-diagonal sparse design: pupil i of school t has its features in columns
+    t d .. t d + d - 1 and a 1 in the indicator column T d + t; rows scaled by
+    sqrt(n / n_t), so that skglm's 1/(2n) sum of squares is the per-school mean above."""
+    n, d = X.shape
+    T = Y.shape[1]
+    lab = ~np.isnan(Y)
+    task = lab.argmax(1)
+    scale = np.sqrt(n / lab.sum(0))[task]
+    rows = np.repeat(np.arange(n), d + 1)
+    cols = np.concatenate([task[:, None] * d + np.arange(d)[None, :],
+                           (T * d + task)[:, None]], axis=1).ravel()
+    vals = (np.hstack([X, np.ones((n, 1))]) * scale[:, None]).ravel()
+    X_st = sp.csc_matrix((vals, (rows, cols)), shape=(n, T * d + T))
+    return X_st, Y[np.arange(n), task] * scale
+
+
+def _skglm_school(X, Y, alphas, tol, threads):
+    from skglm.datafits import QuadraticGroup
+    from skglm.solvers import GroupBCD
+
+    X_st, y_st = _stack_school(X, Y)
+    return _skglm_group(X_st, y_st, X.shape[1], Y.shape[1], alphas, 1.0, QuadraticGroup,
+                        lambda: GroupBCD(max_iter=1000, max_epochs=100000, tol=tol))
+
+
+# ----------------------------------------------------------------------- runs
+CASES = {
+    "logistic": dict(objective=logistic_objective, alpha_max=logistic_alpha_max,
+                     drivers={"mtlclassic (auto)": _mtl_classifier("auto"),
+                              "mtlclassic (bcd)": _mtl_classifier("bcd"),
+                              "skglm GroupProxNewton": _skglm_logistic("GroupProxNewton")}),
+    "School": dict(objective=school_objective, alpha_max=school_alpha_max,
+                   drivers={"mtlclassic (auto)": _mtl_regressor("auto"),
+                            "mtlclassic (fista)": _mtl_regressor("fista"),
+                            "skglm GroupBCD": _skglm_school}),
+}
+
+
+def load_case(name, quick, data_home):
+    if name == "logistic":  # every 4th image (500; skglm's stacked design is 10x X)
+        from multitask_cpu import load_mfeat
+
+        X, Y = load_mfeat()
+        if X is None:
+            return None
+        return (X[::8], Y[::8]) if quick else (X[::4], Y[::4])
+    from mtlclassic.datasets import load_school
+
+    try:
+        bunch = load_school(data_home=data_home)
+    except (OSError, FileNotFoundError) as exc:
+        print(f"School skipped: {exc}")
+        return None
+    X, Y = bunch.X_wide, bunch.Y_wide
+    X = (X - X.mean(0)) / (X.std(0) + 1e-12)
+    if quick:  # the first 30 schools
+        keep = ~np.isnan(Y[:, :30]).all(1)
+        X, Y = X[keep], Y[keep][:, :30]
+    return X, Y
+
+
+def peak_memory(fn):
+    """Peak traced bytes (tracemalloc) during fn() above what was traced before."""
+    tracemalloc.start()
+    try:
+        base_bytes = tracemalloc.get_traced_memory()[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+        return tracemalloc.get_traced_memory()[1] - base_bytes
+    finally:
+        tracemalloc.stop()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller cases, one repeat, no JSON")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--cases", default="logistic,School,memory")
+    p.add_argument("--data-home", default=None)
+    a = p.parse_args(argv)
+    repeat = 1 if a.quick else a.repeat
+    wanted = a.cases.split(",")
+    have_skglm = importlib.util.find_spec("skglm") is not None
+    results, memory = [], []
+    for name in ("logistic", "School"):
+        if name not in wanted:
+            continue
+        data = load_case(name, a.quick, a.data_home)
+        if data is None:
+            continue
+        X, Y = data
+        spec = CASES[name]
+        drivers = {k: v for k, v in spec["drivers"].items()
+                   if have_skglm or not k.startswith("skglm")}
+        a_max = spec["alpha_max"](X, Y)
+        settings = [("sparse (0.1 a_max)", [0.1 * a_max]),
+                    ("dense (0.01 a_max)", [0.01 * a_max])]
+        if name != "logistic":  # skglm's logistic path would take hours here
+            settings.append(("path of 10", list(a_max * np.geomspace(1, 0.01, 10))))
+        for setting, alphas in settings:
+            r, tol_for = base.bench_case(name, X, Y, setting, alphas, 1, repeat, list(drivers),
+                                         drivers=drivers, objective_fn=spec["objective"])
+            results.append(r)
+            print(f"{name} {X.shape[0]}x{X.shape[1]} T={Y.shape[1]} {setting}: "
+                  + ", ".join(f"{k} {base._fmt(v)}" for k, v in r["time_to_target"].items()),
+                  flush=True)
+            if setting.startswith("dense") and "memory" in wanted:
+                for label, tol in tol_for.items():
+                    if label.startswith("skglm") and name == "logistic":
+                        continue  # its Python loop under tracemalloc: far too slow
+                    with threadpool_limits(limits=1, user_api="blas"):
+                        peak = peak_memory(lambda: drivers[label](X, Y, alphas, tol, 1))
+                    memory.append({"case": name, "solver": label, "tol": tol,
+                                   "peak_bytes": peak, "x_bytes": X.nbytes})
+    if "memory" in wanted:  # solvers.py's squared-loss cases
+        rng = np.random.default_rng(0)
+        for name, X, Y in base.cases(a.quick, rng):
+            Yc = Y - Y.mean(0)
+            a_max = float(np.sqrt(((X.T @ Yc / X.shape[0]) ** 2).sum(1)).max())
+            for label in base.SOLVERS:
+                if label != "mtlclassic" and label != "scikit-learn" \
+                        and importlib.util.find_spec(label) is None:
+                    continue
+                with threadpool_limits(limits=1, user_api="blas"):
+                    peak = peak_memory(lambda: base.SOLVERS[label](X, Y, [0.01 * a_max],
+                                                                   1e-8, 1))
+                memory.append({"case": name, "solver": label, "tol": 1e-8,
+                               "peak_bytes": peak, "x_bytes": X.nbytes})
+            print(f"memory {name} done", flush=True)
+
+    print(f"\nseconds to F within {base.TARGET:g} (relative) of the best objective "
+          f"(median of {repeat}), BLAS on 1 thread")
+    body = []
+    for r in results:
+        tt = r["time_to_target"]
+        ours = tt.get("mtlclassic (auto)")
+        others = [v for k, v in tt.items() if k.startswith("skglm") and v is not None]
+        body.append([f"{r['case']} {r['n']}x{r['d']} T={r['T']}", r["setting"]]
+                    + [f"{base._fmt(v)} (tol {r['tol_used'].get(k, float('nan')):g})"
+                       if v is not None else "not reached" for k, v in tt.items()]
+                    + [f"{min(others) / ours:.2f}x" if ours and others else "-"])
+    for case in ("logistic", "School"):
+        rows = [b for b, r in zip(body, results) if r["case"] == case]
+        if rows:
+            labels = list(next(r for r in results if r["case"] == case)["time_to_target"])
+            print(table(rows, ["case", "alphas"] + labels + ["faster skglm / ours (auto)"]))
+    if memory:
+        print("\npeak traced memory of one fit at the dense alpha (MB; x X's size)")
+        print(table([[m["case"], m["solver"], f"{m['tol']:g}", f"{m['peak_bytes'] / 1e6:.1f}",
+                      f"{m['peak_bytes'] / m['x_bytes']:.2f}x"] for m in memory],
+                    ["case", "solver", "tol", "peak MB", "/ X bytes"]))
+    if not a.quick:
+        print("wrote", write_json("solvers_more.json", {
+            "machine": machine(), "target": base.TARGET, "tols": base.TOLS, "repeat": repeat,
+            "results": results, "memory": memory}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,8 +26,8 @@ Medians of ``repeat`` fits per size. Writes results/dask_scale.json.
 
     PYTHONPATH=. python benchmarks/dask_scale.py            # 1e5, 1e6, 3e6 rows
     PYTHONPATH=. python benchmarks/dask_scale.py --quick    # 1e5, 2e5 rows (a minute)
-    PYTHONPATH=. python benchmarks/dask_scale.py --sizes 1e5,1e6,1e7 --lazy --repeat 1 \
-        --max-iter 10    # 20 GB: twice the cluster's 2 x 5 GiB, spilled to disk
+    PYTHONPATH=. python benchmarks/dask_scale.py --sizes 1e5,1e6,3e6 --lazy --repeat 1 \
+        --max-iter 10 --memory-limit 1.5GiB   # 6 GB: twice the cluster's memory, spilled
 """
 
 import argparse
@@ -191,9 +191,18 @@ def main():
         args.anchor = False
         print("dask-ml not installed: no anchor")
     rows, results = [], []
+    config = {"d": D, "T": T, "chunk_rows": args.chunk, "workers": 2,
+              "threads_per_worker": 1, "memory_limit": args.memory_limit,
+              "max_iter": args.max_iter, "repeat": args.repeat, "quick": args.quick,
+              "anchor_iter": args.anchor_iter, "missing_labels": 0.1,
+              "persisted_before_fit": args.persist}
     for n in sizes:
         r = run_size(n, args)
         results.append(r)
+        if not args.quick:  # after every size: a stopped run keeps its part
+            write_json("dask_scale.json", {"machine": machine(), "dask": dask.__version__,
+                                           "config": config, "results": results,
+                                           "complete": False})
         for kind in ("squared", "logistic"):
             m = r[kind]
             rows.append([f"{n:.0e}", f"{r['data_gb']:.2f}", kind, m["n_iter"],
@@ -215,14 +224,9 @@ def main():
         scale = last["n"] / first["n"]
         ratio = last[kind]["per_iter_s"] / first[kind]["per_iter_s"]
         print(f"{kind}: time per iteration x{ratio:.1f} for x{scale:.0f} rows")
-    path = write_json("dask_scale.json", {
-        "machine": machine(), "dask": dask.__version__,
-        "config": {"d": D, "T": T, "chunk_rows": args.chunk, "workers": 2,
-                   "threads_per_worker": 1, "memory_limit": args.memory_limit,
-                   "max_iter": args.max_iter, "repeat": args.repeat, "quick": args.quick,
-                   "anchor_iter": args.anchor_iter, "missing_labels": 0.1,
-                   "persisted_before_fit": args.persist},
-        "results": results})
+    path = write_json("dask_scale.json", {"machine": machine(), "dask": dask.__version__,
+                                          "config": config, "results": results,
+                                          "complete": True})
     print("wrote", path)
 
 

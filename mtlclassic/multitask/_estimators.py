@@ -300,7 +300,8 @@ class _BaseMultiTask(BaseEstimator):
         check_solver(solver, closed_ok, pen)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    curvature=self._curvature(group), group=group,
-                   solver=solver, warm=False, fit_b=self._free_intercept())
+                   solver=solver, warm=False, fit_b=self._free_intercept(),
+                   single=not sparse and X.dtype == np.float32)
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
         res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
@@ -549,8 +550,9 @@ class _BaseMultiTask(BaseEstimator):
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
         if ctx["solver"] == "lbfgs":
+            # float32 data: the ridge L-BFGS may iterate in float32 (certified in float64)
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
-                                self.max_iter, tol)
+                                self.max_iter, tol, single=ctx.get("single", False))
         else:
             cap = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0),
                                              ctx["fit_b"])

@@ -301,7 +301,9 @@ class _BaseMultiTask(BaseEstimator):
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept(),
-                   single=not sparse and X.dtype == np.float32)
+                   single=not sparse and X.dtype == np.float32,
+                   # Xd converted from another dtype: this fit's own copy, free to change
+                   own=not sparse and X.dtype != np.float64)
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
         res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
@@ -545,7 +547,11 @@ class _BaseMultiTask(BaseEstimator):
                     Xd = _solver.CenteredSparse(Xd, x_mean)
                 else:
                     x_mean = (sw @ Xd) / sw.sum() if sw is not None else Xd.mean(axis=0)
-                    Xd = Xd - x_mean
+                    if ctx.pop("own", False) and isinstance(Xd, np.ndarray) \
+                            and Xd.flags.writeable:
+                        Xd -= x_mean  # this fit's own float64 copy: centred in place
+                    else:
+                        Xd = Xd - x_mean
                 b0 = b0 + x_mean @ W0
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))

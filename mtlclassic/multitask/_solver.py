@@ -915,6 +915,12 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             out[d] = sb * G[d]
         return out
 
+    def yhy_of(G):  # the column sums of G * P^-1 G, from V^T G alone
+        Gw = G[:d]
+        VG = V.T @ Gw
+        out = s02 * (Gw * Gw).sum(axis=0) + ((s2 - s02) * VG * VG).sum(axis=0)
+        return out + sb * G[d] * G[d] if nb else out
+
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
 
@@ -943,11 +949,14 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     gam = np.ones(T)
     converged, failed_certs, it = False, 0, 0
 
+    final = {}
+
     def certify(x):
-        W, b = x[:d], (x[d].copy() if nb else np.zeros(T))
+        W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
-        return cert(W, b, lin, aux, fx), fx
+        final.update(W=W, b=b, F=fx)
+        return cert(W, b, lin, aux, fx)
 
     for it in range(1, max_iter + 1):
         # two-loop recursion, every column on its own (column sums of products)
@@ -997,7 +1006,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             S.append(s_)
             Yl.append(y_)
             R.append(np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0))
-            yhy = (y_ * h0(y_)).sum(axis=0)
+            yhy = yhy_of(y_)
             gam = np.where(valid & (yhy > 0), sy / np.where(yhy > 0, yhy, 1.0), gam)
             if len(S) > memory:
                 S.pop(0), Yl.pop(0), R.pop(0)
@@ -1005,8 +1014,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         trace.append(float(f.sum()))
         if 0.5 * float(((g[:d] * g[:d]).sum(axis=0) / q).sum()) > thr:
             continue  # the gap is at least this: no certificate yet
-        ok, _ = certify(x)
-        if ok:
+        if certify(x):
             converged = True
             break
         failed_certs += 1
@@ -1017,9 +1025,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             f, g = evaluate(x, Z)
             S, Yl, R = [], [], []
     if not converged:
-        converged, _ = certify(x)
-    W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
-    lin = oracle.linear(W, b)
-    F, _ = oracle.value(W, b, lin)
-    return Result(W=W, b=b, n_iter=max(it, 1), converged=bool(converged), trace=trace,
-                  objective=float(F), dual_gap=cert.gap, scale=cert.scale)
+        converged = certify(x)
+    return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),
+                  trace=trace, objective=float(final["F"]), dual_gap=cert.gap,
+                  scale=cert.scale)

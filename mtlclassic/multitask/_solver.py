@@ -819,13 +819,14 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
 
 
 def _separable(oracle, Q):
-    """Whether the problem splits into one independent smooth problem per column: a dense
-    in-memory DataOracle with an element-wise loss (all logistic or all squared columns,
-    no softmax task) and a diagonal, positive definite Q (the ridge penalty). Then
-    :func:`_lbfgs_columns` solves it."""
-    if not isinstance(oracle, DataOracle) or oracle.kind not in ("logistic", "squared") \
-            or oracle.softmax or not isinstance(oracle.X, np.ndarray) \
-            or not isinstance(oracle.A, np.ndarray) or oracle.X.ndim != 2:
+    """Whether the problem splits into one independent smooth problem per column: an
+    in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss (all
+    logistic or all squared columns, no softmax task) and a diagonal, positive definite Q
+    (the ridge penalty). Then :func:`_lbfgs_columns` solves it."""
+    X = oracle.X if isinstance(oracle, DataOracle) else None
+    cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
+    if not cpu_data or oracle.kind not in ("logistic", "squared") or oracle.softmax \
+            or not isinstance(oracle.A, np.ndarray) or len(X.shape) != 2:
         return False
     Q = np.asarray(to_numpy(Q), dtype=np.float64)
     return Q.size > 0 and np.count_nonzero(Q - np.diag(np.diag(Q))) == 0 \
@@ -899,6 +900,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     w = curv * A.mean(axis=1)
     sum_w = float(w.sum())
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64
+    single = single and isinstance(X, np.ndarray)
     Xm = X.astype(np.float32) if single else X
     V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
     s2 = 1.0 / (lam[:, None] + q[None, :])  # P^-1 on span(V), per column

@@ -26,6 +26,7 @@ nan.
   n = sum of the sample weights.
 """
 
+import contextlib
 import math
 import os
 
@@ -741,8 +742,16 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
     objectives), scipy's L-BFGS-B goes on from its point."""
 
     if columns and _separable(oracle, Q):
-        res = _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter,
-                             tol, single=single)
+        n, d = oracle.X.shape
+        # its products with X have T' columns: bandwidth-bound, they gained nothing from
+        # a second BLAS thread (HOG, 2,100 x 2,916 x 15 float32, 2-core VM: 8.6 ms on 1
+        # thread, 9.1 ms on 2; 10.4 and 16.2 ms with other jobs running, and the whole fit
+        # 6x slower on 2 threads as the spinning BLAS threads took the cores its
+        # element-wise work needs): one thread below 1e9 flops per product
+        small = 2.0 * n * d * W0.shape[1] < 1e9
+        with blas_threads(1) if small else contextlib.nullcontext():
+            res = _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept,
+                                 max_iter, tol, single=single)
         if res.converged or res.n_iter >= max_iter:
             return res
         more = lbfgs(oracle, penalty, alpha, Q, res.W, res.b, fit_intercept,

@@ -51,7 +51,7 @@ def _check_overflow(X):
         top = float(np.abs(X.data).max()) if X.nnz else 0.0
     else:
         xp = get_namespace(X)
-        top = float(xp.max(xp.abs(X))) if X.size else 0.0
+        top = max(float(xp.max(X)), -float(xp.min(X))) if X.size else 0.0  # no |X| copy
     check_magnitude(top, n, d, X.dtype)
 
 

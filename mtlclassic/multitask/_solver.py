@@ -20,7 +20,9 @@ nan.
   squared loss with every label present and n >= d, a single d x d x T GEMM on the Gram
   matrix (:class:`GramOracle`); the map at the extrapolated point is a combination of
   known ones.
-* :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap.
+* :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap; for
+  separable ones (ridge: diagonal Q, element-wise loss) :func:`_lbfgs_columns`, one
+  preconditioned L-BFGS per column, batched.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.

@@ -241,3 +241,53 @@ def test_uncentred_features_converge_like_centred_ones(rng, penalty):
     np.testing.assert_allclose(far.coef_, near.coef_, atol=1e-5)
     np.testing.assert_allclose(far.intercept_, near.intercept_ - 50 * near.coef_.sum(axis=1),
                                atol=1e-3)
+
+
+def _wide_classification(rng, n=120, d=200, T=3):
+    """Correlated features (a few strong directions), more features than samples, three
+    multi-class tasks with missing labels."""
+    X = rng.standard_normal((n, 8)) @ rng.standard_normal((8, d)) \
+        + 0.5 * rng.standard_normal((n, d))
+    Y = np.column_stack([np.digitize(X @ rng.standard_normal(d), [-5.0, 5.0])
+                         for _ in range(T)]).astype(object)
+    Y[rng.random(Y.shape) < 0.15] = None
+    return X, Y
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ridge_columns_lbfgs_matches_joint_lbfgs(rng, monkeypatch, fit_intercept):
+    """The per-column preconditioned L-BFGS of ridge problems (_lbfgs_columns) reaches the
+    optimum scipy's L-BFGS-B on the joint problem reaches: missing labels, sample weights,
+    task weights, tight tol; and it is the path the default ridge classifier takes."""
+    X, Y = _wide_classification(rng)
+    sw = rng.uniform(0.5, 2.0, len(X))
+    kw = dict(penalty="ridge", alpha=1e-2, tol=1e-12, max_iter=20000,
+              fit_intercept=fit_intercept, task_weight=[1.0, 2.0, 0.5])
+    calls = []
+    real = _solver._lbfgs_columns
+    monkeypatch.setattr(_solver, "_lbfgs_columns",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    assert calls and not warned
+    assert a.dual_gap_ <= 1e-12 * a._null_scale_ + 1e-13
+    real_lbfgs = _solver.lbfgs
+    monkeypatch.setattr(_solver, "lbfgs",
+                        lambda *a_, **k: real_lbfgs(*a_, **{**k, "columns": False}))
+    b, _ = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    # F is alpha-strongly convex in W: ||W - W*||^2 <= 2 gap / alpha for each fit
+    radius = np.sqrt(2 * a.dual_gap_ / 1e-2) + np.sqrt(2 * b.dual_gap_ / 1e-2)
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+    assert abs(a.objective_ - b.objective_) <= max(a.dual_gap_, b.dual_gap_) + 1e-14
+    assert np.linalg.norm(a.coef_) > 100 * radius
+
+
+def test_ridge_float32_iterations_are_certified_in_float64(rng):
+    """float32 X at the default tol: the iterations may run in float32, the certificate
+    is float64's; the fit is within it of the float64 data's optimum."""
+    X, Y = _wide_classification(rng, n=300, d=400)
+    X32 = X.astype(np.float32)
+    m, warned = _fit(MultiTaskClassifier(penalty="ridge"), X32, Y)
+    assert not warned and m.dual_gap_ <= 1e-4 * m._null_scale_
+    exact, _ = _fit(MultiTaskClassifier(penalty="ridge", tol=1e-12, max_iter=20000),
+                    X32.astype(np.float64), Y)
+    assert 0 <= m.objective_ - exact.objective_ <= m.dual_gap_ + 1e-12

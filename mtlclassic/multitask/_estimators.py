@@ -52,7 +52,7 @@ def _check_overflow(X):
         top = float(np.abs(X.data).max()) if X.nnz else 0.0
     else:
         xp = get_namespace(X)
-        top = float(xp.max(xp.abs(X))) if X.size else 0.0
+        top = max(float(xp.max(X)), -float(xp.min(X))) if X.size else 0.0  # no |X| copy
     check_magnitude(top, n, d, X.dtype)
 
 
@@ -302,7 +302,10 @@ class _BaseMultiTask(BaseEstimator):
         check_solver(solver, closed_ok, pen)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    curvature=self._curvature(group), group=group,
-                   solver=solver, warm=False, fit_b=self._free_intercept())
+                   solver=solver, warm=False, fit_b=self._free_intercept(),
+                   single=not sparse and X.dtype == np.float32,
+                   # Xd converted from another dtype: this fit's own copy, free to change
+                   own=not sparse and X.dtype != np.float64)
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
         res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
@@ -558,13 +561,18 @@ class _BaseMultiTask(BaseEstimator):
                     Xd = _solver.CenteredSparse(Xd, x_mean)
                 else:
                     x_mean = (sw @ Xd) / sw.sum() if sw is not None else Xd.mean(axis=0)
-                    Xd = Xd - x_mean
+                    if ctx.pop("own", False) and isinstance(Xd, np.ndarray) \
+                            and Xd.flags.writeable:
+                        Xd -= x_mean  # this fit's own float64 copy: centred in place
+                    else:
+                        Xd = Xd - x_mean
                 b0 = b0 + x_mean @ W0
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
         if ctx["solver"] == "lbfgs":
+            # float32 data: the ridge L-BFGS may iterate in float32 (certified in float64)
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
-                                self.max_iter, tol)
+                                self.max_iter, tol, single=ctx.get("single", False))
         else:
             cap = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0),
                                              ctx["fit_b"])

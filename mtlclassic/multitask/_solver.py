@@ -20,18 +20,22 @@ nan.
   squared loss with every label present and n >= d, a single d x d x T GEMM on the Gram
   matrix (:class:`GramOracle`); the map at the extrapolated point is a combination of
   known ones.
-* :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap.
+* :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap; for
+  separable ones (ridge: diagonal Q, element-wise loss) :func:`_lbfgs_columns`, one
+  preconditioned L-BFGS per column, batched.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.
 """
 
+import contextlib
 import math
 import os
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse
+import scipy.special
 import scipy.optimize  # loads SciPy's own BLAS (L-BFGS-B) before the pools are listed
 from threadpoolctl import ThreadpoolController
 
@@ -749,14 +753,40 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
                   steps=steps, scale=cert.scale)
 
 
-def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol):
+def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, columns=True,
+          single=False):
     """L-BFGS (Liu & Nocedal, Math. Program. 1989; scipy's L-BFGS-B) on the smooth
     problems (ridge, mean, graph penalties): same oracles, same objective. Stops when the
     duality gap certifies the point (see :class:`_Certifier`; checked after every
     iteration once the gradient's share of it is below the threshold, one extra GEMM at
     most); where no certificate exists (singular Q), when the
-    largest gradient entry falls below tol times the gradient norm at zero."""
+    largest gradient entry falls below tol times the gradient norm at zero.
 
+    A separable problem (dense X, element-wise loss, diagonal Q: the ridge penalty; see
+    :func:`_separable`) goes to :func:`_lbfgs_columns`, one preconditioned L-BFGS per
+    column, stopped by the same certificate (``columns=False`` skips it; ``single``: its
+    iterations may use a float32 copy of X, see there); should its line
+    search stall short of the certificate (a tol at the rounding level of the per-column
+    objectives), scipy's L-BFGS-B goes on from its point."""
+
+    if columns and _separable(oracle, Q):
+        n, d = oracle.X.shape
+        # its products with X have T' columns: bandwidth-bound, they gained nothing from
+        # a second BLAS thread (HOG, 2,100 x 2,916 x 15 float32, 2-core VM: 8.6 ms on 1
+        # thread, 9.1 ms on 2; 10.4 and 16.2 ms with other jobs running, and the whole fit
+        # 6x slower on 2 threads as the spinning BLAS threads took the cores its
+        # element-wise work needs): one thread below 1e9 flops per product
+        small = 2.0 * n * d * W0.shape[1] < 1e9
+        with blas_threads(1) if small else contextlib.nullcontext():
+            res = _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept,
+                                 max_iter, tol, single=single)
+        if res.converged or res.n_iter >= max_iter:
+            return res
+        more = lbfgs(oracle, penalty, alpha, Q, res.W, res.b, fit_intercept,
+                     max_iter - res.n_iter, tol, columns=False)
+        more.n_iter += res.n_iter
+        more.trace = res.trace + more.trace[1:]
+        return more
     d, T = W0.shape
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
 
@@ -822,3 +852,218 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol):
     return Result(W=W.copy(), b=np.array(b, dtype=np.float64), n_iter=max(int(res.nit), 1),
                   converged=converged, trace=trace, objective=float(res.fun),
                   dual_gap=cert.gap if available else math.nan, scale=cert.scale)
+
+
+def _separable(oracle, Q):
+    """Whether the problem splits into one independent smooth problem per column: an
+    in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss (all
+    logistic or all squared columns, no softmax task) and a diagonal, positive definite Q
+    (the ridge penalty). Then :func:`_lbfgs_columns` solves it."""
+    X = oracle.X if isinstance(oracle, DataOracle) else None
+    cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
+    if not cpu_data or oracle.kind not in ("logistic", "squared") or oracle.softmax \
+            or not isinstance(oracle.A, np.ndarray) or len(X.shape) != 2:
+        return False
+    Q = np.asarray(to_numpy(Q), dtype=np.float64)
+    return Q.size > 0 and np.count_nonzero(Q - np.diag(np.diag(Q))) == 0 \
+        and float(np.diag(Q).min()) > 0
+
+
+def _column_loss(kind, Z, Y, A):
+    """Per-column loss values (T,) and dL/dZ of the element-wise loss (A = 0 entries,
+    the unlabelled ones, with Y set to 0 by the caller, contribute nothing)."""
+    if kind == "squared":
+        R = Z - Y
+        G = A * R
+        return 0.5 * (G * R).sum(axis=0), G
+    M = Y * Z
+    return (A * np.logaddexp(0.0, -M)).sum(axis=0), -A * Y * scipy.special.expit(-M)
+
+
+def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
+    """The top ``k`` eigenpairs of X^T diag(w) X by a randomized range finder (Halko,
+    Martinsson & Tropp, SIAM Rev. 2011) with ``n_power`` power iterations, and the
+    smallest Ritz value of the oversampled basis (a stand-in for the eigenvalues beyond
+    k). In Xm's dtype; returns (V (d, k) float64 orthonormal, lam (k,), lam_tail)."""
+    n, d = Xm.shape
+    kk = max(1, min(k + 10, d, n))
+    rng = np.random.default_rng(seed)
+    sw = np.sqrt(np.maximum(w, 0.0)).astype(Xm.dtype)[:, None]
+    B = rng.standard_normal((d, kk)).astype(Xm.dtype)
+    for _ in range(n_power):
+        B, _ = np.linalg.qr(Xm.T @ ((sw * sw) * (Xm @ B)))
+    _, sv, Vt = np.linalg.svd(sw * (Xm @ B), full_matrices=False)
+    V = (B @ Vt.T).astype(np.float64)
+    lam = sv.astype(np.float64) ** 2
+    k = min(k, kk)
+    return V[:, :k], lam[:k], float(lam[-1])
+
+
+def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
+                   single=False, memory=10, rank=100):
+    """Preconditioned L-BFGS run separately on every column of a separable problem (see
+    :func:`_separable`: element-wise loss, diagonal Q; the ridge penalty), all columns at
+    once: one GEMM for X P (the search directions), one for X^T G per iteration, and a
+    curvature memory, line search and step per column, as T independent solvers (one
+    L-BFGS over all columns at once shares one memory between sub-tasks of different
+    curvature and needed 4-7x more iterations). The initial inverse Hessian of the two-loop
+    recursion is the inverse of P = X^T diag(c mean_t A_t) X + Q (c the loss's curvature
+    bound), exact on the top ``rank`` eigenvectors (a randomized range finder, three
+    products with X of ``rank`` + 10 columns) and a constant beyond, scaled per column
+    each iteration (s^T y / y^T P^-1 y): on HOG features (2,100 x 2,916, 15 logistic
+    sub-tasks, alpha 1e-2) 33 iterations instead of the 335 of scipy's L-BFGS-B on the
+    joint problem (41 with rank 50, 26 with rank 200, whose range finder costs more than
+    it saves; at alpha = 1/n: 164, 126, 100). Line search: Armijo backtracking per column from the unit step; the
+    trial points' X W cost no GEMM (Z + s X P).
+
+    With ``single`` (the caller's data came in float32) and tol >= 1e-6 the iterations
+    run on a float32 copy of X (the products with X are memory-bound: half the bytes; the
+    data hold no more digits than that); the stopping test is always the certificate of
+    :class:`_Certifier` in float64 at the final point (the same objective and duality gap
+    as :func:`lbfgs`), evaluated once the gradient's share of the gap (1/2 sum_t
+    ||grad_t||^2 / Q_tt, a lower bound of the gap at the unshrunk dual point) is below the
+    threshold. If float32 stalls short of the certificate the iterations go on in float64."""
+    X = oracle.X
+    n, d = X.shape
+    T = W0.shape[1]
+    q = np.diag(np.asarray(to_numpy(Q), dtype=np.float64)).copy()
+    A = np.asarray(oracle.A, dtype=np.float64)
+    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
+    kind = oracle.kind
+    cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
+    thr = cert.tol * cert.scale
+    curv = 0.25 if kind == "logistic" else 1.0
+    w = curv * A.mean(axis=1)
+    sum_w = float(w.sum())
+    single = bool(single) and tol >= 1e-6 and X.dtype == np.float64
+    single = single and isinstance(X, np.ndarray)
+    Xm = X.astype(np.float32) if single else X
+    V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
+    s2 = 1.0 / (lam[:, None] + q[None, :])  # P^-1 on span(V), per column
+    s02 = 1.0 / (lam_tail + q)  # P^-1 beyond
+    sb = 1.0 / sum_w if sum_w > 0 else 1.0
+    nb = 1 if fit_intercept else 0
+
+    def h0(G):  # P^-1 G, G of shape (d + nb, T)
+        Gw = G[:d]
+        VG = V.T @ Gw
+        out = np.empty_like(G)
+        out[:d] = s02 * (Gw - V @ VG) + V @ (s2 * VG)
+        if nb:
+            out[d] = sb * G[d]
+        return out
+
+    def yhy_of(G):  # the column sums of G * P^-1 G, from V^T G alone
+        Gw = G[:d]
+        VG = V.T @ Gw
+        out = s02 * (Gw * Gw).sum(axis=0) + ((s2 - s02) * VG * VG).sum(axis=0)
+        return out + sb * G[d] * G[d] if nb else out
+
+    def matmul(M, B):
+        return M @ B.astype(M.dtype, copy=False)
+
+    def evaluate(x, Z):
+        lv, G = _column_loss(kind, Z, Y, A)
+        f = lv + 0.5 * q * (x[:d] * x[:d]).sum(axis=0)
+        g = np.empty_like(x)
+        g[:d] = matmul(Xm.T, G) + q * x[:d]
+        if nb:
+            g[d] = G.sum(axis=0)
+        return f, g
+
+    x = np.zeros((d + nb, T))
+    x[:d] = W0
+    if nb:
+        x[d] = b0
+
+    def linear(x):
+        Z = matmul(Xm, x[:d])
+        return Z + x[d] if nb else Z
+
+    Z = linear(x)
+    f, g = evaluate(x, Z)
+    trace = [float(f.sum())]
+    S, Yl, R = [], [], []
+    gam = np.ones(T)
+    converged, failed_certs, it = False, 0, 0
+
+    final = {}
+
+    def certify(x):
+        W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
+        lin = oracle.linear(W, b)
+        fx, aux = oracle.value(W, b, lin)
+        final.update(W=W, b=b, F=fx)
+        return cert(W, b, lin, aux, fx)
+
+    for it in range(1, max_iter + 1):
+        # two-loop recursion, every column on its own (column sums of products)
+        r = g.copy()
+        coefs = []
+        for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
+            a = rho * (s_ * r).sum(axis=0)
+            r -= a * y_
+            coefs.append(a)
+        r = gam * h0(r)
+        for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
+            r += (a - rho * (y_ * r).sum(axis=0)) * s_
+        p = -r
+        gp = (g * p).sum(axis=0)
+        bad = ~(gp < 0)
+        if bad.any():  # not a descent direction (rounding): the preconditioned gradient
+            p[:, bad] = -h0(g)[:, bad]
+            gp = (g * p).sum(axis=0)
+        XP = linear(p)
+        step = np.where(gp < 0, 1.0, 0.0)
+        for _ in range(40):
+            Zn = Z + step * XP
+            xn = x + step * p
+            lv, _ = _column_loss(kind, Zn, Y, A)
+            fn = lv + 0.5 * q * (xn[:d] * xn[:d]).sum(axis=0)
+            ok = fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * np.abs(f)
+            if ok.all():
+                break
+            step = np.where(ok, step, 0.5 * step)
+        step = np.where(ok, step, 0.0)
+        if not step.any():  # no column can descend further in this precision
+            if Xm.dtype != np.float64:
+                Xm = X  # go on in float64
+                V = V.astype(np.float64)
+                Z = linear(x)
+                f, g = evaluate(x, Z)
+                S, Yl, R = [], [], []
+                continue
+            break
+        Zn = Z + step * XP
+        xn = x + step * p
+        fn, gn = evaluate(xn, Zn)
+        s_, y_ = xn - x, gn - g
+        sy = (s_ * y_).sum(axis=0)
+        valid = sy > 1e-12 * np.sqrt((s_ * s_).sum(axis=0) * (y_ * y_).sum(axis=0))
+        if valid.any():
+            S.append(s_)
+            Yl.append(y_)
+            R.append(np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0))
+            yhy = yhy_of(y_)
+            gam = np.where(valid & (yhy > 0), sy / np.where(yhy > 0, yhy, 1.0), gam)
+            if len(S) > memory:
+                S.pop(0), Yl.pop(0), R.pop(0)
+        x, Z, f, g = xn, Zn, fn, gn
+        trace.append(float(f.sum()))
+        if 0.5 * float(((g[:d] * g[:d]).sum(axis=0) / q).sum()) > thr:
+            continue  # the gap is at least this: no certificate yet
+        if certify(x):
+            converged = True
+            break
+        failed_certs += 1
+        if failed_certs >= 3 and Xm.dtype != np.float64:
+            Xm = X  # float32 gradients cannot resolve the gap asked for
+            V = V.astype(np.float64)
+            Z = linear(x)
+            f, g = evaluate(x, Z)
+            S, Yl, R = [], [], []
+    if not converged:
+        converged = certify(x)
+    return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),
+                  trace=trace, objective=float(final["F"]), dual_gap=cert.gap,
+                  scale=cert.scale)

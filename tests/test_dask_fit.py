@@ -624,3 +624,51 @@ def test_mixed_step_rule_and_lipschitz_on_blocks(client, monkeypatch):
     assert dask_cap == pytest.approx(mem_cap, rel=1e-8)
     assert dask_oracle.null_objective() == pytest.approx(mem_oracle.null_objective(),
                                                          rel=1e-12)
+
+
+def test_lazy_prediction_is_the_model_at_call_time(client):
+    """A lazy prediction holds a copy of the model: refitting before compute changes
+    neither it nor a later model's predictions (no shared task keys)."""
+    X, Y = _data(n=120, seed=21)
+    Xd = da.from_array(X, chunks=40)
+    m = MultiTaskRegressor(penalty="ridge", alpha=0.1)
+    lazy, expected = [], []
+    for s in (1.0, -1.0, 2.0):
+        m.fit(X, s * Y)
+        lazy.append(m.predict(Xd))
+        expected.append(m.predict(X))
+    for got, want in zip(dask.compute(*lazy), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    fresh = MultiTaskRegressor(penalty="ridge", alpha=0.1).fit(X, Y)
+    np.testing.assert_allclose(fresh.predict(Xd).compute(), fresh.predict(X), rtol=1e-12)
+
+
+def test_empty_chunks_and_bad_score_targets(client):
+    """An empty row block (after boolean filtering) gives empty outputs; score refuses an
+    infinite regression label as in memory; a dask DataFrame is refused clearly."""
+    X, Y = _data(n=90, seed=22)
+    Xd = da.from_array(X, chunks=30)
+    keep = np.ones(90, dtype=bool)
+    keep[30:60] = False
+    Xf = Xd[da.from_array(keep, chunks=30)]
+    Xf.compute_chunk_sizes()
+    assert 0 in Xf.chunks[0]
+    m = MultiTaskRegressor(penalty="l21", alpha=0.05).fit(X, Y)
+    np.testing.assert_allclose(m.predict(Xf).compute(), m.predict(X[keep]), rtol=1e-12)
+    assert m.score(Xf, Y[keep]) == pytest.approx(m.score(X[keep], Y[keep]), rel=1e-12)
+    Yc = (Y > 0).astype(int)
+    c = MultiTaskClassifier(penalty="ridge").fit(X, Yc)
+    for got, want in zip(c.predict_proba(Xf), c.predict_proba(X[keep])):
+        np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
+    Ybad = Y.copy()
+    Ybad[3, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        m.score(X, Ybad)
+    with pytest.raises(ValueError, match="infinity"):
+        m.score(Xd, Ybad)
+    dd = pytest.importorskip("dask.dataframe")
+    frame = dd.from_dask_array(Xd)
+    with pytest.raises(TypeError, match="to_dask_array"):
+        MultiTaskRegressor().fit(frame, Y)
+    with pytest.raises(TypeError, match="to_dask_array"):
+        m.predict(frame)

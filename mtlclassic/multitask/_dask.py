@@ -46,7 +46,9 @@ global result (``_labels.encode_tasks``).
 CuPy chunks run the same code: every block function takes its namespace from its block.
 """
 
+import copy
 import math
+import uuid
 import warnings
 
 import numpy as np
@@ -57,7 +59,17 @@ from . import _labels, _losses, _solver
 
 
 def is_dask(x):
-    return type(x).__module__.startswith("dask.")
+    """Whether x is a dask collection: True for a dask array; a dask DataFrame or Series
+    (or any other dask collection) is refused with a TypeError."""
+    if not type(x).__module__.startswith("dask."):
+        return False
+    import dask.array as da
+
+    if not isinstance(x, da.Array):
+        raise TypeError(f"dask input must be a dask array, got {type(x).__module__}."
+                        f"{type(x).__name__}: convert a dask DataFrame or Series with "
+                        ".to_dask_array(lengths=True) (X, y and sample_weight alike)")
+    return True
 
 
 def get_client():
@@ -1102,14 +1114,35 @@ def map_rows(fn, A, n_out, dtype, like=None):
     elif A.ndim == 1 and n_out is not None:
         kw["new_axis"] = 1
     chunks = (A.chunks[0],) if n_out is None else (A.chunks[0], (int(n_out),))
-    return A.map_blocks(fn, dtype=dtype, meta=meta, chunks=chunks, **kw)
+    name = f"{getattr(fn, '__name__', 'rows')}-{uuid.uuid4().hex}"  # never a shared key
+    return A.map_blocks(_RowFn(fn, n_out, dtype), dtype=dtype, meta=meta, chunks=chunks,
+                        name=name, **kw)
+
+
+class _RowFn:
+    """fn on a row block; an empty block (a boolean-filtered array's) gives an empty
+    result of the output's shape and dtype without calling fn (scikit-learn's checks
+    refuse 0 samples)."""
+
+    def __init__(self, fn, n_out, dtype):
+        self.fn, self.n_out, self.dtype = fn, n_out, dtype
+
+    def __call__(self, block):
+        if block.shape[0] == 0:
+            xp = get_namespace(block) if self.dtype.kind in "biuf" else np
+            return xp.empty((0,) if self.n_out is None else (0, int(self.n_out)),
+                            dtype=self.dtype)
+        return self.fn(block)
 
 
 def map_predict(est, fn, X, n_out, dtype):
-    """fn (a fitted model's method on in-memory rows) over the row blocks of a dask X: a
-    lazy (n,) or (n, n_out) dask array; nothing is computed, X is never gathered."""
+    """fn (a fitted model's method on in-memory rows, by name) over the row blocks of a
+    dask X: a lazy (n,) or (n, n_out) dask array; nothing is computed, X is never
+    gathered. The graph holds a copy of the model as it is now: refitting ``est`` before
+    the result is computed does not change it."""
     X = predict_input(est, X)
-    return map_rows(fn, X, n_out, dtype, like=X._meta)
+    frozen = copy.deepcopy(est)
+    return map_rows(getattr(frozen, fn.__name__), X, n_out, dtype, like=X._meta)
 
 
 def compute_small(*arrays):
@@ -1130,7 +1163,8 @@ def _blk_score(Pb, Yb, SWb, missing_label, r2):
     Y2 = np.asarray(Yb)
     Y2 = Y2[:, None] if Y2.ndim == 1 else Y2
     n, T = Y2.shape
-    P2 = np.asarray(to_numpy(Pb)).reshape(n, -1)
+    P2 = np.asarray(to_numpy(Pb))
+    P2 = P2[:, None] if P2.ndim == 1 else P2
     miss = _labels.missing_mask(Y2, missing_label)
     SW, _ = _labels.check_sample_weight(SWb, n, T)
     out = {"count": np.zeros(T), "hit": np.zeros(T), "res": np.zeros(T)}
@@ -1142,6 +1176,9 @@ def _blk_score(Pb, Yb, SWb, missing_label, r2):
         if r2[t]:
             yt = np.asarray(Y2[rows, t], dtype=np.float64)
             pt = np.asarray(P2[rows, t], dtype=np.float64)
+            if not np.all(np.isfinite(yt)):  # as r2_score in memory
+                raise ValueError("y: Input contains infinity or a value too large for "
+                                 "dtype('float64') (a labelled regression target)")
             if W[t] > 0:
                 mean[t] = (w @ yt) / W[t]
                 m2[t] = w @ (yt - mean[t]) ** 2

@@ -96,33 +96,49 @@ void transpose(const double* in, index_t rows, index_t cols, double* out) {
 }
 
 // Squared loss in residual form on task-major copies (T, n) of Z, Y, A: each block's
-// gradient is T weighted dot products over the samples, each update T axpys.
+// gradient is T weighted dot products over the samples, each update T axpys -- over
+// task t's labelled range only, the rows from its first to its last A_it != 0 (tasks
+// with their own rows, as School's 139 schools in its wide form, cost their own rows,
+// not n each). Z outside a task's range is left as it was: every use of Z weighs it by
+// A (loss, gradient, dual point), which is 0 there.
 double epochs_squared(const double* x, const double* yt, const double* at, double* zt, double* w,
                       double* bb, const double* lj, const double* lb, index_t p, index_t n,
                       index_t T, double alpha, double l2, bool fit_intercept, int n_epochs) {
     std::vector<double> g(T), delta(T);
     std::vector<double> ones(n, 1.0);
+    std::vector<index_t> lo(T, 0), len(T, 0);
+    for (index_t t = 0; t < T; ++t) {
+        const double* a = at + t * n;
+        index_t first = 0, last = n;
+        while (first < n && a[first] == 0.0) ++first;
+        while (last > first && a[last - 1] == 0.0) --last;
+        lo[t] = first;
+        len[t] = last - first;
+    }
     double top = 0.0;
     for (int epoch = 0; epoch < n_epochs; ++epoch) {
         top = 0.0;
         for (index_t j = 0; j < p; ++j) {
             const double* xj = x + j * n;
             double* wj = w + j * T;
-            for (index_t t = 0; t < T; ++t)
-                g[t] = weighted_dot(xj, at + t * n, zt + t * n, yt + t * n, n) + l2 * wj[t];
+            for (index_t t = 0; t < T; ++t) {
+                const index_t o = t * n + lo[t];
+                g[t] = weighted_dot(xj + lo[t], at + o, zt + o, yt + o, len[t]) + l2 * wj[t];
+            }
             if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
                 top = std::max(top, std::fabs(delta[t]));
-                if (delta[t] != 0.0) axpy(xj, delta[t], n, zt + t * n);
+                if (delta[t] != 0.0) axpy(xj + lo[t], delta[t], len[t], zt + t * n + lo[t]);
             }
         }
         if (!fit_intercept) continue;
         for (index_t t = 0; t < T; ++t) {  // the exact minimiser over b_t
             if (lb[t] <= 0.0) continue;
-            const double d = -weighted_dot(ones.data(), at + t * n, zt + t * n, yt + t * n, n) / lb[t];
+            const index_t o = t * n + lo[t];
+            const double d = -weighted_dot(ones.data(), at + o, zt + o, yt + o, len[t]) / lb[t];
             bb[t] += d;
-            if (d != 0.0) axpy(ones.data(), d, n, zt + t * n);
+            if (d != 0.0) axpy(ones.data(), d, len[t], zt + o);
         }
     }
     return top;

@@ -98,8 +98,12 @@ def test_data_kernel_equals_numpy_reference(rng, kind, fit_intercept):
         kernels.bcd_l21_data(Xt, Y, A, state[2], state[0], state[1], L, Lb, alpha, l2, kind,
                              fit_intercept, 1)
         ref_epoch_data(Xt, Y, A, ref[2], ref[0], ref[1], L, Lb, alpha, l2, kind, fit_intercept)
-    for got, want in zip(state, ref):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(state[0], ref[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(state[1], ref[1], rtol=1e-10, atol=1e-13)
+    # Z where it is used (the squared kernel leaves it as it was outside a task's
+    # labelled range, where A = 0)
+    used = A != 0 if kind == "squared" else np.ones(A.shape, dtype=bool)
+    np.testing.assert_allclose(state[2][used], ref[2][used], rtol=1e-10, atol=1e-13)
     # the objective went down
     def F(W, b, Z):
         loss = (0.5 * np.sum(A * (Z - Y) ** 2) if kind == "squared"
@@ -334,3 +338,52 @@ def test_max_iter_reached_warns_with_a_true_gap(rng):
                              max_iter=100000).fit(X, Y)
     assert m.dual_gap_ > 1e-12 * m._null_scale_
     assert m.objective_ - ref.objective_ <= m.dual_gap_ * (1 + 1e-9)
+
+
+def test_data_kernel_disjoint_tasks(rng):
+    """Tasks with their own rows (School's wide form: A_it != 0 for one t per row): the
+    squared kernel works over each task's labelled range only; W and b equal the NumPy
+    reference, and so does Z wherever it is used (A != 0; elsewhere it is left as it was)."""
+    n, p, T = 90, 6, 3
+    task = np.repeat(np.arange(T), [20, 45, 25])
+    Xt = rng.standard_normal((p, n))
+    Y = np.zeros((n, T))
+    A = np.zeros((n, T))
+    Y[np.arange(n), task] = rng.standard_normal(n)
+    A[np.arange(n), task] = 1.0 / np.bincount(task)[task]
+    A[21, 1] = 0.0  # a gap inside a range
+    L = ((Xt * Xt) @ A).max(axis=1) + 0.01
+    Lb = A.sum(axis=0)
+    W = 0.1 * rng.standard_normal((p, T))
+    b = np.zeros(T)
+    Z = Xt.T @ W + b
+    state, ref = [W.copy(), b.copy(), Z.copy()], [W.copy(), b.copy(), Z.copy()]
+    for _ in range(4):
+        kernels.bcd_l21_data(Xt, Y, A, state[2], state[0], state[1], L, Lb, 0.02, 0.01,
+                             "squared", True, 1)
+        ref_epoch_data(Xt, Y, A, ref[2], ref[0], ref[1], L, Lb, 0.02, 0.01, "squared", True)
+    np.testing.assert_allclose(state[0], ref[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(state[1], ref[1], rtol=1e-10, atol=1e-13)
+    used = A != 0
+    np.testing.assert_allclose(state[2][used], ref[2][used], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_wide_form_disjoint_tasks_equal_fista(rng, shuffle):
+    """One column per group of rows (NaN elsewhere), rows grouped or shuffled: the
+    working-set solver reaches FISTA's objective."""
+    n, d, T = 240, 8, 4
+    X = rng.standard_normal((n, d))
+    task = np.repeat(np.arange(T), n // T)
+    if shuffle:
+        task = rng.permutation(task)
+    W = rng.standard_normal((d, T))
+    W[4:] = 0.0
+    Y = np.full((n, T), np.nan)
+    Y[np.arange(n), task] = np.einsum("ij,ji->i", X, W[:, task]) + 0.3 * rng.standard_normal(n)
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-10, max_iter=100000)
+    a = MultiTaskRegressor(solver="bcd", **kw).fit(X, Y)
+    f = MultiTaskRegressor(solver="fista", **kw).fit(X, Y)
+    assert a.solver_ == "bcd"
+    assert abs(a.objective_ - f.objective_) <= 1e-8 * abs(f.objective_)
+    np.testing.assert_allclose(a.coef_, f.coef_, atol=1e-5)

@@ -672,3 +672,20 @@ def test_empty_chunks_and_bad_score_targets(client):
         MultiTaskRegressor().fit(frame, Y)
     with pytest.raises(TypeError, match="to_dask_array"):
         m.predict(frame)
+
+
+def test_unknown_chunk_sizes_named(client):
+    """y or sample_weight of unknown chunk sizes: the error names the array and the fix."""
+    X, Y = _data(n=60, seed=23)
+    Xd = da.from_array(X, chunks=30)
+    Yu = da.from_array(Y, chunks=30)
+    Yu = Yu[Yu[:, 0] > -np.inf]  # boolean indexing: unknown chunk sizes, all rows kept
+    sw = da.from_array(np.ones(60), chunks=30)
+    swu = sw[sw > 0]
+    m = MultiTaskRegressor(penalty="ridge").fit(X, Y)
+    with pytest.raises(ValueError, match=r"y\.compute_chunk_sizes"):
+        m.score(Xd, Yu)
+    with pytest.raises(ValueError, match=r"sample_weight\.compute_chunk_sizes"):
+        m.score(Xd, Y, sample_weight=swu)
+    with pytest.raises(ValueError, match=r"sample_weight\.compute_chunk_sizes"):
+        MultiTaskRegressor().fit(Xd, da.from_array(Y, chunks=30), sample_weight=swu)

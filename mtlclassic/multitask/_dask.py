@@ -761,6 +761,13 @@ class DaskOracle:
 
 
 # ------------------------------------------------------------------- the fit
+def known_chunks(a, name):
+    """A dask ``a`` of unknown row-chunk sizes refused with the remedy named."""
+    if is_dask(a) and any(math.isnan(c) for c in a.chunks[0]):
+        raise ValueError(f"{name}: a dask array of unknown chunk sizes; call "
+                         f"{name}.compute_chunk_sizes() first")
+
+
 def _as_dask(a, rows, name):
     import dask.array as da
 
@@ -824,6 +831,7 @@ def _check_inputs(est, X, y, sample_weight):
                              "array (sample_weight.toarray())")
         if np.ndim(sample_weight) == 0:
             sample_weight = np.full(n, float(sample_weight))
+        known_chunks(sample_weight, "sample_weight")
         if tuple(sample_weight.shape) not in ((n,), (n, T)) if hasattr(sample_weight, "shape") \
                 else np.shape(sample_weight) not in ((n,), (n, T)):
             raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {T}) (one weight "
@@ -1206,6 +1214,8 @@ def score(est, X, y, sample_weight, r2):
         raise ValueError("X: a dask array of unknown chunk sizes; call "
                          "X.compute_chunk_sizes() first")
     n, T = P.shape[0], est.n_tasks_
+    known_chunks(y, "y")
+    known_chunks(sample_weight, "sample_weight")
     if is_dask(y):
         Y = y[:, None] if y.ndim == 1 else y
     else:

@@ -70,10 +70,11 @@ def logistic_alpha_max(X, Y):
     return float(np.sqrt(((X.T @ (p0 - Y) / len(X)) ** 2).sum(1)).max())
 
 
-def _mtl_classifier(solver):
+def _mtl_path(cls, solver):
+    """Driver: a warm-started l21 path of the estimator class ``cls`` with ``solver``."""
     def run(X, Y, alphas, tol, threads):
-        est = MultiTaskClassifier(penalty="l21", solver=solver, tol=tol, max_iter=100000,
-                                  warm_start=True, n_jobs=threads)
+        est = cls(penalty="l21", solver=solver, tol=tol, max_iter=100000, warm_start=True,
+                  n_jobs=threads)
         out = []
         for a in alphas:
             est.set_params(alpha=a).fit(X, Y)
@@ -146,18 +147,6 @@ def school_alpha_max(X, Y):
     return float(np.sqrt(((X.T @ Rc) ** 2).sum(1)).max())
 
 
-def _mtl_regressor(solver):
-    def run(X, Y, alphas, tol, threads):
-        est = MultiTaskRegressor(penalty="l21", solver=solver, tol=tol, max_iter=100000,
-                                 warm_start=True, n_jobs=threads)
-        out = []
-        for a in alphas:
-            est.set_params(alpha=a).fit(X, Y)
-            out.append((est.coef_.T.copy(), est.intercept_.copy()))
-        return out
-    return run
-
-
 def _stack_school(X, Y):
     """Block-diagonal sparse design: pupil i of school t has its features in columns
     t d .. t d + d - 1 and a 1 in the indicator column T d + t; rows scaled by
@@ -188,12 +177,12 @@ def _skglm_school(X, Y, alphas, tol, threads):
 SCHOOLS = 60  # of 139: one full-School l21 fit at 1e-8 took mtlclassic 14-65 s here
 CASES = {
     "logistic": dict(objective=logistic_objective, alpha_max=logistic_alpha_max,
-                     drivers={"mtlclassic (auto)": _mtl_classifier("auto"),
-                              "mtlclassic (bcd)": _mtl_classifier("bcd"),
+                     drivers={"mtlclassic (auto)": _mtl_path(MultiTaskClassifier, "auto"),
+                              "mtlclassic (bcd)": _mtl_path(MultiTaskClassifier, "bcd"),
                               "skglm GroupProxNewton": _skglm_logistic("GroupProxNewton")}),
     "School": dict(objective=school_objective, alpha_max=school_alpha_max,
-                   drivers={"mtlclassic (auto)": _mtl_regressor("auto"),
-                            "mtlclassic (fista)": _mtl_regressor("fista"),
+                   drivers={"mtlclassic (auto)": _mtl_path(MultiTaskRegressor, "auto"),
+                            "mtlclassic (fista)": _mtl_path(MultiTaskRegressor, "fista"),
                             "skglm GroupBCD": _skglm_school}),
 }
 

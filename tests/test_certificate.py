@@ -291,3 +291,39 @@ def test_ridge_float32_iterations_are_certified_in_float64(rng):
     exact, _ = _fit(MultiTaskClassifier(penalty="ridge", tol=1e-12, max_iter=20000),
                     X32.astype(np.float64), Y)
     assert 0 <= m.objective_ - exact.objective_ <= m.dual_gap_ + 1e-12
+
+
+def test_float32_columns_with_large_scales_certified():
+    """float32 X with a few columns 3000x the others and a small alpha: the per-column
+    L-BFGS's float32 iterations cannot resolve the gap; it must go on in float64 (with
+    float64 eigenvectors) and certify, as the float64 copy does (found by a review: 2000
+    iterations, gap/scale 4e2 before)."""
+    import warnings
+
+    from mtlclassic.multitask import MultiTaskClassifier
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1000, 50))
+    Y = (X @ rng.standard_normal((50, 3)) + rng.standard_normal((1000, 3)) > 0).astype(int)
+    X[:, :5] *= 3000
+    X32 = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning
+        m32 = MultiTaskClassifier(penalty="ridge", alpha=1e-4).fit(X32, Y)
+        m64 = MultiTaskClassifier(penalty="ridge", alpha=1e-4).fit(X32.astype(np.float64), Y)
+    assert m32.dual_gap_ <= m32.tol * m32._null_scale_
+    assert m32.n_iter_ < 200
+    assert abs(m32.objective_ - m64.objective_) <= 2 * m32.tol * m32._null_scale_
+
+
+def test_tol_zero_stops_at_the_rounding_floor():
+    """tol = 0: the certificate is tried once the gradient's share of the gap is below
+    the objective's rounding floor (it used to run to max_iter first)."""
+    from mtlclassic.multitask import MultiTaskClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 30))
+    Y = (X @ rng.standard_normal((30, 3)) > 0).astype(int)
+    m = MultiTaskClassifier(penalty="ridge", tol=0.0).fit(X, Y)
+    assert m.n_iter_ < 200
+    assert m.dual_gap_ <= 1e-12 * abs(m.objective_)

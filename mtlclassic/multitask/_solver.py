@@ -922,7 +922,12 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     :class:`_Certifier` in float64 at the final point (the same objective and duality gap
     as :func:`lbfgs`), evaluated once the gradient's share of the gap (1/2 sum_t
     ||grad_t||^2 / Q_tt, a lower bound of the gap at the unshrunk dual point) is below the
-    threshold. If float32 stalls short of the certificate the iterations go on in float64."""
+    threshold. If float32 stalls short of the certificate -- no column can descend, three
+    certificates fail, or the gradient's share of the gap has not reached a new low for
+    ``STALL`` iterations (float32 rounding of X^T G keeps it above the threshold when a
+    few columns of X are large and alpha small) -- the iterations go on in float64.
+    A certificate is first tried once that share is below the threshold, or below
+    the rounding floor of the objective when tol is below it (tol = 0)."""
     X = oracle.X
     n, d = X.shape
     T = W0.shape[1]
@@ -932,15 +937,20 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     kind = oracle.kind
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
+    STALL = 25
     curv = 0.25 if kind == "logistic" else 1.0
     w = curv * A.mean(axis=1)
     sum_w = float(w.sum())
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64
     single = single and isinstance(X, np.ndarray)
     Xm = X.astype(np.float32) if single else X
-    V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
-    s2 = 1.0 / (lam[:, None] + q[None, :])  # P^-1 on span(V), per column
-    s02 = 1.0 / (lam_tail + q)  # P^-1 beyond
+
+    def preconditioner(Xm):
+        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
+        # P^-1 on span(V), per column; P^-1 beyond
+        return V, 1.0 / (lam[:, None] + q[None, :]), 1.0 / (lam_tail + q)
+
+    V, s2, s02 = preconditioner(Xm)
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
     nb = 1 if fit_intercept else 0
 
@@ -986,6 +996,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     S, Yl, R = [], [], []
     gam = np.ones(T)
     converged, failed_certs, it = False, 0, 0
+    best_share, since_best = math.inf, 0
 
     final = {}
 
@@ -1027,8 +1038,10 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         step = np.where(ok, step, 0.0)
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
-                Xm = X  # go on in float64
-                V = V.astype(np.float64)
+                # go on in float64, with float64 eigenvectors (float32 ones are too
+                # rough on an ill-conditioned X to give useful directions)
+                Xm = X
+                V, s2, s02 = preconditioner(Xm)
                 Z = linear(x)
                 f, g = evaluate(x, Z)
                 S, Yl, R = [], [], []
@@ -1050,18 +1063,26 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(float(f.sum()))
-        if 0.5 * float(((g[:d] * g[:d]).sum(axis=0) / q).sum()) > thr:
-            continue  # the gap is at least this: no certificate yet
-        if certify(x):
-            converged = True
-            break
-        failed_certs += 1
-        if failed_certs >= 3 and Xm.dtype != np.float64:
-            Xm = X  # float32 gradients cannot resolve the gap asked for
-            V = V.astype(np.float64)
+        share = 0.5 * float(((g[:d] * g[:d]).sum(axis=0) / q).sum())
+        best_share, since_best = (share, 0) if share < best_share else \
+            (best_share, since_best + 1)
+        floor = 4.0 * cert.eps * abs(trace[-1])  # the certificate's rounding floor
+        if share > max(thr, floor):  # the gap is at least this: no certificate yet
+            stalled = since_best >= STALL
+        else:
+            if certify(x):
+                converged = True
+                break
+            failed_certs += 1
+            stalled = failed_certs >= 3
+        if stalled and Xm.dtype != np.float64:
+            # float32 gradients cannot resolve the gap asked for: go on in float64
+            Xm = X
+            V, s2, s02 = preconditioner(Xm)
             Z = linear(x)
             f, g = evaluate(x, Z)
             S, Yl, R = [], [], []
+            best_share, since_best = math.inf, 0
     if not converged:
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),

@@ -990,6 +990,15 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         Z = matmul(Xm, x[:d])
         return Z + x[d] if nb else Z
 
+    def in_float64(x):
+        """Go on from x in float64: X and float64 eigenvectors (float32 ones are too rough
+        on an ill-conditioned X to give useful directions); returns Z, f, g there."""
+        nonlocal Xm, V, s2, s02
+        Xm = X
+        V, s2, s02 = preconditioner(Xm)
+        Z = linear(x)
+        return (Z,) + tuple(evaluate(x, Z))
+
     Z = linear(x)
     f, g = evaluate(x, Z)
     trace = [float(f.sum())]
@@ -1038,12 +1047,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         step = np.where(ok, step, 0.0)
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
-                # go on in float64, with float64 eigenvectors (float32 ones are too
-                # rough on an ill-conditioned X to give useful directions)
-                Xm = X
-                V, s2, s02 = preconditioner(Xm)
-                Z = linear(x)
-                f, g = evaluate(x, Z)
+                Z, f, g = in_float64(x)
                 S, Yl, R = [], [], []
                 continue
             break
@@ -1076,11 +1080,8 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             failed_certs += 1
             stalled = failed_certs >= 3
         if stalled and Xm.dtype != np.float64:
-            # float32 gradients cannot resolve the gap asked for: go on in float64
-            Xm = X
-            V, s2, s02 = preconditioner(Xm)
-            Z = linear(x)
-            f, g = evaluate(x, Z)
+            # float32 gradients cannot resolve the gap asked for
+            Z, f, g = in_float64(x)
             S, Yl, R = [], [], []
             best_share, since_best = math.inf, 0
     if not converged:

@@ -8,7 +8,8 @@ form's none). For each n: a fresh cluster, X and Y persisted, then
 * MultiTaskRegressor(penalty="l21") and MultiTaskClassifier(penalty="l21") (labels: the sign
   of the targets) fitted on the dask arrays, at most ``max_iter`` FISTA iterations: the
   fit's wall time, its setup (input checks and label statistics, encoding, the Lipschitz
-  power iteration: 40 passes) and the **time per FISTA iteration** (time inside FISTA / its
+  bound: one pass summing the (d + 1)^2 matrix, and for logistic loss the local constants
+  with it) and the **time per FISTA iteration** (time inside FISTA / its
   iterations; an iteration is one round trip -- the candidate's loss and the next
   extrapolated point's loss and gradient -- plus a duality gap every 5th), which should
   grow linearly in n while the blocks fit in the workers' memory, and by the disk's speed

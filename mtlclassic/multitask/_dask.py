@@ -376,38 +376,56 @@ def _blk_lstar(dual, s):
     return float(dual[1](s))
 
 
-def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode, ccol=None):
-    """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
-    X_c = X - 1 m^T: (X^T U, 1^T U) with U = w * ([X_c 1] V) (the client subtracts
-    m (1^T U)); w = A_t l''(z_t) ("local"), max_t A_t ("global", one column; max_t c_t
-    A_t with per-column curvature bounds ``ccol``) or both."""
+def _blk_weights(blk, terms, kind, group, mode, ccol=None):
+    """The (rows, k) weight columns of the matrices [X_c 1]^T diag(w) [X_c 1] whose top
+    eigenvalues bound the Lipschitz constants: "global" (lipschitz_estimate's; its
+    curvature factor comes last): w = max_t A_t, or max_t c_t A_t with per-column
+    curvature bounds ``ccol``; "local": w_t = A_t l''(z_t) at the block's ``terms``;
+    "both": the global column then the local ones; "columns": w_t = c_t A_t."""
     xp = _xp_of(blk)
-    X = blk["X"]
     dt = _dt(blk)
+    A = blk["A"] if ccol is None else blk["A"] * xp.asarray(ccol, dtype=dt)
     Wt = []
-    if mode in ("global", "both"):  # lipschitz_estimate's (its curvature factor comes last)
-        A = blk["A"] if ccol is None else blk["A"] * xp.asarray(ccol, dtype=dt)
+    if mode in ("global", "both"):
         Wt.append(A.max(axis=1, keepdims=True))
     if mode in ("local", "both"):
         Wt.append(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
-    Wt = Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
+    if mode == "columns":
+        Wt.append(A)
+    return Wt[0] if len(Wt) == 1 else xp.concatenate(Wt, axis=1)
+
+
+def _blk_power(blk, terms, V, m, kind, group, fit_intercept, mode, ccol=None):
+    """A block's share of one power-iteration product [X_c 1]^T diag(w_t) [X_c 1] v_t,
+    X_c = X - 1 m^T, w the columns of :func:`_blk_weights`: (X^T U, 1^T U) with
+    U = w * ([X_c 1] V) (the client subtracts m (1^T U))."""
+    xp = _xp_of(blk)
+    X = blk["X"]
+    dt = _dt(blk)
+    Wt = _blk_weights(blk, terms, kind, group, mode, ccol)
     V = xp.asarray(V, dtype=dt)
     U = Wt * (_mm(X, V[:-1]) - xp.asarray(m @ to_numpy(V[:-1]), dtype=dt)
               + (V[-1] if fit_intercept else 0.0))
     return to_numpy(_mm(X.T, U)), to_numpy(U.sum(axis=0))
 
 
-def _blk_hessians(blk, terms, kind, group, m, fit_intercept, curvature):
-    """sum over rows of w_t [x - m, 1] [x - m, 1]^T per column t (exact Lipschitz, debug;
-    ``curvature``: the bound of each column)."""
-    X = to_numpy(blk["X"]).astype(np.float64) - m
+def _blk_grams(blk, terms, kind, group, m, fit_intercept, mode, ccol=None, exact=False):
+    """A block's share of H_k = [X_c 1]^T diag(w_k) [X_c 1] for each weight column w_k of
+    :func:`_blk_weights` (k, d', d') float64 (d' = d + 1 with an intercept). The block is
+    centred before the product (no cancellation of large means) and multiplied in its own
+    precision (float32 blocks: float32 BLAS, a symmetric rank-k update per column;
+    the partial sums add in float64), in float64 with ``exact``."""
+    xp = _xp_of(blk)
+    X = blk["X"].astype(xp.float64) if exact else blk["X"]
+    Xc = X - xp.asarray(m, dtype=X.dtype)
     if fit_intercept:
-        X = np.column_stack([X, np.ones(len(X))])
-    if terms is None:
-        Wt = curvature * to_numpy(blk["A"]).astype(np.float64)
-    else:
-        Wt = to_numpy(_oracle(blk, kind, group)._curvature_weights(_z(blk, terms)))
-    return np.stack([(X.T * w) @ X for w in Wt.T])
+        Xc = xp.concatenate([Xc, xp.ones((len(Xc), 1), dtype=X.dtype)], axis=1)
+    S = xp.sqrt(_blk_weights(blk, terms, kind, group, mode, ccol)).astype(X.dtype)
+    out = []
+    for k in range(S.shape[1]):
+        Xw = Xc * S[:, k:k + 1]
+        out.append(to_numpy(Xw.T @ Xw).astype(np.float64))
+    return np.stack(out)
 
 
 def _blk_colstats(blk, group):
@@ -554,6 +572,8 @@ class DaskOracle:
     check_every = 5
     speculate = True  # an evaluation costs a round trip: FISTA fuses two in one
     local_rounds = 3
+    gram_max_d = 2048  # the Lipschitz bound from the exact (d+1)^2 matrix up to this d
+    gram_max_entries = 1 << 23  # and its local per-column matrices with it (64 MB)
 
     def __init__(self, data, Q, fit_intercept, kind, x_mean, fused=False):
         self.data, self.Q, self.fit_intercept, self.kind = data, Q, fit_intercept, kind
@@ -572,7 +592,7 @@ class DaskOracle:
         self.single = single & ~self.sq
         self.mixed = kind != "squared" and bool(self.sq.any())
         self.col_curv = np.where(self.sq, 1.0, np.where(single, 0.25, 0.5))
-        self._power_V = self._lip_sq = self._primed = None
+        self._power_V = self._lip_sq = self._primed = self._gram_start = None
         if data.dtype == np.float32:
             # float32 products: f is known to a few float32 ulps of its scale, not float64
             # ones; FISTA's step test and the certificate's floor allow that rounding
@@ -703,26 +723,57 @@ class DaskOracle:
             lam = np.sqrt(np.sum(V * V, axis=0))
         return lam, V
 
+    def _grams(self, terms_of, mode, ccol=None, exact=False):
+        """The top eigenpairs of the matrices of :func:`_blk_grams` summed over the blocks
+        (one pass): (lam (k,), V (d + 1, k)), V as the power iteration's vectors."""
+        H = self.data.reduce(self.data.map(
+            _blk_grams, self.kind, self.group, self.m, self.fit_intercept, mode, ccol, exact,
+            per_block=terms_of))
+        lam, vec = np.linalg.eigh(H)
+        V = vec[:, :, -1].T
+        if not self.fit_intercept:
+            V = np.concatenate([V, np.zeros((1, V.shape[1]))])
+        return np.maximum(lam[:, -1], 0.0), V
+
     def lipschitz_estimate(self, curvature, n_power=40, seed=0, lin0=None):
-        """:func:`_solver.lipschitz_estimate` on the blocks (same start, same rounds).
-        With ``lin0`` (the map at FISTA's start) the first :meth:`local_lipschitz` runs in
-        the same rounds (more columns, no more round trips) and is kept for FISTA's first
-        call, which is at that point."""
-        rng = np.random.default_rng(seed)
-        v = rng.standard_normal(self.data.d)
-        v0 = float(rng.standard_normal()) if self.fit_intercept else 0.0
-        V = np.append(v, v0)[:, None]
+        """:func:`_solver.lipschitz_estimate`'s bound on the blocks. With at most
+        ``gram_max_d`` features its matrix [X_c 1]^T diag(w) [X_c 1] ((d + 1)^2 numbers) is
+        summed over the blocks in one pass and its top eigenvalue found on the client --
+        exact where the in-memory estimate runs ``n_power`` power iterations (one pass each
+        here: 40 passes were 84 % of a 3e6-row fit); times the same 1.05. Beyond, the same
+        power iteration on the blocks (same start, same rounds).
+        With ``lin0`` (the map at FISTA's start) the first :meth:`local_lipschitz` comes
+        from the same pass -- the T per-column matrices with the local weights, while
+        (1 + T) (d + 1)^2 numbers stay under ``gram_max_entries``; else it starts its power
+        iteration from the top eigenvector found -- or runs in the same power rounds (more
+        columns, no more round trips), and is kept for FISTA's first call, which is at that
+        point."""
         both = lin0 is not None and self._power_V is None
-        if both:
-            V = np.concatenate([V, self._start_V()], axis=1)
         ccol = None
         if np.ndim(curvature):  # one bound per column (mixed task types): max_t c_t A_t
             ccol, curvature = np.asarray(curvature, dtype=np.float64), 1.0
-        lam, V = self._power(lambda i: (None if lin0 is None else lin0.block(i),), V,
-                             "both" if both else "global", n_power, ccol)
-        if both:
-            self._power_V = V[:, 1:]
-            self._primed = self._local_value(lam[1:])
+        terms_of = lambda i: (None if lin0 is None else lin0.block(i),)  # noqa: E731
+        if self.data.d <= self.gram_max_d:
+            d1 = self.data.d + 1
+            mode = "both" if both and (1 + self.data.n_sub) * d1 * d1 \
+                <= self.gram_max_entries else "global"
+            lam, V = self._grams(terms_of, mode, ccol)
+            if mode == "both":
+                self._power_V = V[:, 1:]
+                self._primed = self._local_value(lam[1:])
+            elif both:
+                self._gram_start = V[:, :1]
+        else:
+            rng = np.random.default_rng(seed)
+            v = rng.standard_normal(self.data.d)
+            v0 = float(rng.standard_normal()) if self.fit_intercept else 0.0
+            V = np.append(v, v0)[:, None]
+            if both:
+                V = np.concatenate([V, self._start_V()], axis=1)
+            lam, V = self._power(terms_of, V, "both" if both else "global", n_power, ccol)
+            if both:
+                self._power_V = V[:, 1:]
+                self._primed = self._local_value(lam[1:])
         return curvature * float(lam[0]) * 1.05 + _solver._qmax(self.Q)
 
     def _start_V(self):
@@ -743,7 +794,12 @@ class DaskOracle:
             L, self._primed = self._primed, None
             return L
         V = self._power_V
-        if V is None:
+        if V is None and self._gram_start is not None:
+            # from the global matrix's top eigenvector: every column's matrix is that one
+            # reweighted by its curvature (<= the global weight)
+            V = np.repeat(self._gram_start, self.data.n_sub, axis=1)
+            n_power = 2 * self.local_rounds if n_power is None else n_power
+        elif V is None:
             V = self._start_V()
             n_power = 40 if n_power is None else n_power
         # a refresh starts from the last vectors: 3 rounds (a round trip each) follow
@@ -754,10 +810,10 @@ class DaskOracle:
         return self._local_value(lam)
 
     def exact_lipschitz(self, lin=None):
-        H = self.data.reduce(self.data.map(
-            _blk_hessians, self.kind, self.group, self.m, self.fit_intercept, self.col_curv,
-            per_block=lambda i: (None if lin is None else lin.block(i),)))
-        return max(float(np.linalg.eigvalsh(h).max()) for h in H) + _solver._qmax(self.Q)
+        """The bound computed exactly in float64 (debug use); with ``lin`` the local one."""
+        lam, _ = self._grams(lambda i: (None if lin is None else lin.block(i),),
+                             "columns" if lin is None else "local", self.col_curv, exact=True)
+        return float(lam.max()) + _solver._qmax(self.Q)
 
 
 # ------------------------------------------------------------------- the fit

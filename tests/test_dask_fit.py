@@ -260,25 +260,43 @@ def test_lazy_features_pipeline(client, monkeypatch):
     np.testing.assert_allclose(est.coef_, ref[-1].coef_, atol=1e-3)
 
 
-def test_cv_estimators(client):
+@pytest.mark.parametrize("scoring", [None, "neg_mean_squared_error"])
+def test_cv_estimators(client, monkeypatch, scoring):
+    """The CV estimators on dask arrays: the same fold scores as in memory, computed on the
+    cluster (the held-out entries weighted 1 in score_sums): no fold's predictions come to
+    the client (the in-memory scorer is never called)."""
+    calls = []
+
+    def no_gather(cls):
+        orig = cls._heldout_score
+        monkeypatch.setattr(cls, "_heldout_score",
+                            staticmethod(lambda *a: calls.append(1) or orig(*a)))
+
+    no_gather(MultiTaskRegressorCV), no_gather(MultiTaskClassifierCV)
     X, Y = _data(missing=0.2, seed=8)
-    kw = dict(penalty="graph", alphas=2, cv=2, tol=1e-5)
+    kw = dict(penalty="graph", alphas=2, cv=2, tol=1e-5, scoring=scoring)
     a = MultiTaskRegressorCV(**kw).fit(X, Y)
+    n_mem = len(calls)
     b = MultiTaskRegressorCV(**kw).fit(_lazy(X), _lazy(Y))
+    assert n_mem == 4 and len(calls) == n_mem
     assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
-    np.testing.assert_allclose(b.cv_results_["mean_score"], a.cv_results_["mean_score"],
-                               atol=1e-4)
+    np.testing.assert_allclose(b.cv_results_["fold_scores"], a.cv_results_["fold_scores"],
+                               rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3)
     X, Yc = _labels(seed=9)
     # tol 1e-10: two fits certified to tol are only as close as the certificate's radius
     # sqrt(2 gap / alpha) (1.3 at tol 1e-4 and the chosen alpha 3e-4; 1e-3 at 1e-10),
     # whatever path each solver takes (the in-memory ridge fit runs per-column L-BFGS)
-    kw = dict(penalty="ridge", alphas=2, cv=2, tol=1e-10)
+    kw = dict(penalty="ridge", alphas=2, cv=2, tol=1e-10,
+              scoring=None if scoring is None else "pooled_accuracy")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = MultiTaskClassifierCV(**kw).fit(X, Yc)
         b = MultiTaskClassifierCV(**kw).fit(_lazy(X), Yc)
+    assert len(calls) == n_mem + 4
     assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
+    np.testing.assert_allclose(b.cv_results_["fold_scores"], a.cv_results_["fold_scores"],
+                               atol=1e-12)
     np.testing.assert_allclose(b.coef_, a.coef_, atol=5e-3)
 
 

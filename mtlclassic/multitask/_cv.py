@@ -126,7 +126,7 @@ class _CVMixin:
                                  f"{self.intercept_scalings!r}")
         return alphas, [(l2, s) for l2 in l2s for s in scalings]
 
-    def _fold_path(self, X, Y2, folds, f, alphas, l2, scaling, sample_weight):
+    def _fold_path(self, X, Y2, folds, f, alphas, l2, scaling, sample_weight, dist=None):
         base = self._base().set_params(l2=l2, intercept_scaling=scaling, warm_start=True)
         Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
         held = folds == f
@@ -145,8 +145,14 @@ class _CVMixin:
             if reuse:
                 base.set_params(task_relation=base.task_relation_)
                 reuse = False
-            P = base.predict(X)
-            P = np.asarray(P.compute() if _dask.is_dask(P) else P).reshape(X.shape[0], -1)
+            if dist is not None:  # dask X: summed on the cluster, the held-out entries
+                # weighted 1 (unweighted scores, as in memory)
+                Yd, Fd = dist
+                tot = _dask.score_sums(base, X, Yd, (Fd == f).astype(np.float64),
+                                       [not self._classification] * Y2.shape[1])
+                scores.append(self._heldout_from_sums(tot, self._scoring()))
+                continue
+            P = np.asarray(base.predict(X)).reshape(X.shape[0], -1)
             scores.append(self._heldout_score(Y2, P, held, self._scoring()))
         return scores
 
@@ -188,8 +194,10 @@ class _CVMixin:
             min_heldout = 2 if (not self._classification and self._scoring() == "r2") else 1
             folds = entry_folds(Y2, miss, self.cv, self._classification, self.random_state,
                                 min_heldout)
+        dist = None
         if _dask.is_dask(X):
             Xa = X  # checked by each fit, on the workers
+            dist = _dask.cv_scatter(X, Y2, folds)
         else:
             Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else \
                 np.asarray(X, dtype=np.float64)
@@ -202,7 +210,7 @@ class _CVMixin:
         if _dask.is_dask(X):
             n_workers = 1  # each fit already runs on every worker of the dask cluster
         res = Parallel(n_jobs=n_workers)(
-            delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, s, sample_weight)
+            delayed(self._fold_path)(Xa, Y2, folds, f, alphas, l2, s, sample_weight, dist)
             for l2, s in pairs for f in range(n_folds))
         S = np.array(res).reshape(len(pairs), n_folds, len(alphas))
         mean = S.mean(axis=1)
@@ -294,6 +302,16 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
             scores.append(1 - np.sum((y - P[rows, t]) ** 2) / ss if ss > 0 else 0.0)
         return float(np.mean(scores)) if scores else np.nan
 
+    @staticmethod
+    def _heldout_from_sums(tot, scoring):
+        """:meth:`_heldout_score` from the held-out entries' sums (``_dask.score_sums``)."""
+        W, _, m2 = tot["moments"]
+        if scoring == "neg_mean_squared_error":
+            return -float(tot["res"].sum() / W.sum())
+        scores = [1 - tot["res"][t] / m2[t] if m2[t] > 0 else 0.0
+                  for t in range(len(W)) if W[t] >= 2]
+        return float(np.mean(scores)) if scores else np.nan
+
     def fit(self, X, y, sample_weight=None):
         return self._fit_cv(X, y, sample_weight)
 
@@ -341,6 +359,15 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
             return float(np.mean(Y2[held].astype(str) == P[held].astype(str)))
         scores = [float(np.mean(Y2[held[:, t], t].astype(str) == P[held[:, t], t].astype(str)))
                   for t in range(Y2.shape[1]) if held[:, t].any()]
+        return float(np.mean(scores)) if scores else np.nan
+
+    @staticmethod
+    def _heldout_from_sums(tot, scoring):
+        """:meth:`_heldout_score` from the held-out entries' sums (``_dask.score_sums``)."""
+        W = tot["moments"][0]
+        if scoring == "pooled_accuracy":
+            return float(tot["hit"].sum() / W.sum())
+        scores = [tot["hit"][t] / W[t] for t in range(len(W)) if W[t] > 0]
         return float(np.mean(scores)) if scores else np.nan
 
     def fit(self, X, y, sample_weight=None):

@@ -1148,6 +1148,18 @@ def prepare_cv(X, y, sample_weight):
     return X, y, sample_weight
 
 
+def cv_scatter(X, Y2, folds):
+    """For the CV estimators' held-out scores on the cluster: the targets (n, T) and each
+    labelled entry's fold (-1: unlabelled) persisted on the workers once, chunked as X's
+    rows, so that no fold's (n, T) predictions come to the client (:func:`score_sums`)."""
+    import dask.array as da
+
+    rows = X.chunks[0]
+    Yd = da.from_array(Y2, chunks=(rows, -1))
+    Fd = da.from_array(folds.astype(np.int16), chunks=(rows, -1))
+    return tuple(get_client().persist([Yd, Fd]))
+
+
 def predict_input(est, X):
     """A dask X checked for a fitted model's predictions (2-D, its number of features), its
     columns in one chunk (whole rows per block)."""
@@ -1254,14 +1266,42 @@ def _blk_score(Pb, Yb, SWb, missing_label, r2):
 
 
 def score(est, X, y, sample_weight, r2):
-    """``est.score`` on a dask X, reduced on the cluster: the lazy predictions, y and the
-    sample weights (dask or in memory; chunked as X's rows) meet block by block, each
-    block sums per task what R^2 (tasks with ``r2[t]``) or the accuracy need
-    (:func:`_blk_score`), a tree of sum tasks adds them (the moments of y pairwise), and
-    the client gets (T,)-sized sums: neither X nor the (n, T) predictions are gathered.
-    The same scores as in memory: sklearn's r2_score (a constant y scores 1 if predicted
-    exactly, else 0; under two labelled rows nan) and the weighted accuracy per task
-    with a labelled row of non-zero weight, averaged."""
+    """``est.score`` on a dask X, reduced on the cluster (:func:`score_sums`): neither X
+    nor the (n, T) predictions are gathered. The same scores as in memory: sklearn's
+    r2_score (a constant y scores 1 if predicted exactly, else 0; under two labelled rows
+    nan) and the weighted accuracy per task with a labelled row of non-zero weight,
+    averaged."""
+    tot = score_sums(est, X, y, sample_weight, r2)
+    W, _, m2 = tot["moments"]
+    scores = []
+    for t in range(len(W)):
+        if not W[t] > 0:
+            continue  # no labelled row of non-zero weight: skipped, as in memory
+        if not r2[t]:
+            scores.append(tot["hit"][t] / W[t])
+            continue
+        if tot["count"][t] < 2:
+            from sklearn.exceptions import UndefinedMetricWarning
+
+            warnings.warn("R^2 score is not well-defined with less than two samples.",
+                          UndefinedMetricWarning)
+            scores.append(np.nan)
+            continue
+        num, den = tot["res"][t], m2[t]
+        scores.append(1.0 - num / den if num != 0 and den != 0 else
+                      (0.0 if num != 0 else 1.0))
+    if not scores:
+        raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
+                         "y; every entry is missing")
+    return float(np.mean(scores))
+
+
+def score_sums(est, X, y, sample_weight, r2):
+    """Per task, the sums a score needs (:func:`_blk_score`: labelled rows, weighted
+    moments of y, weighted squared residuals for R^2 where ``r2[t]``, weighted hits
+    otherwise), summed on the cluster: the lazy predictions, y and the sample weights
+    (dask or in memory; chunked as X's rows) meet block by block and a tree of sum tasks
+    adds them (the moments of y pairwise); the client gets (T,)-sized sums."""
     import dask
 
     P = est.predict(X)
@@ -1299,26 +1339,4 @@ def score(est, X, y, sample_weight, r2):
     while len(parts) > 1:
         parts = [dask.delayed(_sum_parts, pure=True)(None, *parts[i:i + 16])
                  for i in range(0, len(parts), 16)]
-    tot = parts[0].compute()
-    W, _, m2 = tot["moments"]
-    scores = []
-    for t in range(T):
-        if not W[t] > 0:
-            continue  # no labelled row of non-zero weight: skipped, as in memory
-        if not r2[t]:
-            scores.append(tot["hit"][t] / W[t])
-            continue
-        if tot["count"][t] < 2:
-            from sklearn.exceptions import UndefinedMetricWarning
-
-            warnings.warn("R^2 score is not well-defined with less than two samples.",
-                          UndefinedMetricWarning)
-            scores.append(np.nan)
-            continue
-        num, den = tot["res"][t], m2[t]
-        scores.append(1.0 - num / den if num != 0 and den != 0 else
-                      (0.0 if num != 0 else 1.0))
-    if not scores:
-        raise ValueError("score: no task has a labelled sample (with non-zero weight) in "
-                         "y; every entry is missing")
-    return float(np.mean(scores))
+    return parts[0].compute()

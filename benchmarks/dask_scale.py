@@ -178,6 +178,7 @@ def main():
     ap.add_argument("--anchor-iter", type=int, default=5)
     ap.add_argument("--anchor-max", type=float, default=1e6)
     ap.add_argument("--no-anchor", dest="anchor", action="store_false")
+    ap.add_argument("--out", default="dask_scale.json", help="results/ file name")
     ap.add_argument("--lazy", dest="persist", action="store_false",
                     help="pass the lazy arrays (the fit persists its blocks once; every "
                          "fit generates the data anew): for data beyond the cluster's memory")
@@ -201,7 +202,7 @@ def main():
         r = run_size(n, args)
         results.append(r)
         if not args.quick:  # after every size: a stopped run keeps its part
-            write_json("dask_scale.json", {"machine": machine(), "dask": dask.__version__,
+            write_json(args.out, {"machine": machine(), "dask": dask.__version__,
                                            "config": config, "results": results,
                                            "complete": False})
         for kind in ("squared", "logistic"):
@@ -225,7 +226,7 @@ def main():
         scale = last["n"] / first["n"]
         ratio = last[kind]["per_iter_s"] / first[kind]["per_iter_s"]
         print(f"{kind}: time per iteration x{ratio:.1f} for x{scale:.0f} rows")
-    path = write_json("dask_scale.json", {"machine": machine(), "dask": dask.__version__,
+    path = write_json(args.out, {"machine": machine(), "dask": dask.__version__,
                                           "config": config, "results": results,
                                           "complete": True})
     print("wrote", path)

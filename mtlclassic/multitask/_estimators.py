@@ -289,10 +289,14 @@ class _BaseMultiTask(BaseEstimator):
         if solver == "auto":
             # logistic loss stays with FISTA by default: the working-set solver's
             # exp-heavy block steps were over 7x slower on dense solutions (HOG, 1000 x
-            # 1764, 12 one-vs-rest sub-tasks, 816 active rows: FISTA 15 s, BCD > 100 s)
+            # 1764, 12 one-vs-rest sub-tasks, 816 active rows: FISTA 15 s, BCD > 100 s);
+            # so does squared loss where the per-task Gram form applies (School: an
+            # iteration costs T d^2, not n d T; see _solver.TaskGramOracle)
+            task_gram = self._task_gram(Xd, A, group, full.all() and sw is not None)
             solver = "closed_form" if closed_ok else (
                 "lbfgs" if pen_solve.smooth
-                else "bcd" if bcd_ok and self._loss_name == "squared" else "fista")
+                else "bcd" if bcd_ok and self._loss_name == "squared" and not task_gram
+                else "fista")
         if solver == "bcd" and not bcd_ok:
             raise ValueError("solver='bcd' needs penalty='l21' with alpha > 0, squared or "
                              "logistic loss (no multinomial task, not mixed task types), "
@@ -513,6 +517,13 @@ class _BaseMultiTask(BaseEstimator):
         _check_overflow(X)
         return X, Y2, one_d, miss
 
+    def _task_gram(self, Xd, A, group, gram_ok):
+        """Whether FISTA / L-BFGS run on the per-task Gram form (squared loss, labels
+        missing or weights per entry, where :meth:`_solver.TaskGramOracle.useful`)."""
+        return (self._loss_name == "squared" and not gram_ok
+                and (group is None or np.all(np.asarray(group) == 1))
+                and _solver.TaskGramOracle.useful(Xd, A))
+
     def _solve(self, ctx, Q, W0, b0, tol=None):
         """One convex solve for a fixed Q: a _solver.Result."""
         tol = float(self.tol) if tol is None else tol
@@ -541,12 +552,20 @@ class _BaseMultiTask(BaseEstimator):
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1]
                     and (not scipy.sparse.issparse(Xd) or Xd.shape[1] <= GRAM_MAX_SPARSE_D))
+        task_gram = not use_gram and self._task_gram(Xd, A, ctx.get("group"), False)
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])
             b0 = b0 * 0
+        elif task_gram:  # built once per fit (a learned relation re-solves for new Q)
+            oracle = ctx.get("task_gram")
+            if oracle is None:
+                oracle = ctx["task_gram"] = _solver.TaskGramOracle(Xd, Yenc, A, Q,
+                                                                   ctx["fit_b"])
+            oracle.Q = Q
+            b0 = b0 * 0
         x_mean = None
-        if not use_gram:
+        if not (use_gram or task_gram):
             if ctx["fit_b"]:
                 # free intercepts: solve in X - mean(X) and b' = b + mean(X) W, the same
                 # objective at every point; uncentred features otherwise couple b and W
@@ -574,13 +593,13 @@ class _BaseMultiTask(BaseEstimator):
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
                                 self.max_iter, tol, single=ctx.get("single", False))
         else:
-            cap = _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0),
-                                             ctx["fit_b"])
+            cap = oracle.lipschitz_bound() if task_gram else _solver.lipschitz_estimate(
+                Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
             res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
                                 n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
                                 lipschitz_cap=cap)
             self.lipschitz_ = res.lipschitz
-        if use_gram:
+        if use_gram or task_gram:
             res.b = oracle.intercept(res.W)
         elif x_mean is not None:
             res.b = res.b - x_mean @ res.W

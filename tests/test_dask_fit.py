@@ -361,6 +361,7 @@ def test_one_round_trip_per_iteration(client, monkeypatch, kind):
 
     monkeypatch.setattr(_dask.DaskData, "reduce_many", counted)
     monkeypatch.setattr(_solver, "fista", spy)
+    monkeypatch.setattr(_dask.DaskOracle, "task_gram_max_entries", 0)  # FISTA on the blocks
     if kind == "squared":
         X, Y = _data(n=600, d=40, missing=0.2, seed=3)
         X[:, 1] = X[:, 0] + 0.05 * X[:, 1]  # ill-conditioned: many iterations
@@ -410,6 +411,7 @@ def test_lipschitz_bound_in_one_pass(client, monkeypatch, loss):
 
     monkeypatch.setattr(_dask.DaskData, "reduce_many", counted)
     monkeypatch.setattr(_solver, "fista", spy)
+    monkeypatch.setattr(_dask.DaskOracle, "task_gram_max_entries", 0)  # FISTA on the blocks
     if loss == "squared":
         X, Y = _data(n=300, d=8, missing=0.3, seed=21)
         Est, curv = MultiTaskRegressor, 1.0
@@ -436,6 +438,48 @@ def test_lipschitz_bound_in_one_pass(client, monkeypatch, loss):
     # the local constant at the start (exact here: a few columns) is at most the global
     assert oracle.local_lipschitz(oracle.linear(np.zeros((X.shape[1], oracle.data.n_sub)),
                                                 np.zeros(oracle.data.n_sub))) <= cap
+
+
+@pytest.mark.parametrize("penalty", ["l21", "graph"])
+def test_missing_labels_squared_in_per_task_gram_form(client, monkeypatch, penalty):
+    """Squared loss with missing labels on the blocks: the per-task Gram matrices summed
+    in two passes (means, then centred moments), then FISTA / L-BFGS on the client with
+    no pass per iteration; the in-memory fit's objective, and the blocks-path fit's."""
+    from mtlclassic.multitask import _dask, _solver
+
+    trips, seen = [], []
+    reduce_many = _dask.DaskData.reduce_many
+    fista, lbfgs = _solver.fista, _solver.lbfgs
+
+    def counted(self, lists, *args, **kw):
+        trips.append(len(lists))
+        return reduce_many(self, lists, *args, **kw)
+
+    def spy(solver):
+        def run(oracle, *args, **kw):
+            seen.append((type(oracle).__name__, len(trips)))
+            out = solver(oracle, *args, **kw)
+            seen.append((None, len(trips)))
+            return out
+        return run
+
+    monkeypatch.setattr(_dask.DaskData, "reduce_many", counted)
+    monkeypatch.setattr(_solver, "fista", spy(fista))
+    monkeypatch.setattr(_solver, "lbfgs", spy(lbfgs))
+    X, Y = _data(n=400, d=6, T=4, missing=0.3, seed=23)
+    sw = np.random.default_rng(23).uniform(0.5, 2.0, len(X))
+    kw = dict(penalty=penalty, alpha=0.05, tol=1e-9, max_iter=20000)
+    a = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=sw)
+    seen.clear()
+    b = MultiTaskRegressor(**kw).fit(_lazy(X), _lazy(Y), sample_weight=_lazy(sw))
+    (name, start), (_, end) = seen[-2:]
+    assert name == "TaskGramOracle" and end == start  # no gather inside the solver
+    _check_same(a, b)
+    np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-4)
+    monkeypatch.setattr(_dask.DaskOracle, "task_gram_max_entries", 0)
+    c = MultiTaskRegressor(**kw).fit(_lazy(X), _lazy(Y), sample_weight=_lazy(sw))
+    assert seen[-2][0] == "DaskOracle"
+    _check_same(a, c)
 
 
 def _mixed(n=240, d=5, seed=13, missing=0.15):

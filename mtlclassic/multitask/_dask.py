@@ -461,6 +461,43 @@ def _blk_moments(blk, xm, ym):
             "yy": to_numpy(blk["sw"] @ (Yc * Yc))}
 
 
+def _task_weights(blk, weights):
+    """(X float64, Y float64, L (rows, T')): the per-entry weights of the per-task moments:
+    the loss weights A ("loss"; TaskGramOracle), or the labelled rows' sample weights
+    ("relation"; the task relation's per-task ridge fits)."""
+    X = to_numpy(blk["X"]).astype(np.float64)
+    Y = to_numpy(blk["Y"]).astype(np.float64)
+    if weights == "loss":
+        L = to_numpy(blk["A"]).astype(np.float64)
+    else:
+        w = blk["swr"]
+        L = (blk["mask"] & (w > 0)[:, None]) * w[:, None]
+    return X, np.where(L > 0, Y, 0.0), L
+
+
+def _blk_task_means(blk, d, weights):
+    """Per task t the L_t-weighted sums for the means of x (its first d columns) and y_t."""
+    X, Y, L = _task_weights(blk, weights)
+    return {"n": L.sum(axis=0), "x": L.T @ X[:, :d], "y": (L * Y).sum(axis=0)}
+
+
+def _blk_task_moments(blk, d, xm, ym, weights):
+    """A block's share of the per-task centred moments K_t = sum_i L_it (x_i - m_t)(x_i -
+    m_t)^T, h_t = sum_i L_it (x_i - m_t)(y_it - ybar_t), yy_t = sum_i L_it (y_it -
+    ybar_t)^2 (float64; one product over the task's weighted rows per task)."""
+    X, Y, L = _task_weights(blk, weights)
+    T = L.shape[1]
+    K, H, yy = np.zeros((T, d, d)), np.zeros((d, T)), np.zeros(T)
+    for t in range(T):
+        rows = np.flatnonzero(L[:, t] > 0)
+        if rows.size == 0:
+            continue
+        a, Xt, yt = L[rows, t], X[rows, :d] - xm[t], Y[rows, t] - ym[t]
+        XA = Xt.T * a
+        K[t], H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
+    return {"K": K, "H": H, "yy": yy}
+
+
 # ------------------------------------------------------------- client side
 class Lin:
     """The value of the linear map X W + b on the blocks: sum_k c_k Z_k over per-block
@@ -554,6 +591,23 @@ class DaskData:
             return n, xm, ym, s["K"], s["H"], s["yy"]
         return self.cached(("moments", fit_intercept), f)
 
+    def task_moments(self, fit_intercept):
+        """(K (T, d, d), H, yy, x_means (T, d), y_means): the per-task centred moments of
+        :class:`_solver.TaskGramOracle`, in two passes (the means, then the moments)."""
+        def f():
+            xm, ym, _ = self.task_means(self.d, "loss")
+            if not fit_intercept:
+                xm, ym = np.zeros_like(xm), np.zeros_like(ym)
+            m = self.reduce(self.map(_blk_task_moments, self.d, xm, ym, "loss"))
+            return m["K"], m["H"], m["yy"], xm, ym
+        return self.cached(("task_moments", fit_intercept), f)
+
+    def task_means(self, d, weights):
+        """(x_means (T', d), y_means, weight sums) per task (see :func:`_task_weights`)."""
+        m = self.reduce(self.map(_blk_task_means, d, weights))
+        nt = np.where(m["n"] > 0, m["n"], 1.0)
+        return m["x"] / nt[:, None], m["y"] / nt, m["n"]
+
 
 class _Aux:
     def __init__(self, futs, s, WQ):
@@ -574,6 +628,7 @@ class DaskOracle:
     local_rounds = 3
     gram_max_d = 2048  # the Lipschitz bound from the exact (d+1)^2 matrix up to this d
     gram_max_entries = 1 << 23  # and its local per-column matrices with it (64 MB)
+    task_gram_max_entries = 1 << 23  # squared loss, labels missing: T d^2 (see solve)
 
     def __init__(self, data, Q, fit_intercept, kind, x_mean, fused=False):
         self.data, self.Q, self.fit_intercept, self.kind = data, Q, fit_intercept, kind
@@ -1015,6 +1070,11 @@ def solve(est, ctx, Q, W0, b0, tol):
     Q = np.asarray(Q, dtype=np.float64)
     fit_b, rho = ctx["fit_b"], np.asarray(ctx["rho"], dtype=np.float64)
     squared_full = est._loss_name == "squared" and data.full and data.has_sw
+    # squared loss, labels missing: per-task Gram matrices while they are small (each
+    # iteration then costs no pass over the blocks)
+    task_gram = (est._loss_name == "squared" and data.group is None
+                 and not (squared_full and data.n >= data.d)
+                 and data.n_sub * data.d * data.d <= DaskOracle.task_gram_max_entries)
     if ctx["solver"] == "closed_form" or (squared_full and data.n >= data.d):
         n, xm, ym, K, H, yy = data.moments(fit_b)
         oracle = _solver.GramOracle.from_moments(K, H, yy, xm, ym, n, rho, Q)
@@ -1030,6 +1090,10 @@ def solve(est, ctx, Q, W0, b0, tol):
                                   scale=oracle.null_objective())
         b0 = b0 * 0
         x_mean = None
+    elif task_gram:  # labels missing: one Gram matrix per task, no pass per iteration
+        oracle = _solver.TaskGramOracle.from_moments(*data.task_moments(fit_b), Q)
+        b0 = b0 * 0
+        x_mean = None
     else:
         x_mean = data.means(data.has_sw)[0] if fit_b else None
         if x_mean is not None:
@@ -1042,6 +1106,8 @@ def solve(est, ctx, Q, W0, b0, tol):
     else:
         if isinstance(oracle, DaskOracle):
             cap = oracle.lipschitz_estimate(ctx["curvature"], lin0=oracle.linear(W0, b0))
+        elif task_gram:
+            cap = oracle.lipschitz_bound()
         else:  # Gram form: the data term's Hessian is c K
             cap = float(np.max(oracle.c)) * float(np.linalg.eigvalsh(oracle.K).max()) * 1.05 \
                 + _solver._qmax(Q)
@@ -1077,30 +1143,6 @@ def _blk_rel2(blk, mean):
             "Saa": (Lw * Yc * Yc).T @ L, "Sab": (Lw * Yc).T @ Yc}
 
 
-def _blk_task_means(blk, d):
-    X = to_numpy(blk["X"])[:, :d].astype(np.float64)
-    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
-    L = (blk["mask"] & (w > 0)[:, None]) * w[:, None]  # (n, T') task weights
-    return {"n": L.sum(axis=0), "x": L.T @ X, "y": (L * Y).sum(axis=0)}
-
-
-def _blk_task_moments(blk, d, xm, ym):
-    """Per task t: A_t^T A_t, A_t^T b_t, b_t^T b_t with A_t, b_t its rows centred by the
-    task's means and scaled by sqrt(w)."""
-    X = to_numpy(blk["X"])[:, :d].astype(np.float64)
-    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
-    L = (blk["mask"] & (w > 0)[:, None]) * w[:, None]
-    AtA = np.empty((Y.shape[1], d, d))
-    Atb = np.empty((Y.shape[1], d))
-    btb = np.empty(Y.shape[1])
-    for t in range(Y.shape[1]):
-        Xc, yc, lt = X - xm[t], Y[:, t] - ym[t], L[:, t]
-        AtA[t] = (Xc.T * lt) @ Xc
-        Atb[t] = (Xc.T * lt) @ yc
-        btb[t] = lt @ (yc * yc)
-    return {"AtA": AtA, "Atb": Atb, "btb": btb}
-
-
 def relation(est, pen, data, T, owner):
     """est._relation for the blocks: the label correlations of
     :func:`_relation.estimate_task_relation` from sums over blocks (two passes), and for
@@ -1123,11 +1165,9 @@ def relation(est, pen, data, T, owner):
                           f"{MAX_RELATION_FEATURES} features): left at 0; pass "
                           "task_relation explicitly (or None) to couple them", UserWarning)
             return R
-        m = data.reduce(data.map(_blk_task_means, d))
-        nt = np.maximum(m["n"], 1e-300)
-        xm, ym = m["x"] / nt[:, None], m["y"] / nt
-        mo = data.reduce(data.map(_blk_task_moments, d, xm, ym))
-        W = shrunk_from_moments(mo["AtA"], mo["Atb"], mo["btb"], m["n"])
+        xm, ym, nt = data.task_means(d, "relation")
+        mo = data.reduce(data.map(_blk_task_moments, d, xm, ym, "relation"))
+        W = shrunk_from_moments(mo["K"], mo["H"].T, mo["yy"], nt)
         C = np.corrcoef(W.T) if W.shape[1] > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R

@@ -591,6 +591,15 @@ class TaskGramOracle(GramOracle):
             self.K[t], self.H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
         self._finish(yy, 1.0, np.ones(T), Q)
 
+    @classmethod
+    def from_moments(cls, K, H, yy, x_mean, y_mean, Q):
+        """The oracle from its per-task moments (how the Dask fit builds it: sums over
+        row blocks): K (T, d, d), H (d, T), yy (T,), the means x_mean (T, d), y_mean (T,)."""
+        self = cls.__new__(cls)
+        self.K, self.H, self.x_mean, self.y_mean = K, H, x_mean, y_mean
+        self._finish(yy, 1.0, np.ones(len(yy)), Q)
+        return self
+
     @staticmethod
     def useful(X, A):
         """Whether the per-task Gram form pays for dense X and weights A (n, T): its T

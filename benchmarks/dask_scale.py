@@ -14,6 +14,9 @@ form's none). For each n: a fresh cluster, X and Y persisted, then
   extrapolated point's loss and gradient -- plus a duality gap every 5th), which should
   grow linearly in n while the blocks fit in the workers' memory, and by the disk's speed
   beyond (spilled blocks are read back on every pass);
+* the same squared-loss model in its default form for missing labels: the per-task Gram
+  matrices (T (d, d)) summed over the blocks in two passes, FISTA on the client with no
+  pass per iteration (row "squared, task Gram"; the row "squared" switches it off);
 * the **peak resident memory of each worker process** (ru_maxrss, fresh processes per n)
   next to the data it holds (X and Y blocks, n * 512 * 4 / 2 bytes), and the client's peak
   (one process for the whole run), which should stay flat: nothing is gathered;
@@ -49,8 +52,14 @@ from distributed import Client, LocalCluster, wait  # noqa: E402
 
 from _common import machine, table, write_json  # noqa: E402
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _solver  # noqa: E402
+from mtlclassic.multitask import _dask  # noqa: E402
 
 D, T = 512, 4
+TASK_GRAM = _dask.DaskOracle.task_gram_max_entries
+
+
+def models_of(result):
+    return [k for k in ("squared", "logistic", "squared, task Gram") if k in result]
 
 
 def make_data(n, chunk, seed=0):
@@ -145,16 +154,23 @@ def run_size(n, args):
                                                   max_iter=args.max_iter),
             "logistic": lambda: MultiTaskClassifier(penalty="l21", alpha=alpha / 10,
                                                     tol=1e-4, max_iter=args.max_iter),
+            "squared, task Gram": lambda: MultiTaskRegressor(penalty="l21", alpha=alpha,
+                                                             tol=1e-4,
+                                                             max_iter=args.max_iter),
         }
-        Ylab = {"squared": Y, "logistic": da.where(da.isnan(Y), np.nan, (Y > 0) * 1.0)}
+        Ylab = {"squared": Y, "logistic": da.where(da.isnan(Y), np.nan, (Y > 0) * 1.0),
+                "squared, task Gram": Y}
         out = {"n": n, "data_gb": (X.nbytes + Y.nbytes) / 1e9, "generate_s": gen_s,
                "held_bytes_per_worker": held}
         for kind, make_est in models.items():
+            # "squared": FISTA on the blocks (a pass per iteration), the per-task Gram form
+            # (the default for missing labels) switched off; "squared, task Gram": the default
+            _dask.DaskOracle.task_gram_max_entries = 0 if kind == "squared" else TASK_GRAM
             runs = [fit_once(make_est, X, Ylab[kind]) for _ in range(args.repeat)]
             res = {k: statistics.median(r[k] for r in runs)
                    for k in ("fit_s", "setup_s", "per_iter_s")}
             res.update(n_iter=runs[0]["n_iter"], converged=runs[0]["converged"])
-            if args.anchor and n <= args.anchor_max:
+            if args.anchor and n <= args.anchor_max and kind != "squared, task Gram":
                 a = anchor(X, Y, kind, args.anchor_iter)
                 res.update(daskml_per_iter_s=a,
                            ratio_daskml_per_task_iter=a / (res["per_iter_s"] / T))
@@ -205,7 +221,7 @@ def main():
             write_json(args.out, {"machine": machine(), "dask": dask.__version__,
                                            "config": config, "results": results,
                                            "complete": False})
-        for kind in ("squared", "logistic"):
+        for kind in models_of(r):
             m = r[kind]
             rows.append([f"{n:.0e}", f"{r['data_gb']:.2f}", kind, m["n_iter"],
                          f"{m['fit_s']:.1f}", f"{m['setup_s']:.1f}",
@@ -223,6 +239,8 @@ def main():
                        "client peak GiB", "dask-ml / ours per task-iter"]))
     first, last = results[0], results[-1]
     for kind in ("squared", "logistic"):
+        if len(results) < 2:
+            break
         scale = last["n"] / first["n"]
         ratio = last[kind]["per_iter_s"] / first[kind]["per_iter_s"]
         print(f"{kind}: time per iteration x{ratio:.1f} for x{scale:.0f} rows")

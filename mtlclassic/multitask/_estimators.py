@@ -772,7 +772,12 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         loss (FISTA for sparse X with missing labels or per-entry weights beyond 2^25
         entries), and FISTA for ``l21`` with logistic loss (where "bcd" is available but
         was measured far slower on dense solutions), ``trace`` and ``mtrl``. "bcd" needs
-        ``l21``, squared or logistic loss, no multinomial task.
+        ``l21``, squared or logistic loss, no multinomial task. FISTA and L-BFGS with
+        squared loss run on the Gram matrix when every label is present and n >= d, and
+        on one Gram matrix per task when labels are missing (or weights are per entry)
+        and the T (d, d) matrices are no larger than X and cheap to build -- tasks on
+        samples of their own, as School's (``_solver.TaskGramOracle``); then "auto"
+        prefers FISTA to "bcd" for ``l21``.
     device : {"auto", "cpu"}; verbose
     n_jobs : int or None, default=None
         Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool

@@ -482,6 +482,39 @@ def test_missing_labels_squared_in_per_task_gram_form(client, monkeypatch, penal
     _check_same(a, c)
 
 
+def test_chunks_held_once(client, monkeypatch):
+    """Once the blocks are built, the workers hold X once: the computed chunks' own futures
+    are released (they had doubled what the workers count, spill and write to disk)."""
+    import time
+
+    from dask.sizeof import sizeof
+
+    from mtlclassic.multitask import _dask
+
+    rng = da.random.default_rng(24)  # chunks computed on the workers (not views)
+    X = rng.standard_normal((2000, 50), chunks=(500, 50))
+    Y = X[:, :3] + rng.standard_normal((2000, 3), chunks=(500, 3))
+    held, relation = [], _dask.relation
+
+    def worker_bytes():
+        return sum(client.run(lambda dask_worker: sum(
+            sizeof(v) for v in dask_worker.data.values())).values())
+
+    def spy(est, pen, data, *args):
+        distributed.wait(data.blocks)
+        for _ in range(30):  # released futures leave the workers a moment later
+            held.append(worker_bytes())
+            if held[-1] < 1.5 * X.nbytes:
+                break
+            time.sleep(0.1)
+        return relation(est, pen, data, *args)
+
+    monkeypatch.setattr(_dask, "relation", spy)
+    MultiTaskRegressor(penalty="l21", alpha=0.05).fit(X, Y)
+    # X (800 kB) plus Y and A (a fraction of it); twice X before the fix
+    assert X.nbytes <= held[-1] < 1.5 * X.nbytes
+
+
 def _mixed(n=240, d=5, seed=13, missing=0.15):
     """Three regression columns (pixel-like scale) and two classification columns (the
     last 3-class), related through a shared signal; NaN = unlabelled."""

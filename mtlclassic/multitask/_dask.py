@@ -1034,7 +1034,9 @@ def fit(est, X, y, sample_weight=None):
             if est._intercept_column() else None}
     blocks = [client.submit(_blk_make, x, yy, s, meta, pure=False)
               for x, yy, s in zip(xb, yb, sb)]
-    del xb, yb, sb
+    # the computed chunks live on in the blocks (the same arrays): their own futures go,
+    # else the workers count (and spill to disk) every chunk twice
+    del xb, yb, sb, first
     n_sub = len(owner)
     d_fit = d + (1 if meta["intercept_scaling"] is not None else 0)
     full = not np.any(st["open"])

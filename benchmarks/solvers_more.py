@@ -42,6 +42,7 @@ Writes results/solvers_more.json (not in --quick mode) and prints the tables.
 """
 
 import argparse
+import json
 import importlib.util
 import os
 import sys
@@ -231,6 +232,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--cases", default="logistic,School,memory")
     p.add_argument("--data-home", default=None)
+    p.add_argument("--merge", action="store_true",
+                   help="keep results/solvers_more.json's entries of the cases not run")
     a = p.parse_args(argv)
     repeat = 1 if a.quick else a.repeat
     wanted = a.cases.split(",")
@@ -309,10 +312,26 @@ def main(argv=None):
                       f"{m['peak_bytes'] / m['x_bytes']:.2f}x"] for m in memory],
                     ["case", "solver", "tol", "peak MB", "/ X bytes"]))
     if not a.quick:
+        if a.merge:
+            results, memory = merged(results, memory)
         print("wrote", write_json("solvers_more.json", {
             "machine": machine(), "target": base.TARGET, "tols": base.TOLS, "repeat": repeat,
             "results": results, "memory": memory, "complete": True}))
     return 0
+
+
+def merged(results, memory):
+    """This run's results and memory rows, plus the stored file's rows of the cases this
+    run did not measure."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                        "solvers_more.json")
+    if not os.path.exists(path):
+        return results, memory
+    with open(path) as f:
+        old = json.load(f)
+    have, mem = {r["case"] for r in results}, {m["case"] for m in memory}
+    return ([r for r in old.get("results", []) if r["case"] not in have] + results,
+            [m for m in old.get("memory", []) if m["case"] not in mem] + memory)
 
 
 if __name__ == "__main__":

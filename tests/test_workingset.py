@@ -540,3 +540,20 @@ def test_safe_radius_is_attained_logistic_loss(rng):
         r = _workingset.safe_radius(gap, 0.25)
         assert eps <= r * (1 + 1e-9) and r <= eps * (1 + 1e-4)
         assert _workingset.safe_radius(gap, 1.0) > 1.5 * eps
+
+
+def test_screening_norms_cached_for_a_path_equal_direct(rng):
+    """The Gram cache's column norms (weights sw), scaled by max a_i / sw_i, equal the
+    norms from A = sw rho^T / sum(sw) directly; a warm-started path fills them once."""
+    X, Y, a_max = _problem(rng, 120, 30)
+    sw, rho = rng.random(120) + 0.5, rng.random(4) + 0.5
+    cols = _workingset._Columns(X, sw @ X / sw.sum())
+    A = np.outer(sw, rho) / sw.sum()
+    cache = _workingset.GramCache(cols, sw, Y, None)
+    got = _workingset._norms_of(cols, A, sw, cache, compute=True)
+    np.testing.assert_allclose(got, _workingset.screening_norms(cols, A), rtol=1e-12)
+    m = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
+    for alpha in a_max * np.array([0.5, 0.45, 0.4]):
+        for tol in (1e-3, 1e-10):
+            _fit(m.set_params(alpha=alpha, tol=tol), X, Y)
+    assert m._gram_cache.norms is not None

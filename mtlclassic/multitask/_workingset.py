@@ -54,8 +54,9 @@ certificate's ``dual_s``). The gap is taken as at least 1e-11 |P| (rounding; the
 point the l2 = 0 conjugate accepts 1e-12 outside its ball). Sequential: the problem on the
 kept rows has the same solution and the same G*, so from then on its gap (only the kept
 rows' conjugate terms: never larger than the full problem's) is both the certificate and
-the radius's. The norms n_j cost about one X^T G: they are computed once per fit, when
-the sphere is small enough that the smallest of 64 columns' norms would pass the test.
+the radius's. The norms n_j cost about one X^T G: they are computed once per fit (once
+per path with the Gram cache), when the sphere is small enough that the smallest of 64
+columns' norms would pass the test.
 
 Threads: the BCD kernels are serial; the loss pass runs on one thread for (n, T) arrays of
 under 2^16 entries (the estimator's choice) and, when a product
@@ -167,6 +168,7 @@ class GramCache:
 
     def __init__(self, cols, sw, Yc, key):
         self.cols, self.sw, self.Yc, self.key = cols, sw, Yc, key
+        self.norms = None  # gap-safe screening's column norms (weights sw; _norms_of)
         self.pos = np.full(cols.X.shape[1], -1)
         self.idx = np.zeros(0, dtype=np.intp)
         self.K = np.zeros((0, 0))
@@ -233,6 +235,21 @@ def screening_norms(cols, A, idx=None):
     terms = (sq, -2.0 * m * xa, m * m * a.sum())
     v = sum(terms) + 1e-10 * sum(np.abs(t) for t in terms)
     return np.sqrt(np.maximum(v, 0.0))
+
+
+def _norms_of(cols, A, sw, cache, compute=False):
+    """screening_norms(cols, A): with a Gram cache (A = sw rho^T / sum sw) from its
+    sample-weight norms, computed once for a path on the same data and scaled by
+    max_i a_i / sw_i; None when not cached and not ``compute``."""
+    a = A.max(axis=1)
+    if sw is None or np.any(a[sw <= 0] > 0):
+        return screening_norms(cols, A) if compute else None
+    if cache.norms is None:
+        if not compute:
+            return None
+        cache.norms = screening_norms(cols, sw[:, None])
+    pos = sw > 0
+    return math.sqrt(float(np.max(a[pos] / sw[pos], initial=0.0))) * cache.norms
 
 
 def _penalty_value(W, alpha, l2):
@@ -457,11 +474,15 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         r = safe_radius(max(gap, 0.0) + SCREEN_SLACK * abs(P), oracle.curvature[kind]) \
             if screen and math.isfinite(gap) else math.inf
         if norms is None and r < math.inf:
-            # the norms of all columns (about one X^T G) once the sphere is small enough
-            # for the smallest of 64 columns' (a guess, for speed only) to pass the test
-            if probe is None:
-                probe = screening_norms(cols, A, np.linspace(0, d - 1, min(d, 64)).astype(int))
-            norms = screening_norms(cols, A) if r * probe.min() < alpha else None
+            norms = _norms_of(cols, A, sw if gram_ok else None, cache)
+            if norms is None:
+                # the norms of all columns (about one X^T G) once the sphere is small
+                # enough for the smallest of 64 columns' (a guess, for speed only) to pass
+                if probe is None:
+                    probe = screening_norms(cols, A, np.linspace(0, d - 1, min(d, 64))
+                                            .astype(int))
+                if r * probe.min() < alpha:
+                    norms = _norms_of(cols, A, sw if gram_ok else None, cache, True)
         if norms is not None:
             out = cert.dual_s * gnorm + r * norms[keep] < alpha
             if np.any(out):

@@ -43,9 +43,9 @@ optimum) therefore has, for any feasible G of gap P(W, b) - D(G) >= D* - D(G),
     ||G - G*||_A <= r = sqrt(2 c gap)                                  (``safe_radius``)
     ||X_cj^T (G - G*)||_2 <= n_j r,  n_j^2 = sum_i a_i X_c,ij^2,  a_i = max_t A_it
 
-(Cauchy-Schwarz per task; ``screening_norms``). Row j is zero at the optimum when
-||X_cj^T G*|| <= alpha, whatever l2 (the l2 term only shrinks the rows that pass alpha),
-so the rule is
+(Cauchy-Schwarz per task; ``screening_norms``). Row j is zero at every optimum when
+||X_cj^T G*|| < alpha, whatever l2 (W*_j = (1 - alpha / ||v||)_+ v / l2, v = -X_cj^T G*,
+for l2 > 0; ||v|| = alpha on the support for l2 = 0), so the rule is
 
     ||X_cj^T G||_2 + n_j sqrt(2 c gap) < alpha   =>   W*_j = 0,
 

@@ -387,3 +387,173 @@ def test_wide_form_disjoint_tasks_equal_fista(rng, shuffle):
     assert a.solver_ == "bcd"
     assert abs(a.objective_ - f.objective_) <= 1e-8 * abs(f.objective_)
     np.testing.assert_allclose(a.coef_, f.coef_, atol=1e-5)
+
+
+# ------------------------------------------------------------------ gap-safe screening
+
+def _record_fits(monkeypatch):
+    """The results of the working-set solves the estimators run (their ``screened``)."""
+    seen = []
+    solve = _workingset.workingset_l21
+
+    def recording(*args, **kw):
+        seen.append(solve(*args, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(_workingset, "workingset_l21", recording)
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_screened_rows_are_zero_in_the_unscreened_solution(rng, monkeypatch, kind,
+                                                           fit_intercept):
+    """Along a warm-started 4-alpha path with l2 > 0, missing labels and sample weights:
+    every row that screening removed is zero in the unscreened solution at tol 1e-12 (the
+    support of which is not all rows), and the screened and unscreened fits agree; some
+    rows are screened (the test cannot pass by screening none)."""
+    X, Z, a_max = _problem(rng, 80, 300, T=3, active=5, noise=0.3)
+    Y = Z if kind == "squared" else (Z > np.median(Z, axis=0)).astype(float)
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    sw = rng.random(len(X)) + 0.5
+    Est = MultiTaskRegressor if kind == "squared" else MultiTaskClassifier
+    scale = 1.0 if kind == "squared" else 0.25 / np.std(Z)
+    kw = dict(penalty="l21", l2=1e-3, fit_intercept=fit_intercept, max_iter=200000,
+              solver="bcd")
+    screened = total = 0
+    ours = Est(warm_start=True, tol=1e-10, **kw)
+    for alpha in scale * a_max * np.array([0.5, 0.3, 0.2, 0.12]):
+        seen = _record_fits(monkeypatch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            # a warm start at tol 1e-3 first: the solve at 1e-10 starts at a small gap
+            for tol in (1e-3, 1e-10):
+                ours.set_params(alpha=alpha, tol=tol).fit(X, Y, sample_weight=sw)
+        rows = np.unique(np.concatenate([r.screened for r in seen]))
+        monkeypatch.undo()
+        monkeypatch.setattr(_workingset, "SCREEN", False)
+        ref = Est(alpha=alpha, tol=1e-12, **kw).fit(X, Y, sample_weight=sw)
+        monkeypatch.undo()
+        assert ref.solver_ == ours.solver_ == "bcd"
+        zero = ~np.any(ref.coef_ != 0, axis=0)
+        assert np.all(zero[rows]) and not np.all(zero)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-5)
+        screened, total = screened + rows.size, total + zero.sum()
+    assert screened > 0.3 * total
+
+
+def test_screening_removes_rows_of_a_sparse_wide_problem(rng, monkeypatch):
+    """500 x 5000, T = 10, alpha = 0.1 alpha_max (30 true rows): screening removes most of
+    the 5000 rows, and the fit equals the unscreened one."""
+    X, Y, a_max = _problem(rng, 500, 5000, T=10, active=30, noise=1.0)
+    seen = _record_fits(monkeypatch)
+    a = _fit(MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max, tol=1e-10), X, Y)
+    monkeypatch.undo()
+    assert seen[-1].screened.size > 4000
+    assert np.all(a.coef_[:, seen[-1].screened] == 0)
+    monkeypatch.setattr(_workingset, "SCREEN", False)
+    b = _fit(MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max, tol=1e-10), X, Y)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-7)
+
+
+def _dual_gap_at(X, Y, A, kind, alpha, l2, fit_intercept, P, G):
+    """The library's duality gap P - D(s G) at the dual point G (given as the loss
+    gradient of the oracle's dual point), with the best s (``_solver.gap_at_dual``)."""
+    from mtlclassic.multitask import _losses, _solver
+    from mtlclassic.multitask.penalties import L21
+
+    Q = l2 * np.eye(Y.shape[1])
+    oracle = _solver.DataOracle(X, Y, A, _losses.native_loss(kind, 1), Q, fit_intercept, kind)
+    XtG, lstar = oracle.dual_point(None, None, None, (G, None))
+    return _solver.gap_at_dual(L21(), alpha, Q, XtG, lstar, P)[0]
+
+
+def test_safe_radius_is_attained_squared_loss(rng):
+    """Squared loss, l2 > 0, per-entry weights with missing entries, free intercepts: at
+    the dual optimum G* (from a solve at tol 1e-14) moved along a direction E that is
+    feasible (columns summing to 0, zero where A = 0) and orthogonal to X (X^T E = 0, so
+    the penalty's conjugate does not move), the dual is exactly quadratic: D* - D(G* +
+    E) = ||E||_A^2 / 2. So ||E||_A equals ``safe_radius(gap, 1)`` -- a smaller radius (of
+    the same gap) would exclude G*. The row-wise bound |X_j^T E'| <= norms_j r holds
+    along a generic feasible E' too."""
+    from mtlclassic.multitask import _losses, _solver
+
+    n, d, T = 60, 8, 3
+    X = rng.standard_normal((n, d)) + 1.0
+    Y = X[:, :3] @ rng.standard_normal((3, T)) + rng.standard_normal((n, T))
+    A = (rng.random((n, T)) + 0.5) * (rng.random((n, T)) > 0.2) / n
+    Y = np.where(A > 0, Y, 0.0)
+    alpha, l2 = 0.3, 0.1
+    x_mean = X.mean(axis=0)
+    loss = _losses.native_loss("squared", 1)
+    res = _workingset.workingset_l21(X, x_mean, Y, A, loss, "squared", alpha, l2, True,
+                                     np.zeros((d, T)), np.zeros(T), 100000, 1e-15,
+                                     screen=False)
+    Xc = X - x_mean
+    Zs = Xc @ res.W + res.b
+    Pstar = loss(Zs, Y, A)[0] + alpha * np.linalg.norm(res.W, axis=1).sum() \
+        + 0.5 * l2 * np.sum(res.W ** 2)
+    Gs = loss(Zs, Y, A)[1]
+    assert 0 < np.count_nonzero(np.linalg.norm(res.W, axis=1)) < d
+    E = np.zeros((n, T))
+    Eg = np.zeros((n, T))
+    for t in range(T):
+        lab = A[:, t] > 0
+        B = np.column_stack([np.ones(lab.sum()), X[lab]])
+        U = np.linalg.svd(B, full_matrices=True)[0][:, B.shape[1]:]  # null(B^T)
+        E[lab, t] = U @ rng.standard_normal(U.shape[1])
+        e = rng.standard_normal(lab.sum())
+        Eg[lab, t] = e - e.mean()
+    norms = _workingset.screening_norms(_workingset._Columns(X, x_mean), A)
+    for eps in (1e-1, 1e-2):
+        D = eps * E / np.sqrt(np.sum(E[A > 0] ** 2 / A[A > 0]))  # ||D||_A = eps
+        gap = _dual_gap_at(Xc, Y, A, "squared", alpha, l2, True, Pstar, Gs + D)
+        assert _workingset.safe_radius(gap, 1.0) == pytest.approx(eps, rel=1e-5)
+        D = eps * Eg / np.sqrt(np.sum(Eg[A > 0] ** 2 / A[A > 0]))
+        gap = _dual_gap_at(Xc, Y, A, "squared", alpha, l2, True, Pstar, Gs + D)
+        r = _workingset.safe_radius(gap, 1.0)
+        assert eps <= r * (1 + 1e-9)
+        assert np.all(np.linalg.norm(Xc.T @ D, axis=1) <= norms * r)
+
+
+def test_safe_radius_is_attained_logistic_loss(rng):
+    """Logistic loss, no intercepts, alpha above alpha_max: the optimum is W* = 0, G* =
+    -A y / 2, where the conjugate's curvature is its least, 4 / A (the loss's largest,
+    1/4). A move E of G* inside the box: D* - D = sum A (phi(p) - phi(1/2)) >= 2 sum A
+    (p - 1/2)^2 with near equality for small moves, so ``safe_radius(gap, 1/4)`` is
+    >= ||E||_A and within 1e-4 of it -- a radius with the squared loss's constant 1 (or
+    any smaller) would fail one side."""
+    n, d, T = 50, 6, 3
+    X = rng.standard_normal((n, d))
+    Y = np.where(rng.random((n, T)) < 0.5, -1.0, 1.0)
+    A = (rng.random((n, T)) + 0.5) * (rng.random((n, T)) > 0.2) / n
+    Y = np.where(A > 0, Y, 0.0)
+    Gs = -A * Y / 2
+    alpha = 2.0 * np.linalg.norm(X.T @ Gs, axis=1).max()  # W* = 0
+    Pstar = np.log(2.0) * A.sum()
+    for eps in (1e-2, 1e-3):
+        E = A * Y * rng.uniform(-1, 1, (n, T))  # p = 1/2 + eps u
+        E *= eps / np.sqrt(np.sum(E[A > 0] ** 2 / A[A > 0]))
+        gap = _dual_gap_at(X, Y, A, "logistic", alpha, 0.0, False, Pstar, Gs + E)
+        r = _workingset.safe_radius(gap, 0.25)
+        assert eps <= r * (1 + 1e-9) and r <= eps * (1 + 1e-4)
+        assert _workingset.safe_radius(gap, 1.0) > 1.5 * eps
+
+
+def test_screening_norms_cached_for_a_path_equal_direct(rng):
+    """The Gram cache's column norms (weights sw), scaled by max a_i / sw_i, equal the
+    norms from A = sw rho^T / sum(sw) directly; a warm-started path fills them once."""
+    X, Y, a_max = _problem(rng, 120, 30)
+    sw, rho = rng.random(120) + 0.5, rng.random(4) + 0.5
+    cols = _workingset._Columns(X, sw @ X / sw.sum())
+    A = np.outer(sw, rho) / sw.sum()
+    cache = _workingset.GramCache(cols, sw, Y, None)
+    got = _workingset._norms_of(cols, A, sw, cache, compute=True)
+    np.testing.assert_allclose(got, _workingset.screening_norms(cols, A), rtol=1e-12)
+    m = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
+    for alpha in a_max * np.array([0.5, 0.45, 0.4]):
+        for tol in (1e-3, 1e-10):
+            _fit(m.set_params(alpha=alpha, tol=tol), X, Y)
+    assert m._gram_cache.norms is not None

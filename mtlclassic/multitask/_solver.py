@@ -643,13 +643,20 @@ def gap_at_dual(penalty, alpha, Q, XtG, lstar, P):
     """The duality gap of :func:`duality_gap` from an oracle's dual point (X^T G, s ->
     L*(s G)): for callers that use X^T G further (the working-set solver scores the rows
     by it). Returns (gap, D)."""
+    best, _ = best_dual(penalty, alpha, Q, XtG, lstar)
+    return P - best, best
+
+
+def best_dual(penalty, alpha, Q, XtG, lstar):
+    """(D, s): the better dual value D(s G) of s = 1 and the penalty's ``dual_scale``
+    (:func:`gap_at_dual`), and that s (nan when neither is finite)."""
     summary = penalty.dual_summary(XtG, Q)  # h* is even: the sign of V = -X^T G is moot
-    best = -math.inf
+    best, best_s = -math.inf, math.nan
     for s in {1.0, float(penalty.dual_scale(summary, alpha))}:
         h = penalty.conjugate(summary, s, alpha, Q)
-        if math.isfinite(h):
-            best = max(best, -lstar(s) - h)
-    return P - best, best
+        if math.isfinite(h) and -lstar(s) - h > best:
+            best, best_s = -lstar(s) - h, s
+    return best, best_s
 
 
 class _Certifier:
@@ -671,9 +678,10 @@ class _Certifier:
         return self._judge(gap, D, P)
 
     def at_dual(self, XtG, lstar, P):
-        """The same test from the oracle's dual point (X^T G, s -> L*(s G)), already built."""
-        gap, D = gap_at_dual(self.penalty, self.alpha, self.Q, XtG, lstar, P)
-        return self._judge(gap, D, P)
+        """The same test from the oracle's dual point (X^T G, s -> L*(s G)), already built;
+        the dual point that gave the gap is ``dual_s`` G."""
+        D, self.dual_s = best_dual(self.penalty, self.alpha, self.Q, XtG, lstar)
+        return self._judge(P - D, D, P)
 
     def _judge(self, gap, D, P):
         self.gap, self.dual = gap, D

@@ -869,15 +869,34 @@ def _separable(oracle, Q):
         and float(np.diag(Q).min()) > 0
 
 
+def _cdot(a, b):
+    """Column dot products: (a * b).sum(axis=0) without the temporary (a and b are
+    Fortran-ordered in :func:`_lbfgs_columns`, so every column is one contiguous pass)."""
+    return np.einsum("ij,ij->j", a, b)
+
+
 def _column_loss(kind, Z, Y, A):
-    """Per-column loss values (T,) and dL/dZ of the element-wise loss (A = 0 entries,
-    the unlabelled ones, with Y set to 0 by the caller, contribute nothing)."""
+    """Per-column loss values (T,) of the element-wise loss and the parts its gradient
+    dL/dZ is made of (:func:`_column_grad`); A = 0 entries, the unlabelled ones, with Y
+    set to 0 by the caller, contribute nothing. Logistic: with M = y z and e = exp(-|M|),
+    log(1 + exp(-M)) = log1p(e) + max(-M, 0), one exponential per entry for the value and
+    the gradient together (``np.logaddexp`` and ``expit`` took 3x as long)."""
     if kind == "squared":
         R = Z - Y
-        G = A * R
-        return 0.5 * (G * R).sum(axis=0), G
+        return 0.5 * _cdot(A * R, R), R
     M = Y * Z
-    return (A * np.logaddexp(0.0, -M)).sum(axis=0), -A * Y * scipy.special.expit(-M)
+    e = np.exp(-np.abs(M))
+    return _cdot(A, np.log1p(e) + np.maximum(-M, 0.0)), (M, e)
+
+
+def _column_grad(kind, parts, Y, A):
+    """dL/dZ from the parts :func:`_column_loss` returned: A (z - y), or -A y
+    sigmoid(-M) = -A y e / (1 + e) where M >= 0, -A y / (1 + e) where M < 0."""
+    if kind == "squared":
+        return A * parts
+    M, e = parts
+    r = 1.0 / (1.0 + e)
+    return -(A * Y) * np.where(M >= 0, e * r, r)
 
 
 def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
@@ -966,22 +985,31 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     def yhy_of(G):  # the column sums of G * P^-1 G, from V^T G alone
         Gw = G[:d]
         VG = V.T @ Gw
-        out = s02 * (Gw * Gw).sum(axis=0) + ((s2 - s02) * VG * VG).sum(axis=0)
+        out = s02 * _cdot(Gw, Gw) + ((s2 - s02) * VG * VG).sum(axis=0)
         return out + sb * G[d] * G[d] if nb else out
 
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
 
-    def evaluate(x, Z):
-        lv, G = _column_loss(kind, Z, Y, A)
-        f = lv + 0.5 * q * (x[:d] * x[:d]).sum(axis=0)
-        g = np.empty_like(x)
-        g[:d] = matmul(Xm.T, G) + q * x[:d]
+    def gradient(x, G):
+        g = np.empty_like(x)  # Fortran order: a column per sub-task, contiguous
+        if isinstance(Xm, np.ndarray):  # (G^T X)^T: 1.6x faster than X^T G here (OpenBLAS)
+            g[:d] = (G.T.astype(Xm.dtype) @ Xm).T
+        else:
+            g[:d] = matmul(Xm.T, G)
+        g[:d] += q * x[:d]
         if nb:
             g[d] = G.sum(axis=0)
-        return f, g
+        return g
 
-    x = np.zeros((d + nb, T))
+    def evaluate(x, Z):
+        lv, parts = _column_loss(kind, Z, Y, A)
+        f = lv + 0.5 * q * _cdot(x[:d], x[:d])
+        return f, gradient(x, _column_grad(kind, parts, Y, A))
+
+    # the iterates, directions and curvature pairs are (d + nb, T) arrays in Fortran order:
+    # their per-column dot products and updates then run over contiguous memory
+    x = np.zeros((d + nb, T), order="F")
     x[:d] = W0
     if nb:
         x[d] = b0
@@ -1018,45 +1046,50 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
     for it in range(1, max_iter + 1):
         # two-loop recursion, every column on its own (column sums of products)
-        r = g.copy()
+        r = g.copy(order="F")
         coefs = []
         for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
-            a = rho * (s_ * r).sum(axis=0)
+            a = rho * _cdot(s_, r)
             r -= a * y_
             coefs.append(a)
         r = gam * h0(r)
         for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
-            r += (a - rho * (y_ * r).sum(axis=0)) * s_
+            r += (a - rho * _cdot(y_, r)) * s_
         p = -r
-        gp = (g * p).sum(axis=0)
+        gp = _cdot(g, p)
         bad = ~(gp < 0)
         if bad.any():  # not a descent direction (rounding): the preconditioned gradient
             p[:, bad] = -h0(g)[:, bad]
-            gp = (g * p).sum(axis=0)
-        XP = linear(p)
+            gp = _cdot(g, p)
+        XP = linear(p)  # Z moves by XP per unit step (no GEMM for the trial points)
+        # the penalty along the ray: 1/2 q ||x + s p||^2 from three column products
+        xx, xp_, pp = _cdot(x[:d], x[:d]), _cdot(x[:d], p[:d]), _cdot(p[:d], p[:d])
         step = np.where(gp < 0, 1.0, 0.0)
         for _ in range(40):
             Zn = Z + step * XP
-            xn = x + step * p
-            lv, _ = _column_loss(kind, Zn, Y, A)
-            fn = lv + 0.5 * q * (xn[:d] * xn[:d]).sum(axis=0)
+            lv, parts = _column_loss(kind, Zn, Y, A)
+            fn = lv + 0.5 * q * (xx + step * (2.0 * xp_ + step * pp))
             ok = fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * np.abs(f)
             if ok.all():
                 break
             step = np.where(ok, step, 0.5 * step)
-        step = np.where(ok, step, 0.0)
+        if not ok.all():
+            step = np.where(ok, step, 0.0)
+            Zn = Z + step * XP
+            lv, parts = _column_loss(kind, Zn, Y, A)
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
                 Z, f, g = in_float64(x)
                 S, Yl, R = [], [], []
                 continue
             break
-        Zn = Z + step * XP
-        xn = x + step * p
-        fn, gn = evaluate(xn, Zn)
-        s_, y_ = xn - x, gn - g
-        sy = (s_ * y_).sum(axis=0)
-        valid = sy > 1e-12 * np.sqrt((s_ * s_).sum(axis=0) * (y_ * y_).sum(axis=0))
+        s_ = step * p
+        xn = x + s_
+        fn = lv + 0.5 * q * _cdot(xn[:d], xn[:d])
+        gn = gradient(xn, _column_grad(kind, parts, Y, A))
+        y_ = gn - g
+        sy = _cdot(s_, y_)
+        valid = sy > 1e-12 * np.sqrt(_cdot(s_, s_) * _cdot(y_, y_))
         if valid.any():
             S.append(s_)
             Yl.append(y_)
@@ -1067,7 +1100,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(float(f.sum()))
-        share = 0.5 * float(((g[:d] * g[:d]).sum(axis=0) / q).sum())
+        share = 0.5 * float((_cdot(g[:d], g[:d]) / q).sum())
         best_share, since_best = (share, 0) if share < best_share else \
             (best_share, since_best + 1)
         floor = 4.0 * cert.eps * abs(trace[-1])  # the certificate's rounding floor

@@ -936,6 +936,14 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     trial points' X W cost no GEMM (Z + s X P), nor their penalty (1/2 q ||x + s p||^2
     from three column products), and the accepted point's loss gives its gradient.
 
+    A column whose gradient share of the gap (with its intercept gradient's, 1/2 g_b^2 /
+    sum w) is below thr / (10 T) retires: its point, objective and share are kept, and
+    the products with X, the loss and the recursion run on the other columns only (their
+    iterations do not depend on it; retired columns add at most thr / 10 to the share).
+    Should the certificate then fail, every column comes back, for good, with a fresh
+    memory. On the HOG data at alpha = 1/n the active columns fall from 15 to 6 between
+    iterations 53 and 126 (at alpha 1e-2: to 9 from iteration 25 of 33).
+
     Apart from its two GEMMs an iteration is work on (d, T) arrays: kept in Fortran order
     (each column contiguous: the column dot products and updates of the two-loop
     recursion ran 2.5x faster than on C-ordered arrays), this took the HOG fit at
@@ -978,11 +986,13 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     Xm = X.astype(np.float32) if single else X
 
     def preconditioner(Xm):
-        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
-        # P^-1 on span(V), per column; P^-1 beyond
-        return V, 1.0 / (lam[:, None] + q[None, :]), 1.0 / (lam_tail + q)
+        return _top_eigenpairs(Xm, w, min(rank, d, n))
 
-    V, s2, s02 = preconditioner(Xm)
+    def scales():  # P^-1 on span(V) and beyond, per (active) column
+        return 1.0 / (lam[:, None] + q[None, :]), 1.0 / (lam_tail + q)
+
+    V, lam, lam_tail = preconditioner(Xm)
+    s2, s02 = scales()
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
     nb = 1 if fit_intercept else 0
 
@@ -1035,9 +1045,10 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     def in_float64(x):
         """Go on from x in float64: X and float64 eigenvectors (float32 ones are too rough
         on an ill-conditioned X to give useful directions); returns Z, f, g there."""
-        nonlocal Xm, V, s2, s02
+        nonlocal Xm, V, lam, lam_tail, s2, s02
         Xm = X
-        V, s2, s02 = preconditioner(Xm)
+        V, lam, lam_tail = preconditioner(Xm)
+        s2, s02 = scales()
         Z = linear(x)
         return (Z,) + tuple(evaluate(x, Z))
 
@@ -1048,10 +1059,18 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     gam = np.ones(T)
     converged, failed_certs, it = False, 0, 0
     best_share, since_best = math.inf, 0
+    # the active columns; a retired one keeps its point in x_all, its f and its share
+    cols, x_all, q_all, A_all, Y_all = np.arange(T), x.copy(order="F"), q, A, Y
+    f_done, share_done, retire = 0.0, 0.0, T > 1
 
     final = {}
 
+    def full(x):  # the point of all columns
+        x_all[:, cols] = x
+        return x_all
+
     def certify(x):
+        x = full(x)
         W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
@@ -1113,8 +1132,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             if len(S) > memory:
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
-        trace.append(float(f.sum()))
-        share = 0.5 * float((_cdot(g[:d], g[:d]) / q).sum())
+        trace.append(float(f.sum()) + f_done)
+        sh = 0.5 * _cdot(g[:d], g[:d]) / q
+        share = float(sh.sum()) + share_done
         best_share, since_best = (share, 0) if share < best_share else \
             (best_share, since_best + 1)
         floor = 4.0 * cert.eps * abs(trace[-1])  # the certificate's rounding floor
@@ -1126,11 +1146,36 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 break
             failed_certs += 1
             stalled = failed_certs >= 3
+            if len(cols) < T:  # a retired column may hold the gap up: all back, for good
+                x = full(x).copy(order="F")
+                cols, q, A, Y, retire = np.arange(T), q_all, A_all, Y_all, False
+                s2, s02 = scales()
+                Z = linear(x)
+                f, g = evaluate(x, Z)
+                S, Yl, R, gam = [], [], [], np.ones(T)
+                f_done = share_done = 0.0
         if stalled and Xm.dtype != np.float64:
             # float32 gradients cannot resolve the gap asked for
             Z, f, g = in_float64(x)
             S, Yl, R = [], [], []
             best_share, since_best = math.inf, 0
+        if retire:
+            # a column whose share of the gap (and intercept gradient) is below
+            # thr / (10 T) stops: the others' iterations do not depend on it, and the
+            # products with X run on fewer columns
+            done = sh + (0.5 * sb * g[d] * g[d] if nb else 0.0) <= thr / (10 * T)
+            if done.any() and not done.all():
+                keep = ~done
+                x_all[:, cols[done]] = x[:, done]
+                f_done += float(f[done].sum())
+                share_done += float(sh[done].sum())
+                cols, q, A, Y = cols[keep], q[keep], A[:, keep], Y[:, keep]
+                x, g = np.asfortranarray(x[:, keep]), np.asfortranarray(g[:, keep])
+                Z, f, gam = Z[:, keep], f[keep], gam[keep]
+                S = [np.asfortranarray(v[:, keep]) for v in S]
+                Yl = [np.asfortranarray(v[:, keep]) for v in Yl]
+                R = [v[keep] for v in R]
+                s2, s02 = scales()
     if not converged:
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),

@@ -431,3 +431,43 @@ def test_ridge_columns_squared_loss_missing_labels_equal_ridge(rng, monkeypatch)
             assert radius < 1e-3 * np.linalg.norm(ref.coef_)
             ys = np.abs(Y[lab, t]).max()  # the intercept's unit
             np.testing.assert_allclose(m.intercept_[t], ref.intercept_, rtol=0, atol=1e-6 * ys)
+
+
+def _columns_results(monkeypatch):
+    """The Results the per-column L-BFGS returns."""
+    out = []
+    real = _solver._lbfgs_columns
+    monkeypatch.setattr(_solver, "_lbfgs_columns",
+                        lambda *a, **k: out.append(real(*a, **k)) or out[-1])
+    return out
+
+
+@pytest.mark.parametrize("case", ["retire", "come back"])
+def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
+    """"retire": sub-tasks of very different difficulty (task weights 1e-3 .. 1, alpha =
+    1/n on a wide X, tol 1e-6): the converged columns retire while the others iterate.
+    "come back": at tol 1e-12 (sample and task weights, alpha 1e-2) the retired columns
+    (below thr / 10T by their gradients) fail the certificate: all come back. Both fits
+    end certified at the joint L-BFGS-B's optimum."""
+    X, Y = _wide_classification(rng, **({"n": 150, "d": 300} if case == "retire" else {}))
+    sw = rng.uniform(0.5, 2.0, len(X))
+    kw = dict(penalty="ridge", alpha=1.0 / len(X), tol=1e-6, max_iter=50000,
+              task_weight=[1e-3, 1.0, 0.03])
+    if case == "come back":
+        kw.update(alpha=1e-2, tol=1e-12, task_weight=[1.0, 2.0, 0.5])
+    results = _columns_results(monkeypatch)
+    a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    assert not warned and a.dual_gap_ <= kw["tol"] * a._null_scale_ + 1e-13
+    res = results[-1]
+    T = a.coef_.shape[0]
+    assert min(res.active) < T  # some columns retired
+    # "retire": certified with them retired (their kept points are right); else all back
+    assert (res.active[-1] == T) == (case == "come back")
+    real_lbfgs = _solver.lbfgs
+    monkeypatch.setattr(_solver, "lbfgs",
+                        lambda *a_, **k: real_lbfgs(*a_, **{**k, "columns": False}))
+    b, _ = _fit(MultiTaskClassifier(**{**kw, "tol": 1e-12}), X, Y, sample_weight=sw)
+    assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_ + 1e-14
+    radius = np.sqrt(2 * a.dual_gap_ / kw["alpha"]) + np.sqrt(2 * b.dual_gap_ / kw["alpha"])
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+    assert np.linalg.norm(b.coef_) > 10 * radius

@@ -1062,6 +1062,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     # the active columns; a retired one keeps its point in x_all, its f and its share
     cols, x_all, q_all, A_all, Y_all = np.arange(T), x.copy(order="F"), q, A, Y
     f_done, share_done, retire = 0.0, 0.0, T > 1
+    active = []  # the number of active columns after each iteration
 
     final = {}
 
@@ -1133,6 +1134,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(float(f.sum()) + f_done)
+        active.append(len(cols))
         sh = 0.5 * _cdot(g[:d], g[:d]) / q
         share = float(sh.sum()) + share_done
         best_share, since_best = (share, 0) if share < best_share else \
@@ -1180,4 +1182,4 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),
                   trace=trace, objective=float(final["F"]), dual_gap=cert.gap,
-                  scale=cert.scale)
+                  scale=cert.scale, active=active)

@@ -945,17 +945,17 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     iterations 53 and 126 (at alpha 1e-2: to 9 from iteration 25 of 33).
 
     Apart from its two GEMMs an iteration is work on (d, T) arrays: kept in Fortran order
-    (each column contiguous: the column dot products and updates of the two-loop
-    recursion ran 2.5x faster than on C-ordered arrays); with the retired columns this
-    took the time of the HOG fit at alpha = 1/n outside the GEMMs from 1.2 s (46%) to
-    0.7 s (39%, the range finder's 0.13 s included; cProfile, 1 thread). Measured and
-    not taken (same data, alpha = 1/n, tol 1e-4): a truncated Newton-CG per column
-    (Lin, Weng & Keerthi, JMLR 2008) with this preconditioner needed ~1,100
-    Hessian-vector products (12 Newton steps, up to 200 CG steps each) where L-BFGS
-    needs 126 iterations of one product pair; the preconditioner rebuilt on the current curvature A p (1 - p) (once or
-    twice, shared or per column) changed nothing (126-131 iterations): the preconditioned
-    condition number, ~1,700 on the slowest columns, is set by the spectrum beyond rank
-    100 against alpha, not by the curvature weights; memory 5, 20, 30: 142, 129, 122.
+    (each column contiguous: the column dot products and updates of the two-loop recursion
+    ran 2.5x faster than on C-ordered arrays); with the retired columns this took the time
+    of the HOG fit at alpha = 1/n outside the GEMMs from 1.2 s (46%) to 0.7 s (39%, the
+    range finder's 0.13 s included; cProfile, 1 thread). Measured and not taken (same data,
+    alpha = 1/n, tol 1e-4): a truncated Newton-CG per column (Lin, Weng & Keerthi, JMLR
+    2008) with this preconditioner needed ~1,100 Hessian-vector products (12 Newton steps,
+    up to 200 CG steps each) where L-BFGS needs 126 iterations of one product pair; the
+    preconditioner rebuilt on the current curvature A p (1 - p) (once or twice, shared or
+    per column) changed nothing (126-131 iterations): the preconditioned condition number,
+    ~1,700 on the slowest columns, is set by the spectrum beyond rank 100 against alpha, not
+    by the curvature weights; memory 5, 20, 30: 142, 129, 122.
 
     With ``single`` (the caller's data came in float32) and tol >= 1e-6 the iterations
     run on a float32 copy of X (the products with X are memory-bound: half the bytes; the

@@ -327,3 +327,147 @@ def test_tol_zero_stops_at_the_rounding_floor():
     m = MultiTaskClassifier(penalty="ridge", tol=0.0).fit(X, Y)
     assert m.n_iter_ < 200
     assert m.dual_gap_ <= 1e-12 * abs(m.objective_)
+
+
+def _columns_spy(monkeypatch):
+    """Counts the calls of the per-column L-BFGS (_lbfgs_columns)."""
+    calls = []
+    real = _solver._lbfgs_columns
+    monkeypatch.setattr(_solver, "_lbfgs_columns",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def _sklearn_logistic(X, y, sw, alpha):
+    """scikit-learn's exact (Newton-Cholesky) LogisticRegression on one binary task with
+    this model's scaling: (1/n_t) sum s_i l + alpha/2 ||w||^2 is C = 1 / (alpha n_t),
+    n_t = sum of the weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    C = 1.0 / (alpha * sw.sum())
+    return LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(
+        X, y, sample_weight=sw)
+
+
+@pytest.mark.parametrize("strength", ["1/n", "strong"])
+@pytest.mark.parametrize("ill", [False, True])
+def test_ridge_columns_equal_sklearn_logistic_per_task(rng, monkeypatch, strength, ill):
+    """Per-column L-BFGS (the default ridge classifier's path) at a tight tol equals
+    scikit-learn's LogisticRegression fitted on each task alone: weak (alpha = 1/n, its
+    C = 1) and strong regularisation, sample weights, missing labels, a three-class task
+    (against one-vs-rest binary fits); ``ill``: feature scales over six decades plus a
+    near-duplicate column. The certificate holds at the end."""
+    n, d = 200, 25
+    X = rng.standard_normal((n, d))
+    if ill:
+        X *= np.logspace(-3, 3, d)
+        X[:, 1] = X[:, 0] + 1e-4 * rng.standard_normal(n) * np.abs(X[:, 0]).mean()
+    Xs = X / X.std(axis=0)
+    Y = np.column_stack([
+        (Xs @ rng.standard_normal(d) + rng.standard_normal(n) > 0).astype(int),
+        (Xs[:, :5].sum(axis=1) + 2 * rng.standard_normal(n) > 0.5).astype(int),
+        np.digitize(Xs @ rng.standard_normal(d) + rng.standard_normal(n), [-2.0, 2.0]),
+    ]).astype(object)
+    Y[rng.random(Y.shape) < 0.2] = None
+    sw = rng.uniform(0.5, 2.0, n)
+    alpha = 1.0 / n if strength == "1/n" else 0.5
+    calls = _columns_spy(monkeypatch)
+    m, warned = _fit(MultiTaskClassifier(penalty="ridge", alpha=alpha, tol=1e-10,
+                                         max_iter=50000), X, Y, sample_weight=sw)
+    assert calls and not warned
+    assert m.dual_gap_ <= 1e-10 * m._null_scale_
+    row = 0
+    for k in range(Y.shape[1]):
+        lab = np.array([v is not None for v in Y[:, k]])
+        yk = Y[lab, k].astype(int)
+        classes = np.unique(yk)
+        targets = [yk == classes[1]] if len(classes) == 2 else [yk == c for c in classes]
+        for t in targets:
+            ref = _sklearn_logistic(X[lab], t.astype(int), sw[lab], alpha)
+            scale = max(1.0, np.abs(ref.coef_).max())
+            np.testing.assert_allclose(m.coef_[row], ref.coef_[0], rtol=0,
+                                       atol=1e-4 * scale)
+            np.testing.assert_allclose(m.intercept_[row], ref.intercept_[0], rtol=0,
+                                       atol=1e-4 * scale)
+            row += 1
+    assert row == m.coef_.shape[0]
+
+
+def test_ridge_float32_weak_regularisation_certified(rng, monkeypatch):
+    """float32 X at alpha = 1/n (ill conditioned: more features than samples): the
+    float32 iterations end certified in float64 and within the gap of the float64
+    data's optimum."""
+    X, Y = _wide_classification(rng, n=300, d=400)
+    X32 = X.astype(np.float32)
+    alpha = 1.0 / len(X)
+    calls = _columns_spy(monkeypatch)
+    m, warned = _fit(MultiTaskClassifier(penalty="ridge", alpha=alpha), X32, Y)
+    assert calls and not warned and m.dual_gap_ <= 1e-4 * m._null_scale_
+    exact, _ = _fit(MultiTaskClassifier(penalty="ridge", alpha=alpha, tol=1e-12,
+                                        max_iter=50000), X32.astype(np.float64), Y)
+    assert exact.dual_gap_ <= 1e-12 * exact._null_scale_
+    assert 0 <= m.objective_ - exact.objective_ <= m.dual_gap_ + 1e-12
+
+
+def test_ridge_columns_squared_loss_missing_labels_equal_ridge(rng, monkeypatch):
+    """Squared loss with missing labels (no closed form: the per-column L-BFGS) equals
+    scikit-learn's Ridge on each task's labelled rows, at alpha = 1/n and a strong alpha
+    ((1/2 n_t) ||y - X w||^2 + alpha/2 ||w||^2 is Ridge(alpha n_t))."""
+    n, d, T = 150, 20, 3
+    X = rng.standard_normal((n, d)) * np.logspace(0, 2, d)
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
+    Y[rng.random(Y.shape) < 0.25] = np.nan
+    calls = _columns_spy(monkeypatch)
+    for alpha in [1.0 / n, 10.0]:
+        m, warned = _fit(MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-12,
+                                            max_iter=50000), X, Y)
+        assert calls and not warned and m.dual_gap_ <= 1e-12 * m._null_scale_ + 1e-13
+        for t in range(T):
+            lab = ~np.isnan(Y[:, t])
+            ref = Ridge(alpha=alpha * lab.sum(), solver="cholesky").fit(X[lab], Y[lab, t])
+            # F is alpha-strongly convex in W: ||W - W*|| <= sqrt(2 gap / alpha)
+            radius = np.sqrt(2 * m.dual_gap_ / alpha) + 1e-9
+            assert np.linalg.norm(m.coef_[t] - ref.coef_) <= radius
+            assert radius < 1e-3 * np.linalg.norm(ref.coef_)
+            ys = np.abs(Y[lab, t]).max()  # the intercept's unit
+            np.testing.assert_allclose(m.intercept_[t], ref.intercept_, rtol=0, atol=1e-6 * ys)
+
+
+def _columns_results(monkeypatch):
+    """The Results the per-column L-BFGS returns."""
+    out = []
+    real = _solver._lbfgs_columns
+    monkeypatch.setattr(_solver, "_lbfgs_columns",
+                        lambda *a, **k: out.append(real(*a, **k)) or out[-1])
+    return out
+
+
+@pytest.mark.parametrize("case", ["retire", "come back"])
+def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
+    """"retire": sub-tasks of very different difficulty (task weights 1e-3 .. 1, alpha =
+    1/n on a wide X, tol 1e-6): the converged columns retire while the others iterate.
+    "come back": at tol 1e-12 (sample and task weights, alpha 1e-2) the retired columns
+    (below thr / 10T by their gradients) fail the certificate: all come back. Both fits
+    end certified at the joint L-BFGS-B's optimum."""
+    X, Y = _wide_classification(rng, **({"n": 150, "d": 300} if case == "retire" else {}))
+    sw = rng.uniform(0.5, 2.0, len(X))
+    kw = dict(penalty="ridge", alpha=1.0 / len(X), tol=1e-6, max_iter=50000,
+              task_weight=[1e-3, 1.0, 0.03])
+    if case == "come back":
+        kw.update(alpha=1e-2, tol=1e-12, task_weight=[1.0, 2.0, 0.5])
+    results = _columns_results(monkeypatch)
+    a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    assert not warned and a.dual_gap_ <= kw["tol"] * a._null_scale_ + 1e-13
+    res = results[-1]
+    T = a.coef_.shape[0]
+    assert min(res.active) < T  # some columns retired
+    # "retire": certified with them retired (their kept points are right); else all back
+    assert (res.active[-1] == T) == (case == "come back")
+    real_lbfgs = _solver.lbfgs
+    monkeypatch.setattr(_solver, "lbfgs",
+                        lambda *a_, **k: real_lbfgs(*a_, **{**k, "columns": False}))
+    b, _ = _fit(MultiTaskClassifier(**{**kw, "tol": 1e-12}), X, Y, sample_weight=sw)
+    assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_ + 1e-14
+    radius = np.sqrt(2 * a.dual_gap_ / kw["alpha"]) + np.sqrt(2 * b.dual_gap_ / kw["alpha"])
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+    assert np.linalg.norm(b.coef_) > 10 * radius

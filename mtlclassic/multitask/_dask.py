@@ -1102,7 +1102,9 @@ def solve(est, ctx, Q, W0, b0, tol):
             b0 = b0 + x_mean @ W0
         oracle = DaskOracle(data, Q, fit_b, est._loss_name, x_mean,
                             fused=ctx["solver"] == "lbfgs")
-    if ctx["solver"] == "lbfgs":
+    if ctx["solver"] == "lbfgs" and task_gram:  # a quadratic: solved exactly
+        res = _solver.smooth_task_gram(oracle, pen, alpha, Q, W0, tol, est.max_iter)
+    elif ctx["solver"] == "lbfgs":
         res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
                             est.max_iter, tol)
     else:

@@ -588,7 +588,9 @@ class _BaseMultiTask(BaseEstimator):
                 b0 = b0 + x_mean @ W0
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
-        if ctx["solver"] == "lbfgs":
+        if ctx["solver"] == "lbfgs" and task_gram:  # a quadratic: solved exactly
+            res = _solver.smooth_task_gram(oracle, pen, alpha, Q, W0, tol, self.max_iter)
+        elif ctx["solver"] == "lbfgs":
             # float32 data: the ridge L-BFGS may iterate in float32 (certified in float64)
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
                                 self.max_iter, tol, single=ctx.get("single", False))

@@ -628,6 +628,48 @@ class TaskGramOracle(GramOracle):
     def intercept(self, W):
         return self.y_mean - np.einsum("td,dt->t", self.x_mean, W)
 
+    def minimiser(self, max_unknowns=4096):
+        """For the smooth penalties (everything in Q): the minimiser of sum_t 1/2 w_t^T
+        K_t w_t - h_t^T w_t + 1/2 tr(W Q W^T), from K_t w_t + (W Q)_t = h_t: T systems
+        (K_t + Q_tt I) w_t = h_t for a diagonal Q, else the (d T)-unknown system
+        (blockdiag(K_t) + Q kron I_d) vec(W) = vec(H) (Cholesky; None beyond
+        ``max_unknowns``). The caller certifies it (the duality gap)."""
+        T, d = self.K.shape[0], self.K.shape[1]
+        Q = np.asarray(to_numpy(self.Q), dtype=np.float64)
+        if T and not np.count_nonzero(Q - np.diag(np.diag(Q))):
+            M = self.K + np.diag(Q)[:, None, None] * np.eye(d)
+            try:
+                return np.linalg.solve(M, self.H.T[:, :, None])[:, :, 0].T
+            except np.linalg.LinAlgError:
+                return None
+        if d * T > max_unknowns:
+            return None
+        M = np.kron(Q, np.eye(d))
+        for t in range(T):
+            M[t * d:(t + 1) * d, t * d:(t + 1) * d] += self.K[t]
+        try:
+            w = scipy.linalg.solve(M, self.H.T.ravel(), assume_a="pos")
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+        return w.reshape(T, d).T
+
+
+def smooth_task_gram(oracle, penalty, alpha, Q, W0, tol, max_iter):
+    """A smooth penalty on :class:`TaskGramOracle`: its exact minimiser, certified by the
+    duality gap as any fit; L-BFGS from there when the certificate fails (a singular or
+    ill-conditioned system, a singular Q without a finite dual)."""
+    W = oracle.minimiser()
+    if W is not None and np.all(np.isfinite(W)):
+        lin = oracle.linear(W, None)
+        f, aux = oracle.value(W, None, lin)
+        F = f + penalty.value(W, alpha)
+        cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
+        if cert(W, None, lin, aux, F):
+            return Result(W=W, b=np.zeros(W.shape[1]), n_iter=1, converged=True, trace=[F],
+                          objective=F, dual_gap=cert.gap, scale=cert.scale)
+        W0 = W
+    return lbfgs(oracle, penalty, alpha, Q, W0, np.zeros(W0.shape[1]), False, max_iter, tol)
+
 
 def duality_gap(oracle, penalty, alpha, Q, W, b, lin, aux, P):
     """Duality gap P(W, b) - D(G) >= P(W, b) - P* (Fenchel: D(G) = -L*(G) - h*(-X^T G),

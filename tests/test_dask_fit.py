@@ -443,8 +443,9 @@ def test_lipschitz_bound_in_one_pass(client, monkeypatch, loss):
 @pytest.mark.parametrize("penalty", ["l21", "graph"])
 def test_missing_labels_squared_in_per_task_gram_form(client, monkeypatch, penalty):
     """Squared loss with missing labels on the blocks: the per-task Gram matrices summed
-    in two passes (means, then centred moments), then FISTA / L-BFGS on the client with
-    no pass per iteration; the in-memory fit's objective, and the blocks-path fit's."""
+    in two passes (means, then centred moments), then FISTA (l21) or the exact solve
+    (graph) on the client with no pass; the in-memory fit's objective, and the
+    blocks-path fit's."""
     from mtlclassic.multitask import _dask, _solver
 
     trips, seen = [], []
@@ -466,6 +467,7 @@ def test_missing_labels_squared_in_per_task_gram_form(client, monkeypatch, penal
     monkeypatch.setattr(_dask.DaskData, "reduce_many", counted)
     monkeypatch.setattr(_solver, "fista", spy(fista))
     monkeypatch.setattr(_solver, "lbfgs", spy(lbfgs))
+    monkeypatch.setattr(_solver, "smooth_task_gram", spy(_solver.smooth_task_gram))
     X, Y = _data(n=400, d=6, T=4, missing=0.3, seed=23)
     sw = np.random.default_rng(23).uniform(0.5, 2.0, len(X))
     kw = dict(penalty=penalty, alpha=0.05, tol=1e-9, max_iter=20000)

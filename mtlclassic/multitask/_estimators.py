@@ -778,8 +778,9 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         squared loss run on the Gram matrix when every label is present and n >= d, and
         on one Gram matrix per task when labels are missing (or weights are per entry)
         and the T (d, d) matrices are no larger than X and cheap to build -- tasks on
-        samples of their own, as School's (``_solver.TaskGramOracle``); then "auto"
-        prefers FISTA to "bcd" for ``l21``.
+        samples of their own, as School's (``_solver.TaskGramOracle``; the smooth
+        penalties then solved exactly, a linear system); then "auto" prefers FISTA to
+        "bcd" for ``l21``.
     device : {"auto", "cpu"}; verbose
     n_jobs : int or None, default=None
         Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool

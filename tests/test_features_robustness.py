@@ -296,15 +296,16 @@ def test_cuda_histogram_count_limits():
 CHILD = r"""
 import resource, numpy as np
 from mtlclassic.features import HOG
-from mtlclassic.multitask import MultiTaskRegressor
+from mtlclassic.multitask import MultiTaskClassifier
 X = np.zeros((300, 16, 16), np.uint8)
 rng = np.random.default_rng(0)
-Xr, Yr = rng.standard_normal((300 * 2048, 3)), rng.standard_normal((300 * 2048, 2))
-Yr[0, 0] = np.nan  # a missing label: the fit runs the native loss (300 blocks of 4096)
+Xr = rng.standard_normal((300 * 2048, 3))
+Yr = (rng.standard_normal((300 * 2048, 2)) > 0).astype(float)
+Yr[0, 0] = np.nan  # logistic loss, a missing label: the native loss (300 blocks of 4096)
 vm = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize")][0]
 resource.setrlimit(resource.RLIMIT_AS, (vm + 1024 * 2**20, resource.RLIM_INFINITY))
 for fn in (lambda: HOG(pixels_per_cell=8, cells_per_block=1, n_jobs=300).fit_transform(X),
-           lambda: MultiTaskRegressor(penalty="l21", n_jobs=300, max_iter=3).fit(Xr, Yr)):
+           lambda: MultiTaskClassifier(penalty="l21", n_jobs=300, max_iter=3).fit(Xr, Yr)):
     try:
         fn()
         print("no error")

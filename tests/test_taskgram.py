@@ -107,4 +107,23 @@ def test_chosen_only_where_it_pays(rng):
     dense_labels[::10, 0] = 0.0  # a few missing: the shared Gram form does not apply
     assert not _solver.TaskGramOracle.useful(wide, dense_labels)  # builds cost > 20 iters
     assert not _solver.TaskGramOracle.useful(X, np.ones((600, 200)))  # T d > n
-    assert not _solver.TaskGramOracle.useful(scipy.sparse.csr_matrix(X), A)
+    assert _solver.TaskGramOracle.useful(scipy.sparse.csr_matrix(X), A)
+    assert not _solver.TaskGramOracle.useful(scipy.sparse.random(100000, 5000, 1e-4), A[:1])
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sparse_build_equals_dense(rng, fit_intercept):
+    """Sparse X: the per-task moments from sparse products (centred implicitly) equal the
+    dense ones."""
+    import scipy.sparse
+
+    X, Y = _school_like(rng, shared=0.3)
+    X[rng.random(X.shape) < 0.6] = 0.0
+    A = np.where(np.isnan(Y), 0.0, rng.uniform(0.5, 2.0, Y.shape)) / len(X)
+    Q = np.eye(Y.shape[1])
+    a = _solver.TaskGramOracle(X, np.nan_to_num(Y), A, Q, fit_intercept)
+    b = _solver.TaskGramOracle(scipy.sparse.csc_matrix(X), np.nan_to_num(Y), A, Q,
+                               fit_intercept)
+    for name in ("K", "H", "yy", "x_mean", "y_mean"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-10,
+                                   atol=1e-13)

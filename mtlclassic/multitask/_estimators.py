@@ -460,7 +460,7 @@ class _BaseMultiTask(BaseEstimator):
         ctx = dict(Xd=Xd, Yenc=xp.asarray(Yenc, dtype=dt), A=xp.asarray(A, dtype=dt),
                    loss=loss, sw=None if sw is None else xp.asarray(sw, dtype=dt), rho=rho,
                    mask=mask, pen=pen, curvature=self._curvature(group), group=group,
-                   solver="fista", warm=False, fit_b=self._free_intercept())
+                   solver="fista", warm=False, fit_b=self._free_intercept(), device=True)
         W0, b0 = self._initial_point(Xd.shape[1], Yenc.shape[1], xp, dt, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, Yenc.shape[1], T, owner,
                            sw if sw_rel is None else sw_rel)
@@ -552,7 +552,9 @@ class _BaseMultiTask(BaseEstimator):
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1]
                     and (not scipy.sparse.issparse(Xd) or Xd.shape[1] <= GRAM_MAX_SPARSE_D))
-        task_gram = not use_gram and self._task_gram(Xd, A, ctx.get("group"), False)
+        # (the per-task Gram form is a host (NumPy) oracle: not in the device fit's body)
+        task_gram = not use_gram and not ctx.get("device") \
+            and self._task_gram(Xd, A, ctx.get("group"), False)
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
                                         ctx["fit_b"])

@@ -578,17 +578,32 @@ class TaskGramOracle(GramOracle):
         self.H = np.zeros((d, T))
         self.x_mean, self.y_mean = np.zeros((T, d)), np.zeros(T)
         yy = np.zeros(T)
+        sparse = scipy.sparse.issparse(X)
+        if sparse:
+            X = scipy.sparse.csr_matrix(X, dtype=np.float64)
         for t in range(T):
             rows = np.flatnonzero(A[:, t] > 0)
             a = A[rows, t]
-            Xt = np.asarray(X[rows], dtype=np.float64)
             yt = np.asarray(Y[rows, t], dtype=np.float64)
             if fit_intercept and rows.size:
-                self.x_mean[t] = a @ Xt / a.sum()
                 self.y_mean[t] = a @ yt / a.sum()
-                Xt, yt = Xt - self.x_mean[t], yt - self.y_mean[t]
-            XA = Xt.T * a
-            self.K[t], self.H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
+                yt = yt - self.y_mean[t]
+            if sparse:  # centred implicitly (sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T)
+                Xt = X[rows]
+                XA = Xt.T.multiply(a[None, :]).tocsr()
+                K = np.asarray((XA @ Xt).todense())
+                if fit_intercept and rows.size:
+                    self.x_mean[t] = np.asarray(XA.sum(axis=1)).ravel() / a.sum()
+                    K -= a.sum() * np.outer(self.x_mean[t], self.x_mean[t])
+                self.K[t], self.H[:, t] = K, XA @ yt  # (a^T y_c = 0: no mean term)
+            else:
+                Xt = np.asarray(X[rows], dtype=np.float64)
+                if fit_intercept and rows.size:
+                    self.x_mean[t] = a @ Xt / a.sum()
+                    Xt = Xt - self.x_mean[t]
+                XA = Xt.T * a
+                self.K[t], self.H[:, t] = XA @ Xt, XA @ yt
+            yy[t] = a @ (yt * yt)
         self._finish(yy, 1.0, np.ones(T), Q)
 
     @classmethod
@@ -606,11 +621,15 @@ class TaskGramOracle(GramOracle):
         (d, d) matrices take no more memory than X (T d <= n) and building them (nnz(A)
         d^2 flops) costs at most as much as 20 iterations of the data form (2 n d T each)
         -- tasks on few rows each, as School's. With every label present and one weight
-        per sample the shared-Gram :class:`GramOracle` is used instead."""
-        if scipy.sparse.issparse(X) or not isinstance(X, np.ndarray):
+        per sample the shared-Gram :class:`GramOracle` is used instead. Sparse X (built
+        with sparse products, centred implicitly) while d <= 4096."""
+        if not (isinstance(X, np.ndarray) or scipy.sparse.issparse(X)) \
+                or not isinstance(A, np.ndarray):
             return False
         n, d = X.shape
         T = A.shape[1]
+        if scipy.sparse.issparse(X) and d > 4096:
+            return False
         return T * d <= n and np.count_nonzero(A) * d <= 40 * n * T
 
     def linear(self, W, b):

@@ -577,10 +577,16 @@ class TaskGramOracle(GramOracle):
         self.K = np.zeros((T, d, d))
         self.H = np.zeros((d, T))
         self.x_mean, self.y_mean = np.zeros((T, d)), np.zeros(T)
-        yy = np.zeros(T)
         sparse = scipy.sparse.issparse(X)
         if sparse:
             X = scipy.sparse.csr_matrix(X, dtype=np.float64)
+        with blas_threads(1):  # one BLAS thread: the same bits for every n_jobs
+            yy = self._build(X, Y, A, fit_intercept, sparse)
+        self._finish(yy, 1.0, np.ones(T), Q)
+
+    def _build(self, X, Y, A, fit_intercept, sparse):
+        T = Y.shape[1]
+        yy = np.zeros(T)
         for t in range(T):
             rows = np.flatnonzero(A[:, t] > 0)
             a = A[rows, t]
@@ -604,7 +610,7 @@ class TaskGramOracle(GramOracle):
                 XA = Xt.T * a
                 self.K[t], self.H[:, t] = XA @ Xt, XA @ yt
             yy[t] = a @ (yt * yt)
-        self._finish(yy, 1.0, np.ones(T), Q)
+        return yy
 
     @classmethod
     def from_moments(cls, K, H, yy, x_mean, y_mean, Q):
@@ -633,8 +639,9 @@ class TaskGramOracle(GramOracle):
         return T * d <= n and np.count_nonzero(A) * d <= 40 * n * T
 
     def linear(self, W, b):
-        """K_t w_t for every t (d, T): a batched matrix-vector product."""
-        return np.matmul(self.K, W.T[:, :, None])[:, :, 0].T
+        """K_t w_t for every t (d, T): a batched matrix-vector product (einsum, no BLAS
+        threads: the same bits for every n_jobs)."""
+        return np.einsum("tij,jt->it", self.K, W)
 
     def lipschitz_bound(self):
         """max_t lambda_max(K_t) + lambda_max(Q): exact (the T matrices are small)."""
@@ -653,6 +660,10 @@ class TaskGramOracle(GramOracle):
         (K_t + Q_tt I) w_t = h_t for a diagonal Q, else the (d T)-unknown system
         (blockdiag(K_t) + Q kron I_d) vec(W) = vec(H) (Cholesky; None beyond
         ``max_unknowns``). The caller certifies it (the duality gap)."""
+        with blas_threads(1):  # the same bits for every n_jobs
+            return self._minimiser(max_unknowns)
+
+    def _minimiser(self, max_unknowns):
         T, d = self.K.shape[0], self.K.shape[1]
         Q = np.asarray(to_numpy(self.Q), dtype=np.float64)
         if T and not np.count_nonzero(Q - np.diag(np.diag(Q))):

@@ -27,6 +27,22 @@ def _null_objective(X, Y):
     return 0.5 * float(np.sum(Yc * Yc) / len(Y))
 
 
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_l21_without_alpha_with_missing_labels(rng, Est):
+    """alpha = 0 with labels missing: "auto" solves the ridge left by L-BFGS (it raised
+    "solver='lbfgs' needs a smooth penalty; 'l21' is not"); the same fit as penalty='ridge'
+    with alpha = l2."""
+    X = rng.standard_normal((200, 5))
+    Z = X @ rng.standard_normal((5, 3))
+    Y = Z if Est is MultiTaskRegressor else (Z > 0).astype(float)
+    Y[::3, 0] = np.nan
+    m = Est(penalty="l21", alpha=0.0, l2=0.1, tol=1e-10).fit(X, Y)
+    ref = Est(penalty="ridge", alpha=0.1, tol=1e-10).fit(X, Y)
+    assert m.solver_ == "lbfgs"
+    assert m.objective_ == pytest.approx(ref.objective_, rel=1e-8)
+    np.testing.assert_allclose(m.coef_, ref.coef_, rtol=1e-5, atol=1e-7)
+
+
 def _ill_conditioned(rng, n=150, d=40, T=4, cond=1e3):
     X = rng.standard_normal((n, d)) * np.logspace(0, -np.log10(cond), d)
     W = np.zeros((d, T))

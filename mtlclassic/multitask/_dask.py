@@ -1054,7 +1054,7 @@ def fit(est, X, y, sample_weight=None):
         solver = "closed_form" if closed_ok else ("lbfgs" if pen_solve.smooth else "fista")
     from ._estimators import check_solver  # (_estimators imports this module)
 
-    check_solver(solver, closed_ok, pen)
+    check_solver(solver, closed_ok, pen_solve)
     ctx = dict(dask=data, rho=rho, pen=pen_solve, curvature=est._curvature(group),
                group=group, solver=solver, warm=False, fit_b=est._free_intercept(),
                Xd=np.empty((0, d_fit)))

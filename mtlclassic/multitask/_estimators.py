@@ -303,7 +303,7 @@ class _BaseMultiTask(BaseEstimator):
                              "and, for sparse X with logistic loss, missing labels or "
                              "per-entry weights, n_samples x n_features <= "
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
-        check_solver(solver, closed_ok, pen)
+        check_solver(solver, closed_ok, pen_solve)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept(),

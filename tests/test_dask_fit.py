@@ -484,6 +484,14 @@ def test_missing_labels_squared_in_per_task_gram_form(client, monkeypatch, penal
     _check_same(a, c)
 
 
+def test_cv_unknown_chunk_sizes_named(client):
+    """A dask X of unknown chunk sizes: the CV estimators name the remedy, as fit does."""
+    X, Y = _data(seed=25)
+    Xu = _lazy(X).map_blocks(lambda b: b, chunks=((np.nan,) * 4, (X.shape[1],)))
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        MultiTaskRegressorCV(penalty="ridge", alphas=2, cv=2).fit(Xu, Y)
+
+
 def test_chunks_held_once(client, monkeypatch):
     """Once the blocks are built, the workers hold X once: the computed chunks' own futures
     are released (they had doubled what the workers count, spill and write to disk)."""

@@ -173,6 +173,7 @@ class _CVMixin:
         if _dask.is_dask(X):
             # X stays on the workers (persisted once for all the fold fits); the targets
             # (n, T) come to the client, where the folds are drawn
+            _dask.known_chunks(X, "X")
             X, y, sample_weight = _dask.prepare_cv(X, y, sample_weight)
             Y2, one_d = _labels.as_2d_targets(y)
             if Y2.shape[0] != X.shape[0]:

@@ -286,6 +286,7 @@ class _BaseMultiTask(BaseEstimator):
                   and (group is None or np.all(np.asarray(group) == 1))
                   and (not sparse or gram_ok
                        or Xd.shape[0] * Xd.shape[1] <= _workingset.SPARSE_DENSE_MAX))
+        bcd_after = False
         if solver == "auto":
             # logistic loss stays with FISTA by default: the working-set solver's
             # exp-heavy block steps were over 7x slower on dense solutions (HOG, 1000 x
@@ -297,6 +298,11 @@ class _BaseMultiTask(BaseEstimator):
                 "lbfgs" if pen_solve.smooth
                 else "bcd" if bcd_ok and self._loss_name == "squared" and not task_gram
                 else "fista")
+            # FISTA depends on the conditioning (one feature in other units: thousands of
+            # iterations), the BCD hardly: where FISTA on that form ends unconverged, the
+            # BCD goes on from its point (see _solve)
+            bcd_after = solver == "fista" and bcd_ok and task_gram \
+                and self._loss_name == "squared"
         if solver == "bcd" and not bcd_ok:
             raise ValueError("solver='bcd' needs penalty='l21' with alpha > 0, squared or "
                              "logistic loss (no multinomial task, not mixed task types), "
@@ -305,6 +311,7 @@ class _BaseMultiTask(BaseEstimator):
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
         check_solver(solver, closed_ok, pen_solve)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
+                   bcd_after=bcd_after,
                    curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept(),
                    single=not sparse and X.dtype == np.float32,
@@ -408,7 +415,7 @@ class _BaseMultiTask(BaseEstimator):
         self.task_relation_ = R
         self.n_tasks_ = T
         self.subtask_task_ = owner
-        self.solver_ = solver
+        self.solver_ = getattr(res, "solver", solver)  # "fista+bcd": see _solve
         self._one_d = one_d
         return self
 
@@ -605,6 +612,11 @@ class _BaseMultiTask(BaseEstimator):
             self.lipschitz_ = res.lipschitz
         if use_gram or task_gram:
             res.b = oracle.intercept(res.W)
+            if task_gram and ctx.get("bcd_after") and not res.converged:
+                more = self._solve_bcd(ctx, Q, res.W, res.b, tol)
+                more.n_iter += res.n_iter
+                more.solver = "fista+bcd"
+                return more
         elif x_mean is not None:
             res.b = res.b - x_mean @ res.W
         return res
@@ -782,7 +794,9 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         and the T (d, d) matrices are no larger than X and cheap to build -- tasks on
         samples of their own, as School's (``_solver.TaskGramOracle``; the smooth
         penalties then solved exactly, a linear system); then "auto" prefers FISTA to
-        "bcd" for ``l21``.
+        "bcd" for ``l21`` and goes on with "bcd" from FISTA's point where FISTA ends
+        unconverged (badly scaled features; ``solver_`` "fista+bcd", ``n_iter_`` the
+        sum of both).
     device : {"auto", "cpu"}; verbose
     n_jobs : int or None, default=None
         Threads of the native kernels (loss pass, L2,1 prox) and of every BLAS pool

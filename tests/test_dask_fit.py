@@ -506,9 +506,9 @@ def test_chunks_held_once(client, monkeypatch):
     Y = X[:, :3] + rng.standard_normal((2000, 3), chunks=(500, 3))
     held, relation = [], _dask.relation
 
-    def worker_bytes():
-        return sum(client.run(lambda dask_worker: sum(
-            sizeof(v) for v in dask_worker.data.values())).values())
+    def worker_bytes():  # the workers' own count of the data they hold (in-process)
+        return sum(sizeof(v) for w in client.cluster.workers.values()
+                   for v in w.data.values())
 
     def spy(est, pen, data, *args):
         distributed.wait(data.blocks)

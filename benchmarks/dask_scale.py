@@ -175,6 +175,7 @@ def run_size(n, args):
                 res.update(daskml_per_iter_s=a,
                            ratio_daskml_per_task_iter=a / (res["per_iter_s"] / T))
             out[kind] = res
+            args.checkpoint(out)  # a run killed later keeps this model's figures
         out["worker_peak_rss_bytes"] = worker_peaks(client)
         out["client_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return out
@@ -214,6 +215,13 @@ def main():
               "max_iter": args.max_iter, "repeat": args.repeat, "quick": args.quick,
               "anchor_iter": args.anchor_iter, "missing_labels": 0.1,
               "persisted_before_fit": args.persist}
+    def checkpoint(partial):
+        if not args.quick:
+            write_json(args.out, {"machine": machine(), "dask": dask.__version__,
+                                  "config": config, "results": results + [partial],
+                                  "complete": False})
+
+    args.checkpoint = checkpoint
     for n in sizes:
         r = run_size(n, args)
         results.append(r)

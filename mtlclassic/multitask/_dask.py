@@ -482,19 +482,10 @@ def _blk_task_means(blk, d, weights):
 
 
 def _blk_task_moments(blk, d, xm, ym, weights):
-    """A block's share of the per-task centred moments K_t = sum_i L_it (x_i - m_t)(x_i -
-    m_t)^T, h_t = sum_i L_it (x_i - m_t)(y_it - ybar_t), yy_t = sum_i L_it (y_it -
-    ybar_t)^2 (float64; one product over the task's weighted rows per task)."""
+    """A block's share of the per-task centred moments of :func:`_solver.task_moments`
+    (x's first d columns)."""
     X, Y, L = _task_weights(blk, weights)
-    T = L.shape[1]
-    K, H, yy = np.zeros((T, d, d)), np.zeros((d, T)), np.zeros(T)
-    for t in range(T):
-        rows = np.flatnonzero(L[:, t] > 0)
-        if rows.size == 0:
-            continue
-        a, Xt, yt = L[rows, t], X[rows, :d] - xm[t], Y[rows, t] - ym[t]
-        XA = Xt.T * a
-        K[t], H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
+    K, H, yy = _solver.task_moments(X[:, :d], Y, L, xm, ym)
     return {"K": K, "H": H, "yy": yy}
 
 

@@ -556,6 +556,26 @@ class GramOracle:
         return self.y_mean - self.x_mean @ W
 
 
+def task_moments(X, Y, L, x_mean, y_mean):
+    """Per-task centred moments of dense X (n, d), Y and weights L (n, T), centred by the
+    given per-task means x_mean (T, d), y_mean (T,): K_t = sum_i L_it (x_i - m_t)(x_i -
+    m_t)^T, h_t = sum_i L_it (x_i - m_t)(y_it - ybar_t), yy_t = sum_i L_it (y_it - ybar_t)^2
+    (float64; one product over each task's weighted rows). :class:`TaskGramOracle` builds
+    from it in memory, the Dask fit per row block (sums of the shares)."""
+    d, T = X.shape[1], L.shape[1]
+    K, H, yy = np.zeros((T, d, d)), np.zeros((d, T)), np.zeros(T)
+    for t in range(T):
+        rows = np.flatnonzero(L[:, t] > 0)
+        if rows.size == 0:
+            continue
+        a = L[rows, t]
+        Xt = np.asarray(X[rows], dtype=np.float64) - x_mean[t]
+        yt = np.asarray(Y[rows, t], dtype=np.float64) - y_mean[t]
+        XA = Xt.T * a
+        K[t], H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
+    return K, H, yy
+
+
 class TaskGramOracle(GramOracle):
     """Squared loss with any per-entry weights A (missing labels, per-entry sample
     weights) in Gram form, one Gram matrix per sub-task: the free intercept b_t is at its
@@ -587,29 +607,24 @@ class TaskGramOracle(GramOracle):
 
     def _build(self, X, Y, A, fit_intercept, sparse):
         T = Y.shape[1]
+        if fit_intercept:  # the A_t-weighted means
+            a = A.sum(axis=0)
+            a = np.where(a > 0, a, 1.0)
+            self.x_mean = np.asarray(A.T @ X).reshape(T, -1) / a[:, None]
+            self.y_mean = (A * np.where(A > 0, Y, 0.0)).sum(axis=0) / a
+        if not sparse:
+            self.K, self.H, yy = task_moments(X, Y, A, self.x_mean, self.y_mean)
+            return yy
         yy = np.zeros(T)
-        for t in range(T):
+        for t in range(T):  # centred implicitly: sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T
             rows = np.flatnonzero(A[:, t] > 0)
             a = A[rows, t]
-            yt = np.asarray(Y[rows, t], dtype=np.float64)
-            if fit_intercept and rows.size:
-                self.y_mean[t] = a @ yt / a.sum()
-                yt = yt - self.y_mean[t]
-            if sparse:  # centred implicitly (sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T)
-                Xt = X[rows]
-                XA = Xt.T.multiply(a[None, :]).tocsr()
-                K = np.asarray((XA @ Xt).todense())
-                if fit_intercept and rows.size:
-                    self.x_mean[t] = np.asarray(XA.sum(axis=1)).ravel() / a.sum()
-                    K -= a.sum() * np.outer(self.x_mean[t], self.x_mean[t])
-                self.K[t], self.H[:, t] = K, XA @ yt  # (a^T y_c = 0: no mean term)
-            else:
-                Xt = np.asarray(X[rows], dtype=np.float64)
-                if fit_intercept and rows.size:
-                    self.x_mean[t] = a @ Xt / a.sum()
-                    Xt = Xt - self.x_mean[t]
-                XA = Xt.T * a
-                self.K[t], self.H[:, t] = XA @ Xt, XA @ yt
+            yt = np.asarray(Y[rows, t], dtype=np.float64) - self.y_mean[t]
+            Xt = X[rows]
+            XA = Xt.T.multiply(a[None, :]).tocsr()
+            m = self.x_mean[t]
+            self.K[t] = np.asarray((XA @ Xt).todense()) - a.sum() * np.outer(m, m)
+            self.H[:, t] = XA @ yt  # (a^T y_c = 0: no mean term)
             yy[t] = a @ (yt * yt)
         return yy
 

@@ -112,6 +112,51 @@ def test_data_kernel_equals_numpy_reference(rng, kind, fit_intercept):
     assert F(*state) < F(W, b, Z)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weights", ["constant", "per_sample"])
+@pytest.mark.parametrize("T", [1, 3, 10])
+def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T):
+    """bcd_l21_rank1 (A = a c^T, on R = Z - Y) takes the general kernel's steps."""
+    n, p = 61, 9  # odd n: the dot products' remainder loop
+    Xt = rng.standard_normal((p, n))
+    Y = rng.standard_normal((n, T))
+    a = np.full(n, 1.0 / n) if weights == "constant" else rng.random(n) / n
+    c = rng.random(T) + 0.5
+    A = np.outer(a, c)
+    l2, alpha = 0.01, 0.05
+    L = ((Xt * Xt) @ A).max(axis=1) + l2
+    Lb = A.sum(axis=0)
+    W = 0.1 * rng.standard_normal((p, T))
+    W[3] = 0.0
+    b = 0.1 * rng.standard_normal(T)
+    Z = Xt.T @ W + b
+    got = [W.copy(), b.copy(), Z - Y]
+    ref = [W.copy(), b.copy(), Z.copy()]
+    kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept, 3)
+    for _ in range(3):
+        ref_epoch_data(Xt, Y, A, ref[2], ref[0], ref[1], L, Lb, alpha, l2, "squared",
+                       fit_intercept)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got[2], ref[2] - Y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[2], Xt.T @ got[0] + got[1] - Y, rtol=1e-9, atol=1e-11)
+
+
+def test_rank_one_weights_detected():
+    from mtlclassic.multitask._workingset import rank_one
+
+    rng = np.random.default_rng(0)
+    a, c = rng.random(7) + 0.1, rng.random(3) + 0.1
+    got = rank_one(np.outer(a, c))
+    assert got is not None
+    np.testing.assert_allclose(np.outer(*got), np.outer(a, c), rtol=1e-15)
+    A = np.outer(a, c)
+    A[2, 1] = 0.0  # a missing label: not rank one
+    assert rank_one(A) is None
+    assert rank_one(np.zeros((4, 2))) is None  # no task with a weight
+    assert rank_one(np.zeros((0, 2))) is None
+
+
 def test_gram_kernel_equals_numpy_reference(rng):
     p, T = 9, 4
     X = rng.standard_normal((40, p))
@@ -147,6 +192,15 @@ def test_kernels_refuse_bad_input(rng):
         kernels.bcd_l21_data(**{**args, "W": np.zeros((p, T), dtype=np.float32)})
     with pytest.raises(ValueError, match="loss"):
         kernels.bcd_l21_data(**{**args, "loss": "hinge"})
+    r1 = dict(Xt=np.ones((p, n)), R=np.zeros((n, T)), a=np.ones(n), c=np.ones(T),
+              W=np.zeros((p, T)), b=np.zeros(T), L=np.ones(p), Lb=np.ones(T), alpha=0.1,
+              l2=0.0, fit_intercept=True)
+    with pytest.raises(ValueError, match="L must be > 0"):
+        kernels.bcd_l21_rank1(**{**r1, "L": np.zeros(p)})
+    with pytest.raises(ValueError, match="a must have shape"):
+        kernels.bcd_l21_rank1(**{**r1, "a": np.ones(n + 1)})
+    with pytest.raises(ValueError, match="R is updated in place"):
+        kernels.bcd_l21_rank1(**{**r1, "R": np.zeros((T, n)).T})
     with pytest.raises(ValueError, match="alpha"):
         kernels.bcd_l21_gram(np.eye(p), np.zeros((p, T)), np.ones(T), np.zeros((p, T)),
                              np.zeros((p, T)), np.ones(p), -1.0, 0.0)
@@ -208,6 +262,30 @@ def test_both_inner_forms_give_the_same_solution(rng, monkeypatch):
                                              max_iter=100000), X, Y)
     np.testing.assert_allclose(fits["gram"].coef_, fits["residual"].coef_, atol=1e-8)
     np.testing.assert_allclose(fits["gram"].intercept_, fits["residual"].intercept_, atol=1e-8)
+
+
+@pytest.mark.parametrize("sample_weight", [False, True])
+def test_rank1_residual_kernel_in_the_fit(rng, monkeypatch, sample_weight):
+    """n < d with every label present: the residual form runs the rank-one kernel; forced
+    onto the general kernel the fit reaches the same solution, and the kernel was used."""
+    X, Y, a_max = _problem(rng, 50, 400)
+    sw = rng.random(50) + 0.5 if sample_weight else None
+    monkeypatch.setattr(_workingset, "EPOCHS", 0)  # the residual form (see above)
+    calls = []
+    orig = _workingset.kernels.bcd_l21_rank1
+    monkeypatch.setattr(_workingset.kernels, "bcd_l21_rank1",
+                        lambda *a, **k: calls.append(1) or orig(*a, **k))
+    est = MultiTaskRegressor(penalty="l21", alpha=0.05 * a_max, tol=1e-12, max_iter=100000,
+                             solver="bcd")
+    fast = _fit(est, X, Y) if sw is None else est.fit(X, Y, sample_weight=sw)
+    assert calls
+    monkeypatch.setattr(_workingset, "rank_one", lambda A: None)
+    est2 = MultiTaskRegressor(penalty="l21", alpha=0.05 * a_max, tol=1e-12, max_iter=100000,
+                              solver="bcd")
+    slow = est2.fit(X, Y, sample_weight=sw)
+    np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-8)
+    np.testing.assert_allclose(fast.intercept_, slow.intercept_, atol=1e-8)
+    assert fast.dual_gap_ <= 1e-12 * fast._null_scale_
 
 
 def test_missing_labels_and_sample_weights_equal_fista(rng):

@@ -17,7 +17,10 @@
 //   w_t^T K w_t - w_t^T h_t) on the working set: block j's gradient is c_t ((K W)_jt -
 //   H_jt) (+ l2 W_j), and a change delta adds K_:j delta^T to K W, O(p T) per block.
 //
-// Both return the largest |change| of an entry of W during the last epoch.
+// * bcd_l21_rank1: residual form for squared loss with weights A_it = a_i c_t (every
+//   label present): R = Z - Y row-major, 3 n T memory operations a block instead of 5.
+//
+// All return the largest |change| of an entry of W during the last epoch.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -295,6 +298,81 @@ double bcd_l21_data(arr Xt, arr Y, arr A, arr Z, arr W, arr b, arr L, arr Lb, do
     return top;
 }
 
+// Squared loss in residual form with rank-one weights A_it = a_i c_t (every label
+// present; sample weights a, task weights c -- the common case), on a task-major copy of
+// R = Z - Y: block j's gradient g_t = c_t sum_i (a_i x_ij) R_ti is T plain dot products
+// with the scratch column a * x_j (x_j itself where a is constant), the update T axpys --
+// 3 n T memory operations a block where the general kernel reads A, Y and Z (5 n T).
+MTL_CLONES double dot(const double* __restrict x, const double* __restrict y, index_t n) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;  // a fixed order, as weighted_dot
+    index_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i] * y[i];
+        s1 += x[i + 1] * y[i + 1];
+        s2 += x[i + 2] * y[i + 2];
+        s3 += x[i + 3] * y[i + 3];
+    }
+    for (; i < n; ++i) s0 += x[i] * y[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, double alpha,
+                     double l2, bool fit_intercept, int n_epochs) {
+    require(Xt.ndim() == 2 && W.ndim() == 2 && R.ndim() == 2, "Xt, W and R must be 2-D");
+    const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
+    require(W.shape(0) == p, "W must have one row per row of Xt");
+    require_shape(R, n, T, "R");
+    require(a.ndim() == 1 && a.shape(0) == n, "a must have one entry per row of R");
+    require(c.ndim() == 1 && c.shape(0) == T, "c must have one entry per column of W");
+    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
+    require(b.ndim() == 1 && b.shape(0) == T && Lb.ndim() == 1 && Lb.shape(0) == T,
+            "b and Lb must have one entry per column of W");
+    require(R.writeable() && W.writeable() && b.writeable(), "R, W and b must be writeable");
+    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
+    const double *x = Xt.data(), *aa = a.data(), *cc = c.data(), *lj = L.data(),
+                 *lb = Lb.data();
+    double *r = R.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data();
+    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
+    py::gil_scoped_release nogil;
+    bool a_const = true;
+    for (index_t i = 1; i < n && a_const; ++i) a_const = aa[i] == aa[0];
+    std::vector<double> rt(n * T), g(T), delta(T), xa(a_const ? 0 : n), ct(T);
+    for (index_t t = 0; t < T; ++t) ct[t] = a_const && n ? cc[t] * aa[0] : cc[t];
+    transpose(r, n, T, rt.data());
+    double top = 0.0;
+    for (int epoch = 0; epoch < n_epochs; ++epoch) {
+        top = 0.0;
+        for (index_t j = 0; j < p; ++j) {
+            const double* xj = x + j * n;
+            double* wj = w + j * T;
+            const double* u = xj;
+            if (!a_const) {
+                for (index_t i = 0; i < n; ++i) xa[i] = aa[i] * xj[i];
+                u = xa.data();
+            }
+            for (index_t t = 0; t < T; ++t) g[t] = ct[t] * dot(u, rt.data() + t * n, n) + l2 * wj[t];
+            if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+            for (index_t t = 0; t < T; ++t) {
+                wj[t] += delta[t];
+                top = std::max(top, std::fabs(delta[t]));
+                if (delta[t] != 0.0) axpy(xj, delta[t], n, rt.data() + t * n);
+            }
+        }
+        if (!fit_intercept) continue;
+        // the exact minimiser over b (Lb_t = sum_i A_it = c_t sum_i a_i)
+        for (index_t t = 0; t < T; ++t) {
+            if (lb[t] <= 0.0) continue;
+            double* rtt = rt.data() + t * n;
+            const double d = -cc[t] * dot(aa, rtt, n) / lb[t];
+            bb[t] += d;
+            if (d != 0.0)
+                for (index_t i = 0; i < n; ++i) rtt[i] += d;
+        }
+    }
+    transpose(rt.data(), T, n, r);
+    return top;
+}
+
 double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, double l2,
                     int n_epochs) {
     require(W.ndim() == 2, "W must be 2-D");
@@ -341,6 +419,12 @@ void register_bcd(py::module_& m) {
           py::arg("l2"), py::arg("kind"), py::arg("fit_intercept"), py::arg("n_epochs"),
           "Epochs of L2,1 block coordinate descent in residual form, in place on Z, W, b "
           "(float64; Xt: the working set's columns of X as rows). Returns max |dW| of the "
+          "last epoch.");
+    m.def("bcd_l21_rank1", &bcd_l21_rank1, py::arg("Xt"), py::arg("R"), py::arg("a"),
+          py::arg("c"), py::arg("W"), py::arg("b"), py::arg("L"), py::arg("Lb"),
+          py::arg("alpha"), py::arg("l2"), py::arg("fit_intercept"), py::arg("n_epochs"),
+          "Epochs of L2,1 block coordinate descent for squared loss with weights "
+          "A_it = a_i c_t, in place on R = Z - Y, W, b (float64). Returns max |dW| of the "
           "last epoch.");
     m.def("bcd_l21_gram", &bcd_l21_gram, py::arg("K"), py::arg("H"), py::arg("c"),
           py::arg("KW"), py::arg("W"), py::arg("L"), py::arg("alpha"), py::arg("l2"),

@@ -136,6 +136,28 @@ def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epo
                                       bool(fit_intercept), int(n_epochs))
 
 
+def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1):
+    """:func:`bcd_l21_data` for squared loss with rank-one weights ``A_it = a_i c_t``
+    (every label present; a (n,) sample weights, c (T,) task weights), in place on the
+    residual R = Z - Y (n, T), W and b: block gradient ``g_jt = c_t sum_i Xt_ji a_i R_it
+    + l2 W_jt``, then ``R += Xt_j^T delta``; with ``fit_intercept`` each epoch ends with
+    the exact step on b (Lb_t = c_t sum_i a_i). One pass over R's rows per gradient and
+    one per update (3 n T memory operations a block, the general kernel's 5 n T).
+    Returns the largest |change| of W in the last epoch. float64, CPU only."""
+    p, n = Xt.shape
+    T = W.shape[1]
+    Xt = _f64_buffer(Xt, "Xt", (p, n))
+    R, W = _f64_buffer(R, "R", (n, T), True), _f64_buffer(W, "W", (p, T), True)
+    a, c = _f64_buffer(a, "a", (n,)), _f64_buffer(c, "c", (T,))
+    b = _f64_buffer(b, "b", (T,), True)
+    L, Lb = _f64_buffer(L, "L", (p,)), _f64_buffer(Lb, "Lb", (T,))
+    if p and not np.all(L > 0):
+        raise ValueError("L must be > 0")
+    return require_cpu().bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, _check_scalar(alpha, "alpha"),
+                                       _check_scalar(l2, "l2"), bool(fit_intercept),
+                                       int(n_epochs))
+
+
 def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):
     """Epochs of block coordinate descent for ``sum_t c_t (1/2 w_t^T K w_t - w_t^T h_t) +
     alpha sum_j ||W_j||_2 + l2/2 ||W||^2`` (squared loss in Gram form), in place on KW =

@@ -304,6 +304,22 @@ def _anderson(xs):
     return z / s
 
 
+def rank_one(A):
+    """(a (n,), c (T,)) with A = a c^T to rounding (sample weights times task weights: every
+    label present), else None."""
+    n, T = A.shape
+    if n == 0 or T == 0:
+        return None
+    c = A.max(axis=0)
+    if not np.all(c > 0):
+        return None
+    t = int(np.argmax(c))
+    a = A[:, t] / c[t]
+    if not np.allclose(np.outer(a, c), A, rtol=1e-14, atol=0.0):
+        return None
+    return np.ascontiguousarray(a), np.ascontiguousarray(c)
+
+
 class _DataSub:
     """The restricted problem in residual form (dense X): state (W_ws, b, Z)."""
 
@@ -315,31 +331,50 @@ class _DataSub:
         L = curv * ((self.Xt * self.Xt) @ A).max(axis=1) + l2
         self.L = np.where(L > 0, L, 1.0)  # an all-zero column: any step (its gradient is 0)
         self.Lb = curv * A.sum(axis=0)
-        self.W, self.b, self.Z = np.array(W), np.array(b, dtype=np.float64), np.array(Z)
+        self.W, self.b = np.array(W), np.array(b, dtype=np.float64)
         self.oracle = _solver.DataOracle(self.Xt.T, Y, A, loss, Q, fit_intercept, kind)
+        # squared loss with A_it = a_i c_t: the faster kernel on the residual R = Z - Y
+        # (the state's linear part is then R; Anderson's combinations of R are those of Z
+        # minus Y, as the coefficients sum to 1)
+        self.rank1 = rank_one(A) if kind == "squared" else None
+        self.lin = np.array(Z) - Y if self.rank1 is not None else np.array(Z)
+
+    def _z(self, lin):
+        return lin + self.Y if self.rank1 is not None else lin
+
+    @property
+    def Z(self):
+        return self._z(self.lin)
 
     def epochs(self, k):
-        kernels.bcd_l21_data(self.Xt, self.Y, self.A, self.Z, self.W, self.b, self.L, self.Lb,
-                             self.alpha, self.l2, self.kind, self.fit_intercept, k)
+        if self.rank1 is not None:
+            kernels.bcd_l21_rank1(self.Xt, self.lin, *self.rank1, self.W, self.b, self.L,
+                                  self.Lb, self.alpha, self.l2, self.fit_intercept, k)
+        else:
+            kernels.bcd_l21_data(self.Xt, self.Y, self.A, self.lin, self.W, self.b, self.L,
+                                 self.Lb, self.alpha, self.l2, self.kind, self.fit_intercept,
+                                 k)
 
     def state(self):
-        return np.concatenate([self.W.ravel(), self.b]), self.Z.copy()
+        return np.concatenate([self.W.ravel(), self.b]), self.lin.copy()
 
-    def objective(self, W, b, Z):
-        return self.loss(Z, self.Y, self.A)[0] + _penalty_value(W, self.alpha, self.l2)
+    def objective(self, W, b, lin):
+        return self.loss(self._z(lin), self.Y, self.A)[0] + _penalty_value(W, self.alpha,
+                                                                          self.l2)
 
     def set_combination(self, c, xs, lins):
-        """The Anderson point sum_k c_k (x_k, Z_k); kept when it lowers the objective."""
+        """The Anderson point sum_k c_k (x_k, lin_k); kept when it lowers the objective."""
         x = c @ xs
-        Z = np.tensordot(c, lins, axes=1)
+        lin = np.tensordot(c, lins, axes=1)
         W = x[:self.W.size].reshape(self.W.shape)
         b = x[self.W.size:] if self.fit_intercept else self.b
-        if self.objective(W, b, Z) < self.objective(self.W, self.b, self.Z):
-            self.W[...], self.b[...], self.Z[...] = W, b, Z
+        if self.objective(W, b, lin) < self.objective(self.W, self.b, self.lin):
+            self.W[...], self.b[...], self.lin[...] = W, b, lin
 
     def certify(self, cert):
-        f, aux = self.oracle.value(self.W, self.b, self.Z)
-        return cert(self.W, self.b, self.Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
+        Z = self.Z
+        f, aux = self.oracle.value(self.W, self.b, Z)
+        return cert(self.W, self.b, Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
 
 
 class _GramSub:

@@ -277,7 +277,13 @@ def test_cv_estimators(client, monkeypatch, scoring):
     kw = dict(penalty="graph", alphas=2, cv=2, tol=1e-5, scoring=scoring)
     a = MultiTaskRegressorCV(**kw).fit(X, Y)
     n_mem = len(calls)
+    targets = []  # the fold fits' targets: made on the workers (dask), not sent from here
+    orig_fit = MultiTaskRegressor.fit
+    monkeypatch.setattr(MultiTaskRegressor, "fit", lambda self, X, y, **k: targets.append(
+        type(y).__module__.split(".")[0]) or orig_fit(self, X, y, **k))
     b = MultiTaskRegressorCV(**kw).fit(_lazy(X), _lazy(Y))
+    monkeypatch.setattr(MultiTaskRegressor, "fit", orig_fit)
+    assert targets[:4] == ["dask"] * 4  # 2 folds x 2 alphas (then the refit)
     assert n_mem == 4 and len(calls) == n_mem
     assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-6)
     np.testing.assert_allclose(b.cv_results_["fold_scores"], a.cv_results_["fold_scores"],

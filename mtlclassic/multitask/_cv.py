@@ -128,9 +128,14 @@ class _CVMixin:
 
     def _fold_path(self, X, Y2, folds, f, alphas, l2, scaling, sample_weight, dist=None):
         base = self._base().set_params(l2=l2, intercept_scaling=scaling, warm_start=True)
-        Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
         held = folds == f
-        Ytr[held] = None if Ytr.dtype == object else np.nan
+        if dist is not None and Y2.dtype.kind == "f":
+            # dask X, numeric targets: the fold's training targets made on the workers
+            # from the persisted Y and folds, once per fold (not sent by each fit)
+            Ytr = _dask.fold_targets(dist, f)
+        else:
+            Ytr = Y2.copy().astype(object) if Y2.dtype.kind not in "f" else Y2.copy()
+            Ytr[held] = None if Ytr.dtype == object else np.nan
         pen = get_penalty(self.penalty)
         # an estimated ("auto") relation depends on the fold's data, not on alpha: estimate
         # it once, at the first alpha, and reuse it along the path

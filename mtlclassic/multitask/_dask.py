@@ -1195,6 +1195,15 @@ def cv_scatter(X, Y2, folds):
     return tuple(get_client().persist([Yd, Fd]))
 
 
+def fold_targets(dist, f):
+    """Fold ``f``'s training targets for float Y: the persisted Y of :func:`cv_scatter`
+    with that fold's held-out entries NaN (missing), persisted on the workers."""
+    import dask.array as da
+
+    Yd, Fd = dist
+    return get_client().persist(da.where(Fd == f, np.nan, Yd))
+
+
 def predict_input(est, X):
     """A dask X checked for a fitted model's predictions (2-D, its number of features), its
     columns in one chunk (whole rows per block)."""

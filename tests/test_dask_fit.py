@@ -14,6 +14,7 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 import dask  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from mtlclassic.features import ImageFeatures  # noqa: E402
 from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskClassifierCV,  # noqa: E402
@@ -316,6 +317,45 @@ def test_float32_blocks(client):
     assert b.dual_gap_ <= 1e-6 * b._null_scale_ * (1 + 1e-9)
     assert abs(a.objective_ - b.objective_) <= 4e-6 * a._null_scale_
     np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-3)
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_float32_blocks_tight_tol_iterations(client, penalty):
+    """float32 X at tol 1e-6: the products accumulate in float64 on the workers (float32
+    ones put ~1e-7 relative error on the loss: FISTA took 4x the in-memory iterations,
+    455 against 105 for l21 here), so the fit takes the in-memory fit's iterations."""
+    X, Yc = _labels()
+    X32 = X.astype(np.float32)
+    kw = dict(penalty=penalty, alpha=0.01, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        a = MultiTaskClassifier(**kw).fit(X32, Yc)
+        b = MultiTaskClassifier(**kw).fit(_lazy(X32), Yc)
+    assert b.n_iter_ <= 1.25 * a.n_iter_ + 5
+    assert b.dual_gap_ <= 1e-6 * b._null_scale_ * (1 + 1e-9)
+    assert abs(a.objective_ - b.objective_) <= 2e-6 * a._null_scale_
+
+
+def test_precise_products_of_float32_blocks():
+    """_mm on float32 blocks: float32 BLAS products, or (``_PRECISE``) float64 ones slab by
+    slab, equal to the float64 product to rounding, for both orientations and 1-D B."""
+    from mtlclassic.multitask import _dask
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 300)).astype(np.float32)  # several slabs of 436 rows
+    X64 = X.astype(np.float64)
+    W, G, w = rng.standard_normal((300, 3)), rng.standard_normal((1000, 3)), rng.random(1000)
+    for precise in (False, True):
+        got = [_dask._call(_dask._mm, precise, A, B) for A, B in
+               ((X, W), (X.T, G), (X.T, w))]
+        want = [X64 @ W, X64.T @ G, X64.T @ w]
+        for g, r in zip(got, want):
+            assert g.dtype == np.float64 and g.shape == r.shape
+            err = np.abs(g - r).max() / np.abs(r).max()
+            assert err < (1e-13 if precise else 1e-5)
+            if not precise:
+                assert err > 1e-12  # float32 accumulation, for contrast
+    assert not _dask._PRECISE.get()  # reset after each call
 
 
 def test_step_rule_on_blocks(client, monkeypatch):

@@ -184,7 +184,7 @@ def test_kernels_refuse_bad_input(rng):
     args = dict(Xt=np.ones((p, n)), Y=np.zeros((n, T)), A=np.ones((n, T)),
                 Z=np.zeros((n, T)), W=np.zeros((p, T)), b=np.zeros(T), L=np.ones(p),
                 Lb=np.ones(T), alpha=0.1, l2=0.0, loss="squared", fit_intercept=True)
-    with pytest.raises(ValueError, match="L must be > 0"):
+    with pytest.raises(ValueError, match="L must be finite and > 0"):
         kernels.bcd_l21_data(**{**args, "L": np.zeros(p)})
     with pytest.raises(ValueError, match="shape"):
         kernels.bcd_l21_data(**{**args, "Y": np.zeros((n + 1, T))})
@@ -195,12 +195,35 @@ def test_kernels_refuse_bad_input(rng):
     r1 = dict(Xt=np.ones((p, n)), R=np.zeros((n, T)), a=np.ones(n), c=np.ones(T),
               W=np.zeros((p, T)), b=np.zeros(T), L=np.ones(p), Lb=np.ones(T), alpha=0.1,
               l2=0.0, fit_intercept=True)
-    with pytest.raises(ValueError, match="L must be > 0"):
+    with pytest.raises(ValueError, match="L must be finite and > 0"):
         kernels.bcd_l21_rank1(**{**r1, "L": np.zeros(p)})
     with pytest.raises(ValueError, match="a must have shape"):
         kernels.bcd_l21_rank1(**{**r1, "a": np.ones(n + 1)})
     with pytest.raises(ValueError, match="R is updated in place"):
         kernels.bcd_l21_rank1(**{**r1, "R": np.zeros((T, n)).T})
+    # found by review: non-finite or negative weights, non-finite state, loose scalars,
+    # and 1-D or list arrays got no error naming them (or a converged-looking 0.0)
+    bad = [({"a": np.r_[np.nan, np.ones(n - 1)]}, ValueError, "a must be finite"),
+           ({"c": -np.ones(T)}, ValueError, "c must be finite and >= 0"),
+           ({"Lb": np.full(T, np.inf)}, ValueError, "Lb must be finite"),
+           ({"L": np.full(p, np.inf)}, ValueError, "L must be finite and > 0"),
+           ({"R": np.full((n, T), np.nan)}, ValueError, "R contains NaN"),
+           ({"W": np.full((p, T), np.inf)}, ValueError, "W contains NaN"),
+           ({"Xt": np.ones(p)}, ValueError, "Xt must be 2-D"),
+           ({"W": [[0.0] * T] * p}, TypeError, "W must be a NumPy array"),
+           ({"n_epochs": 2.7}, ValueError, "n_epochs must be an integer"),
+           ({"n_epochs": 2 ** 31}, ValueError, "n_epochs must be an integer"),
+           ({"fit_intercept": "no"}, TypeError, "fit_intercept must be a bool")]
+    for change, err, msg in bad:
+        with pytest.raises(err, match=msg):
+            kernels.bcd_l21_rank1(**{**r1, **change})
+    with pytest.raises(ValueError, match="A must be finite and >= 0"):
+        kernels.bcd_l21_data(**{**args, "A": -np.ones((n, T))})
+    # NaN in X's columns (not checked: O(p n) a call) makes the return value NaN
+    Xt = np.ones((p, n))
+    Xt[1, 2] = np.nan
+    top = kernels.bcd_l21_rank1(**{**r1, "Xt": Xt, "R": np.ones((n, T))})
+    assert np.isnan(top)
     with pytest.raises(ValueError, match="alpha"):
         kernels.bcd_l21_gram(np.eye(p), np.zeros((p, T)), np.ones(T), np.zeros((p, T)),
                              np.zeros((p, T)), np.ones(p), -1.0, 0.0)

@@ -39,6 +39,12 @@ void require_shape(const arr& a, index_t r, index_t c, const char* name) {
             std::string(name) + ": wrong shape");
 }
 
+// max that keeps a NaN (a NaN in the data makes the epoch's largest change NaN, never a
+// converged-looking 0)
+inline double max_nan(double top, double v) {
+    return (std::isnan(top) || std::isnan(v)) ? std::nan("") : std::max(top, v);
+}
+
 // l'(y, z) of the loss `kind` (squared: z - y; logistic: -y / (1 + exp(y z)))
 inline double dloss(int kind, double y, double z) {
     if (kind == LOSS_SQUARED) return z - y;
@@ -131,7 +137,7 @@ double epochs_squared(const double* x, const double* yt, const double* at, doubl
             if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
-                top = std::max(top, std::fabs(delta[t]));
+                top = max_nan(top, std::fabs(delta[t]));
                 if (delta[t] != 0.0) axpy(xj + lo[t], delta[t], len[t], zt + t * n + lo[t]);
             }
         }
@@ -237,7 +243,7 @@ double bcd_l21_data(arr Xt, arr Y, arr A, arr Z, arr W, arr b, arr L, arr Lb, do
             }
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
-                top = std::max(top, std::fabs(delta[t]));
+                top = max_nan(top, std::fabs(delta[t]));
             }
             for (index_t i = 0; i < n; ++i) {
                 const double xi = xj[i];
@@ -354,7 +360,7 @@ double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, d
             if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
-                top = std::max(top, std::fabs(delta[t]));
+                top = max_nan(top, std::fabs(delta[t]));
                 if (delta[t] != 0.0) axpy(xj, delta[t], n, rt.data() + t * n);
             }
         }
@@ -402,7 +408,7 @@ double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, dou
             if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
-                top = std::max(top, std::fabs(delta[t]));
+                top = max_nan(top, std::fabs(delta[t]));
                 if (delta[t] != 0.0) axpy(k + j * p, delta[t], p, kwt.data() + t * p);
             }
         }

@@ -107,6 +107,36 @@ def _f64_buffer(a, name, shape, writeable=False):
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _matrix_shape(a, name):
+    """The shape of the 2-D NumPy array ``a`` (an error naming it otherwise)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {a.ndim}-D of shape {a.shape}")
+    return a.shape
+
+
+def _bcd_args(n_epochs, fit_intercept, L, finite=(), nonneg=()):
+    """The BCD kernels' shared checks: n_epochs an integer in [0, 2^31), fit_intercept a
+    bool, L finite and > 0, the (name, array) pairs of ``finite`` finite and those of
+    ``nonneg`` finite and >= 0 (each O(size): the (n, T) and (p, T) arrays, never X's
+    columns, which the kernels' NaN-propagating return value reports instead)."""
+    if isinstance(n_epochs, (bool, np.bool_)) or not isinstance(n_epochs, numbers.Integral) \
+            or not 0 <= n_epochs < 2 ** 31:
+        raise ValueError(f"n_epochs must be an integer in [0, 2**31), got {n_epochs!r}")
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise TypeError(f"fit_intercept must be a bool, got {type(fit_intercept).__name__}")
+    if L.size and not np.all(np.isfinite(L) & (L > 0)):
+        raise ValueError("L must be finite and > 0")
+    for name, a in finite:
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or infinity")
+    for name, a in nonneg:
+        if not np.all(np.isfinite(a) & (a >= 0)):
+            raise ValueError(f"{name} must be finite and >= 0")
+    return int(n_epochs), bool(fit_intercept)
+
+
 def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epochs=1):
     """Epochs of block coordinate descent for ``sum_it A_it l(y_it, z_it) + alpha sum_j
     ||W_j||_2 + l2/2 ||W||^2`` in residual form, in place on Z = Xt^T W + b, W and b.
@@ -122,18 +152,19 @@ def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epo
 
     if loss not in KINDS:
         raise ValueError(f"loss must be one of {tuple(KINDS)}, got {loss!r}")
-    p, n = Xt.shape
-    T = W.shape[1]
+    p, n = _matrix_shape(Xt, "Xt")
+    T = _matrix_shape(W, "W")[1]
     Xt = _f64_buffer(Xt, "Xt", (p, n))
     Y, A = _f64_buffer(Y, "Y", (n, T)), _f64_buffer(A, "A", (n, T))
     Z, W = _f64_buffer(Z, "Z", (n, T), True), _f64_buffer(W, "W", (p, T), True)
     b = _f64_buffer(b, "b", (T,), True)
     L, Lb = _f64_buffer(L, "L", (p,)), _f64_buffer(Lb, "Lb", (T,))
-    if p and not np.all(L > 0):
-        raise ValueError("L must be > 0")
+    n_epochs, fit_intercept = _bcd_args(n_epochs, fit_intercept, L,
+                                        finite=(("Y", Y), ("Z", Z), ("W", W), ("b", b)),
+                                        nonneg=(("A", A), ("Lb", Lb)))
     return require_cpu().bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, _check_scalar(alpha, "alpha"),
-                                      _check_scalar(l2, "l2"), KINDS[loss],
-                                      bool(fit_intercept), int(n_epochs))
+                                      _check_scalar(l2, "l2"), KINDS[loss], fit_intercept,
+                                      n_epochs)
 
 
 def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1):
@@ -144,18 +175,18 @@ def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1
     the exact step on b (Lb_t = c_t sum_i a_i). One pass over R's rows per gradient and
     one per update (3 n T memory operations a block, the general kernel's 5 n T).
     Returns the largest |change| of W in the last epoch. float64, CPU only."""
-    p, n = Xt.shape
-    T = W.shape[1]
+    p, n = _matrix_shape(Xt, "Xt")
+    T = _matrix_shape(W, "W")[1]
     Xt = _f64_buffer(Xt, "Xt", (p, n))
     R, W = _f64_buffer(R, "R", (n, T), True), _f64_buffer(W, "W", (p, T), True)
     a, c = _f64_buffer(a, "a", (n,)), _f64_buffer(c, "c", (T,))
     b = _f64_buffer(b, "b", (T,), True)
     L, Lb = _f64_buffer(L, "L", (p,)), _f64_buffer(Lb, "Lb", (T,))
-    if p and not np.all(L > 0):
-        raise ValueError("L must be > 0")
+    n_epochs, fit_intercept = _bcd_args(n_epochs, fit_intercept, L,
+                                        finite=(("R", R), ("W", W), ("b", b)),
+                                        nonneg=(("a", a), ("c", c), ("Lb", Lb)))
     return require_cpu().bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, _check_scalar(alpha, "alpha"),
-                                       _check_scalar(l2, "l2"), bool(fit_intercept),
-                                       int(n_epochs))
+                                       _check_scalar(l2, "l2"), fit_intercept, n_epochs)
 
 
 def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):
@@ -163,15 +194,15 @@ def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):
     alpha sum_j ||W_j||_2 + l2/2 ||W||^2`` (squared loss in Gram form), in place on KW =
     K W and W: block gradient ``c * (KW_j - H_j) + l2 W_j``, then ``KW += K_:j delta``.
     Returns the largest |change| of W in the last epoch. float64, CPU only."""
-    p, T = W.shape
+    p, T = _matrix_shape(W, "W")
     K, H = _f64_buffer(K, "K", (p, p)), _f64_buffer(H, "H", (p, T))
     c = _f64_buffer(c, "c", (T,))
     KW, W = _f64_buffer(KW, "KW", (p, T), True), _f64_buffer(W, "W", (p, T), True)
     L = _f64_buffer(L, "L", (p,))
-    if p and not np.all(L > 0):
-        raise ValueError("L must be > 0")
+    n_epochs, _ = _bcd_args(n_epochs, False, L, finite=(("H", H), ("KW", KW), ("W", W)),
+                            nonneg=(("c", c),))
     return require_cpu().bcd_l21_gram(K, H, c, KW, W, L, _check_scalar(alpha, "alpha"),
-                                      _check_scalar(l2, "l2"), int(n_epochs))
+                                      _check_scalar(l2, "l2"), n_epochs)
 
 
 # ------------------------------------------------------------------ GPU helpers

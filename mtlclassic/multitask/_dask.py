@@ -46,6 +46,7 @@ global result (``_labels.encode_tasks``).
 CuPy chunks run the same code: every block function takes its namespace from its block.
 """
 
+import contextvars
 import copy
 import math
 import uuid
@@ -134,15 +135,52 @@ def _sum_parts(item, *parts):
     return out
 
 
+#: float32 blocks on the CPU: products accumulated in float64 when the solve's tol is below
+#: this (float32 products put a relative error of ~1e-7 on Z = X W, hence on the loss: at
+#: tol 1e-5 / 1e-6 FISTA then took 3x / 4x the in-memory iterations; at 1e-4, 1.2x)
+PRECISE_BELOW = 1e-4
+_PRECISE = contextvars.ContextVar("mtlclassic_dask_precise", default=False)
+
+
+def _call(fn, precise, *args, **kw):
+    """fn(*args, **kw) on a worker with :func:`_mm`'s precision set for this call."""
+    token = _PRECISE.set(precise)
+    try:
+        return fn(*args, **kw)
+    finally:
+        _PRECISE.reset(token)
+
+
+def _slab_rows(d):
+    return max(64, (1 << 17) // max(d, 1))  # a float64 slab of about 1 MB
+
+
 def _mm(A, B):
-    """A @ B for data A and a small B: float32 data multiply in float32 (B cast down: a
-    BLAS call, not NumPy's mixed-type loop, 4-12x slower; as on the GPU), float64 out on
-    the CPU."""
+    """A @ B for data A (a block X_b or its transpose) and a small B, float64 out on the
+    CPU. float32 data multiply in float32 (B cast down: a BLAS call, not NumPy's mixed-type
+    loop, 4-12x slower; as on the GPU), or, where the solve asks for it (``_PRECISE``, see
+    :data:`PRECISE_BELOW`), in float64 slab by slab: a cache-sized float64 copy of a few
+    hundred rows at a time (as fast as the float32 product for a few columns of B; the
+    transposed product's slab sums added in order: the same bits on every run)."""
     xp = get_namespace(A)
-    if A.dtype == xp.float32:
+    if A.dtype != xp.float32:
+        return A @ B
+    if xp is not np or not _PRECISE.get():
         out = A @ xp.asarray(B, dtype=xp.float32)
         return out.astype(xp.float64) if xp is np else out
-    return A @ B
+    B = np.asarray(B, dtype=np.float64)
+    if A.flags.f_contiguous and not A.flags.c_contiguous:  # X_b^T: slabs of X_b's rows
+        X = A.T
+        S = _slab_rows(X.shape[1])
+        out = np.zeros((X.shape[1],) + B.shape[1:])
+        for i in range(0, X.shape[0], S):
+            out += X[i:i + S].astype(np.float64).T @ B[i:i + S]
+        return out
+    S = _slab_rows(A.shape[1])
+    out = np.empty((A.shape[0],) + B.shape[1:])
+    for i in range(0, A.shape[0], S):
+        out[i:i + S] = A[i:i + S].astype(np.float64) @ B
+    return out
 
 
 class _Data32:
@@ -531,11 +569,14 @@ class DaskData:
         self.has_sw, self.full = has_sw, full
         self._cache = {}
         self.round_trips = 0  # gathers to the client (each waits for the workers)
+        self.precise = False  # float32 blocks: float64 products (set by each solve)
 
     def map(self, fn, *args, per_block=None, **kw):
-        """Submit fn(block_i, *per_block(i), *args, **kw) for every block (futures)."""
+        """Submit fn(block_i, *per_block(i), *args, **kw) for every block (futures), with
+        :func:`_mm`'s precision (``precise``)."""
         extra = per_block or (lambda i: ())
-        return [self.client.submit(fn, b, *extra(i), *args, pure=False, **kw)
+        return [self.client.submit(_call, fn, self.precise, b, *extra(i), *args, pure=False,
+                                   **kw)
                 for i, b in enumerate(self.blocks)]
 
     def reduce(self, futs, item=None, fan_in=16):
@@ -639,7 +680,7 @@ class DaskOracle:
         self.mixed = kind != "squared" and bool(self.sq.any())
         self.col_curv = np.where(self.sq, 1.0, np.where(single, 0.25, 0.5))
         self._power_V = self._lip_sq = self._primed = self._gram_start = None
-        if data.dtype == np.float32:
+        if data.dtype == np.float32 and not data.precise:
             # float32 products: f is known to a few float32 ulps of its scale, not float64
             # ones; FISTA's step test and the certificate's floor allow that rounding
             self.offset = float(np.finfo(np.float32).eps / np.finfo(np.float64).eps) \
@@ -1059,7 +1100,9 @@ def solve(est, ctx, Q, W0, b0, tol):
     """One convex solve for a fixed Q on the blocks (``_BaseMultiTask._solve``'s body)."""
     data, pen, alpha = ctx["dask"], ctx["pen"], float(est.alpha)
     if data.dtype == np.float32:
-        tol = max(tol, 1e-6)  # float32 products resolve the objective to about 1e-7
+        tol = max(tol, 1e-6)  # float32 data: the in-memory floor
+    # float32 blocks on the CPU: float64 products where float32 ones would slow FISTA
+    data.precise = data.dtype == np.float32 and tol < PRECISE_BELOW
     Q = np.asarray(Q, dtype=np.float64)
     fit_b, rho = ctx["fit_b"], np.asarray(ctx["rho"], dtype=np.float64)
     squared_full = est._loss_name == "squared" and data.full and data.has_sw

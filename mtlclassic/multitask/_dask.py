@@ -240,7 +240,7 @@ def _blk_check(Xb, Yb, SWb, missing_label, types, prefix=False):
            "nonfinite": int(xp.sum(~xp.isfinite(Xb))) if Xb.size else 0,
            "max_abs": float(xp.max(xp.abs(Xb))) if Xb.size else 0.0,
            # the totals whose overflow the client refuses, as the in-memory checks do
-           "sw_sum": _labels._weight_sum(SWb) if SWb is not None and not bad_w else 0.0,
+           "sw_sum": _labels.weight_sum(SWb) if SWb is not None and not bad_w else 0.0,
            "max_sw": float(np.max(SW)) if SW.size else 0.0, "yy": 0.0, "max_y": 0.0}
     reg = [t for t in range(T) if types[t] == "regression"]
     if reg:

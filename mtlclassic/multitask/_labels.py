@@ -127,7 +127,8 @@ def check_weight_sum(total, top, name):
                          "rescale it")
 
 
-def _weight_sum(w):
+def weight_sum(w):
+    """sum(w), inf where it overflows (without an overflow warning or error)."""
     with np.errstate(over="ignore"):
         return float(np.sum(w))
 
@@ -191,7 +192,7 @@ def check_weights(w, n, name):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and non-negative")
-    check_weight_sum(_weight_sum(w), w.max(), name)
+    check_weight_sum(weight_sum(w), w.max(), name)
     return w
 
 
@@ -214,7 +215,7 @@ def check_sample_weight(w, n, T):
                          f"per sample, or per sample and task), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative")
-    check_weight_sum(_weight_sum(w), w.max(), "sample_weight")
+    check_weight_sum(weight_sum(w), w.max(), "sample_weight")
     if w.ndim == 1:
         return np.repeat(w[:, None], T, axis=1), w
     same = bool(np.all(w == w[:, :1]))

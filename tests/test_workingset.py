@@ -114,10 +114,13 @@ def test_data_kernel_equals_numpy_reference(rng, kind, fit_intercept):
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weights", ["constant", "per_sample"])
-@pytest.mark.parametrize("T", [1, 3, 10])
-def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T):
-    """bcd_l21_rank1 (A = a c^T, on R = Z - Y) takes the general kernel's steps."""
-    n, p = 61, 9  # odd n: the dot products' remainder loop
+@pytest.mark.parametrize("T", [1, 2, 3, 5, 7, 10])
+@pytest.mark.parametrize("n", [61, 203])
+def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n):
+    """bcd_l21_rank1 (A = a c^T, on R = Z - Y) takes the general kernel's steps. T covers
+    the fused products' groups of four, two and one tasks; odd n their remainder loops
+    (n = 203: 25 vector steps of 8 and 12 of 16, then the rest)."""
+    p = 9
     Xt = rng.standard_normal((p, n))
     Y = rng.standard_normal((n, T))
     a = np.full(n, 1.0 / n) if weights == "constant" else rng.random(n) / n

@@ -321,17 +321,124 @@ double bcd_l21_data(arr Xt, arr Y, arr A, arr Z, arr W, arr b, arr L, arr Lb, do
 // R = Z - Y: block j's gradient g_t = c_t sum_i (a_i x_ij) R_ti is T plain dot products
 // with the scratch column a * x_j (x_j itself where a is constant), the update T axpys --
 // 3 n T memory operations a block where the general kernel reads A, Y and Z (5 n T).
-MTL_CLONES double dot(const double* __restrict x, const double* __restrict y, index_t n) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;  // a fixed order, as weighted_dot
-    index_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += x[i] * y[i];
-        s1 += x[i + 1] * y[i + 1];
-        s2 += x[i + 2] * y[i + 2];
-        s3 += x[i + 3] * y[i + 3];
+//
+// The T dot products of a block are taken in one pass over x (task_dots): four tasks at a
+// time, each with two 4-wide partial sums over the samples (eight independent additions
+// in flight; x loaded once for the four tasks), then two tasks, then one. Measured on the
+// n < d working set (3,200 blocks of n = 500, T = 10, half of them updated): 2.9 ms an
+// epoch against 3.9 ms for T separate four-sum dot products (dots alone 1.6 against 2.5
+// ms). A fixed order of additions (vector lanes written out, no reassociation by the
+// compiler): the same bits on every run and in both clones.
+typedef double v4d __attribute__((vector_size(32)));
+
+#define MTL_LOAD4(p) ({ v4d v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
+#define MTL_STORE4(p, v) do { v4d v_ = (v); __builtin_memcpy((p), &v_, sizeof v_); } while (0)
+#define MTL_HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+
+// g[t] = sum_i x_i r[t n + i], t < T (r task-major, T x n)
+MTL_CLONES void task_dots(const double* __restrict x, const double* __restrict r, index_t n,
+                          index_t T, double* __restrict g) {
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    index_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+        const double *r0 = r + t * n, *r1 = r0 + n, *r2 = r1 + n, *r3 = r2 + n;
+        v4d a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero,
+            b3 = zero;
+        index_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const v4d x0 = MTL_LOAD4(x + i), x1 = MTL_LOAD4(x + i + 4);
+            a0 += x0 * MTL_LOAD4(r0 + i);
+            a1 += x0 * MTL_LOAD4(r1 + i);
+            a2 += x0 * MTL_LOAD4(r2 + i);
+            a3 += x0 * MTL_LOAD4(r3 + i);
+            b0 += x1 * MTL_LOAD4(r0 + i + 4);
+            b1 += x1 * MTL_LOAD4(r1 + i + 4);
+            b2 += x1 * MTL_LOAD4(r2 + i + 4);
+            b3 += x1 * MTL_LOAD4(r3 + i + 4);
+        }
+        double s0 = MTL_HSUM4(a0 + b0), s1 = MTL_HSUM4(a1 + b1), s2 = MTL_HSUM4(a2 + b2),
+               s3 = MTL_HSUM4(a3 + b3);
+        for (; i < n; ++i) {
+            s0 += x[i] * r0[i];
+            s1 += x[i] * r1[i];
+            s2 += x[i] * r2[i];
+            s3 += x[i] * r3[i];
+        }
+        g[t] = s0, g[t + 1] = s1, g[t + 2] = s2, g[t + 3] = s3;
     }
-    for (; i < n; ++i) s0 += x[i] * y[i];
-    return (s0 + s1) + (s2 + s3);
+    for (; t + 2 <= T; t += 2) {
+        const double *r0 = r + t * n, *r1 = r0 + n;
+        v4d a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, e0 = zero,
+            e1 = zero;
+        index_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const v4d x0 = MTL_LOAD4(x + i), x1 = MTL_LOAD4(x + i + 4),
+                      x2 = MTL_LOAD4(x + i + 8), x3 = MTL_LOAD4(x + i + 12);
+            a0 += x0 * MTL_LOAD4(r0 + i);
+            a1 += x0 * MTL_LOAD4(r1 + i);
+            b0 += x1 * MTL_LOAD4(r0 + i + 4);
+            b1 += x1 * MTL_LOAD4(r1 + i + 4);
+            c0 += x2 * MTL_LOAD4(r0 + i + 8);
+            c1 += x2 * MTL_LOAD4(r1 + i + 8);
+            e0 += x3 * MTL_LOAD4(r0 + i + 12);
+            e1 += x3 * MTL_LOAD4(r1 + i + 12);
+        }
+        double s0 = MTL_HSUM4((a0 + b0) + (c0 + e0)), s1 = MTL_HSUM4((a1 + b1) + (c1 + e1));
+        for (; i < n; ++i) {
+            s0 += x[i] * r0[i];
+            s1 += x[i] * r1[i];
+        }
+        g[t] = s0, g[t + 1] = s1;
+    }
+    for (; t < T; ++t) {
+        const double* r0 = r + t * n;
+        v4d a = zero, b = zero, c = zero, e = zero;
+        index_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            a += MTL_LOAD4(x + i) * MTL_LOAD4(r0 + i);
+            b += MTL_LOAD4(x + i + 4) * MTL_LOAD4(r0 + i + 4);
+            c += MTL_LOAD4(x + i + 8) * MTL_LOAD4(r0 + i + 8);
+            e += MTL_LOAD4(x + i + 12) * MTL_LOAD4(r0 + i + 12);
+        }
+        double s0 = MTL_HSUM4((a + b) + (c + e));
+        for (; i < n; ++i) s0 += x[i] * r0[i];
+        g[t] = s0;
+    }
+}
+
+// r[t n + i] += d[t] x_i, t < T (four tasks a pass over x)
+MTL_CLONES void task_axpys(const double* __restrict x, const double* __restrict d, index_t n,
+                           index_t T, double* __restrict r) {
+    index_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+        double *r0 = r + t * n, *r1 = r0 + n, *r2 = r1 + n, *r3 = r2 + n;
+        const double d0 = d[t], d1 = d[t + 1], d2 = d[t + 2], d3 = d[t + 3];
+        const v4d v0 = {d0, d0, d0, d0}, v1 = {d1, d1, d1, d1}, v2 = {d2, d2, d2, d2},
+                  v3 = {d3, d3, d3, d3};
+        index_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            const v4d xi = MTL_LOAD4(x + i);
+            MTL_STORE4(r0 + i, MTL_LOAD4(r0 + i) + v0 * xi);
+            MTL_STORE4(r1 + i, MTL_LOAD4(r1 + i) + v1 * xi);
+            MTL_STORE4(r2 + i, MTL_LOAD4(r2 + i) + v2 * xi);
+            MTL_STORE4(r3 + i, MTL_LOAD4(r3 + i) + v3 * xi);
+        }
+        for (; i < n; ++i) {
+            r0[i] += d0 * x[i];
+            r1[i] += d1 * x[i];
+            r2[i] += d2 * x[i];
+            r3[i] += d3 * x[i];
+        }
+    }
+    for (; t < T; ++t)
+        if (d[t] != 0.0) axpy(x, d[t], n, r + t * n);
+}
+
+// sum_i x_i y_i (the intercept steps)
+double dot(const double* x, const double* y, index_t n) {
+    double g;
+    task_dots(x, y, n, 1, &g);
+    return g;
 }
 
 double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, double alpha,
@@ -360,13 +467,14 @@ double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, d
                 for (index_t i = 0; i < n; ++i) xa[i] = aa[i] * xj[i];
                 u = xa.data();
             }
-            for (index_t t = 0; t < T; ++t) g[t] = ct[t] * dot(u, rt.data() + t * n, n) + l2 * wj[t];
+            task_dots(u, rt.data(), n, T, g.data());
+            for (index_t t = 0; t < T; ++t) g[t] = ct[t] * g[t] + l2 * wj[t];
             if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
             for (index_t t = 0; t < T; ++t) {
                 wj[t] += delta[t];
                 top = max_nan(top, std::fabs(delta[t]));
-                if (delta[t] != 0.0) axpy(xj, delta[t], n, rt.data() + t * n);
             }
+            task_axpys(xj, delta.data(), n, T, rt.data());
         }
         if (!fit_intercept) continue;
         // the exact minimiser over b (Lb_t = sum_i A_it = c_t sum_i a_i)

@@ -82,6 +82,23 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept):
     return W, b
 
 
+#: X^T G as (G^T X)^T from this many columns of X up (:func:`xt_dot`)
+XT_DOT_MIN_COLS = 64
+
+
+def xt_dot(X, G):
+    """X^T G for X (n, d) and G (n, T) (2-D). For a C-contiguous NumPy X of at least
+    ``XT_DOT_MIN_COLS`` columns it is computed as (G^T X)^T (returned C-contiguous): with a
+    narrow G, OpenBLAS's product with a transposed X was measured 1.3-2.4x slower on one
+    thread and up to 2.9x on two (500 x 5000, 2000 x 240, 6000 x 1764, 20000 x 500; T 3-10;
+    level at T = 1 and slower at d = 27). Other arrays (CuPy, Dask, sparse, other layouts):
+    X.T @ G."""
+    if isinstance(X, np.ndarray) and isinstance(G, np.ndarray) and X.ndim == 2 \
+            and G.ndim == 2 and X.flags.c_contiguous and X.shape[1] >= XT_DOT_MIN_COLS:
+        return np.ascontiguousarray((G.T @ X).T)
+    return X.T @ G
+
+
 class CenteredSparse:
     """X - 1 m^T for a sparse X, never formed: ``C @ W = X @ W - m^T W`` and
     ``C.T @ G = X^T G - m (1^T G)`` (1-D or 2-D right-hand sides), what the solvers need of
@@ -99,7 +116,7 @@ class CenteredSparse:
     def __matmul__(self, B):
         B = np.asarray(B)
         if self.transposed:  # (X - 1 m^T)^T B = X^T B - m (1^T B)
-            return np.asarray(self.X.T @ B) - np.multiply.outer(self.mean, B.sum(axis=0))
+            return np.asarray(xt_dot(self.X, B)) - np.multiply.outer(self.mean, B.sum(axis=0))
         return np.asarray(self.X @ B) - self.mean @ B
 
     def toarray(self):
@@ -227,13 +244,13 @@ class DataOracle:
     def grad(self, W, b, lin, aux):
         G, WQ = aux
         gb = G.sum(axis=0) if self.fit_intercept else get_namespace(b).zeros_like(b)
-        return self.X.T @ G + WQ, gb
+        return xt_dot(self.X, G) + WQ, gb
 
     def grad_at_zero_norm(self):
         xp = get_namespace(self.X)
         _, G0 = self.loss(xp.zeros_like(self.Y), self.Y, self.A)
         g0b = _sum(G0.sum(axis=0) ** 2) if self.fit_intercept else 0.0
-        return math.sqrt(_sum((self.X.T @ G0) ** 2) + g0b)
+        return math.sqrt(_sum(xt_dot(self.X, G0) ** 2) + g0b)
 
     def null_objective(self):
         """min over b of F(0, b) (b = 0 when the intercepts are not free variables): the
@@ -299,7 +316,7 @@ class DataOracle:
             G = Gs if self.kind == "squared" else (
                 Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
-            XtG = self.X.T @ G
+            XtG = xt_dot(self.X, G)
             q = 0.5 * _sum(G * G / self.A_safe)
             lin_term = _sum(xp.where(self.labelled, G * self.Y, 0.0))
             return XtG, lambda s: s * s * q + s * lin_term
@@ -318,7 +335,7 @@ class DataOracle:
             G = xp.array(G)  # the other columns as made feasible above
             for (j, K), (Gg, _, _) in zip(self.softmax, parts):
                 G[:, j:j + K] = Gg
-        XtG = self.X.T @ G
+        XtG = xt_dot(self.X, G)
         # the closure holds these (n, T) arrays only, never the oracle: on Dask blocks it
         # is kept on the workers between duality-gap checks, where a reference to X would
         # pin every block's X in memory (spilling them could then free nothing)
@@ -416,7 +433,7 @@ class DataOracle:
             V = V / xp.where(nv > 0, nv, 1.0)
             U = Wt * (self.X @ V[:-1] + (V[-1] if self.fit_intercept else 0.0))
             top = U.sum(axis=0, keepdims=True) if self.fit_intercept else 0.0 * V[-1:]
-            V = xp.concatenate([self.X.T @ U, top], axis=0)
+            V = xp.concatenate([xt_dot(self.X, U), top], axis=0)
             lam = xp.sqrt(xp.sum(V * V, axis=0, dtype=xp.float64))
         self._power_V = V
         L = float(lam.max()) * 1.05 + _qmax(self.Q) if lam.size else _qmax(self.Q)

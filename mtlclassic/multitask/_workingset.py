@@ -104,6 +104,7 @@ ANDERSON_K = 5  #: epochs between Anderson extrapolations (and sub-problem gap c
 ANDERSON_REG = 1e-8  #: relative ridge of the extrapolation's linear system
 EPOCHS = 20  #: the cost model's epochs per inner solve (Gram vs residual form)
 INNER_RATIO = 0.3  #: the sub-problem is solved to this fraction of the full problem's gap
+COMPLETE_RATIO = 0.9
 SCREEN = True  #: gap-safe screening by default
 #: the gap used for the safe radius is at least this fraction of |P|: the rounding of the
 #: gap, and the dual point that the l2 = 0 conjugate accepts 1e-12 (relative) outside its
@@ -586,7 +587,7 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         complete = not np.any(score[outside] > 1.0)
         warm = ws is None and supp.size > 0
         ws, prev_gap = new_ws, gap
-        inner_tol = INNER_RATIO * (tol * scale if complete else max(gap, tol * scale)) / scale
+        inner_tol = (COMPLETE_RATIO * tol * scale if complete else INNER_RATIO * max(gap, tol * scale)) / scale
         p = ws.size
         use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
                                 <= 2 * EPOCHS * n * p * T)

@@ -3,6 +3,7 @@ its native kernels against NumPy references, identity with FISTA and scikit-lear
 MultiTaskLasso along warm-started paths, both inner forms, sparse X, missing labels,
 logistic loss, the Gram cache of a path, and the fallbacks to FISTA."""
 
+import math
 import warnings
 
 import numpy as np
@@ -312,6 +313,52 @@ def test_rank1_residual_kernel_in_the_fit(rng, monkeypatch, sample_weight):
     np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-8)
     np.testing.assert_allclose(fast.intercept_, slow.intercept_, atol=1e-8)
     assert fast.dual_gap_ <= 1e-12 * fast._null_scale_
+
+
+@pytest.mark.parametrize("form", ["rank1", "data", "gram"])
+def test_kernel_checked_once_per_subproblem_then_called_directly(rng, monkeypatch, form):
+    """Each sub-problem's first epochs go through the checking wrapper, the later ones to
+    the native kernel itself on the same buffers (were they copies, W would never move
+    and the fit could not converge): the fit still equals scikit-learn's."""
+    X, Y, a_max = _problem(rng, 50, 400)
+    name = {"rank1": "bcd_l21_rank1", "data": "bcd_l21_data", "gram": "bcd_l21_gram"}[form]
+    monkeypatch.setattr(_workingset, "EPOCHS", 10 ** 9 if form == "gram" else 0)
+    if form == "data":
+        monkeypatch.setattr(_workingset, "rank_one", lambda A: None)
+    checked, direct, native = [], [], []
+    for kernel in ("bcd_l21_rank1", "bcd_l21_data", "bcd_l21_gram"):
+        wrapper = getattr(_workingset.kernels, kernel)
+        monkeypatch.setattr(_workingset.kernels, kernel,
+                            lambda *a, _k=kernel, _w=wrapper, **kw: checked.append(_k)
+                            or _w(*a, **kw))
+    checked_run = _workingset._checked_run
+
+    def counting(fn, args):
+        assert fn is getattr(_workingset.kernels.require_cpu(), fn.__name__)
+        native.append(fn.__name__)
+        run = checked_run(fn, args)
+        return lambda k: direct.append(1) or run(k)
+
+    monkeypatch.setattr(_workingset, "_checked_run", counting)
+    alpha = 0.05 * a_max
+    est = MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-10, max_iter=100000,
+                             solver="bcd").fit(X, Y)
+    assert checked == native and name in native  # one checked call per sub-problem
+    assert len(direct) > len(checked)
+    assert est.dual_gap_ <= 1e-10 * est._null_scale_
+    ref = MultiTaskLasso(alpha=alpha, tol=1e-12, max_iter=100000).fit(X, Y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+
+
+def test_an_overflowing_epoch_raises():
+    """A kernel's NaN / infinite largest change (iterates beyond the floats) raises
+    instead of running on to max_iter with a NaN certificate."""
+    for bad in (math.nan, math.inf):
+        with pytest.raises(FloatingPointError, match="overflowed"):
+            _workingset._finite_top(bad)
+        with pytest.raises(FloatingPointError, match="overflowed"):
+            _workingset._checked_run(lambda *a: bad, ())(3)
+    assert _workingset._checked_run(lambda *a: 0.25, ())(3) == 0.25
 
 
 def test_missing_labels_and_sample_weights_equal_fista(rng):

@@ -708,3 +708,55 @@ def test_screening_norms_cached_for_a_path_equal_direct(rng):
         for tol in (1e-3, 1e-10):
             _fit(m.set_params(alpha=alpha, tol=tol), X, Y)
     assert m._gram_cache.norms is not None
+
+
+@pytest.mark.parametrize("sample_weight", [False, True])
+def test_whole_gram_outer_steps_equal_the_data_form(rng, monkeypatch, sample_weight):
+    """A small Gram matrix (n d^2 <= GRAM_WHOLE_FLOPS) is built whole and the outer steps
+    are taken from it: along a warm-started path the fit equals the one whose every outer
+    step is in the data form (the cache column by column), and the Gram steps were used."""
+    X, Y, a_max = _problem(rng, 150, 40)
+    sw = rng.random(150) + 0.5 if sample_weight else None
+    steps = []
+    orig = _workingset._gram_step
+    monkeypatch.setattr(_workingset, "_gram_step",
+                        lambda *a: steps.append(1) or orig(*a))
+    fits = {}
+    for name, flops in (("whole", _workingset.GRAM_WHOLE_FLOPS), ("columns", 0)):
+        monkeypatch.setattr(_workingset, "GRAM_WHOLE_FLOPS", flops)
+        est = MultiTaskRegressor(penalty="l21", tol=1e-12, warm_start=True, max_iter=100000)
+        coefs = []
+        for alpha in a_max * np.array([0.5, 0.1, 0.02]):
+            est.set_params(alpha=alpha).fit(X, Y, sample_weight=sw)
+            assert est.dual_gap_ <= 1e-12 * est._null_scale_
+            coefs.append((est.coef_.copy(), est.intercept_.copy()))
+        fits[name] = coefs
+        if name == "whole":
+            assert steps and est._gram_cache.is_whole()
+            n_steps = len(steps)
+    assert len(steps) == n_steps  # none with the cache filled column by column
+    for (cw, bw), (cc, bc) in zip(fits["whole"], fits["columns"]):
+        np.testing.assert_allclose(cw, cc, atol=1e-9)
+        np.testing.assert_allclose(bw, bc, atol=1e-9)
+
+
+def test_whole_gram_certificate_is_confirmed_in_the_data_form(rng, monkeypatch):
+    """A Gram-form step that claims convergence (here: an objective far too low, so a
+    negative gap) is checked in the data form before the fit stops: the fit still reaches
+    the true optimum and certifies it."""
+    X, Y, a_max = _problem(rng, 150, 40)
+    orig = _workingset._gram_step
+
+    calls = []
+
+    def lying(*a):
+        P, XtG, lstar = orig(*a)
+        calls.append(1)
+        return P - 1e3, XtG, lstar
+
+    monkeypatch.setattr(_workingset, "_gram_step", lying)
+    alpha = 0.05 * a_max
+    est = MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-10, max_iter=100000).fit(X, Y)
+    ref = MultiTaskLasso(alpha=alpha, tol=1e-12, max_iter=100000).fit(X, Y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+    assert calls and 0 <= est.dual_gap_ <= 1e-10 * est._null_scale_

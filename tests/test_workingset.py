@@ -146,6 +146,44 @@ def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n):
     np.testing.assert_allclose(got[2], Xt.T @ got[0] + got[1] - Y, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_rank1_kernel_active_only_epoch_skips_the_zero_rows(rng, fit_intercept):
+    """active_only=True: an epoch over the rows of W nonzero at its start only -- the
+    reference epoch on those rows alone (the zero rows untouched, however much they
+    violate their optimality condition)."""
+    n, p, T = 83, 12, 5
+    Xt = rng.standard_normal((p, n))
+    Y = rng.standard_normal((n, T))
+    a, c = np.full(n, 1.0 / n), rng.random(T) + 0.5
+    A = np.outer(a, c)
+    l2, alpha = 0.01, 0.01  # small alpha: every zero row would enter in a full epoch
+    L = ((Xt * Xt) @ A).max(axis=1) + l2
+    Lb = A.sum(axis=0)
+    W = 0.1 * rng.standard_normal((p, T))
+    zero = np.array([1, 4, 5, 9])
+    W[zero] = 0.0
+    b = 0.1 * rng.standard_normal(T)
+    Z = Xt.T @ W + b
+    got = [W.copy(), b.copy(), Z - Y]
+    kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept,
+                          1, active_only=True)
+    nz = np.setdiff1d(np.arange(p), zero)
+    ref = [W[nz].copy(), b.copy(), Z.copy()]
+    ref_epoch_data(Xt[nz], Y, A, ref[2], ref[0], ref[1], L[nz], Lb, alpha, l2, "squared",
+                   fit_intercept)
+    assert np.all(got[0][zero] == 0.0)
+    np.testing.assert_allclose(got[0][nz], ref[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(got[2], ref[2] - Y, rtol=1e-10, atol=1e-12)
+    full = [W.copy(), b.copy(), Z - Y]  # a full epoch moves the zero rows
+    kernels.bcd_l21_rank1(Xt, full[2], a, c, full[0], full[1], L, Lb, alpha, l2,
+                          fit_intercept, 1)
+    assert np.any(full[0][zero] != 0.0)
+    with pytest.raises(TypeError, match="active_only"):
+        kernels.bcd_l21_rank1(Xt, full[2], a, c, full[0], full[1], L, Lb, alpha, l2,
+                              fit_intercept, 1, active_only=1)
+
+
 def test_rank_one_weights_detected():
     from mtlclassic.multitask._workingset import rank_one
 
@@ -337,7 +375,7 @@ def test_kernel_checked_once_per_subproblem_then_called_directly(rng, monkeypatc
         assert fn is getattr(_workingset.kernels.require_cpu(), fn.__name__)
         native.append(fn.__name__)
         run = checked_run(fn, args)
-        return lambda k: direct.append(1) or run(k)
+        return lambda k, *more: direct.append(1) or run(k, *more)
 
     monkeypatch.setattr(_workingset, "_checked_run", counting)
     alpha = 0.05 * a_max

@@ -442,7 +442,7 @@ double dot(const double* x, const double* y, index_t n) {
 }
 
 double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, double alpha,
-                     double l2, bool fit_intercept, int n_epochs) {
+                     double l2, bool fit_intercept, int n_epochs, bool active_only) {
     check_residual_form(Xt, R, "R", W, b, L, Lb, alpha, l2, n_epochs);
     const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
     require(a.ndim() == 1 && a.shape(0) == n, "a must have one entry per row of R");
@@ -462,6 +462,11 @@ double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, d
         for (index_t j = 0; j < p; ++j) {
             const double* xj = x + j * n;
             double* wj = w + j * T;
+            if (active_only) {  // this epoch over the rows already nonzero only
+                bool nonzero = false;
+                for (index_t t = 0; t < T && !nonzero; ++t) nonzero = wj[t] != 0.0;
+                if (!nonzero) continue;
+            }
             const double* u = xj;
             if (!a_const) {
                 for (index_t i = 0; i < n; ++i) xa[i] = aa[i] * xj[i];
@@ -541,9 +546,10 @@ void register_bcd(py::module_& m) {
     m.def("bcd_l21_rank1", &bcd_l21_rank1, py::arg("Xt"), py::arg("R"), py::arg("a"),
           py::arg("c"), py::arg("W"), py::arg("b"), py::arg("L"), py::arg("Lb"),
           py::arg("alpha"), py::arg("l2"), py::arg("fit_intercept"), py::arg("n_epochs"),
+          py::arg("active_only") = false,
           "Epochs of L2,1 block coordinate descent for squared loss with weights "
-          "A_it = a_i c_t, in place on R = Z - Y, W, b (float64). Returns max |dW| of the "
-          "last epoch.");
+          "A_it = a_i c_t, in place on R = Z - Y, W, b (float64); active_only: over the "
+          "rows of W already nonzero only. Returns max |dW| of the last epoch.");
     m.def("bcd_l21_gram", &bcd_l21_gram, py::arg("K"), py::arg("H"), py::arg("c"),
           py::arg("KW"), py::arg("W"), py::arg("L"), py::arg("alpha"), py::arg("l2"),
           py::arg("n_epochs"),

@@ -167,13 +167,16 @@ def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epo
                                       n_epochs)
 
 
-def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1):
+def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1,
+                  active_only=False):
     """:func:`bcd_l21_data` for squared loss with rank-one weights ``A_it = a_i c_t``
     (every label present; a (n,) sample weights, c (T,) task weights), in place on the
     residual R = Z - Y (n, T), W and b: block gradient ``g_jt = c_t sum_i Xt_ji a_i R_it
     + l2 W_jt``, then ``R += Xt_j^T delta``; with ``fit_intercept`` each epoch ends with
     the exact step on b (Lb_t = c_t sum_i a_i). One pass over R's rows per gradient and
     one per update (3 n T memory operations a block, the general kernel's 5 n T).
+    ``active_only``: the epochs visit only the rows of W that are nonzero when reached
+    (glmnet's active-set cycling; the caller alternates them with full epochs).
     Returns the largest |change| of W in the last epoch. float64, CPU only."""
     p, n = _matrix_shape(Xt, "Xt")
     T = _matrix_shape(W, "W")[1]
@@ -185,8 +188,11 @@ def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1
     n_epochs, fit_intercept = _bcd_args(n_epochs, fit_intercept, L,
                                         finite=(("R", R), ("W", W), ("b", b)),
                                         nonneg=(("a", a), ("c", c), ("Lb", Lb)))
+    if not isinstance(active_only, (bool, np.bool_)):
+        raise TypeError(f"active_only must be a bool, got {type(active_only).__name__}")
     return require_cpu().bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, _check_scalar(alpha, "alpha"),
-                                       _check_scalar(l2, "l2"), fit_intercept, n_epochs)
+                                       _check_scalar(l2, "l2"), fit_intercept, n_epochs,
+                                       bool(active_only))
 
 
 def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):

@@ -21,7 +21,10 @@ better sparse models with skglm", NeurIPS 2022) alternates
    over the rows (native kernels ``_cpu.bcd_l21_data`` / ``_cpu.bcd_l21_gram``, math in
    ``csrc/include/mtlclassic/bcd.h``) with Anderson extrapolation of the iterates every
    5 epochs (kept only when it lowers the objective; Anderson, J. ACM 1965; Bertrand &
-   Massias, "Anderson acceleration of coordinate descent", AISTATS 2021), until the
+   Massias, "Anderson acceleration of coordinate descent", AISTATS 2021; in the residual
+   form with rank-one weights two epochs of every ``ACTIVE_CYCLE`` = 3 visit only the
+   rows already nonzero -- active-set cycling, Friedman, Hastie & Tibshirani, "glmnet",
+   J. Stat. Softw. 2010: the same epochs to the same gap on n < d, 8 % faster), until the
    restricted problem's duality gap is below 0.3 times the full problem's last gap (or
    0.3 tol) -- or below 0.3 tol at once when no violating row is left outside the set.
    Logistic loss: block steps from the local curvature, doubled until a
@@ -111,6 +114,7 @@ ANDERSON_REG = 1e-8  #: relative ridge of the extrapolation's linear system
 EPOCHS = 20  #: the cost model's epochs per inner solve (Gram vs residual form)
 INNER_RATIO = 0.3  #: the sub-problem is solved to this fraction of the full problem's gap
 COMPLETE_RATIO = 0.9
+ACTIVE_CYCLE = 3  #: residual rank-one form: one full epoch in this many (module docstring)
 SCREEN = True  #: gap-safe screening by default
 #: the gap used for the safe radius is at least this fraction of |P|: the rounding of the
 #: gap, and the dual point that the l2 = 0 conjugate accepts 1e-12 (relative) outside its
@@ -147,7 +151,9 @@ class _Columns:
                 if self._XcT is None:
                     self._XcT = np.ascontiguousarray(self.X.T) - self.mean[:, None]
                 return self._XcT[idx]
-            return np.ascontiguousarray(self.X[:, idx].T) - self.mean[idx][:, None]
+            out = np.ascontiguousarray(self.X[:, idx].T)
+            out -= self.mean[idx][:, None]  # in place: one (p, n) buffer, not two
+            return out
         S = self.X[:, idx].tocsc()
         S.sum_duplicates()
         out = np.zeros((len(idx), self.X.shape[0]))
@@ -368,7 +374,7 @@ def _checked_run(fn, args):
     kernel directly -- the wrapper's O(size) checks at every epoch cost 7 % of a 35 ms
     fit (mfeat, 55 one-epoch calls); the kernel still checks shapes, and its return value
     (the largest change, NaN-propagating) is checked by :func:`_finite_top`."""
-    return lambda k: _finite_top(fn(*args, int(k)))
+    return lambda k, *more: _finite_top(fn(*args, int(k), *more))
 
 
 class _DataSub:
@@ -379,17 +385,21 @@ class _DataSub:
         self.Y, self.A, self.loss, self.kind = Y, A, loss, kind
         self.alpha, self.l2, self.fit_intercept = alpha, l2, fit_intercept
         curv = _solver.DataOracle.curvature[kind]
-        L = curv * ((self.Xt * self.Xt) @ A).max(axis=1) + l2
-        self.L = np.where(L > 0, L, 1.0)  # an all-zero column: any step (its gradient is 0)
-        self.Lb = curv * A.sum(axis=0)
-        self.W, self.b = np.array(W), np.array(b, dtype=np.float64)
-        self.oracle = _solver.DataOracle(self.Xt.T, Y, A, loss, Q, fit_intercept, kind)
         # squared loss with A_it = a_i c_t: the faster kernel on the residual R = Z - Y
         # (the state's linear part is then R; Anderson's combinations of R are those of Z
         # minus Y, as the coefficients sum to 1)
         self.rank1 = rank_one(A) if kind == "squared" else None
+        if self.rank1 is not None:  # max_t sum_i x_ij^2 a_i c_t, without a (p, n) temporary
+            a, c = self.rank1
+            L = curv * np.einsum("ji,ji,i->j", self.Xt, self.Xt, a) * float(c.max()) + l2
+        else:
+            L = curv * ((self.Xt * self.Xt) @ A).max(axis=1) + l2
+        self.L = np.where(L > 0, L, 1.0)  # an all-zero column: any step (its gradient is 0)
+        self.Lb = curv * A.sum(axis=0)
+        self.W, self.b = np.array(W), np.array(b, dtype=np.float64)
+        self.oracle = _solver.DataOracle(self.Xt.T, Y, A, loss, Q, fit_intercept, kind)
         self.lin = np.array(Z) - Y if self.rank1 is not None else np.array(Z)
-        self._run = None
+        self._run, self.done = None, 0
 
     def _z(self, lin):
         return lin + self.Y if self.rank1 is not None else lin
@@ -399,6 +409,7 @@ class _DataSub:
         return self._z(self.lin)
 
     def epochs(self, k):
+        self.done += k
         if self._run is None:  # the checked call first, then the kernel itself (below)
             if self.rank1 is not None:
                 args = (self.Xt, self.lin, *self.rank1, self.W, self.b, self.L, self.Lb,
@@ -413,6 +424,8 @@ class _DataSub:
                 fn = kernels.require_cpu().bcd_l21_data
             self._run = _checked_run(fn, args)
             return _finite_top(top)
+        if self.rank1 is not None and ACTIVE_CYCLE > 1:
+            return self._run(k, self.done % ACTIVE_CYCLE != 0)
         return self._run(k)
 
     def state(self):

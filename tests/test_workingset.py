@@ -749,11 +749,17 @@ def test_screening_norms_cached_for_a_path_equal_direct(rng):
 
 
 @pytest.mark.parametrize("sample_weight", [False, True])
-def test_whole_gram_outer_steps_equal_the_data_form(rng, monkeypatch, sample_weight):
-    """A small Gram matrix (n d^2 <= GRAM_WHOLE_FLOPS) is built whole and the outer steps
-    are taken from it: along a warm-started path the fit equals the one whose every outer
-    step is in the data form (the cache column by column), and the Gram steps were used."""
+@pytest.mark.parametrize("sparse", [False, True])
+def test_whole_gram_outer_steps_equal_the_data_form(rng, monkeypatch, sample_weight, sparse):
+    """A small Gram matrix (n d^2 <= GRAM_WHOLE_FLOPS) is built whole (dense X: in one
+    product; sparse X: by its sparse products) and the outer steps are taken from it: along
+    a warm-started path the fit equals the one whose every outer step is in the data form
+    (the cache column by column), and the Gram steps were used."""
     X, Y, a_max = _problem(rng, 150, 40)
+    if sparse:
+        X[np.abs(X) < 0.8] = 0.0
+        a_max = np.sqrt(np.sum((X.T @ (Y - Y.mean(axis=0)) / 150) ** 2, axis=1)).max()
+        X = sp.csr_matrix(X)
     sw = rng.random(150) + 0.5 if sample_weight else None
     steps = []
     orig = _workingset._gram_step

@@ -223,6 +223,14 @@ class GramCache:
         new = ws[self.pos[ws] < 0]
         if new.size and self.whole:
             new = np.flatnonzero(self.pos < 0)
+            if new.size == self.pos.size and not self.cols.sparse:
+                # all of K and H at once, from one centred transposed copy of X and its
+                # weighted copy (the column-wise path gathers five)
+                XcT = self.cols.rows_T(new)
+                S = XcT * self.sw
+                self.K, self.H, self.idx = S @ XcT.T, S @ self.Yc, new
+                self.pos[new] = new
+                new = new[:0]
         if new.size:
             m, k = self.idx.size, new.size
             idx = np.concatenate([self.idx, new])

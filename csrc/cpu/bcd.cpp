@@ -537,21 +537,26 @@ double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, dou
 }  // namespace
 
 void register_bcd(py::module_& m) {
-    m.def("bcd_l21_data", &bcd_l21_data, py::arg("Xt"), py::arg("Y"), py::arg("A"), py::arg("Z"),
-          py::arg("W"), py::arg("b"), py::arg("L"), py::arg("Lb"), py::arg("alpha"),
+    // the buffers updated in place are taken as they are (noconvert): a float32, strided or
+    // Fortran-ordered one is refused, never silently replaced by an updated temporary copy
+    m.def("bcd_l21_data", &bcd_l21_data, py::arg("Xt"), py::arg("Y"), py::arg("A"),
+          py::arg("Z").noconvert(), py::arg("W").noconvert(), py::arg("b").noconvert(),
+          py::arg("L"), py::arg("Lb"), py::arg("alpha"),
           py::arg("l2"), py::arg("kind"), py::arg("fit_intercept"), py::arg("n_epochs"),
           "Epochs of L2,1 block coordinate descent in residual form, in place on Z, W, b "
           "(float64; Xt: the working set's columns of X as rows). Returns max |dW| of the "
           "last epoch.");
-    m.def("bcd_l21_rank1", &bcd_l21_rank1, py::arg("Xt"), py::arg("R"), py::arg("a"),
-          py::arg("c"), py::arg("W"), py::arg("b"), py::arg("L"), py::arg("Lb"),
+    m.def("bcd_l21_rank1", &bcd_l21_rank1, py::arg("Xt"), py::arg("R").noconvert(),
+          py::arg("a"), py::arg("c"), py::arg("W").noconvert(), py::arg("b").noconvert(),
+          py::arg("L"), py::arg("Lb"),
           py::arg("alpha"), py::arg("l2"), py::arg("fit_intercept"), py::arg("n_epochs"),
           py::arg("active_only") = false,
           "Epochs of L2,1 block coordinate descent for squared loss with weights "
           "A_it = a_i c_t, in place on R = Z - Y, W, b (float64); active_only: over the "
           "rows of W already nonzero only. Returns max |dW| of the last epoch.");
     m.def("bcd_l21_gram", &bcd_l21_gram, py::arg("K"), py::arg("H"), py::arg("c"),
-          py::arg("KW"), py::arg("W"), py::arg("L"), py::arg("alpha"), py::arg("l2"),
+          py::arg("KW").noconvert(), py::arg("W").noconvert(), py::arg("L"), py::arg("alpha"),
+          py::arg("l2"),
           py::arg("n_epochs"),
           "Epochs of L2,1 block coordinate descent in Gram form, in place on KW and W "
           "(float64). Returns max |dW| of the last epoch.");

@@ -76,8 +76,10 @@ Inner form of each inner solve, picked by a cost model (``workingset_l21``; meas
   (:class:`GramCache`) only for the rows that working sets bring, and kept along a
   warm-started path on the same data: never the full d x d Gram matrix unless every row
   enters, never recomputed per alpha -- except a small one (n d^2 <= ``GRAM_WHOLE_FLOPS``),
-  built whole in one product at the first request. With the whole K the outer steps are
-  taken in Gram form too (K W over the support and the dual point (K W - H) c: no pass
+  built whole in one product once working sets have brought a quarter of its rows (where
+  most rows enter, the column-by-column filling costs more in gathers of X's columns than
+  the whole product; the cost model counts the incremental filling). With the whole K the
+  outer steps are taken in Gram form too (K W over the support and the dual point (K W - H) c: no pass
   over X), and a certificate they give is confirmed in the data form before the fit
   stops (the Gram form's objective rounds relative to ||Y||^2, not to F; its screening
   radius carries that rounding). X may be sparse (sparse products, never densified).
@@ -123,10 +125,14 @@ SCREEN_SLACK = 1e-11
 COMPACT = 0.5  #: X^T G's columns are re-gathered when the kept rows fall to this fraction
 PROBE = 16  #: columns whose norms decide when to compute all columns' (speed only)
 CACHE_T = 1 << 20  #: dense X up to this many entries (8 MB) is centred and transposed once
-#: a Gram cache of n d^2 <= this many flops is filled whole at its first request: the
-#: column-by-column filling costs its gathers of X's columns, not its flops (mfeat 2000 x
-#: 240: four requests 10 ms a fit, every row met; the whole K in one product 2 ms)
+#: a Gram cache of n d^2 <= this many flops is built whole once its rows would reach
+#: GRAM_WHOLE_FRACTION of d: the column-by-column filling costs its gathers of X's columns,
+#: not its flops (mfeat 2000 x 240: four requests 10 ms a fit, every row met; the whole K
+#: in one product 2 ms); below that fraction the rows met are few and filling them is
+#: cheaper (building K whole at the first request made fits whose working sets stay at
+#: 10-50 rows 1.5-3.5x slower: 100 x 1580, 250 x 1000, 1000 x 500)
 GRAM_WHOLE_FLOPS = 2.5e8
+GRAM_WHOLE_FRACTION = 0.25
 
 
 class _Columns:
@@ -192,12 +198,13 @@ class GramCache:
     (m + k) k flops for k new rows, m known) and kept between the fits of a warm-started
     path on the same data (``matches``). Stored compactly (|rows met|^2), never d x d
     unless every row is met -- or K is small (n d^2 <= ``GRAM_WHOLE_FLOPS``: ``whole``),
-    then built whole, in row order, at the first request."""
+    then built whole, in row order, once the rows met would reach ``GRAM_WHOLE_FRACTION``
+    of d."""
 
     def __init__(self, cols, sw, Yc, key):
         self.cols, self.sw, self.Yc, self.key = cols, sw, Yc, key
         n, d = cols.X.shape
-        # a small Gram matrix is built whole at the first request (one BLAS product)
+        # a small Gram matrix is built whole once working sets bring a quarter of the rows
         self.whole = n * d * d <= GRAM_WHOLE_FLOPS
         self.norms = None  # gap-safe screening's column norms (weights sw; _norms_of)
         self.pos = np.full(cols.X.shape[1], -1)
@@ -209,7 +216,7 @@ class GramCache:
         return _same_key(self.key, key)
 
     def is_whole(self):
-        """Every row known, in row order (a whole cache after its first request)."""
+        """Every row known, in row order (a whole cache once built whole)."""
         d = self.pos.size
         return self.whole and self.idx.size == d and bool(np.all(self.idx == np.arange(d)))
 
@@ -221,16 +228,19 @@ class GramCache:
     def get(self, ws):
         """(K[ws][:, ws], H[ws]), contiguous."""
         new = ws[self.pos[ws] < 0]
-        if new.size and self.whole:
-            new = np.flatnonzero(self.pos < 0)
-            if new.size == self.pos.size and not self.cols.sparse:
-                # all of K and H at once, from one centred transposed copy of X and its
-                # weighted copy (the column-wise path gathers five)
-                XcT = self.cols.rows_T(new)
+        d = self.pos.size
+        if new.size and self.whole and self.idx.size + new.size >= GRAM_WHOLE_FRACTION * d:
+            # every row, in row order (what the Gram-form outer steps read)
+            rows = np.arange(d)
+            if self.cols.sparse:
+                self.K, self.H = self.cols.cross(rows, rows, self.sw), \
+                    self.cols.cross_y(rows, self.sw, self.Yc)
+            else:  # one centred transposed copy of X and its weighted copy
+                XcT = self.cols.rows_T(rows)
                 S = XcT * self.sw
-                self.K, self.H, self.idx = S @ XcT.T, S @ self.Yc, new
-                self.pos[new] = new
-                new = new[:0]
+                self.K, self.H = S @ XcT.T, S @ self.Yc
+            self.idx, self.pos = rows, rows.copy()
+            new = new[:0]
         if new.size:
             m, k = self.idx.size, new.size
             idx = np.concatenate([self.idx, new])
@@ -618,7 +628,9 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             # X; its certificate is confirmed in the data form before it is believed (the
             # Gram form's objective rounds relative to ||Y||^2, not to F)
             P, XtG, lstar = _gram_step(cache, c, yy, Q, pen, W, supp, alpha)
-            converged = cert.at_dual(XtG if keep.size == d else XtG[keep], lstar, P)
+            if keep.size != d:  # the kept rows' (K has every row, in row order)
+                XtG = XtG[keep]
+            converged = cert.at_dual(XtG, lstar, P)
             if converged or epochs >= max_iter:
                 final = True
                 continue

@@ -869,3 +869,20 @@ def test_native_kernels_refuse_unfit_in_place_buffers(rng, bad):
     with pytest.raises(TypeError):
         cpu.bcd_l21_gram(K, np.zeros((p, T)), c, np.zeros((p, T)), np.asfortranarray(
             np.zeros((p, T))) if bad == "fortran" else R[:p], L, 0.1, 0.0, 1)
+
+
+def test_gram_cache_turns_whole_mid_path_and_the_path_equals_cold_fits(rng):
+    """Found by review 2: a warm-started path whose Gram cache starts column by column
+    (few rows met) and is rebuilt whole, in row order, once a quarter of the rows are met:
+    every fit equals its cold fit."""
+    X, Y, a_max = _problem(rng, 400, 700, active=10)  # n d^2 = 2e8: small enough
+    warm = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
+    states = []
+    for alpha in a_max * np.geomspace(0.9, 0.01, 10):
+        _fit(warm.set_params(alpha=alpha), X, Y)
+        states.append(warm._gram_cache.is_whole())
+        cold = _fit(MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-10,
+                                       max_iter=100000), X, Y)
+        np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-7)
+        np.testing.assert_allclose(warm.intercept_, cold.intercept_, atol=1e-7)
+    assert not states[0] and states[-1]  # partial first, whole by the end

@@ -494,6 +494,140 @@ def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
     assert np.linalg.norm(b.coef_) > 10 * radius
 
 
+def _modes_spy(monkeypatch):
+    """The Q of every call of the L-BFGS in Q's eigenbasis (_lbfgs_modes)."""
+    calls = []
+    real = _solver._lbfgs_modes
+
+    def spy(*a, **k):
+        calls.append(np.asarray(a[3], dtype=float))
+        return real(*a, **k)
+
+    monkeypatch.setattr(_solver, "_lbfgs_modes", spy)
+    return calls
+
+
+def _joint_lbfgs(monkeypatch):
+    """Route the smooth fits to scipy's L-BFGS-B on the joint problem (the reference)."""
+    real = _solver.lbfgs
+    monkeypatch.setattr(_solver, "lbfgs",
+                        lambda *a_, **k: real(*a_, **{**k, "columns": False}))
+
+
+@pytest.mark.parametrize("penalty", ["graph", "mean"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_modes_lbfgs_matches_joint_lbfgs(rng, monkeypatch, penalty, fit_intercept):
+    """The preconditioned L-BFGS in Q's eigenbasis (graph and mean couple the tasks
+    through a non-diagonal Q) reaches the optimum scipy's L-BFGS-B on the joint problem
+    reaches: missing labels, sample and task weights, a three-class task (one-vs-rest),
+    alpha = 1/n (ill conditioned: more features than samples), tol 1e-12. F is
+    mu-strongly convex in W (mu the smallest eigenvalue of Q), so both coefficient sets
+    lie within sqrt(2 gap / mu) of the optimum."""
+    X, Y = _wide_classification(rng)
+    sw = rng.uniform(0.5, 2.0, len(X))
+    kw = dict(penalty=penalty, alpha=1.0 / len(X), tol=1e-12, max_iter=20000,
+              fit_intercept=fit_intercept, task_weight=[1.0, 2.0, 0.5])
+    calls = _modes_spy(monkeypatch)
+    a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    assert calls and not warned
+    assert a.dual_gap_ <= 1e-12 * a._null_scale_ + 1e-13
+    mu = float(np.linalg.eigvalsh(calls[-1]).min())
+    assert mu > 0 and np.count_nonzero(calls[-1] - np.diag(np.diag(calls[-1]))) > 0
+    _joint_lbfgs(monkeypatch)
+    n_calls = len(calls)
+    b, _ = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
+    assert len(calls) == n_calls  # the reference did not take the new path
+    radius = np.sqrt(2 * a.dual_gap_ / mu) + np.sqrt(2 * b.dual_gap_ / mu)
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+    assert abs(a.objective_ - b.objective_) <= max(a.dual_gap_, b.dual_gap_) + 1e-14
+    assert np.linalg.norm(a.coef_) > 100 * radius
+
+
+@pytest.mark.parametrize("penalty", ["graph", "mean"])
+def test_modes_squared_loss_missing_labels(rng, monkeypatch, penalty):
+    """Squared loss with missing labels (no closed form) on the data form: the modes'
+    L-BFGS, certified at tol 1e-12, equals the joint L-BFGS-B's fit."""
+    n, d, T = 150, 20, 4
+    X = rng.standard_normal((n, d)) * np.logspace(0, 2, d)
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
+    Y[rng.random(Y.shape) < 0.25] = np.nan
+    monkeypatch.setattr(_solver.TaskGramOracle, "useful", staticmethod(lambda X, A: False))
+    calls = _modes_spy(monkeypatch)
+    kw = dict(penalty=penalty, alpha=0.1, tol=1e-12, max_iter=50000)
+    a, warned = _fit(MultiTaskRegressor(**kw), X, Y)
+    assert calls and not warned and a.dual_gap_ <= 1e-12 * a._null_scale_ + 1e-13
+    mu = float(np.linalg.eigvalsh(calls[-1]).min())
+    _joint_lbfgs(monkeypatch)
+    b, _ = _fit(MultiTaskRegressor(**kw), X, Y)
+    radius = np.sqrt(2 * a.dual_gap_ / mu) + np.sqrt(2 * b.dual_gap_ / mu)
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+    assert radius < 1e-3 * np.linalg.norm(b.coef_)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0,
+                               atol=1e-6 * np.nanmax(np.abs(Y)))
+
+
+def test_default_classifier_takes_the_modes_path_and_is_certified(rng, monkeypatch):
+    """``MultiTaskClassifier()`` (graph, alpha 1e-2, tol 1e-4) on float32 X: the L-BFGS
+    in Q's eigenbasis, iterating in float32, ends certified in float64 and within its gap
+    of the float64 data's optimum."""
+    X, Y = _wide_classification(rng, n=300, d=400)
+    X32 = X.astype(np.float32)
+    calls = _modes_spy(monkeypatch)
+    m, warned = _fit(MultiTaskClassifier(), X32, Y)
+    assert calls and not warned and m.dual_gap_ <= 1e-4 * m._null_scale_
+    exact, _ = _fit(MultiTaskClassifier(tol=1e-12, max_iter=50000),
+                    X32.astype(np.float64), Y)
+    assert exact.dual_gap_ <= 1e-12 * exact._null_scale_
+    assert 0 <= m.objective_ - exact.objective_ <= m.dual_gap_ + 1e-12
+
+
+def test_modes_float32_with_large_scales_goes_on_in_float64(monkeypatch):
+    """float32 X with five columns 3000x the others at a small alpha (graph): float32
+    products cannot resolve the gap, the iterations must go on in float64 and certify,
+    as on the float64 copy."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1000, 50))
+    Y = (X @ rng.standard_normal((50, 3)) + rng.standard_normal((1000, 3)) > 0).astype(int)
+    X[:, :5] *= 3000
+    X32 = X.astype(np.float32)
+    calls = _modes_spy(monkeypatch)
+    m32, w32 = _fit(MultiTaskClassifier(alpha=1e-4), X32, Y)
+    m64, w64 = _fit(MultiTaskClassifier(alpha=1e-4), X32.astype(np.float64), Y)
+    assert len(calls) == 2 and not w32 and not w64
+    assert m32.dual_gap_ <= m32.tol * m32._null_scale_
+    assert m32.n_iter_ < 300
+    assert abs(m32.objective_ - m64.objective_) <= 2 * m32.tol * m32._null_scale_
+
+
+def test_modes_sparse_equals_dense(rng, monkeypatch):
+    """CSR X (centred implicitly) takes the same path and reaches the dense fit's optimum."""
+    import scipy.sparse
+
+    X, Y = _wide_classification(rng, n=150, d=120)
+    X[rng.random(X.shape) < 0.7] = 0.0
+    calls = _modes_spy(monkeypatch)
+    kw = dict(penalty="graph", alpha=1e-2, tol=1e-10, max_iter=20000)
+    a, wa = _fit(MultiTaskClassifier(**kw), X, Y)
+    b, wb = _fit(MultiTaskClassifier(**kw), scipy.sparse.csr_matrix(X), Y)
+    assert len(calls) == 2 and not wa and not wb
+    mu = float(np.linalg.eigvalsh(calls[-1]).min())
+    radius = np.sqrt(2 * a.dual_gap_ / mu) + np.sqrt(2 * b.dual_gap_ / mu)
+    assert np.linalg.norm(a.coef_ - b.coef_) <= radius + 1e-12
+
+
+def test_modes_need_a_positive_definite_q(rng, monkeypatch):
+    """mean, or graph on an all-ones relation, with l2 = 0 leave the tasks' common part
+    unpenalised (Q singular): no preconditioner per mode, no certificate; scipy's
+    L-BFGS-B as before."""
+    X, Y = _wide_classification(rng, n=150, d=30)
+    calls = _modes_spy(monkeypatch)
+    for kw in [dict(penalty="mean"), dict(penalty="graph", task_relation=None)]:
+        m, _ = _fit(MultiTaskClassifier(l2=0.0, max_iter=2000, **kw), X, Y)
+        assert not calls and np.isnan(m.dual_gap_)
+    oracle = type("O", (), {})()
+    assert not _solver._modal(oracle, np.eye(3))  # not a data oracle: not this path
+
+
 @pytest.mark.parametrize("kind,group", [("squared", None), ("logistic", None),
                                         ("logistic", [3, 0, 0, 1])])
 def test_dual_conjugate_does_not_hold_x(rng, kind, group):

@@ -963,7 +963,9 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
     search stall short of the certificate (a tol at the rounding level of the per-column
     objectives), scipy's L-BFGS-B goes on from its point."""
 
-    if columns and _separable(oracle, Q):
+    fast = None if not columns else _lbfgs_columns if _separable(oracle, Q) else \
+        _lbfgs_modes if _modal(oracle, Q) else None
+    if fast is not None:
         n, d = oracle.X.shape
         # its products with X have T' columns: bandwidth-bound, they gained nothing from
         # a second BLAS thread (HOG, 2,100 x 2,916 x 15 float32, 2-core VM: 8.6 ms on 1
@@ -972,8 +974,8 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
         # element-wise work needs): one thread below 1e9 flops per product
         small = 2.0 * n * d * W0.shape[1] < 1e9
         with blas_threads(1) if small else contextlib.nullcontext():
-            res = _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept,
-                                 max_iter, tol, single=single)
+            res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
+                       single=single)
         if res.converged or res.n_iter >= max_iter:
             return res
         more = lbfgs(oracle, penalty, alpha, Q, res.W, res.b, fit_intercept,
@@ -1061,6 +1063,56 @@ def _separable(oracle, Q):
     Q = np.asarray(to_numpy(Q), dtype=np.float64)
     return Q.size > 0 and np.count_nonzero(Q - np.diag(np.diag(Q))) == 0 \
         and float(np.diag(Q).min()) > 0
+
+
+def _modal(oracle, Q):
+    """Whether :func:`_lbfgs_modes` applies: the conditions of :func:`_separable` but any
+    symmetric positive definite Q (graph, mean: the tasks coupled through Q only)."""
+    X = oracle.X if isinstance(oracle, DataOracle) else None
+    cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
+    if not cpu_data or oracle.kind not in ("logistic", "squared") or oracle.softmax \
+            or not isinstance(oracle.A, np.ndarray) or len(X.shape) != 2:
+        return False
+    Q = np.asarray(to_numpy(Q), dtype=np.float64)
+    if Q.size == 0 or not np.all(np.isfinite(Q)):
+        return False
+    mu = np.linalg.eigvalsh((Q + Q.T) / 2)
+    return float(mu.min()) > 1e-12 * max(float(mu.max()), 0.0)
+
+
+class _LowRankInverse:
+    """P^-1 for P = M (x) I + I (x) diag(q) on (d + nb, T) arrays, M = V diag(lam) V^T +
+    lam_tail (I - V V^T) (the top eigenpairs of X^T diag(w) X and a constant beyond):
+    column t gets (M + q_t I)^-1, exact on span(V); an intercept row (nb = 1) gets
+    ``sb``. The initial inverse Hessian of the preconditioned L-BFGS solvers."""
+
+    def __init__(self, V, lam, lam_tail, q, sb, nb):
+        self.V, self.lam, self.lam_tail, self.sb, self.nb = V, lam, lam_tail, sb, nb
+        self.d = V.shape[0]
+        self.set_q(q)
+
+    def set_q(self, q):
+        self.s2 = 1.0 / (self.lam[:, None] + q[None, :])
+        self.s02 = 1.0 / (self.lam_tail + q)
+
+    def __call__(self, G):
+        d, V = self.d, self.V
+        Gw = G[:d]
+        VG = (Gw.T @ V).T  # the transposed products keep G's Fortran order: 2x faster
+        out = np.empty_like(G)
+        out[:d] = self.s02 * Gw
+        out[:d] += (((self.s2 - self.s02) * VG).T @ V.T).T
+        if self.nb:
+            out[d] = self.sb * G[d]
+        return out
+
+    def quadratic(self, G):
+        """The column sums of G * P^-1 G, from V^T G alone."""
+        d, V = self.d, self.V
+        Gw = G[:d]
+        VG = (Gw.T @ V).T
+        out = self.s02 * _cdot(Gw, Gw) + ((self.s2 - self.s02) * VG * VG).sum(axis=0)
+        return out + self.sb * G[d] * G[d] if self.nb else out
 
 
 def _cdot(a, b):
@@ -1180,32 +1232,14 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     single = single and isinstance(X, np.ndarray)
     Xm = X.astype(np.float32) if single else X
 
-    def preconditioner(Xm):
-        return _top_eigenpairs(Xm, w, min(rank, d, n))
-
-    def scales():  # P^-1 on span(V) and beyond, per (active) column
-        return 1.0 / (lam[:, None] + q[None, :]), 1.0 / (lam_tail + q)
-
-    V, lam, lam_tail = preconditioner(Xm)
-    s2, s02 = scales()
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
     nb = 1 if fit_intercept else 0
 
-    def h0(G):  # P^-1 G = s02 G + V ((s2 - s02) V^T G), G of shape (d + nb, T)
-        Gw = G[:d]
-        VG = (Gw.T @ V).T  # the transposed products keep G's Fortran order: 2x faster
-        out = np.empty_like(G)
-        out[:d] = s02 * Gw
-        out[:d] += (((s2 - s02) * VG).T @ V.T).T
-        if nb:
-            out[d] = sb * G[d]
-        return out
+    def preconditioner(Xm):  # P^-1, per (active) column
+        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
+        return _LowRankInverse(V, lam, lam_tail, q, sb, nb)
 
-    def yhy_of(G):  # the column sums of G * P^-1 G, from V^T G alone
-        Gw = G[:d]
-        VG = (Gw.T @ V).T
-        out = s02 * _cdot(Gw, Gw) + ((s2 - s02) * VG * VG).sum(axis=0)
-        return out + sb * G[d] * G[d] if nb else out
+    h0 = preconditioner(Xm)
 
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
@@ -1240,10 +1274,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     def in_float64(x):
         """Go on from x in float64: X and float64 eigenvectors (float32 ones are too rough
         on an ill-conditioned X to give useful directions); returns Z, f, g there."""
-        nonlocal Xm, V, lam, lam_tail, s2, s02
+        nonlocal Xm, h0
         Xm = X
-        V, lam, lam_tail = preconditioner(Xm)
-        s2, s02 = scales()
+        h0 = preconditioner(Xm)
         Z = linear(x)
         return (Z,) + tuple(evaluate(x, Z))
 
@@ -1323,7 +1356,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             S.append(s_)
             Yl.append(y_)
             R.append(np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0))
-            yhy = yhy_of(y_)
+            yhy = h0.quadratic(y_)
             gam = np.where(valid & (yhy > 0), sy / np.where(yhy > 0, yhy, 1.0), gam)
             if len(S) > memory:
                 S.pop(0), Yl.pop(0), R.pop(0)
@@ -1346,7 +1379,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             if len(cols) < T:  # a retired column may hold the gap up: all back, for good
                 x = full(x).copy(order="F")
                 cols, q, A, Y, retire = np.arange(T), q_all, A_all, Y_all, False
-                s2, s02 = scales()
+                h0.set_q(q)
                 Z = linear(x)
                 f, g = evaluate(x, Z)
                 S, Yl, R, gam = [], [], [], np.ones(T)
@@ -1372,9 +1405,187 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 S = [np.asfortranarray(v[:, keep]) for v in S]
                 Yl = [np.asfortranarray(v[:, keep]) for v in Yl]
                 R = [v[keep] for v in R]
-                s2, s02 = scales()
+                h0.set_q(q)
     if not converged:
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),
                   trace=trace, objective=float(final["F"]), dual_gap=cert.gap,
                   scale=cert.scale, active=active)
+
+
+def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
+                 single=False, memory=10, rank=100):
+    """Preconditioned L-BFGS for a smooth penalty whose Q couples the tasks (graph, mean;
+    see :func:`_modal`), run in the eigenbasis of Q. With Q = U diag(mu) U^T, W' = W U
+    and b' = b U the penalty is 1/2 sum_t mu_t ||w'_t||^2, one "mode" per column, and
+    the loss's curvature, approximated as (X^T diag(c mean_t A_t) X) (x) I_T as in
+    :func:`_lbfgs_columns`, looks the same in every orthonormal basis of the tasks. So
+    that solver's initial inverse Hessian applies per mode with q = mu
+    (:class:`_LowRankInverse`: the top ``rank`` eigenpairs of X^T diag(w) X from a
+    randomized range finder, a constant beyond). The loss couples the modes, so there is
+    one curvature memory, one scaling s^T y / y^T P^-1 y and one step for all of them
+    (Armijo backtracking on the whole objective from the unit step). Per iteration: Z =
+    (X W' + b') U^T (one GEMM and an n x T x T product) and X^T (G U) (one GEMM); the
+    trial points of the line search cost no GEMM.
+
+    Measured on the default classifier (HOG 2,100 x 2,916 float32, 15 one-vs-rest
+    sub-tasks, ``MultiTaskClassifier()``: graph, alpha 1e-2, tol 1e-4): 50 iterations,
+    1.0 s, against scipy's L-BFGS-B on the same objective, 274 iterations and 7.0 s; at
+    alpha = 1/n 188 iterations (3.5 s) against 817 (21.6 s). Tried and dropped: a memory
+    and a scaling per mode (the modes mix tasks of very different curvature: 667
+    iterations), the modes scaled by each task's curvature at the start (C^1/2 U: 51 and
+    394 iterations).
+
+    Stopping as :func:`_lbfgs_columns`: the certificate of :class:`_Certifier` at W = W'
+    U^T, tried once the gradient's share of the gap, 1/2 sum_t ||g'_t||^2 / mu_t (=
+    1/2 ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32
+    data, tol >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that
+    stalls (no descent, three failed certificates, or no new low of that share for 25
+    iterations). A run that cannot descend in float64 returns unconverged (:func:`lbfgs`
+    then goes on with scipy's L-BFGS-B from its point)."""
+    X = oracle.X
+    n, d = X.shape
+    T = W0.shape[1]
+    Qn = np.asarray(to_numpy(Q), dtype=np.float64)
+    mu, U = np.linalg.eigh((Qn + Qn.T) / 2)
+    A = np.asarray(oracle.A, dtype=np.float64)
+    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
+    kind = oracle.kind
+    cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
+    thr = cert.tol * cert.scale
+    STALL = 25
+    w = (0.25 if kind == "logistic" else 1.0) * A.mean(axis=1)
+    sum_w = float(w.sum())
+    nb = 1 if fit_intercept else 0
+    single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
+        and isinstance(X, np.ndarray)
+    Xm = X.astype(np.float32) if single else X
+
+    def preconditioner():
+        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
+        return _LowRankInverse(V, lam, lam_tail, mu, 1.0 / sum_w if sum_w > 0 else 1.0, nb)
+
+    def matmul(M, B):
+        return M @ B.astype(M.dtype, copy=False)
+
+    def linear(x):  # Z = (X W' + b') U^T
+        Zr = matmul(Xm, x[:d])
+        if nb:
+            Zr += x[d]
+        return Zr @ U.T
+
+    def evaluate(x, Z):
+        lv, parts = _column_loss(kind, Z, Y, A)
+        return float(lv.sum()) + 0.5 * float(mu @ _cdot(x[:d], x[:d])), parts
+
+    def gradient(x, parts):
+        Gr = _column_grad(kind, parts, Y, A) @ U
+        g = np.empty_like(x)  # Fortran order, as x
+        if isinstance(Xm, np.ndarray):  # (G^T X)^T: faster than X^T G (OpenBLAS)
+            g[:d] = (Gr.T.astype(Xm.dtype) @ Xm).T
+        else:
+            g[:d] = matmul(Xm.T, Gr)
+        g[:d] += mu * x[:d]
+        if nb:
+            g[d] = Gr.sum(axis=0)
+        return g
+
+    def dot(a, b):
+        return float(_cdot(a, b).sum())
+
+    def restart(x):
+        Z = linear(x)
+        f, parts = evaluate(x, Z)
+        return Z, f, gradient(x, parts)
+
+    final = {}
+
+    def certify(x):
+        W, b = x[:d] @ U.T, (x[d] @ U.T if nb else np.zeros(T))
+        lin = oracle.linear(W, b)
+        fx, aux = oracle.value(W, b, lin)
+        final.update(W=W, b=b, F=fx)
+        return cert(W, b, lin, aux, fx)
+
+    x = np.empty((d + nb, T), order="F")
+    x[:d] = np.asarray(W0, dtype=np.float64) @ U
+    if nb:
+        x[d] = np.asarray(b0, dtype=np.float64) @ U
+    h0 = preconditioner()
+    Z, f, g = restart(x)
+    trace = [f]
+    S, Yl, R, gam = [], [], [], 1.0
+    converged, failed_certs, it = False, 0, 0
+    best_share, since_best = math.inf, 0
+    for it in range(1, max_iter + 1):
+        r = g.copy(order="F")  # two-loop recursion
+        coefs = []
+        for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
+            a = rho * dot(s_, r)
+            r -= a * y_
+            coefs.append(a)
+        r = gam * h0(r)
+        for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
+            r += (a - rho * dot(y_, r)) * s_
+        p = -r
+        gp = dot(g, p)
+        if not gp < 0:  # not a descent direction (rounding): the preconditioned gradient
+            p = -h0(g)
+            gp = dot(g, p)
+        XP = linear(p)  # Z moves by XP per unit step
+        # the penalty along the ray, 1/2 sum_t mu_t ||w'_t + s p_t||^2, from three sums
+        xx, xp_, pp = (float(mu @ _cdot(u, v)) for u, v in
+                       ((x[:d], x[:d]), (x[:d], p[:d]), (p[:d], p[:d])))
+        step, ok = 1.0, False
+        for _ in range(40):
+            Zn = Z + step * XP
+            lv, parts = _column_loss(kind, Zn, Y, A)
+            fn = float(lv.sum()) + 0.5 * (xx + step * (2.0 * xp_ + step * pp))
+            ok = gp < 0 and fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * abs(f)
+            if ok:
+                break
+            step *= 0.5
+        if not ok:  # no descent left in this precision
+            if Xm.dtype == np.float64:
+                break
+            Xm = X  # float32 cannot resolve it: on in float64
+            h0 = preconditioner()
+            Z, f, g = restart(x)
+            S, Yl, R, gam = [], [], [], 1.0
+            continue
+        s_ = step * p
+        xn = x + s_
+        gn = gradient(xn, parts)
+        y_ = gn - g
+        sy = dot(s_, y_)
+        if sy > 1e-12 * math.sqrt(dot(s_, s_) * dot(y_, y_)):
+            S.append(s_)
+            Yl.append(y_)
+            R.append(1.0 / sy)
+            yhy = float(h0.quadratic(y_).sum())
+            gam = sy / yhy if yhy > 0 else gam
+            if len(S) > memory:
+                S.pop(0), Yl.pop(0), R.pop(0)
+        x, Z, f, g = xn, Zn, fn, gn
+        trace.append(f)
+        share = 0.5 * float(_cdot(g[:d], g[:d]) @ (1.0 / mu))
+        best_share, since_best = (share, 0) if share < best_share else \
+            (best_share, since_best + 1)
+        stalled = since_best >= STALL
+        if share <= max(thr, 4.0 * cert.eps * abs(f)):  # the gap is at least the share
+            if certify(x):
+                converged = True
+                break
+            failed_certs += 1
+            stalled = stalled or failed_certs >= 3
+        if stalled and Xm.dtype != np.float64:
+            Xm = X
+            h0 = preconditioner()
+            Z, f, g = restart(x)
+            S, Yl, R, gam = [], [], [], 1.0
+            best_share, since_best, failed_certs = math.inf, 0, 0
+    if not converged:
+        converged = certify(x)
+    return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),
+                  trace=trace, objective=float(final["F"]), dual_gap=cert.gap,
+                  scale=cert.scale)

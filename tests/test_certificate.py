@@ -686,3 +686,24 @@ def test_xt_dot_equals_the_plain_product(rng, layout):
     assert got.dtype == want.dtype
     if layout in ("C", "float32"):  # the transposed form: returned C-contiguous
         assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+def test_null_intercepts_minimise_the_intercept_only_objective(rng, kind):
+    """The cold start of the modes' L-BFGS: the intercepts where the gradient of
+    F(0, b) is zero (weighted, unlabelled entries excluded); 0 for a one-class column."""
+    n, T = 300, 4
+    A = rng.uniform(0.2, 2.0, (n, T)) * (rng.random((n, T)) > 0.2)
+    Y = rng.standard_normal((n, T)) + 3.0
+    if kind == "logistic":
+        Y = np.where(rng.random((n, T)) < 0.2, 1.0, -1.0)
+        Y[:, 3] = -1.0  # one class only
+    Y = np.where(A > 0, Y, 0.0)
+    b = _solver._null_intercepts(kind, Y, A)
+    Z = np.broadcast_to(b, (n, T))
+    _, parts = _solver._column_loss(kind, Z, Y, A)
+    g = _solver._column_grad(kind, parts, Y, A).sum(axis=0)
+    if kind == "logistic":
+        assert b[3] == 0.0
+        g = g[:3]
+    np.testing.assert_allclose(g, 0.0, atol=1e-10 * A.sum())

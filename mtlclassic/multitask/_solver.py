@@ -22,7 +22,8 @@ nan.
   known ones.
 * :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap; for
   separable ones (ridge: diagonal Q, element-wise loss) :func:`_lbfgs_columns`, one
-  preconditioned L-BFGS per column, batched.
+  preconditioned L-BFGS per column, batched; for those coupled through a positive definite
+  Q (graph, mean) :func:`_lbfgs_modes`, one preconditioned L-BFGS in Q's eigenbasis.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.
@@ -1050,15 +1051,21 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
                   dual_gap=cert.gap if available else math.nan, scale=cert.scale)
 
 
-def _separable(oracle, Q):
-    """Whether the problem splits into one independent smooth problem per column: an
-    in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss (all
-    logistic or all squared columns, no softmax task) and a diagonal, positive definite Q
-    (the ridge penalty). Then :func:`_lbfgs_columns` solves it."""
+def _element_wise_on_cpu(oracle):
+    """An in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss
+    (all logistic or all squared columns, no softmax task): what the preconditioned
+    L-BFGS solvers evaluate themselves (:func:`_column_loss`)."""
     X = oracle.X if isinstance(oracle, DataOracle) else None
     cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
-    if not cpu_data or oracle.kind not in ("logistic", "squared") or oracle.softmax \
-            or not isinstance(oracle.A, np.ndarray) or len(X.shape) != 2:
+    return cpu_data and oracle.kind in ("logistic", "squared") and not oracle.softmax \
+        and isinstance(oracle.A, np.ndarray) and len(X.shape) == 2
+
+
+def _separable(oracle, Q):
+    """Whether the problem splits into one independent smooth problem per column: an
+    element-wise loss on CPU data (:func:`_element_wise_on_cpu`) and a diagonal, positive
+    definite Q (the ridge penalty). Then :func:`_lbfgs_columns` solves it."""
+    if not _element_wise_on_cpu(oracle):
         return False
     Q = np.asarray(to_numpy(Q), dtype=np.float64)
     return Q.size > 0 and np.count_nonzero(Q - np.diag(np.diag(Q))) == 0 \
@@ -1068,10 +1075,7 @@ def _separable(oracle, Q):
 def _modal(oracle, Q):
     """Whether :func:`_lbfgs_modes` applies: the conditions of :func:`_separable` but any
     symmetric positive definite Q (graph, mean: the tasks coupled through Q only)."""
-    X = oracle.X if isinstance(oracle, DataOracle) else None
-    cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
-    if not cpu_data or oracle.kind not in ("logistic", "squared") or oracle.softmax \
-            or not isinstance(oracle.A, np.ndarray) or len(X.shape) != 2:
+    if not _element_wise_on_cpu(oracle):
         return False
     Q = np.asarray(to_numpy(Q), dtype=np.float64)
     if Q.size == 0 or not np.all(np.isfinite(Q)):
@@ -1125,6 +1129,40 @@ def _null_intercepts(kind, Y, A):
     N = np.where(Y < 0, A, 0.0).sum(axis=0)
     ok = (P > 0) & (N > 0)
     return np.where(ok, np.log(np.where(ok, P, 1.0) / np.where(ok, N, 1.0)), 0.0)
+
+
+def _quadratic_gradient(Xm, G, x, q, nb):
+    """The gradient at x = [W; b] (Fortran-ordered (d + nb, T)) of the loss with dL/dZ = G
+    plus 1/2 sum_t q_t ||w_t||^2: [X^T G + q W; column sums of G], in x's order (for
+    dense X as (G^T X)^T: 1.6x faster than X^T G with OpenBLAS here)."""
+    d = x.shape[0] - nb
+    g = np.empty_like(x)
+    if isinstance(Xm, np.ndarray):
+        g[:d] = (G.T.astype(Xm.dtype) @ Xm).T
+    else:
+        XT = Xm.T
+        g[:d] = XT @ G.astype(XT.dtype, copy=False)
+    g[:d] += q * x[:d]
+    if nb:
+        g[d] = G.sum(axis=0)
+    return g
+
+
+def _two_loop(g, S, Yl, R, gam, h0, dot):
+    """The L-BFGS two-loop recursion (Nocedal, Math. Comp. 1980): H g from the curvature
+    pairs (S, Yl) with R = 1 / s^T y and the initial inverse Hessian gam * h0. ``dot``
+    is the inner product: column sums (one recursion per column, R and gam per column) or
+    their total (one recursion for all)."""
+    r = g.copy(order="F")
+    coefs = []
+    for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
+        a = rho * dot(s_, r)
+        r -= a * y_
+        coefs.append(a)
+    r = gam * h0(r)
+    for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
+        r += (a - rho * dot(y_, r)) * s_
+    return r
 
 
 def _cdot(a, b):
@@ -1257,15 +1295,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         return M @ B.astype(M.dtype, copy=False)
 
     def gradient(x, G):
-        g = np.empty_like(x)  # Fortran order: a column per sub-task, contiguous
-        if isinstance(Xm, np.ndarray):  # (G^T X)^T: 1.6x faster than X^T G here (OpenBLAS)
-            g[:d] = (G.T.astype(Xm.dtype) @ Xm).T
-        else:
-            g[:d] = matmul(Xm.T, G)
-        g[:d] += q * x[:d]
-        if nb:
-            g[d] = G.sum(axis=0)
-        return g
+        return _quadratic_gradient(Xm, G, x, q, nb)
 
     def evaluate(x, Z):
         lv, parts = _column_loss(kind, Z, Y, A)
@@ -1320,16 +1350,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
     for it in range(1, max_iter + 1):
         # two-loop recursion, every column on its own (column sums of products)
-        r = g.copy(order="F")
-        coefs = []
-        for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
-            a = rho * _cdot(s_, r)
-            r -= a * y_
-            coefs.append(a)
-        r = gam * h0(r)
-        for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
-            r += (a - rho * _cdot(y_, r)) * s_
-        p = -r
+        p = -_two_loop(g, S, Yl, R, gam, h0, _cdot)
         gp = _cdot(g, p)
         bad = ~(gp < 0)
         if bad.any():  # not a descent direction (rounding): the preconditioned gradient
@@ -1494,16 +1515,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         return float(lv.sum()) + 0.5 * float(mu @ _cdot(x[:d], x[:d])), parts
 
     def gradient(x, parts):
-        Gr = _column_grad(kind, parts, Y, A) @ U
-        g = np.empty_like(x)  # Fortran order, as x
-        if isinstance(Xm, np.ndarray):  # (G^T X)^T: faster than X^T G (OpenBLAS)
-            g[:d] = (Gr.T.astype(Xm.dtype) @ Xm).T
-        else:
-            g[:d] = matmul(Xm.T, Gr)
-        g[:d] += mu * x[:d]
-        if nb:
-            g[d] = Gr.sum(axis=0)
-        return g
+        return _quadratic_gradient(Xm, _column_grad(kind, parts, Y, A) @ U, x, mu, nb)
 
     def dot(a, b):
         return float(_cdot(a, b).sum())
@@ -1536,16 +1548,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     converged, failed_certs, it, last_gap = False, 0, 0, math.inf
     best_share, since_best = math.inf, 0
     for it in range(1, max_iter + 1):
-        r = g.copy(order="F")  # two-loop recursion
-        coefs = []
-        for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
-            a = rho * dot(s_, r)
-            r -= a * y_
-            coefs.append(a)
-        r = gam * h0(r)
-        for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
-            r += (a - rho * dot(y_, r)) * s_
-        p = -r
+        p = -_two_loop(g, S, Yl, R, gam, h0, dot)
         gp = dot(g, p)
         if not gp < 0:  # not a descent direction (rounding): the preconditioned gradient
             p = -h0(g)

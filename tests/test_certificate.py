@@ -476,6 +476,9 @@ def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
               task_weight=[1e-3, 1.0, 0.03])
     if case == "come back":
         kw.update(alpha=1e-2, tol=1e-12, task_weight=[1.0, 2.0, 0.5])
+        # the preconditioner from the start, as when this path was found (starting on the
+        # scalar one, this fit certifies with its columns retired: the path is not reached)
+        monkeypatch.setattr(_solver, "_eigenpairs_after", lambda X, k, T: 0)
     results = _columns_results(monkeypatch)
     a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
     assert not warned and a.dual_gap_ <= kw["tol"] * a._null_scale_ + 1e-13
@@ -707,3 +710,79 @@ def test_null_intercepts_minimise_the_intercept_only_objective(rng, kind):
         assert b[3] == 0.0
         g = g[:3]
     np.testing.assert_allclose(g, 0.0, atol=1e-10 * A.sum())
+
+
+def _eigen_spy(monkeypatch):
+    """Counts the range finder's runs (the preconditioners' eigenpairs)."""
+    calls = []
+    real = _solver._top_eigenpairs
+    monkeypatch.setattr(_solver, "_top_eigenpairs",
+                        lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    return calls
+
+
+def test_easy_sparse_fit_skips_the_eigenpairs(monkeypatch):
+    """Wide sparse X (few stored values per column) and an easy problem: the default
+    classifier certifies on the scalar preconditioner, no range finder (it cost 4.5 s
+    against 0.25 s for the whole fit on 10,000 x 100,000), and reaches the reference
+    (scipy's L-BFGS-B) optimum."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    n, d, nnz = 2000, 20000, 20
+    X = scipy.sparse.random(n, d, density=nnz / d, format="csr", random_state=1)
+    Y = (X @ rng.standard_normal((d, 3)) + 0.1 * rng.standard_normal((n, 3)) > 0).astype(int)
+    assert _solver._affordable_rank(X, 100) == 0  # 2 stored values per column
+    calls = _eigen_spy(monkeypatch)
+    m, warned = _fit(MultiTaskClassifier(), X, Y)
+    assert not calls and not warned and m.dual_gap_ <= m.tol * m._null_scale_
+    monkeypatch.setattr(_solver, "_modal", lambda oracle, Q: False)
+    ref, _ = _fit(MultiTaskClassifier(), X, Y)
+    assert abs(m.objective_ - ref.objective_) <= m.dual_gap_ + ref.dual_gap_
+
+
+def test_eigenpairs_start_at_once_or_after_their_cost():
+    """Dense X with many sub-tasks builds them at once; few sub-tasks or sparse X after
+    the iterations have cost as much; a rank of 0 (sparse, too few stored values) never."""
+    import scipy.sparse
+
+    dense = np.zeros((5000, 400))
+    assert _solver._eigenpairs_after(dense, 100, 15) == 0
+    assert _solver._eigenpairs_after(dense, 100, 2) == 55
+    assert _solver._eigenpairs_after(np.zeros((50, 40)), 40, 2) == 0  # small: at once
+    n, d, per_row = 10000, 100000, 100  # 1e6 stored values, built directly (fast)
+    cols = np.arange(n * per_row) % d
+    sparse = scipy.sparse.csr_matrix((np.ones(n * per_row), cols,
+                                      np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
+    assert _solver._eigenpairs_after(sparse, 10, 3) == 17
+    assert _solver._affordable_rank(np.zeros((50, 40)), 100) == 40
+    assert _solver._affordable_rank(np.zeros((50, 3)), 100) == 3  # small d: all of it
+    X = scipy.sparse.random(100, 1000, density=0.05, format="csr", random_state=0)
+    assert _solver._affordable_rank(X, 100) == 0  # 5 values per column
+    X = scipy.sparse.random(1000, 100, density=0.5, format="csr", random_state=0)
+    assert _solver._affordable_rank(X, 100) == 100
+    assert _solver._affordable_rank(_solver.CenteredSparse(X, np.zeros(100)), 30) == 30
+
+
+def test_cv_and_warm_starts_reuse_the_eigenpairs_on_the_same_data(rng, monkeypatch):
+    """A warm-started refit on the same data reuses the preconditioner (the CV grid built
+    it 41 times for 8 alphas x 5 folds); on other data of the same shape it is rebuilt
+    and the fit equals a cold one."""
+    from mtlclassic.multitask import MultiTaskClassifierCV
+
+    X, Y = _wide_classification(rng, n=300, d=200)
+    Y = np.where(Y == None, 0, Y).astype(int)  # noqa: E711
+    calls = _eigen_spy(monkeypatch)
+    MultiTaskClassifierCV(alphas=4, cv=3).fit(X, Y)
+    assert 1 <= len(calls) <= 4  # at most once per fold and once for the refit
+    calls.clear()
+    m = MultiTaskClassifier(alpha=1e-3, warm_start=True).fit(X, Y)
+    first = len(calls)
+    m.set_params(alpha=3e-4).fit(X, Y)
+    assert first == 1 and len(calls) == 1  # reused
+    X2 = X + 0.1 * rng.standard_normal(X.shape)
+    m.set_params(alpha=3e-4, tol=1e-10, max_iter=5000).fit(X2, Y)
+    assert len(calls) == 2  # other data: rebuilt
+    cold, _ = _fit(MultiTaskClassifier(alpha=3e-4, tol=1e-10, max_iter=5000), X2, Y)
+    assert abs(m.objective_ - cold.objective_) <= m.dual_gap_ + cold.dual_gap_ + 1e-12
+    assert "_eig_cache" not in m.__getstate__()

@@ -600,9 +600,15 @@ class _BaseMultiTask(BaseEstimator):
         if ctx["solver"] == "lbfgs" and task_gram:  # a quadratic: solved exactly
             res = _solver.smooth_task_gram(oracle, pen, alpha, Q, W0, tol, self.max_iter)
         elif ctx["solver"] == "lbfgs":
-            # float32 data: the ridge L-BFGS may iterate in float32 (certified in float64)
+            # float32 data: the ridge L-BFGS may iterate in float32 (certified in float64);
+            # the preconditioner is kept for the next fit of a warm-started path (the CV
+            # grid), used only on the same data
+            cache = getattr(self, "_eig_cache", None) if self.warm_start else None
+            cache = {} if cache is None else cache
             res = _solver.lbfgs(oracle, pen, alpha, Q, W0, b0, oracle.fit_intercept,
-                                self.max_iter, tol, single=ctx.get("single", False))
+                                self.max_iter, tol, single=ctx.get("single", False),
+                                cache=cache)
+            self._eig_cache = cache if self.warm_start else None
         else:
             cap = oracle.lipschitz_bound() if task_gram else _solver.lipschitz_estimate(
                 Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
@@ -699,7 +705,8 @@ class _BaseMultiTask(BaseEstimator):
     def __getstate__(self):
         """Pickles hold NumPy arrays: a GPU-fitted model loads anywhere."""
         state = super().__getstate__()
-        state.pop("_gram_cache", None)  # a solver cache, not part of the model
+        state.pop("_gram_cache", None)  # solver caches, not part of the model
+        state.pop("_eig_cache", None)
         return {k: to_numpy(v) if is_cupy_array(v) else v for k, v in state.items()}
 
     def __sklearn_tags__(self):

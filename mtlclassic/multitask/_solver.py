@@ -949,7 +949,7 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
 
 
 def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, columns=True,
-          single=False):
+          single=False, cache=None):
     """L-BFGS (Liu & Nocedal, Math. Program. 1989; scipy's L-BFGS-B) on the smooth
     problems (ridge, mean, graph penalties): same oracles, same objective. Stops when the
     duality gap certifies the point (see :class:`_Certifier`; checked after every
@@ -962,7 +962,12 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
     column, stopped by the same certificate (``columns=False`` skips it; ``single``: its
     iterations may use a float32 copy of X, see there); should its line
     search stall short of the certificate (a tol at the rounding level of the per-column
-    objectives), scipy's L-BFGS-B goes on from its point."""
+    objectives), scipy's L-BFGS-B goes on from its point. A coupled one (positive
+    definite Q: graph, mean; :func:`_modal`) goes to :func:`_lbfgs_modes` likewise.
+
+    ``cache``: a dict the caller keeps between fits on the same data (a warm-started path,
+    the CV grid): the preconditioner's eigenpairs are kept there and reused while X, the
+    curvature weights and the precision are the same (:class:`_Eigenpairs`)."""
 
     fast = None if not columns else _lbfgs_columns if _separable(oracle, Q) else \
         _lbfgs_modes if _modal(oracle, Q) else None
@@ -974,9 +979,13 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
         # 6x slower on 2 threads as the spinning BLAS threads took the cores its
         # element-wise work needs): one thread below 1e9 flops per product
         small = 2.0 * n * d * W0.shape[1] < 1e9
+        # (the range finder runs on the same threads as the iterations: on 2 threads where
+        # the fit runs on 1 it took 0.145 instead of 0.225 s (10,000 x 400), but n_jobs = 1
+        # and 2 no longer gave the same bits)
+        eig = _Eigenpairs(cache)
         with blas_threads(1) if small else contextlib.nullcontext():
             res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
-                       single=single)
+                       single=single, eig=eig)
         if res.converged or res.n_iter >= max_iter:
             return res
         more = lbfgs(oracle, penalty, alpha, Q, res.W, res.b, fit_intercept,
@@ -1059,6 +1068,88 @@ def _element_wise_on_cpu(oracle):
     cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
     return cpu_data and oracle.kind in ("logistic", "squared") and not oracle.softmax \
         and isinstance(oracle.A, np.ndarray) and len(X.shape) == 2
+
+
+class _Eigenpairs:
+    """The preconditioners' eigenpairs (:func:`_top_eigenpairs`), kept in ``cache`` (a
+    dict, or None) for the next fit on the same data:
+    keyed by X's shape, dtype and type, X r for a fixed random r (any change of X changes
+    it but for changes orthogonal to r, of probability 0), the weights w and the rank. A CV
+    grid of 8 alphas x 5 folds rebuilt them 41 times (9 of its 13 s)."""
+
+    def __init__(self, cache=None):
+        self.cache = cache
+
+    def __call__(self, Xm, w, k):
+        key = None
+        if self.cache is not None:
+            r = np.random.default_rng(12345).standard_normal((Xm.shape[1], 1))
+            key = (Xm.shape, str(Xm.dtype), type(Xm).__name__, k,
+                   np.asarray(Xm @ r.astype(Xm.dtype)).ravel(), np.array(w))
+            old = self.cache.get("eigenpairs")
+            if old is not None and len(old[0]) == len(key) and all(
+                    np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+                    for a, b in zip(old[0], key)):
+                return old[1]
+        out = _top_eigenpairs(Xm, w, k)
+        if self.cache is not None:
+            self.cache["eigenpairs"] = (key, out)
+        return out
+
+    def cached(self, Xm, w, k):
+        """Whether __call__ would return kept eigenpairs (no range finder)."""
+        if self.cache is None or "eigenpairs" not in self.cache:
+            return False
+        old = self.cache["eigenpairs"][0]
+        return old[0] == Xm.shape and old[1] == str(Xm.dtype) and old[3] == k \
+            and np.array_equal(old[5], w)
+
+
+def _affordable_rank(X, rank):
+    """The preconditioner's rank: ``rank``, at most min(n, d), and at most the values X
+    stores per column, so that its d x (rank + 10) basis is no larger than X (sparse X
+    of 2^20 columns and 50 values a row: 5.5 GB and 63 s at rank 100, where scipy's
+    L-BFGS-B fitted in 3 s); where that cap leaves fewer than 10, none is built."""
+    n, d = X.shape
+    k = int(min(rank, d, n))
+    inner = X.X if isinstance(X, CenteredSparse) else X
+    if scipy.sparse.issparse(inner) and inner.nnz // max(d, 1) < k:
+        k = int(inner.nnz // max(d, 1))
+        k = k if k >= 10 else 0
+    return k
+
+
+def _eigenpairs_after(X, k, T):
+    """After how many iterations on the scalar preconditioner the L-BFGS solvers build the
+    eigenpairs (0: at once), as in ski rental: once the iterations have cost what the
+    range finder costs, ~5 products with X of k + 10 columns against two of T per
+    iteration, the wide products of dense X counted 2.5x cheaper (measured on HOG, 2,100 x
+    2,916). At once for dense X where that is under 10 iterations (ridge, 15 sub-tasks:
+    starting without them cost 3 iterations, 36 instead of 33). Else an easy problem
+    certifies before paying for them: sparse 10,000 x 100,000 in 2-7 iterations (0.14-0.23
+    s) where building them first took 4.5 s; a dense 20,000 x 1,000 fit of 2 sub-tasks,
+    2 iterations. At once, too, where they cost under ~1e8 flops (small problems: there a
+    full-rank preconditioner solves to far below tol in a few iterations, which
+    scikit-learn's sample-weight equivalence check, at rtol 1e-7 on the predictions,
+    relies on)."""
+    dense = isinstance(X, np.ndarray)
+    inner = X.X if isinstance(X, CenteredSparse) else X
+    stored = inner.nnz if scipy.sparse.issparse(inner) else X.shape[0] * X.shape[1]
+    if 10.0 * stored * (k + 10) < 1e8:  # a few milliseconds: at once
+        return 0
+    cost = 5.0 * (k + 10) / (2.0 * T) / (2.5 if dense else 1.0)
+    return 0 if dense and cost <= 10 else int(math.ceil(cost))
+
+
+def _scalar_inverse(Xm, w, q, sb, nb, seed=0):
+    """A scalar P^-1 per column, 1 / (c + q_t) with c = tr(X^T diag(w) X) / d (Hutchinson's
+    estimate from 4 random probes, one product with X): the preconditioners' stand-in
+    before (or instead of) the eigenpairs."""
+    n, d = Xm.shape
+    g = np.random.default_rng(seed).standard_normal((d, 4)).astype(Xm.dtype)
+    Xg = np.asarray(Xm @ g, dtype=np.float64)
+    c = float((w[:, None] * Xg * Xg).sum()) / (4.0 * d)
+    return _LowRankInverse(np.zeros((d, 0)), np.zeros(0), max(c, 1e-300), q, sb, nb)
 
 
 def _separable(oracle, Q):
@@ -1215,7 +1306,7 @@ def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
 
 
 def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
-                   single=False, memory=10, rank=100):
+                   single=False, memory=10, rank=100, eig=None):
     """Preconditioned L-BFGS run separately on every column of a separable problem (see
     :func:`_separable`: element-wise loss, diagonal Q; the ridge penalty), all columns at
     once: one GEMM for X P (the search directions), one for X^T G per iteration, and a
@@ -1253,6 +1344,11 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     ~1,700 on the slowest columns, is set by the spectrum beyond rank 100 against alpha, not
     by the curvature weights; memory 5, 20, 30: 142, 129, 122.
 
+    The eigenpairs (``eig``: :class:`_Eigenpairs`, kept between the fits of a warm-started
+    path) have a rank X can afford (:func:`_affordable_rank`)
+    and, where they cost more than ~10 iterations, come after a few iterations on a scalar
+    preconditioner (:func:`_eigenpairs_after`).
+
     With ``single`` (the caller's data came in float32) and tol >= 1e-6 the iterations
     run on a float32 copy of X (the products with X are memory-bound: half the bytes; the
     data hold no more digits than that); the stopping test is always the certificate of
@@ -1285,11 +1381,18 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
     nb = 1 if fit_intercept else 0
 
+    eig = _Eigenpairs() if eig is None else eig
+    k = _affordable_rank(X, rank)
+
     def preconditioner(Xm):  # P^-1, per (active) column
-        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
+        if k == 0:
+            return _scalar_inverse(Xm, w, q, sb, nb)
+        V, lam, lam_tail = eig(Xm, w, k)
         return _LowRankInverse(V, lam, lam_tail, q, sb, nb)
 
-    h0 = preconditioner(Xm)
+    lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
+    built = lazy == 0
+    h0 = preconditioner(Xm) if built else _scalar_inverse(Xm, w, q, sb, nb)
 
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
@@ -1316,9 +1419,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     def in_float64(x):
         """Go on from x in float64: X and float64 eigenvectors (float32 ones are too rough
         on an ill-conditioned X to give useful directions); returns Z, f, g there."""
-        nonlocal Xm, h0
+        nonlocal Xm, h0, built
         Xm = X
-        h0 = preconditioner(Xm)
+        h0, built = preconditioner(Xm), True
         Z = linear(x)
         return (Z,) + tuple(evaluate(x, Z))
 
@@ -1396,6 +1499,12 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(float(f.sum()) + f_done)
         active.append(len(cols))
+        if not built and it >= lazy:
+            h0, built = preconditioner(Xm), True
+            if S:  # each column's scaling in the new metric, from its last pair
+                yhy = h0.quadratic(Yl[-1])
+                ok = (R[-1] > 0) & (yhy > 0)
+                gam = np.where(ok, 1.0 / np.where(ok, R[-1] * yhy, 1.0), gam)
         sh = 0.5 * _cdot(g[:d], g[:d]) / q
         share = float(sh.sum()) + share_done
         best_share, since_best = (share, 0) if share < best_share else \
@@ -1446,8 +1555,10 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                   scale=cert.scale, active=active)
 
 
+
+
 def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
-                 single=False, memory=10, rank=100):
+                 single=False, memory=10, rank=100, eig=None):
     """Preconditioned L-BFGS for a smooth penalty whose Q couples the tasks (graph, mean;
     see :func:`_modal`), run in the eigenbasis of Q. With Q = U diag(mu) U^T, W' = W U
     and b' = b U the penalty is 1/2 sum_t mu_t ||w'_t||^2, one "mode" per column, and
@@ -1460,7 +1571,10 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     (Armijo backtracking on the whole objective from the unit step). Per iteration: Z =
     (X W' + b') U^T (one GEMM and an n x T x T product) and X^T (G U) (one GEMM); the
     trial points of the line search cost no GEMM. A cold start (W0 = 0, b0 = 0) begins at
-    the intercepts minimising F(0, b) (:func:`_null_intercepts`).
+    the intercepts minimising F(0, b) (:func:`_null_intercepts`). The eigenpairs (``eig``:
+    :class:`_Eigenpairs`, kept between the fits of a warm-started path) have a rank X can
+    afford (:func:`_affordable_rank`) and may come after a few iterations on a scalar
+    preconditioner (:func:`_eigenpairs_after`), as in :func:`_lbfgs_columns`.
 
     Measured on the default classifier (HOG 2,100 x 2,916 float32, 15 one-vs-rest
     sub-tasks, ``MultiTaskClassifier()``: graph, alpha 1e-2, tol 1e-4): 50 iterations,
@@ -1497,9 +1611,15 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         and isinstance(X, np.ndarray)
     Xm = X.astype(np.float32) if single else X
 
+    eig = _Eigenpairs() if eig is None else eig
+    k = _affordable_rank(X, rank)
+    sb = 1.0 / sum_w if sum_w > 0 else 1.0
+
     def preconditioner():
-        V, lam, lam_tail = _top_eigenpairs(Xm, w, min(rank, d, n))
-        return _LowRankInverse(V, lam, lam_tail, mu, 1.0 / sum_w if sum_w > 0 else 1.0, nb)
+        if k == 0:
+            return _scalar_inverse(Xm, w, mu, sb, nb)
+        V, lam, lam_tail = eig(Xm, w, k)
+        return _LowRankInverse(V, lam, lam_tail, mu, sb, nb)
 
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
@@ -1541,7 +1661,9 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         if not np.any(W0) and not np.any(b0):  # a cold start: from min_b F(0, b)
             b0 = _null_intercepts(kind, Y, A)
         x[d] = b0 @ U
-    h0 = preconditioner()
+    lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
+    built = lazy == 0
+    h0 = preconditioner() if built else _scalar_inverse(Xm, w, mu, sb, nb)
     Z, f, g = restart(x)
     trace = [f]
     S, Yl, R, gam = [], [], [], 1.0
@@ -1570,7 +1692,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             if Xm.dtype == np.float64:
                 break
             Xm = X  # float32 cannot resolve it: on in float64
-            h0 = preconditioner()
+            h0, built = preconditioner(), True
             Z, f, g = restart(x)
             S, Yl, R, gam = [], [], [], 1.0
             continue
@@ -1589,6 +1711,11 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(f)
+        if not built and it >= lazy:
+            h0, built = preconditioner(), True
+            if S:  # the scaling in the new metric, from the last pair
+                yhy = float(h0.quadratic(Yl[-1]).sum())
+                gam = 1.0 / (R[-1] * yhy) if yhy > 0 else gam
         share = 0.5 * float(_cdot(g[:d], g[:d]) @ (1.0 / mu))
         best_share, since_best = (share, 0) if share < best_share else \
             (best_share, since_best + 1)
@@ -1605,7 +1732,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             stalled = stalled or failed_certs >= 3
         if stalled and Xm.dtype != np.float64:
             Xm = X
-            h0 = preconditioner()
+            h0, built = preconditioner(), True
             Z, f, g = restart(x)
             S, Yl, R, gam = [], [], [], 1.0
             best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf

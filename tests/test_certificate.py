@@ -786,3 +786,41 @@ def test_cv_and_warm_starts_reuse_the_eigenpairs_on_the_same_data(rng, monkeypat
     cold, _ = _fit(MultiTaskClassifier(alpha=3e-4, tol=1e-10, max_iter=5000), X2, Y)
     assert abs(m.objective_ - cold.objective_) <= m.dual_gap_ + cold.dual_gap_ + 1e-12
     assert "_eig_cache" not in m.__getstate__()
+
+
+@pytest.mark.parametrize("penalty", ["ridge", "graph", "mean"])
+def test_mixed_task_types_take_the_preconditioned_lbfgs(rng, monkeypatch, penalty):
+    """Regression and classification tasks in one model (squared and logistic columns):
+    the per-column (ridge) and modes (graph, mean) L-BFGS evaluate each column's own loss
+    and reach the optimum of scipy's L-BFGS-B on the same objective (missing labels,
+    sample weights, a 3-class task, tol 1e-12); they took 784 and 508 iterations of it on
+    HOG at the defaults, 56 and 103 now."""
+    from mtlclassic.multitask import MultiTaskEstimator
+
+    X, Yc = _wide_classification(rng, n=150, d=60)
+    reg = X[:, :5] @ rng.standard_normal((5, 2)) + rng.standard_normal((150, 2))
+    Y = np.empty((150, 5), dtype=object)
+    Y[:, :3], Y[:, 3:] = Yc, reg
+    Y[rng.random((150, 5)) < 0.1] = None
+    sw = rng.uniform(0.5, 2.0, 150)
+    kw = dict(penalty=penalty, alpha=1e-2, tol=1e-12, max_iter=20000,
+              task_types=["classification"] * 3 + ["regression"] * 2)
+    fast = []
+    for name in ("_lbfgs_columns", "_lbfgs_modes"):
+        real = getattr(_solver, name)
+        monkeypatch.setattr(_solver, name,
+                            lambda *a, _r=real, **k: fast.append(a[3]) or _r(*a, **k))
+    a, warned = _fit(MultiTaskEstimator(**kw), X, Y, sample_weight=sw)
+    assert fast and not warned and a.dual_gap_ <= 1e-12 * a._null_scale_ + 1e-13
+    mu = float(np.linalg.eigvalsh(np.asarray(fast[-1], dtype=float)).min())
+    monkeypatch.setattr(_solver, "_separable", lambda oracle, Q: False)
+    monkeypatch.setattr(_solver, "_modal", lambda oracle, Q: False)
+    b, _ = _fit(MultiTaskEstimator(**kw), X, Y, sample_weight=sw)
+    assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_ + 1e-14
+    # on the scaled problem F is mu-strongly convex; compare the fitted models' predictions
+    radius = np.sqrt(2 * a.dual_gap_ / mu) + np.sqrt(2 * b.dual_gap_ / mu)
+    assert radius < 1e-3
+    Pa, Pb = a.decision_function(X), b.decision_function(X)
+    for pa, pb in zip(Pa if isinstance(Pa, list) else [Pa],
+                      Pb if isinstance(Pb, list) else [Pb]):
+        np.testing.assert_allclose(pa, pb, rtol=0, atol=1e-3)

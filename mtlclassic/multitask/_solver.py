@@ -1062,11 +1062,12 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
 
 def _element_wise_on_cpu(oracle):
     """An in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss
-    (all logistic or all squared columns, no softmax task): what the preconditioned
-    L-BFGS solvers evaluate themselves (:func:`_column_loss`)."""
+    (squared and / or logistic columns, no softmax task): what the preconditioned L-BFGS
+    solvers evaluate themselves (:func:`_column_loss`)."""
     X = oracle.X if isinstance(oracle, DataOracle) else None
     cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
-    return cpu_data and oracle.kind in ("logistic", "squared") and not oracle.softmax \
+    return cpu_data and oracle.kind in ("logistic", "squared", "mixed") \
+        and not oracle.softmax \
         and isinstance(oracle.A, np.ndarray) and len(X.shape) == 2
 
 
@@ -1213,7 +1214,13 @@ class _LowRankInverse:
 def _null_intercepts(kind, Y, A):
     """The intercepts minimising F(0, b) (W = 0 leaves them decoupled): the weighted mean
     of each column (squared loss) or the log-odds of its weighted class counts (logistic;
-    0 when a column has one class only). Y is 0 where A is."""
+    0 when a column has one class only). Y is 0 where A is; ``kind`` as in
+    :func:`_column_loss`."""
+    if not isinstance(kind, str):
+        b = np.empty(Y.shape[1])
+        for name, cols in (("squared", kind), ("logistic", ~kind)):
+            b[cols] = _null_intercepts(name, Y[:, cols], A[:, cols])
+        return b
     if kind == "squared":
         return (A * Y).sum(axis=0) / np.where(A.sum(axis=0) > 0, A.sum(axis=0), 1.0)
     P = np.where(Y > 0, A, 0.0).sum(axis=0)
@@ -1262,12 +1269,35 @@ def _cdot(a, b):
     return np.einsum("ij,ij->j", a, b)
 
 
+def _column_kind(oracle):
+    """The element-wise loss of an oracle's columns for :func:`_column_loss`: "squared",
+    "logistic", or (a model of mixed task types) a boolean array, True on the squared
+    columns."""
+    return np.asarray(to_numpy(oracle.sq), dtype=bool) if oracle.kind == "mixed" \
+        else oracle.kind
+
+
+def _column_curvature(kind, T):
+    """Each column's loss curvature bound: 1 (squared), 1/4 (logistic)."""
+    sq = np.full(T, kind == "squared") if isinstance(kind, str) else kind
+    return np.where(sq, 1.0, 0.25)
+
+
 def _column_loss(kind, Z, Y, A):
     """Per-column loss values (T,) of the element-wise loss and the parts its gradient
     dL/dZ is made of (:func:`_column_grad`); A = 0 entries, the unlabelled ones, with Y
     set to 0 by the caller, contribute nothing. Logistic: with M = y z and e = exp(-|M|),
     log(1 + exp(-M)) = log1p(e) + max(-M, 0), one exponential per entry for the value and
-    the gradient together (``np.logaddexp`` and ``expit`` took 3x as long)."""
+    the gradient together (``np.logaddexp`` and ``expit`` took 3x as long). ``kind`` a
+    boolean array (:func:`_column_kind`): squared loss on its True columns, logistic on
+    the others."""
+    if not isinstance(kind, str):
+        lv = np.empty(Z.shape[1])
+        parts = []
+        for name, cols in (("squared", kind), ("logistic", ~kind)):
+            lv[cols], part = _column_loss(name, Z[:, cols], Y[:, cols], A[:, cols])
+            parts.append(part)
+        return lv, tuple(parts)
     if kind == "squared":
         R = Z - Y
         return 0.5 * _cdot(A * R, R), R
@@ -1279,6 +1309,11 @@ def _column_loss(kind, Z, Y, A):
 def _column_grad(kind, parts, Y, A):
     """dL/dZ from the parts :func:`_column_loss` returned: A (z - y), or -A y
     sigmoid(-M) = -A y e / (1 + e) where M >= 0, -A y / (1 + e) where M < 0."""
+    if not isinstance(kind, str):
+        G = np.empty(Y.shape)
+        for name, cols, part in zip(("squared", "logistic"), (kind, ~kind), parts):
+            G[:, cols] = _column_grad(name, part, Y[:, cols], A[:, cols])
+        return G
     if kind == "squared":
         return A * parts
     M, e = parts
@@ -1367,12 +1402,11 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     q = np.diag(np.asarray(to_numpy(Q), dtype=np.float64)).copy()
     A = np.asarray(oracle.A, dtype=np.float64)
     Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
-    kind = oracle.kind
+    kind = _column_kind(oracle)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
-    curv = 0.25 if kind == "logistic" else 1.0
-    w = curv * A.mean(axis=1)
+    w = (A * _column_curvature(kind, T)).mean(axis=1)
     sum_w = float(w.sum())
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64
     single = single and isinstance(X, np.ndarray)
@@ -1434,6 +1468,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     best_share, since_best = math.inf, 0
     # the active columns; a retired one keeps its point in x_all, its f and its share
     cols, x_all, q_all, A_all, Y_all = np.arange(T), x.copy(order="F"), q, A, Y
+    kind_all = kind
     f_done, share_done, retire = 0.0, 0.0, T > 1
     active = []  # the number of active columns after each iteration
 
@@ -1521,6 +1556,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             if len(cols) < T:  # a retired column may hold the gap up: all back, for good
                 x = full(x).copy(order="F")
                 cols, q, A, Y, retire = np.arange(T), q_all, A_all, Y_all, False
+                kind = kind_all
                 h0.set_q(q)
                 Z = linear(x)
                 f, g = evaluate(x, Z)
@@ -1542,6 +1578,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 f_done += float(f[done].sum())
                 share_done += float(sh[done].sum())
                 cols, q, A, Y = cols[keep], q[keep], A[:, keep], Y[:, keep]
+                kind = kind if isinstance(kind, str) else kind[keep]
                 x, g = np.asfortranarray(x[:, keep]), np.asfortranarray(g[:, keep])
                 Z, f, gam = Z[:, keep], f[keep], gam[keep]
                 S = [np.asfortranarray(v[:, keep]) for v in S]
@@ -1600,11 +1637,11 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     mu, U = np.linalg.eigh((Qn + Qn.T) / 2)
     A = np.asarray(oracle.A, dtype=np.float64)
     Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
-    kind = oracle.kind
+    kind = _column_kind(oracle)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
-    w = (0.25 if kind == "logistic" else 1.0) * A.mean(axis=1)
+    w = (A * _column_curvature(kind, T)).mean(axis=1)
     sum_w = float(w.sum())
     nb = 1 if fit_intercept else 0
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \

@@ -1060,14 +1060,15 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
                   dual_gap=cert.gap if available else math.nan, scale=cert.scale)
 
 
-def _element_wise_on_cpu(oracle):
+def _element_wise_on_cpu(oracle, softmax=False):
     """An in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss
-    (squared and / or logistic columns, no softmax task): what the preconditioned L-BFGS
-    solvers evaluate themselves (:func:`_column_loss`)."""
+    (squared and / or logistic columns; and softmax tasks if ``softmax``): what the
+    preconditioned L-BFGS solvers evaluate (:func:`_column_loss`, or the oracle's grouped
+    native loss for softmax tasks, in :func:`_lbfgs_modes` only)."""
     X = oracle.X if isinstance(oracle, DataOracle) else None
     cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
     return cpu_data and oracle.kind in ("logistic", "squared", "mixed") \
-        and not oracle.softmax \
+        and (softmax or not oracle.softmax) \
         and isinstance(oracle.A, np.ndarray) and len(X.shape) == 2
 
 
@@ -1166,8 +1167,10 @@ def _separable(oracle, Q):
 
 def _modal(oracle, Q):
     """Whether :func:`_lbfgs_modes` applies: the conditions of :func:`_separable` but any
-    symmetric positive definite Q (graph, mean: the tasks coupled through Q only)."""
-    if not _element_wise_on_cpu(oracle):
+    symmetric positive definite Q (graph, mean: the tasks coupled through Q only), and
+    softmax tasks allowed (their K columns are coupled anyway: ridge with
+    ``loss="multinomial"`` comes here too)."""
+    if not _element_wise_on_cpu(oracle, softmax=True):
         return False
     Q = np.asarray(to_numpy(Q), dtype=np.float64)
     if Q.size == 0 or not np.all(np.isfinite(Q)):
@@ -1641,9 +1644,24 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
-    w = (A * _column_curvature(kind, T)).mean(axis=1)
+    # each column's curvature bound: 1 squared, 1/4 logistic, 1/2 softmax
+    w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
     sum_w = float(w.sum())
     nb = 1 if fit_intercept else 0
+    if oracle.softmax:  # a task's K softmax columns share their loss: the native grouped pass
+        def loss_at(Z):
+            lv, G = oracle.loss(Z, oracle.Y, oracle.A)
+            return float(lv), G
+
+        def grad_of(parts):
+            return parts
+    else:
+        def loss_at(Z):
+            lv, parts = _column_loss(kind, Z, Y, A)
+            return float(lv.sum()), parts
+
+        def grad_of(parts):
+            return _column_grad(kind, parts, Y, A)
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
         and isinstance(X, np.ndarray)
     Xm = X.astype(np.float32) if single else X
@@ -1668,11 +1686,11 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         return Zr @ U.T
 
     def evaluate(x, Z):
-        lv, parts = _column_loss(kind, Z, Y, A)
-        return float(lv.sum()) + 0.5 * float(mu @ _cdot(x[:d], x[:d])), parts
+        lv, parts = loss_at(Z)
+        return lv + 0.5 * float(mu @ _cdot(x[:d], x[:d])), parts
 
     def gradient(x, parts):
-        return _quadratic_gradient(Xm, _column_grad(kind, parts, Y, A) @ U, x, mu, nb)
+        return _quadratic_gradient(Xm, grad_of(parts) @ U, x, mu, nb)
 
     def dot(a, b):
         return float(_cdot(a, b).sum())
@@ -1697,6 +1715,11 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         b0 = np.asarray(b0, dtype=np.float64)
         if not np.any(W0) and not np.any(b0):  # a cold start: from min_b F(0, b)
             b0 = _null_intercepts(kind, Y, A)
+            for j, K in oracle.softmax:
+                # a softmax task's intercepts are defined up to a constant: its centred
+                # log class frequencies (the iterations keep their mean, as from 0)
+                c = np.where(Y[:, j:j + K] > 0, A[:, j:j + K], 0.0).sum(axis=0)
+                b0[j:j + K] = np.log(c) - np.log(c).mean() if np.all(c > 0) else 0.0
         x[d] = b0 @ U
     lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
     built = lazy == 0
@@ -1719,8 +1742,8 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         step, ok = 1.0, False
         for _ in range(40):
             Zn = Z + step * XP
-            lv, parts = _column_loss(kind, Zn, Y, A)
-            fn = float(lv.sum()) + 0.5 * (xx + step * (2.0 * xp_ + step * pp))
+            lv, parts = loss_at(Zn)
+            fn = lv + 0.5 * (xx + step * (2.0 * xp_ + step * pp))
             ok = gp < 0 and fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * abs(f)
             if ok:
                 break

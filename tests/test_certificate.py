@@ -742,14 +742,15 @@ def test_easy_sparse_fit_skips_the_eigenpairs(monkeypatch):
 
 
 def test_eigenpairs_start_at_once_or_after_their_cost():
-    """Dense X with many sub-tasks builds them at once; few sub-tasks or sparse X after
-    the iterations have cost as much; a rank of 0 (sparse, too few stored values) never."""
+    """Dense X builds them at once; large sparse X after the iterations have cost as much;
+    a rank of 0 (sparse, too few stored values per column) never."""
     import scipy.sparse
 
     dense = np.zeros((5000, 400))
     assert _solver._eigenpairs_after(dense, 100, 15) == 0
-    assert _solver._eigenpairs_after(dense, 100, 2) == 55
-    assert _solver._eigenpairs_after(np.zeros((50, 40)), 40, 2) == 0  # small: at once
+    assert _solver._eigenpairs_after(dense, 100, 2) == 0  # dense: always at once
+    small = scipy.sparse.csr_matrix(np.eye(50, 40))
+    assert _solver._eigenpairs_after(small, 40, 2) == 0  # small: at once
     n, d, per_row = 10000, 100000, 100  # 1e6 stored values, built directly (fast)
     cols = np.arange(n * per_row) % d
     sparse = scipy.sparse.csr_matrix((np.ones(n * per_row), cols,
@@ -848,3 +849,36 @@ def test_multinomial_takes_the_modes_lbfgs(rng, monkeypatch, penalty):
     # a softmax task's intercepts are defined up to a constant: both keep a zero mean
     # (the Dask comparison caught a cold start that shifted it by 0.7)
     np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("penalty", ["graph", "ridge"])
+def test_stalled_preconditioned_lbfgs_hands_over_to_scipy(monkeypatch, penalty):
+    """Sparse X with five columns 1,000x the others at alpha 1e-6: the preconditioners'
+    curvature model fails and the L-BFGS stalls in float64 (review: 2,000 iterations,
+    uncertified); after STALL64 iterations without progress, scipy's L-BFGS-B goes on from
+    its point and certifies, at the optimum of scipy's path alone."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n, d, m, T = 5000, 400, 20, 2
+    ind = np.sort(rng.integers(0, d, size=(n, m)), axis=1)
+    X = sp.csr_matrix((rng.standard_normal(n * m), ind.ravel(), np.arange(0, n * m + 1, m)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    s = np.ones(d)
+    s[:5] = 1000.0
+    X = sp.csr_matrix(X @ sp.diags(s))
+    Z = np.asarray(X @ (rng.standard_normal((d, T)) / np.sqrt(200)))
+    Y = (Z / np.median(np.abs(Z), axis=0) + rng.standard_normal((n, T)) > 0).astype(int)
+    calls = []
+    real = _solver.lbfgs
+    monkeypatch.setattr(_solver, "lbfgs",
+                        lambda *a, **k: calls.append(k.get("columns", True)) or real(*a, **k))
+    a, warned = _fit(MultiTaskClassifier(penalty=penalty, alpha=1e-6), X, Y)
+    assert calls == [True, False]  # the preconditioned solver, then scipy's from its point
+    assert not warned and a.dual_gap_ <= a.tol * a._null_scale_
+    monkeypatch.setattr(_solver, "lbfgs", real)
+    monkeypatch.setattr(_solver, "_modal", lambda oracle, Q: False)
+    monkeypatch.setattr(_solver, "_separable", lambda oracle, Q: False)
+    b, _ = _fit(MultiTaskClassifier(penalty=penalty, alpha=1e-6), X, Y)
+    assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_

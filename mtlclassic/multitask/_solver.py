@@ -983,8 +983,12 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
         # the fit runs on 1 it took 0.145 instead of 0.225 s (10,000 x 400), but n_jobs = 1
         # and 2 no longer gave the same bits)
         eig = _Eigenpairs(cache)
+        # at most half of max_iter: where its curvature model fails (sparse X, a few
+        # columns 1,000x the others, alpha 1e-6: uncertified after 2,000 iterations where
+        # scipy's L-BFGS-B certified in 165; review), scipy's L-BFGS-B gets the rest
+        budget = max(1, int(max_iter) // 2)
         with blas_threads(1) if small else contextlib.nullcontext():
-            res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
+            res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, budget, tol,
                        single=single, eig=eig)
         if res.converged or res.n_iter >= max_iter:
             return res
@@ -1122,36 +1126,63 @@ def _affordable_rank(X, rank):
 
 
 def _eigenpairs_after(X, k, T):
-    """After how many iterations on the scalar preconditioner the L-BFGS solvers build the
-    eigenpairs (0: at once), as in ski rental: once the iterations have cost what the
-    range finder costs, ~5 products with X of k + 10 columns against two of T per
-    iteration, the wide products of dense X counted 2.5x cheaper (measured on HOG, 2,100 x
-    2,916). At once for dense X where that is under 10 iterations (ridge, 15 sub-tasks:
-    starting without them cost 3 iterations, 36 instead of 33). Else an easy problem
-    certifies before paying for them: sparse 10,000 x 100,000 in 2-7 iterations (0.14-0.23
-    s) where building them first took 4.5 s; a dense 20,000 x 1,000 fit of 2 sub-tasks,
-    2 iterations. At once, too, where they cost under ~1e8 flops (small problems: there a
-    full-rank preconditioner solves to far below tol in a few iterations, which
-    scikit-learn's sample-weight equivalence check, at rtol 1e-7 on the predictions,
-    relies on)."""
-    dense = isinstance(X, np.ndarray)
-    inner = X.X if isinstance(X, CenteredSparse) else X
-    stored = inner.nnz if scipy.sparse.issparse(inner) else X.shape[0] * X.shape[1]
-    if 10.0 * stored * (k + 10) < 1e8:  # a few milliseconds: at once
+    """After how many iterations on the diagonal preconditioner (:class:`_DiagonalInverse`)
+    the L-BFGS solvers build the eigenpairs (0: at once). Dense X: at once (a lazy start
+    measured 2.5-3x slower on 20,000 x 1,000 with five columns 1,000x the others and 1-4
+    sub-tasks, its range finder costing only ~15-20 iterations there; review). Sparse X,
+    as in ski rental: once the iterations have cost what the range finder costs, ~5
+    products with X of k + 10 columns against two of T per iteration (an easy sparse
+    10,000 x 100,000 fit certifies in 2-7 iterations, 0.14-0.23 s, where building them
+    first took 4.5 s); at once where they cost under ~1e8 flops."""
+    if isinstance(X, np.ndarray):
         return 0
-    cost = 5.0 * (k + 10) / (2.0 * T) / (2.5 if dense else 1.0)
-    return 0 if dense and cost <= 10 else int(math.ceil(cost))
+    inner = X.X if isinstance(X, CenteredSparse) else X
+    if 10.0 * inner.nnz * (k + 10) < 1e8:  # a few milliseconds: at once
+        return 0
+    return int(math.ceil(5.0 * (k + 10) / (2.0 * T)))
 
 
-def _scalar_inverse(Xm, w, q, sb, nb, seed=0):
-    """A scalar P^-1 per column, 1 / (c + q_t) with c = tr(X^T diag(w) X) / d (Hutchinson's
-    estimate from 4 random probes, one product with X): the preconditioners' stand-in
-    before (or instead of) the eigenpairs."""
-    n, d = Xm.shape
-    g = np.random.default_rng(seed).standard_normal((d, 4)).astype(Xm.dtype)
-    Xg = np.asarray(Xm @ g, dtype=np.float64)
-    c = float((w[:, None] * Xg * Xg).sum()) / (4.0 * d)
-    return _LowRankInverse(np.zeros((d, 0)), np.zeros(0), max(c, 1e-300), q, sb, nb)
+class _DiagonalInverse:
+    """P^-1 for P = diag(X^T diag(w) X) (x) I + I (x) diag(q) on (d + nb, T) arrays (the
+    Jacobi preconditioner: entry (j, t) gets 1 / (D_j + q_t); an intercept row ``sb``):
+    the L-BFGS solvers' stand-in before (or instead of) the eigenpairs. Unlike a scalar it
+    puts features of very different scales on one footing (sparse X with five columns
+    1,000x the others: a scalar one left the gap at 0.79 after 2,000 iterations; review)."""
+
+    def __init__(self, Xm, w, q, sb, nb):
+        inner = Xm.X if isinstance(Xm, CenteredSparse) else Xm
+        if scipy.sparse.issparse(inner):
+            sq = np.asarray(inner.multiply(inner).T @ w).ravel()
+            if isinstance(Xm, CenteredSparse):  # sum w (x - m)^2
+                m = Xm.mean
+                sq = sq - 2.0 * m * np.asarray(inner.T @ w).ravel() + m * m * w.sum()
+        else:
+            sq = np.einsum("ij,ij,i->j", Xm, Xm, w.astype(Xm.dtype), dtype=np.float64)
+        self.D = np.maximum(sq, 1e-12 * max(float(sq.max()), 1e-300))
+        self.sb, self.nb, self.d = sb, nb, len(self.D)
+        self.set_q(q)
+
+    def set_q(self, q):
+        self.S = 1.0 / (self.D[:, None] + np.asarray(q, dtype=np.float64)[None, :])
+
+    def __call__(self, G):
+        out = np.empty_like(G)
+        out[:self.d] = self.S * G[:self.d]
+        if self.nb:
+            out[self.d] = self.sb * G[self.d]
+        return out
+
+    def quadratic(self, G):
+        Gw = G[:self.d]
+        out = (self.S * Gw * Gw).sum(axis=0)
+        return out + self.sb * G[self.d] * G[self.d] if self.nb else out
+
+
+# iterations without a new low of the gradient's share of the gap, in float64 with the
+# eigenpairs built, after which the preconditioned L-BFGS solvers hand over to scipy's
+# L-BFGS-B (sparse X with five columns 1,000x the others, alpha 1e-6: graph 1,058
+# iterations, 4.0 s -> 298, 1.5 s; scipy alone 1.1 s; review)
+STALL64 = 100
 
 
 def _separable(oracle, Q):
@@ -1423,13 +1454,13 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
     def preconditioner(Xm):  # P^-1, per (active) column
         if k == 0:
-            return _scalar_inverse(Xm, w, q, sb, nb)
+            return _DiagonalInverse(Xm, w, q, sb, nb)
         V, lam, lam_tail = eig(Xm, w, k)
         return _LowRankInverse(V, lam, lam_tail, q, sb, nb)
 
     lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
     built = lazy == 0
-    h0 = preconditioner(Xm) if built else _scalar_inverse(Xm, w, q, sb, nb)
+    h0 = preconditioner(Xm) if built else _DiagonalInverse(Xm, w, q, sb, nb)
 
     def matmul(M, B):
         return M @ B.astype(M.dtype, copy=False)
@@ -1570,6 +1601,8 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             Z, f, g = in_float64(x)
             S, Yl, R = [], [], []
             best_share, since_best = math.inf, 0
+        elif built and since_best >= STALL64:
+            break  # no progress in float64 either: scipy's L-BFGS-B goes on (see lbfgs)
         if retire:
             # a column whose share of the gap (and intercept gradient) is below
             # thr / (10 T) stops: the others' iterations do not depend on it, and the
@@ -1672,7 +1705,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
 
     def preconditioner():
         if k == 0:
-            return _scalar_inverse(Xm, w, mu, sb, nb)
+            return _DiagonalInverse(Xm, w, mu, sb, nb)
         V, lam, lam_tail = eig(Xm, w, k)
         return _LowRankInverse(V, lam, lam_tail, mu, sb, nb)
 
@@ -1723,7 +1756,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         x[d] = b0 @ U
     lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
     built = lazy == 0
-    h0 = preconditioner() if built else _scalar_inverse(Xm, w, mu, sb, nb)
+    h0 = preconditioner() if built else _DiagonalInverse(Xm, w, mu, sb, nb)
     Z, f, g = restart(x)
     trace = [f]
     S, Yl, R, gam = [], [], [], 1.0
@@ -1796,6 +1829,8 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Z, f, g = restart(x)
             S, Yl, R, gam = [], [], [], 1.0
             best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf
+        elif built and since_best >= STALL64:
+            break  # no progress in float64 either: scipy's L-BFGS-B goes on (see lbfgs)
     if not converged:
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),

@@ -849,36 +849,3 @@ def test_multinomial_takes_the_modes_lbfgs(rng, monkeypatch, penalty):
     # a softmax task's intercepts are defined up to a constant: both keep a zero mean
     # (the Dask comparison caught a cold start that shifted it by 0.7)
     np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-4)
-
-
-@pytest.mark.parametrize("penalty", ["graph", "ridge"])
-def test_stalled_preconditioned_lbfgs_hands_over_to_scipy(monkeypatch, penalty):
-    """Sparse X with five columns 1,000x the others at alpha 1e-6: the preconditioners'
-    curvature model fails and the L-BFGS stalls in float64 (review: 2,000 iterations,
-    uncertified); after STALL64 iterations without progress, scipy's L-BFGS-B goes on from
-    its point and certifies, at the optimum of scipy's path alone."""
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(0)
-    n, d, m, T = 5000, 400, 20, 2
-    ind = np.sort(rng.integers(0, d, size=(n, m)), axis=1)
-    X = sp.csr_matrix((rng.standard_normal(n * m), ind.ravel(), np.arange(0, n * m + 1, m)),
-                      shape=(n, d))
-    X.sum_duplicates()
-    s = np.ones(d)
-    s[:5] = 1000.0
-    X = sp.csr_matrix(X @ sp.diags(s))
-    Z = np.asarray(X @ (rng.standard_normal((d, T)) / np.sqrt(200)))
-    Y = (Z / np.median(np.abs(Z), axis=0) + rng.standard_normal((n, T)) > 0).astype(int)
-    calls = []
-    real = _solver.lbfgs
-    monkeypatch.setattr(_solver, "lbfgs",
-                        lambda *a, **k: calls.append(k.get("columns", True)) or real(*a, **k))
-    a, warned = _fit(MultiTaskClassifier(penalty=penalty, alpha=1e-6), X, Y)
-    assert calls == [True, False]  # the preconditioned solver, then scipy's from its point
-    assert not warned and a.dual_gap_ <= a.tol * a._null_scale_
-    monkeypatch.setattr(_solver, "lbfgs", real)
-    monkeypatch.setattr(_solver, "_modal", lambda oracle, Q: False)
-    monkeypatch.setattr(_solver, "_separable", lambda oracle, Q: False)
-    b, _ = _fit(MultiTaskClassifier(penalty=penalty, alpha=1e-6), X, Y)
-    assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_

@@ -983,12 +983,8 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
         # the fit runs on 1 it took 0.145 instead of 0.225 s (10,000 x 400), but n_jobs = 1
         # and 2 no longer gave the same bits)
         eig = _Eigenpairs(cache)
-        # at most half of max_iter: where its curvature model fails (sparse X, a few
-        # columns 1,000x the others, alpha 1e-6: uncertified after 2,000 iterations where
-        # scipy's L-BFGS-B certified in 165; review), scipy's L-BFGS-B gets the rest
-        budget = max(1, int(max_iter) // 2)
         with blas_threads(1) if small else contextlib.nullcontext():
-            res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, budget, tol,
+            res = fast(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
                        single=single, eig=eig)
         if res.converged or res.n_iter >= max_iter:
             return res
@@ -1152,6 +1148,9 @@ class _DiagonalInverse:
     def __init__(self, Xm, w, q, sb, nb):
         inner = Xm.X if isinstance(Xm, CenteredSparse) else Xm
         if scipy.sparse.issparse(inner):
+            # in float64: the centring below cancels (a float32 column of mean 1e5 and unit
+            # spread gave 2802 for 524; review)
+            inner = inner.astype(np.float64)
             sq = np.asarray(inner.multiply(inner).T @ w).ravel()
             if isinstance(Xm, CenteredSparse):  # sum w (x - m)^2
                 m = Xm.mean
@@ -1176,13 +1175,6 @@ class _DiagonalInverse:
         Gw = G[:self.d]
         out = (self.S * Gw * Gw).sum(axis=0)
         return out + self.sb * G[self.d] * G[self.d] if self.nb else out
-
-
-# iterations without a new low of the gradient's share of the gap, in float64 with the
-# eigenpairs built, after which the preconditioned L-BFGS solvers hand over to scipy's
-# L-BFGS-B (sparse X with five columns 1,000x the others, alpha 1e-6: graph 1,058
-# iterations, 4.0 s -> 298, 1.5 s; scipy alone 1.1 s; review)
-STALL64 = 100
 
 
 def _separable(oracle, Q):
@@ -1414,9 +1406,8 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     by the curvature weights; memory 5, 20, 30: 142, 129, 122.
 
     The eigenpairs (``eig``: :class:`_Eigenpairs`, kept between the fits of a warm-started
-    path) have a rank X can afford (:func:`_affordable_rank`)
-    and, where they cost more than ~10 iterations, come after a few iterations on a scalar
-    preconditioner (:func:`_eigenpairs_after`).
+    path) have a rank X can afford (:func:`_affordable_rank`) and, for large sparse X, come
+    after a few iterations on a diagonal preconditioner (:func:`_eigenpairs_after`).
 
     With ``single`` (the caller's data came in float32) and tol >= 1e-6 the iterations
     run on a float32 copy of X (the products with X are memory-bound: half the bytes; the
@@ -1601,8 +1592,6 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             Z, f, g = in_float64(x)
             S, Yl, R = [], [], []
             best_share, since_best = math.inf, 0
-        elif built and since_best >= STALL64:
-            break  # no progress in float64 either: scipy's L-BFGS-B goes on (see lbfgs)
         if retire:
             # a column whose share of the gap (and intercept gradient) is below
             # thr / (10 T) stops: the others' iterations do not depend on it, and the
@@ -1646,7 +1635,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     trial points of the line search cost no GEMM. A cold start (W0 = 0, b0 = 0) begins at
     the intercepts minimising F(0, b) (:func:`_null_intercepts`). The eigenpairs (``eig``:
     :class:`_Eigenpairs`, kept between the fits of a warm-started path) have a rank X can
-    afford (:func:`_affordable_rank`) and may come after a few iterations on a scalar
+    afford (:func:`_affordable_rank`) and may come after a few iterations on a diagonal
     preconditioner (:func:`_eigenpairs_after`), as in :func:`_lbfgs_columns`.
 
     Measured on the default classifier (HOG 2,100 x 2,916 float32, 15 one-vs-rest
@@ -1829,8 +1818,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Z, f, g = restart(x)
             S, Yl, R, gam = [], [], [], 1.0
             best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf
-        elif built and since_best >= STALL64:
-            break  # no progress in float64 either: scipy's L-BFGS-B goes on (see lbfgs)
+
     if not converged:
         converged = certify(x)
     return Result(W=final["W"], b=final["b"], n_iter=max(it, 1), converged=bool(converged),

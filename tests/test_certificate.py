@@ -849,3 +849,25 @@ def test_multinomial_takes_the_modes_lbfgs(rng, monkeypatch, penalty):
     # a softmax task's intercepts are defined up to a constant: both keep a zero mean
     # (the Dask comparison caught a cold start that shifted it by 0.7)
     np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-4)
+
+
+def test_warm_path_keeps_the_eigenpairs_of_both_precisions(monkeypatch):
+    """float32 X whose fits move to float64 (three columns 3000x the others): the cache
+    keeps one entry per precision, so the next warm fits run neither range finder (with one
+    entry the float64 eigenpairs replaced the float32 ones; review)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 300)).astype(np.float32)
+    X[:, :3] *= 3000
+    Y = (X.astype(float) @ rng.standard_normal((300, 3)) / 3000
+         + rng.standard_normal((3000, 3)) > 0).astype(int)
+    calls = []
+    real = _solver._top_eigenpairs
+    monkeypatch.setattr(_solver, "_top_eigenpairs",
+                        lambda Xm, *a, **k: calls.append(str(Xm.dtype)) or real(Xm, *a, **k))
+    m = MultiTaskClassifier(alpha=1e-3, warm_start=True)
+    _fit(m, X, Y)
+    assert calls == ["float32", "float64"]
+    for alpha in (5e-4, 2e-4):
+        calls.clear()
+        m, warned = _fit(m.set_params(alpha=alpha), X, Y)
+        assert not calls and not warned and m.dual_gap_ <= m.tol * m._null_scale_

@@ -1088,21 +1088,22 @@ class _Eigenpairs:
             r = np.random.default_rng(12345).standard_normal((Xm.shape[1], 1))
             key = (Xm.shape, str(Xm.dtype), type(Xm).__name__, k,
                    np.asarray(Xm @ r.astype(Xm.dtype)).ravel(), np.array(w))
-            old = self.cache.get("eigenpairs")
+            old = self.cache.get(("eigenpairs", str(Xm.dtype)))
             if old is not None and len(old[0]) == len(key) and all(
                     np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
                     for a, b in zip(old[0], key)):
                 return old[1]
         out = _top_eigenpairs(Xm, w, k)
-        if self.cache is not None:
-            self.cache["eigenpairs"] = (key, out)
+        if self.cache is not None:  # one entry per precision: float32 and float64 phases
+            self.cache[("eigenpairs", str(Xm.dtype))] = (key, out)
         return out
 
     def cached(self, Xm, w, k):
         """Whether __call__ would return kept eigenpairs (no range finder)."""
-        if self.cache is None or "eigenpairs" not in self.cache:
+        entry = None if self.cache is None else self.cache.get(("eigenpairs", str(Xm.dtype)))
+        if entry is None:
             return False
-        old = self.cache["eigenpairs"][0]
+        old = entry[0]
         return old[0] == Xm.shape and old[1] == str(Xm.dtype) and old[3] == k \
             and np.array_equal(old[5], w)
 

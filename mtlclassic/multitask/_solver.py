@@ -1304,10 +1304,19 @@ def _column_kind(oracle):
         else oracle.kind
 
 
-def _column_curvature(kind, T):
-    """Each column's loss curvature bound: 1 (squared), 1/4 (logistic)."""
-    sq = np.full(T, kind == "squared") if isinstance(kind, str) else kind
-    return np.where(sq, 1.0, 0.25)
+def _lbfgs_inputs(oracle, single, tol):
+    """What the preconditioned L-BFGS solvers take from an oracle: A and Y in float64 (Y
+    0 where unlabelled), the columns' loss kind (:func:`_column_kind`), the row weights w
+    = mean_t c_t A_t of the preconditioner (c_t each column's curvature bound: 1 squared,
+    1/4 logistic, 1/2 softmax) and the X the iterations use: a float32 copy of dense X
+    when ``single`` (the caller's data came in float32) and tol >= 1e-6, else X."""
+    X = oracle.X
+    A = np.asarray(oracle.A, dtype=np.float64)
+    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
+    w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
+    single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
+        and isinstance(X, np.ndarray)
+    return A, Y, _column_kind(oracle), w, X.astype(np.float32) if single else X
 
 
 def _column_loss(kind, Z, Y, A):
@@ -1426,17 +1435,11 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     n, d = X.shape
     T = W0.shape[1]
     q = np.diag(np.asarray(to_numpy(Q), dtype=np.float64)).copy()
-    A = np.asarray(oracle.A, dtype=np.float64)
-    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
-    kind = _column_kind(oracle)
+    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single, tol)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
-    w = (A * _column_curvature(kind, T)).mean(axis=1)
     sum_w = float(w.sum())
-    single = bool(single) and tol >= 1e-6 and X.dtype == np.float64
-    single = single and isinstance(X, np.ndarray)
-    Xm = X.astype(np.float32) if single else X
 
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
     nb = 1 if fit_intercept else 0
@@ -1654,21 +1657,17 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     1/2 ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32
     data, tol >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that
     stalls (no descent, three failed certificates whose gap fell by less than 10 %, or no
-    new low of that share for 25 iterations). A run that cannot descend in float64 returns unconverged (:func:`lbfgs`
-    then goes on with scipy's L-BFGS-B from its point)."""
+    new low of that share for 25 iterations). A run that cannot descend in float64 returns
+    unconverged (:func:`lbfgs` then goes on with scipy's L-BFGS-B from its point)."""
     X = oracle.X
     n, d = X.shape
     T = W0.shape[1]
     Qn = np.asarray(to_numpy(Q), dtype=np.float64)
     mu, U = np.linalg.eigh((Qn + Qn.T) / 2)
-    A = np.asarray(oracle.A, dtype=np.float64)
-    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
-    kind = _column_kind(oracle)
+    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single, tol)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
-    # each column's curvature bound: 1 squared, 1/4 logistic, 1/2 softmax
-    w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
     sum_w = float(w.sum())
     nb = 1 if fit_intercept else 0
     if oracle.softmax:  # a task's K softmax columns share their loss: the native grouped pass
@@ -1685,10 +1684,6 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
 
         def grad_of(parts):
             return _column_grad(kind, parts, Y, A)
-    single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
-        and isinstance(X, np.ndarray)
-    Xm = X.astype(np.float32) if single else X
-
     eig = _Eigenpairs() if eig is None else eig
     k = _affordable_rank(X, rank)
     sb = 1.0 / sum_w if sum_w > 0 else 1.0

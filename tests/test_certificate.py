@@ -871,3 +871,35 @@ def test_warm_path_keeps_the_eigenpairs_of_both_precisions(monkeypatch):
         calls.clear()
         m, warned = _fit(m.set_params(alpha=alpha), X, Y)
         assert not calls and not warned and m.dual_gap_ <= m.tol * m._null_scale_
+
+
+def test_graph_lbfgs_memory_per_task(monkeypatch):
+    """Graph at its defaults on one-vs-rest sub-tasks of unequal class frequencies (a
+    6-class attribute of 50 / 20 / 15 / 8 / 4 / 3 %, two binary ones): a curvature memory
+    and scaling per task certifies in under half the iterations of one memory for all
+    (41 against 122 here; on HOG at the defaults 27 against 51), at the same optimum. The
+    choice (_per_task_memory): per task where Q couples the tasks weakly (this Q), one
+    for all for the mean penalty at l2 = alpha and an all-ones relation."""
+    rng = np.random.default_rng(0)
+    n, d = 600, 150
+    X = rng.standard_normal((n, 8)) @ rng.standard_normal((8, d)) \
+        + 0.5 * rng.standard_normal((n, d))
+    s = X @ rng.standard_normal(d)
+    Y = np.column_stack([np.digitize(s, np.quantile(s, [0.5, 0.7, 0.85, 0.93, 0.97])),
+                         X @ rng.standard_normal(d) > 0, X @ rng.standard_normal(d) > 5])
+    out, Qs = {}, []
+    real_choice = _solver._per_task_memory
+    for per_task in (True, False):
+        monkeypatch.setattr(_solver, "_per_task_memory",
+                            lambda Q, _p=per_task: Qs.append(Q) or _p)
+        m, warned = _fit(MultiTaskClassifier(tol=1e-8, max_iter=5000), X, Y)
+        assert not warned and m.dual_gap_ <= 1e-8 * m._null_scale_
+        out[per_task] = m
+    assert real_choice(Qs[0])
+    assert 2 * out[True].n_iter_ < out[False].n_iter_
+    assert abs(out[True].objective_ - out[False].objective_) <= \
+        out[True].dual_gap_ + out[False].dual_gap_
+    from mtlclassic.multitask.penalties import Graph, Mean
+    assert not real_choice(Mean().matrix(1e-2, 1e-2, 15))
+    assert not real_choice(Graph().matrix(1e-2, 1e-2, 15, relation=np.ones((15, 15))))
+    assert real_choice(Mean().matrix(1e-2, 0.1, 15))  # l2 10 alpha: weakly coupled

@@ -629,7 +629,9 @@ def test_mixed_estimator_equals_in_memory(client, penalty, loss):
     from mtlclassic.multitask import MultiTaskEstimator
 
     X, Y = _mixed()
-    kw = dict(penalty=penalty, alpha=0.05, tol=1e-4, loss=loss)
+    # the smooth penalties at 1e-6: two fits certified at 1e-4 may stop at points whose
+    # coefficients differ by more than _check_same's 5e-3 (graph: 0.27 of 45)
+    kw = dict(penalty=penalty, alpha=0.05, tol=1e-4 if penalty == "l21" else 1e-6, loss=loss)
     a = MultiTaskEstimator(**kw).fit(X, Y)
     b = MultiTaskEstimator(**kw).fit(_lazy(X), _lazy(Y))  # NaN labels inside the chunks
     assert a.task_types_ == ["regression"] * 3 + ["classification"] * 2

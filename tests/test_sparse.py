@@ -57,9 +57,10 @@ def test_classifier_sparse_equals_dense(data, penalty, loss):
               intercept_scaling=2.0)
     a = MultiTaskClassifier(**kw).fit(X, Yc)
     b = MultiTaskClassifier(**kw).fit(X.toarray(), Yc)
-    if penalty == "ridge" and loss == "logistic":
-        # the per-column L-BFGS may take another path on sparse X (its preconditioner's
-        # rank is capped by the stored values, and built after a few iterations there):
+    if penalty == "ridge":
+        # the preconditioned L-BFGS (per column; multinomial: per task) may take another
+        # path on sparse X (its preconditioner's rank is capped by the stored values, and
+        # built after a few iterations there):
         # both fits lie within sqrt(2 gap / alpha) of the optimum (F is alpha-strongly
         # convex in [W; b / s], the intercepts being a penalised column of value s = 2)
         radius = np.sqrt(2 * a.dual_gap_ / 1e-2) + np.sqrt(2 * b.dual_gap_ / 1e-2)

@@ -23,7 +23,8 @@ nan.
 * :func:`lbfgs`: scipy's L-BFGS-B on the smooth problems, stopped by the same gap; for
   separable ones (ridge: diagonal Q, element-wise loss) :func:`_lbfgs_columns`, one
   preconditioned L-BFGS per column, batched; for those coupled through a positive definite
-  Q (graph, mean) :func:`_lbfgs_modes`, one preconditioned L-BFGS in Q's eigenbasis.
+  Q (graph, mean) :func:`_lbfgs_modes`, one preconditioned L-BFGS whose initial inverse
+  Hessian works in Q's eigenbasis.
 * :func:`closed_form`: squared loss, quadratic penalty, every entry labelled: the
   Sylvester equation (X^T S X / n) W + W Q D_rho^-1 = X^T S Y / n on centred data,
   n = sum of the sample weights.
@@ -1238,6 +1239,25 @@ class _LowRankInverse:
         return out + self.sb * G[d] * G[d] if self.nb else out
 
 
+class _ModalInverse:
+    """P^-1 for P = M (x) I + I (x) Q on (d + nb, T) arrays (tasks coupled through Q =
+    U diag(mu) U^T): ``inner`` (a :class:`_LowRankInverse` or :class:`_DiagonalInverse`
+    with q = mu) applied in Q's eigenbasis, G -> inner(G U) U^T; two T x T products
+    around it."""
+
+    couples = True  # :func:`_two_loop` scales it as D P^-1 D
+
+    def __init__(self, inner, U):
+        self.inner, self.U = inner, U
+
+    def __call__(self, G):
+        return np.asfortranarray(self.inner(np.asfortranarray(G @ self.U)) @ self.U.T)
+
+    def quadratic(self, G):
+        """Column t of the sums G * P^-1 G (their total is G's P^-1 norm)."""
+        return _cdot(G, self(G))
+
+
 def _null_intercepts(kind, Y, A):
     """The intercepts minimising F(0, b) (W = 0 leaves them decoupled): the weighted mean
     of each column (squared loss) or the log-odds of its weighted class counts (logistic;
@@ -1258,8 +1278,9 @@ def _null_intercepts(kind, Y, A):
 
 def _quadratic_gradient(Xm, G, x, q, nb):
     """The gradient at x = [W; b] (Fortran-ordered (d + nb, T)) of the loss with dL/dZ = G
-    plus 1/2 sum_t q_t ||w_t||^2: [X^T G + q W; column sums of G], in x's order (for
-    dense X as (G^T X)^T: 1.6x faster than X^T G with OpenBLAS here)."""
+    plus 1/2 sum_t q_t ||w_t||^2 (q a vector; or, q a (T, T) matrix, 1/2 tr(W q W^T)):
+    [X^T G + q W (W q); column sums of G], in x's order (for dense X as (G^T X)^T: 1.6x
+    faster than X^T G with OpenBLAS here)."""
     d = x.shape[0] - nb
     g = np.empty_like(x)
     if isinstance(Xm, np.ndarray):
@@ -1267,7 +1288,7 @@ def _quadratic_gradient(Xm, G, x, q, nb):
     else:
         XT = Xm.T
         g[:d] = XT @ G.astype(XT.dtype, copy=False)
-    g[:d] += q * x[:d]
+    g[:d] += x[:d] @ q if np.ndim(q) == 2 else q * x[:d]
     if nb:
         g[d] = G.sum(axis=0)
     return g
@@ -1275,16 +1296,22 @@ def _quadratic_gradient(Xm, G, x, q, nb):
 
 def _two_loop(g, S, Yl, R, gam, h0, dot):
     """The L-BFGS two-loop recursion (Nocedal, Math. Comp. 1980): H g from the curvature
-    pairs (S, Yl) with R = 1 / s^T y and the initial inverse Hessian gam * h0. ``dot``
-    is the inner product: column sums (one recursion per column, R and gam per column) or
-    their total (one recursion for all)."""
+    pairs (S, Yl) with R = 1 / s^T y and the initial inverse Hessian D h0 D, D = diag(gam)
+    ^1/2 (gam * h0 where h0 acts on each column alone). ``dot`` is the inner product:
+    column sums (one recursion per column, R and gam per column: block-diagonal BFGS
+    updates, which keep H symmetric positive definite over any such h0, also one that
+    couples the columns) or their total (one recursion for all)."""
     r = g.copy(order="F")
     coefs = []
     for s_, y_, rho in zip(reversed(S), reversed(Yl), reversed(R)):
         a = rho * dot(s_, r)
         r -= a * y_
         coefs.append(a)
-    r = gam * h0(r)
+    if getattr(h0, "couples", False):
+        sg = np.sqrt(gam)
+        r = sg * h0(sg * r)
+    else:  # the same where h0 acts on each column alone
+        r = gam * h0(r)
     for (s_, y_, rho), a in zip(zip(S, Yl, R), reversed(coefs)):
         r += (a - rho * dot(y_, r)) * s_
     return r
@@ -1623,47 +1650,70 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
 
 
+def _per_task_memory(Q, coupling=8.0):
+    """Whether :func:`_lbfgs_modes` keeps a curvature memory and scaling per task (else
+    one for all): where Q couples the tasks weakly, the condition number of diag(Q)^-1/2 Q
+    diag(Q)^-1/2 at most ``coupling``. Per task, the memory follows each task's own loss
+    curvature (one-vs-rest sub-tasks of rare and common classes) but its per-task scalings
+    bend the coupling of P^-1; one for all keeps Q's modes intact. Measured on HOG
+    (2,100 x 2,916, 15 logistic sub-tasks, iterations per task / for all): graph at
+    defaults (this number 2.1) 27 / 51, at alpha = 1/n 107 / 131, l2 1e-4 (2.9) 42 / 72;
+    mean (T + 1 at l2 = alpha: 16) 151 / 102, alpha 0.1 61 / 34, alpha 1e-3 269 / 299;
+    mean at l2 = 3.75, 2.14, 1.5 alpha (5, 8, 11) 61 / 72, 71 / 76, 109 / 82; graph on an
+    all-ones relation (31) 121 / 27."""
+    dg = np.sqrt(np.clip(np.diag(Q), 1e-300, None))
+    nu = np.linalg.eigvalsh(Q / dg[:, None] / dg[None, :])
+    return bool(nu[0] > 0 and nu[-1] <= coupling * nu[0])
+
+
 def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol,
                  single=False, memory=10, rank=100, eig=None):
     """Preconditioned L-BFGS for a smooth penalty whose Q couples the tasks (graph, mean;
-    see :func:`_modal`), run in the eigenbasis of Q. With Q = U diag(mu) U^T, W' = W U
-    and b' = b U the penalty is 1/2 sum_t mu_t ||w'_t||^2, one "mode" per column, and
-    the loss's curvature, approximated as (X^T diag(c mean_t A_t) X) (x) I_T as in
-    :func:`_lbfgs_columns`, looks the same in every orthonormal basis of the tasks. So
-    that solver's initial inverse Hessian applies per mode with q = mu
-    (:class:`_LowRankInverse`: the top ``rank`` eigenpairs of X^T diag(w) X from a
-    randomized range finder, a constant beyond). The loss couples the modes, so there is
-    one curvature memory, one scaling s^T y / y^T P^-1 y and one step for all of them
-    (Armijo backtracking on the whole objective from the unit step). Per iteration: Z =
-    (X W' + b') U^T (one GEMM and an n x T x T product) and X^T (G U) (one GEMM); the
-    trial points of the line search cost no GEMM. A cold start (W0 = 0, b0 = 0) begins at
-    the intercepts minimising F(0, b) (:func:`_null_intercepts`). The eigenpairs (``eig``:
-    :class:`_Eigenpairs`, kept between the fits of a warm-started path) have a rank X can
-    afford (:func:`_affordable_rank`) and may come after a few iterations on a diagonal
+    see :func:`_modal`). The initial inverse Hessian is the inverse of P = (X^T diag(c
+    mean_t A_t) X) (x) I + I (x) Q (the loss's curvature bound c as in
+    :func:`_lbfgs_columns`): with Q = U diag(mu) U^T it is, in Q's eigenbasis (W U, one
+    "mode" per column), that solver's preconditioner per mode with q = mu
+    (:class:`_ModalInverse` over :class:`_LowRankInverse`: the top ``rank`` eigenpairs of
+    X^T diag(w) X from a randomized range finder, a constant beyond). The iterates stay
+    in the tasks' basis. Where Q couples the tasks weakly (:func:`_per_task_memory`: the
+    graph penalty at its defaults) the curvature memory and the scaling s^T y / y^T P^-1
+    y are per task (block-diagonal BFGS updates over the coupled P^-1,
+    :func:`_two_loop`: H stays symmetric positive definite), since the loss's curvature
+    differs by task (one-vs-rest sub-tasks of rare and common classes); where it couples
+    them strongly (mean at l2 = alpha, an all-ones relation) one memory and one scaling
+    serve all tasks, as per-task scalings would bend Q's modes. One step for all tasks
+    (Armijo backtracking on the whole objective from the unit step). Per iteration: Z = X W + b
+    (one GEMM) and X^T G (one GEMM); the trial points of the line search cost no GEMM. A
+    cold start (W0 = 0, b0 = 0) begins at the intercepts minimising F(0, b)
+    (:func:`_null_intercepts`). The eigenpairs (``eig``: :class:`_Eigenpairs`, kept
+    between the fits of a warm-started path) have a rank X can afford
+    (:func:`_affordable_rank`) and may come after a few iterations on a diagonal
     preconditioner (:func:`_eigenpairs_after`), as in :func:`_lbfgs_columns`.
 
     Measured on the default classifier (HOG 2,100 x 2,916 float32, 15 one-vs-rest
-    sub-tasks, ``MultiTaskClassifier()``: graph, alpha 1e-2, tol 1e-4): 50 iterations,
-    1.0 s, against scipy's L-BFGS-B on the same objective, 274 iterations and 7.0 s; at
-    alpha = 1/n 131 iterations (2.1 s) against 817 (21.6 s); ``penalty="mean"`` 101
-    against 506 (1.7 s against 12.7 s). Tried and dropped: a memory and a scaling per
-    mode (the modes mix tasks of very different curvature: 667 iterations at the
-    defaults), the modes scaled by each task's curvature at the start (C^1/2 U: 51 and
-    394 iterations); memory 20 or rank 200 saved 10-15 % of the iterations, within the
-    run-to-run noise of the times.
+    sub-tasks, ``MultiTaskClassifier()``: graph, alpha 1e-2, tol 1e-4): 27 iterations per
+    task (one memory for all: 51; scipy's L-BFGS-B on the same objective: 274 iterations
+    and 7.0 s); at alpha = 1/n 107 (131; scipy 817); ``penalty="mean"`` 102 for all (per
+    task 151; scipy 506); ``loss="multinomial"`` 44 (58); mixed types 50 (129). Tried and
+    dropped: a memory and a scaling per mode (the modes mix tasks of very different
+    curvature: 667 iterations at the defaults), the modes scaled by each task's curvature
+    at the start (C^1/2 U: 51 and 394 iterations), P's data part scaled per task by the
+    secant curvature (M (x) C + I (x) Q: no gain), both memories in one recursion (worse
+    than either).
 
-    Stopping as :func:`_lbfgs_columns`: the certificate of :class:`_Certifier` at W = W'
-    U^T, tried once the gradient's share of the gap, 1/2 sum_t ||g'_t||^2 / mu_t (=
-    1/2 ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32
-    data, tol >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that
-    stalls (no descent, three failed certificates whose gap fell by less than 10 %, or no
-    new low of that share for 25 iterations). A run that cannot descend in float64 returns
+    Stopping as :func:`_lbfgs_columns`: the certificate of :class:`_Certifier`, tried once
+    the gradient's share of the gap, 1/2 sum_t ||(grad_W F U)_t||^2 / mu_t (= 1/2
+    ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32 data, tol
+    >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that stalls (no
+    descent, three failed certificates whose gap fell by less than 10 %, or no new low of
+    that share for 25 iterations). A run that cannot descend in float64 returns
     unconverged (:func:`lbfgs` then goes on with scipy's L-BFGS-B from its point)."""
     X = oracle.X
     n, d = X.shape
     T = W0.shape[1]
     Qn = np.asarray(to_numpy(Q), dtype=np.float64)
-    mu, U = np.linalg.eigh((Qn + Qn.T) / 2)
+    Qs = (Qn + Qn.T) / 2
+    mu, U = np.linalg.eigh(Qs)
     A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single, tol)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
@@ -1688,47 +1738,57 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     k = _affordable_rank(X, rank)
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
 
+    def diagonal():
+        return _ModalInverse(_DiagonalInverse(Xm, w, mu, sb, nb), U)
+
     def preconditioner():
         if k == 0:
-            return _DiagonalInverse(Xm, w, mu, sb, nb)
+            return diagonal()
         V, lam, lam_tail = eig(Xm, w, k)
-        return _LowRankInverse(V, lam, lam_tail, mu, sb, nb)
+        return _ModalInverse(_LowRankInverse(V, lam, lam_tail, mu, sb, nb), U)
 
-    def matmul(M, B):
-        return M @ B.astype(M.dtype, copy=False)
-
-    def linear(x):  # Z = (X W' + b') U^T
-        Zr = matmul(Xm, x[:d])
+    def linear(x):  # Z = X W + b
+        Z = Xm @ x[:d].astype(Xm.dtype, copy=False)
         if nb:
-            Zr += x[d]
-        return Zr @ U.T
+            Z += x[d]
+        return Z
+
+    def penalty_of(u, v):  # 1/2 tr(u^T v Q) summed: 1/2 sum_t (u Q)_t . v_t
+        return float(_cdot(u[:d] @ Qs, v[:d]).sum())
 
     def evaluate(x, Z):
         lv, parts = loss_at(Z)
-        return lv + 0.5 * float(mu @ _cdot(x[:d], x[:d])), parts
+        return lv + 0.5 * penalty_of(x, x), parts
 
     def gradient(x, parts):
-        return _quadratic_gradient(Xm, grad_of(parts) @ U, x, mu, nb)
-
-    def dot(a, b):
-        return float(_cdot(a, b).sum())
+        return _quadratic_gradient(Xm, grad_of(parts), x, Qs, nb)
 
     def restart(x):
         Z = linear(x)
         f, parts = evaluate(x, Z)
         return Z, f, gradient(x, parts)
 
+    per_task = _per_task_memory(Qs)
+    if per_task:
+        cdot = _cdot
+    else:
+        def cdot(a, b):
+            return _cdot(a, b).sum()
     final = {}
 
     def certify(x):
-        W, b = x[:d] @ U.T, (x[d] @ U.T if nb else np.zeros(T))
+        W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
+        for j, K in oracle.softmax if nb else ():
+            # a softmax task's intercepts are defined up to a constant (the per-task
+            # scalings move their mean): zero mean, as a cold start has
+            b[j:j + K] -= b[j:j + K].mean()
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
         final.update(W=W, b=b, F=fx)
         return cert(W, b, lin, aux, fx)
 
     x = np.empty((d + nb, T), order="F")
-    x[:d] = np.asarray(W0, dtype=np.float64) @ U
+    x[:d] = np.asarray(W0, dtype=np.float64)
     if nb:
         b0 = np.asarray(b0, dtype=np.float64)
         if not np.any(W0) and not np.any(b0):  # a cold start: from min_b F(0, b)
@@ -1738,25 +1798,24 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
                 # log class frequencies (the iterations keep their mean, as from 0)
                 c = np.where(Y[:, j:j + K] > 0, A[:, j:j + K], 0.0).sum(axis=0)
                 b0[j:j + K] = np.log(c) - np.log(c).mean() if np.all(c > 0) else 0.0
-        x[d] = b0 @ U
+        x[d] = b0
     lazy = 0 if k == 0 or eig.cached(Xm, w, k) else _eigenpairs_after(X, k, T)
     built = lazy == 0
-    h0 = preconditioner() if built else _DiagonalInverse(Xm, w, mu, sb, nb)
+    h0 = preconditioner() if built else diagonal()
     Z, f, g = restart(x)
     trace = [f]
-    S, Yl, R, gam = [], [], [], 1.0
+    S, Yl, R, gam = [], [], [], np.ones(T)
     converged, failed_certs, it, last_gap = False, 0, 0, math.inf
     best_share, since_best = math.inf, 0
     for it in range(1, max_iter + 1):
-        p = -_two_loop(g, S, Yl, R, gam, h0, dot)
-        gp = dot(g, p)
+        p = -_two_loop(g, S, Yl, R, gam, h0, cdot)
+        gp = float(_cdot(g, p).sum())
         if not gp < 0:  # not a descent direction (rounding): the preconditioned gradient
             p = -h0(g)
-            gp = dot(g, p)
+            gp = float(_cdot(g, p).sum())
         XP = linear(p)  # Z moves by XP per unit step
-        # the penalty along the ray, 1/2 sum_t mu_t ||w'_t + s p_t||^2, from three sums
-        xx, xp_, pp = (float(mu @ _cdot(u, v)) for u, v in
-                       ((x[:d], x[:d]), (x[:d], p[:d]), (p[:d], p[:d])))
+        # the penalty along the ray, 1/2 tr((x + s p) Q (x + s p)^T), from three sums
+        xx, xp_, pp = penalty_of(x, x), penalty_of(x, p), penalty_of(p, p)
         step, ok = 1.0, False
         for _ in range(40):
             Zn = Z + step * XP
@@ -1772,29 +1831,34 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Xm = X  # float32 cannot resolve it: on in float64
             h0, built = preconditioner(), True
             Z, f, g = restart(x)
-            S, Yl, R, gam = [], [], [], 1.0
+            S, Yl, R, gam = [], [], [], np.ones(T)
             continue
         s_ = step * p
         xn = x + s_
         gn = gradient(xn, parts)
         y_ = gn - g
-        sy = dot(s_, y_)
-        if sy > 1e-12 * math.sqrt(dot(s_, s_) * dot(y_, y_)):
+        sy = cdot(s_, y_)
+        valid = sy > 1e-12 * np.sqrt(cdot(s_, s_) * cdot(y_, y_))
+        if np.any(valid):
             S.append(s_)
             Yl.append(y_)
-            R.append(1.0 / sy)
-            yhy = float(h0.quadratic(y_).sum())
-            gam = sy / yhy if yhy > 0 else gam
+            R.append(np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0))
+            yhy = h0.quadratic(y_)
+            yhy = yhy if per_task else yhy.sum()
+            gam = np.where(valid & (yhy > 0), sy / np.where(yhy > 0, yhy, 1.0), gam)
             if len(S) > memory:
                 S.pop(0), Yl.pop(0), R.pop(0)
         x, Z, f, g = xn, Zn, fn, gn
         trace.append(f)
         if not built and it >= lazy:
             h0, built = preconditioner(), True
-            if S:  # the scaling in the new metric, from the last pair
-                yhy = float(h0.quadratic(Yl[-1]).sum())
-                gam = 1.0 / (R[-1] * yhy) if yhy > 0 else gam
-        share = 0.5 * float(_cdot(g[:d], g[:d]) @ (1.0 / mu))
+            if S:  # each task's scaling in the new metric, from its last pair
+                yhy = h0.quadratic(Yl[-1])
+                yhy = yhy if per_task else yhy.sum()
+                ok = (R[-1] > 0) & (yhy > 0)
+                gam = np.where(ok, 1.0 / np.where(ok, R[-1] * yhy, 1.0), gam)
+        gU = g[:d] @ U
+        share = 0.5 * float(_cdot(gU, gU) @ (1.0 / mu))
         best_share, since_best = (share, 0) if share < best_share else \
             (best_share, since_best + 1)
         stalled = since_best >= STALL
@@ -1812,7 +1876,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Xm = X
             h0, built = preconditioner(), True
             Z, f, g = restart(x)
-            S, Yl, R, gam = [], [], [], 1.0
+            S, Yl, R, gam = [], [], [], np.ones(T)
             best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf
 
     if not converged:

@@ -1375,8 +1375,8 @@ REBUILDS = 2  # how often a stalled float64 L-BFGS rebuilds its preconditioner (
 
 def _curvature_now(kind, Z, Y, A):
     """The loss's current curvature per row, mean over the columns of A d2l/dz2 at Z (1 on
-    squared columns, p (1 - p) on logistic ones): the preconditioners' row weights once
-    the bound (1/4) has proved far off."""
+    squared columns, p (1 - p) on logistic ones): the preconditioner's row weights once
+    the bound (1/4) has proved far off (:func:`_lbfgs_columns`)."""
     if not isinstance(kind, str):
         c = np.ones(Z.shape)
         M = Y[:, ~kind] * Z[:, ~kind]
@@ -1482,7 +1482,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     with a fresh memory): at a tiny alpha the rows a few large columns nearly separate have
     p (1 - p) ~ 0 where P assumes 1/4, in the very directions the duality gap weighs most
     (sparse 5,000 x 400, five columns 1,000x, alpha 1e-6: 1,989 iterations -> 177, scipy's
-    L-BFGS-B 788; on the HOG fits, which do not stall, nothing changes).
+    L-BFGS-B 788; on the HOG fits, which do not stall, nothing changes). Retired columns
+    that come back keep the rebuilt P (rebuilt again on all columns, squared ones with
+    curvature 1 among them, a mixed-type fit took 2,056 iterations instead of 481; review).
     A certificate is first tried once that share is below the threshold, or below
     the rounding floor of the objective when tol is below it (tol = 0)."""
     X = oracle.X
@@ -1747,10 +1749,15 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32 data, tol
     >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that stalls (no
     descent, three failed certificates whose gap fell by less than 10 %, or no new low of
-    that share for 25 iterations); stalled in float64, its preconditioner is rebuilt on the
-    current curvature as in :func:`_lbfgs_columns` (not for softmax tasks; the badly scaled
-    sparse case there: 1,555 iterations -> 190). A run that cannot descend in float64
-    returns unconverged (:func:`lbfgs` then goes on with scipy's L-BFGS-B from its point)."""
+    that share for 25 iterations). Unlike :func:`_lbfgs_columns` it does not rebuild its
+    preconditioner on the current curvature when stalled in float64: with one P for all
+    tasks the mean curvature misled it (review: mixed types, where the squared columns'
+    curvature 1 swamps the logistic ones', and one heavy, noisy task among nearly separable
+    ones took up to 2-3x the iterations or ended uncertified; each task's curvature shape
+    instead left scikit-learn's digits uncertified at 5,000), though it helped elsewhere
+    (badly scaled sparse X at alpha 1e-6: 1,555 -> 190 iterations; digits at 1e-6: 1,640 ->
+    641). A run that cannot descend in float64 returns unconverged (:func:`lbfgs` then goes
+    on with scipy's L-BFGS-B from its point)."""
     X = oracle.X
     n, d = X.shape
     T = W0.shape[1]
@@ -1860,7 +1867,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     trace = [f]
     S, Yl, R, gam = [], [], [], np.ones(T)
     converged, failed_certs, it, last_gap = False, 0, 0, math.inf
-    best_share, since_best, rebuilds = math.inf, 0, 0
+    best_share, since_best = math.inf, 0
     for it in range(1, max_iter + 1):
         p = -_two_loop(g, S, Yl, R, gam, h0, cdot)
         gp = float(_cdot(g, p).sum())
@@ -1930,16 +1937,6 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Xm = X
             h0, built = preconditioner(), True
             Z, f, g = restart(x)
-            S, Yl, R, gam = [], [], [], np.ones(T)
-            best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf
-        elif stalled and rebuilds < REBUILDS and not oracle.softmax \
-                and not (isinstance(kind, str) and kind == "squared"):
-            # stalled in float64: on the current curvature, as in _lbfgs_columns
-            rebuilds += 1
-            w = _curvature_now(kind, Z, Y, A)
-            sum_w = float(w.sum())
-            sb = 1.0 / sum_w if sum_w > 0 else 1.0
-            h0, built = preconditioner(), True
             S, Yl, R, gam = [], [], [], np.ones(T)
             best_share, since_best, failed_certs, last_gap = math.inf, 0, 0, math.inf
 

@@ -1737,8 +1737,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     and 7.0 s); at alpha = 1/n 107 (131; scipy 817); ``penalty="mean"`` 102 for all (per
     task 151; scipy 506); ``loss="multinomial"`` 35 (58; a softmax task's K columns share
     one memory, a memory per column took 44 here and hit max_iter elsewhere); mixed types
-    50 (129). Tried and
-    dropped: a memory and a scaling per mode (the modes mix tasks of very different
+    50 (129). Tried and dropped: a memory and a scaling per mode (the modes mix tasks of very different
     curvature: 667 iterations at the defaults), the modes scaled by each task's curvature
     at the start (C^1/2 U: 51 and 394 iterations), P's data part scaled per task by the
     secant curvature (M (x) C + I (x) Q: no gain), both memories in one recursion (worse
@@ -1803,7 +1802,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             Z += x[d]
         return Z
 
-    def penalty_of(u, v):  # 1/2 tr(u^T v Q) summed: 1/2 sum_t (u Q)_t . v_t
+    def penalty_of(u, v):  # tr(u Q v^T) = sum_t (u Q)_t . v_t (the penalty is half of u = v)
         return float(_cdot(u[:d] @ Qs, v[:d]).sum())
 
     def evaluate(x, Z):
@@ -1829,12 +1828,10 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     def per_group(c):  # column values -> their group's sum, on every column of the group
         return c if not oracle.softmax else np.bincount(group, weights=c, minlength=T)[group]
 
-    if per_task:
-        def cdot(a, b):
-            return per_group(_cdot(a, b))
-    else:
-        def cdot(a, b):
-            return _cdot(a, b).sum()
+    task_sums = per_group if per_task else np.sum  # the memory's inner products, per "task"
+
+    def cdot(a, b):
+        return task_sums(_cdot(a, b))
     final = {}
 
     def certify(x):
@@ -1904,8 +1901,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             S.append(s_)
             Yl.append(y_)
             R.append(np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0))
-            yhy = h0.quadratic(y_)
-            yhy = per_group(yhy) if per_task else yhy.sum()
+            yhy = task_sums(h0.quadratic(y_))
             gam = np.where(valid & (yhy > 0), sy / np.where(yhy > 0, yhy, 1.0), gam)
             if len(S) > memory:
                 S.pop(0), Yl.pop(0), R.pop(0)
@@ -1914,8 +1910,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         if not built and it >= lazy:
             h0, built = preconditioner(), True
             if S:  # each task's scaling in the new metric, from its last pair
-                yhy = h0.quadratic(Yl[-1])
-                yhy = per_group(yhy) if per_task else yhy.sum()
+                yhy = task_sums(h0.quadratic(Yl[-1]))
                 ok = (R[-1] > 0) & (yhy > 0)
                 gam = np.where(ok, 1.0 / np.where(ok, R[-1] * yhy, 1.0), gam)
         gU = g[:d] @ U

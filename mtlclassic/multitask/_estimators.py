@@ -1,6 +1,7 @@
 """MultiTaskRegressor and MultiTaskClassifier."""
 
 import functools
+import math
 import numbers
 import warnings
 
@@ -9,7 +10,7 @@ import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import assert_all_finite, check_is_fitted, validate_data
 
 from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolve_device,
                        to_numpy)
@@ -54,6 +55,26 @@ def _check_overflow(X):
         xp = get_namespace(X)
         top = max(float(xp.max(X)), -float(xp.min(X))) if X.size else 0.0  # no |X| copy
     check_magnitude(top, n, d, X.dtype)
+
+
+def _check_finite_and_magnitude(X, name):
+    """The fit's checks of X -- every entry finite (scikit-learn's message otherwise) and
+    no overflow (:func:`_check_overflow`) -- in one pass over a contiguous dense NumPy X:
+    s = sum x_ij^2 (one BLAS dot) is finite only if every entry is, and bounds max |x_ij|
+    by sqrt(s). Where s is not finite or sqrt(s) above half the safe magnitude (an
+    overflow of the sum, or values near the limit), the separate checks decide (two
+    passes more: 0.7 ms each on 500 x 5000, where the fit itself takes ~12 ms)."""
+    v = X.ravel(order="K") if isinstance(X, np.ndarray) and (
+        X.flags.c_contiguous or X.flags.f_contiguous) else None
+    if v is not None and v.size:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: the checks below
+            s = float(np.dot(v, v))
+        limit = float(np.sqrt(np.finfo(X.dtype).max / max(*X.shape, 1)))
+        if math.isfinite(s) and math.sqrt(s) <= 0.5 * limit:
+            return
+    if not is_cupy_array(X):
+        assert_all_finite(X, input_name="X", estimator_name=name)
+    _check_overflow(X)
 
 
 def check_magnitude(top, n, d, dtype):
@@ -147,11 +168,13 @@ class _BaseMultiTask(BaseEstimator):
             return float(self.alpha) if pen.name in ("mean", "graph") else 0.0
         return float(self.l2)
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, finite=True):
+        """X as an array the solvers take; ``finite=False``: NaN and infinity are left
+        for the caller to refuse (the fit's one-pass :func:`_check_finite_and_magnitude`)."""
         if is_cupy_array(X):
             return self._validate_device_X(X, reset)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                          accept_sparse=("csr", "csc", "coo"))
+                          accept_sparse=("csr", "csc", "coo"), ensure_all_finite=finite)
         return X.tocsr() if scipy.sparse.issparse(X) else X
 
     def _validate_device_X(self, X, reset):
@@ -512,7 +535,8 @@ class _BaseMultiTask(BaseEstimator):
         """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None")
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, finite=False)
+        _check_finite_and_magnitude(X, name)
         if X.shape[0] < 2:
             raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
         Y2, one_d = _labels.as_2d_targets(y)
@@ -521,7 +545,6 @@ class _BaseMultiTask(BaseEstimator):
                              f"{Y2.shape[0]}")
         miss = _labels.missing_mask(Y2, self.missing_label)
         _labels.check_labelled(miss)
-        _check_overflow(X)
         return X, Y2, one_d, miss
 
     def _task_gram(self, Xd, A, group, gram_ok):
@@ -643,8 +666,8 @@ class _BaseMultiTask(BaseEstimator):
                 # a sum over the rows in order, as the sparse product above sums its stored
                 # entries: sparse and dense X get the same bits, so the same iterates
                 # (no weights: the same sum without an (n, d) temporary, x * 1 being x)
-                x_mean = Xd.sum(axis=0) / Xd.shape[0] if sw is None else \
-                    (Xd * sw[:, None]).sum(axis=0) / sw.sum()
+                x_mean = Xd.sum(axis=0) / Xd.shape[0] if sw is None or np.all(sw == 1) \
+                    else (Xd * sw[:, None]).sum(axis=0) / sw.sum()
         # the loss pass on one thread below 2^16 entries: the solver evaluates it on
         # (n, T) arrays a few times per 5 epochs, where starting threads costs more than
         # the pass (2 threads: 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10);
@@ -656,7 +679,8 @@ class _BaseMultiTask(BaseEstimator):
             float(self.alpha), float(np.asarray(Q)[0, 0]) if Q.size else 0.0, ctx["fit_b"],
             W0, b0 + x_mean @ W0, self.max_iter, tol, sw=sw if gram else None,
             rho=ctx["rho"] if gram else None, verbose=self.verbose,
-            cache=getattr(self, "_gram_cache", None) if ctx["warm"] else None)
+            cache=getattr(self, "_gram_cache", None) if ctx["warm"] else None,
+            keep=bool(self.warm_start))
         # kept for the next fit of a warm-started path (used only on the same data)
         self._gram_cache = res.gram_cache if self.warm_start else None
         res.b = res.b - x_mean @ res.W

@@ -97,6 +97,7 @@ import contextlib
 import math
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.sparse
 
 from ..backend import kernels
@@ -215,7 +216,7 @@ class GramCache:
         self.H = np.zeros((0, Yc.shape[1]))
 
     def matches(self, key):
-        return _same_key(self.key, key)
+        return self.key is not None and key is not None and _same_key(self.key, key)
 
     def is_whole(self):
         """Every row known, in row order (a whole cache once built whole)."""
@@ -237,10 +238,8 @@ class GramCache:
             if self.cols.sparse:
                 self.K, self.H = self.cols.cross(rows, rows, self.sw), \
                     self.cols.cross_y(rows, self.sw, self.Yc)
-            else:  # one centred transposed copy of X and its weighted copy
-                XcT = self.cols.rows_T(rows)
-                S = XcT * self.sw
-                self.K, self.H = S @ XcT.T, S @ self.Yc
+            else:
+                self.K, self.H = _weighted_gram(self.cols.rows_T(rows), self.sw, self.Yc)
             self.idx, self.pos = rows, rows.copy()
             new = new[:0]
         if new.size:
@@ -256,6 +255,21 @@ class GramCache:
             self.pos[new] = np.arange(m, m + k)
         p = self.pos[ws]
         return np.ascontiguousarray(self.K[np.ix_(p, p)]), np.ascontiguousarray(self.H[p])
+
+
+def _weighted_gram(XcT, sw, Yc):
+    """(K, H) = (X_c^T S X_c, X_c^T S Yc), S = diag(sw), from XcT = X_c^T (p, n): K by a
+    symmetric rank-n update (BLAS syrk: half the flops of a general product, and no
+    weighted (p, n) copy for equal weights; mfeat's 240 x 240 from 2000 rows: 4.2 -> 2.1
+    ms), H by a general product with the weighted targets."""
+    w0 = float(sw[0])
+    equal = bool(np.all(sw == w0))
+    B = XcT if equal else XcT * np.sqrt(sw)
+    syrk = scipy.linalg.blas.get_blas_funcs("syrk", (B,))
+    C = syrk(w0 if equal else 1.0, B.T, trans=1)  # upper triangle of B B^T (Fortran order)
+    K = np.triu(C)
+    K += np.triu(C, 1).T
+    return K, XcT @ (Yc * sw[:, None])
 
 
 def data_key(X, sw, x_mean, Y):
@@ -541,15 +555,18 @@ def _inner(sub, cert, budget, check_first=False):
 
 
 def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0, max_iter,
-                   tol, sw=None, rho=None, verbose=0, cache=None, screen=None):
+                   tol, sw=None, rho=None, verbose=0, cache=None, screen=None, keep=True):
     """Working-set BCD for the L2,1 problem (module docstring). X: (n, d) NumPy array or
     scipy.sparse matrix, solved in centred coordinates X - 1 x_mean^T (x_mean zeros when
     the intercepts are not free) and b' = b + x_mean W (b0 given in them, the returned b
     too). ``sw``, ``rho`` (sample and task weights) allow the Gram form: squared loss with
     every label present, A = sw rho^T / sum(sw); ``cache``: a :class:`GramCache` of an
     earlier fit (used when it was built from the same data), returned as the result's
-    ``gram_cache``; ``screen`` (default :data:`SCREEN`): gap-safe screening (module
-    docstring), the rows it removed returned as the result's ``screened``.
+    ``gram_cache``; ``keep=False``: that cache will not be passed again (no warm-started
+    path), so its key -- one more pass over X, 0.8 ms of a 12 ms fit on 500 x 5000 -- is
+    not computed and it matches nothing; ``screen`` (default :data:`SCREEN`): gap-safe
+    screening (module docstring), the rows it removed returned as the result's
+    ``screened``.
 
     The form of each inner solve is the cheaper by a cost model of E = 20 epochs on p
     rows: Gram form n (m + k) k (the cache's new columns) + E p^2 T flops, residual form
@@ -581,7 +598,7 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
         c = np.asarray(rho, dtype=np.float64) / N
         yy = sw @ (Yc * Yc)
         b = y_mean  # optimal for every W in centred coordinates
-        key = data_key(X, sw, x_mean, Y)
+        key = data_key(X, sw, x_mean, Y) if keep or cache is not None else None
         if cache is None or not cache.matches(key):
             cache = GramCache(cols, sw, Yc, key)
         cache.cols = cols  # new columns from this fit's X (equal values, maybe a new array)

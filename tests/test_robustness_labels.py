@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 
 from mtlclassic.multitask import (MultiTaskClassifier, MultiTaskClassifierCV,
                                   MultiTaskRegressor, MultiTaskRegressorCV)
@@ -200,3 +201,44 @@ def test_overflow_checks_under_strict_float_errors():
             MultiTaskRegressor(penalty="l21", alpha=0.1).fit(X, Y * 1e160)
         with np.errstate(all="raise"), pytest.raises(ValueError, match="sums to infinity"):
             MultiTaskRegressor().fit(X, Y, sample_weight=np.full(30, 1e307))
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "float32", "sparse"])
+def test_one_pass_x_checks_match_the_separate_ones(layout):
+    """The fit checks X's finiteness and magnitude in one pass (a sum of squares) where it
+    can: the same errors, with scikit-learn's messages, for every layout -- a NaN, an
+    infinity, a value past the overflow limit -- and no error (nor a warning from the
+    sum's own overflow) for values large but safe, whose squares' sum overflows."""
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((40, 6))
+    y = rng.standard_normal(40)
+    dtype = np.float32 if layout == "float32" else np.float64
+
+    def shaped(X):
+        X = X.astype(dtype)
+        if layout == "F":
+            return np.asfortranarray(X)
+        if layout == "strided":
+            return np.repeat(X, 2, axis=1)[:, ::2]
+        if layout == "sparse":
+            return scipy.sparse.csr_matrix(X)
+        return X
+
+    for bad, match in [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains inf"),
+                       (-np.inf, "Input X contains inf")]:
+        X = base.copy()
+        X[3, 2] = bad
+        with pytest.raises(ValueError, match=match) as err:
+            MultiTaskRegressor().fit(shaped(X), y)
+        if np.isnan(bad):
+            assert "MultiTaskRegressor" in str(err.value)  # scikit-learn's full message
+    limit = np.sqrt(np.finfo(dtype).max / 40)
+    X = base.copy()
+    X[5, 1] = 2 * limit
+    with pytest.raises(ValueError, match="overflow"):
+        MultiTaskRegressor().fit(shaped(X), y)
+    X = base.copy()
+    X[:, 0] = 0.3 * limit  # the squares' sum overflows; every value is safe
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        MultiTaskRegressor(penalty="ridge").fit(shaped(X), y)

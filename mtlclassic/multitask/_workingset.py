@@ -157,8 +157,10 @@ class _Columns:
         fit 10-14 % faster); the same values either way."""
         if not self.sparse:
             if self.X.size <= CACHE_T:
-                if self._XcT is None:
-                    self._XcT = np.ascontiguousarray(self.X.T) - self.mean[:, None]
+                if self._XcT is None:  # one strided pass (a transposed copy, then the
+                    # subtraction, took 3.5x as long: 2.8 against 0.8 ms on mfeat)
+                    self._XcT = np.empty(self.X.shape[::-1])
+                    np.subtract(self.X.T, self.mean[:, None], out=self._XcT)
                 return self._XcT[idx]
             out = np.ascontiguousarray(self.X[:, idx].T)
             out -= self.mean[idx][:, None]  # in place: one (p, n) buffer, not two

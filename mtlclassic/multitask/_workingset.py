@@ -161,6 +161,8 @@ class _Columns:
                     # subtraction, took 3.5x as long: 2.8 against 0.8 ms on mfeat)
                     self._XcT = np.empty(self.X.shape[::-1])
                     np.subtract(self.X.T, self.mean[:, None], out=self._XcT)
+                if idx.size == self._XcT.shape[0] and np.array_equal(idx, np.arange(idx.size)):
+                    return self._XcT  # every row in order: the copy itself (read only)
                 return self._XcT[idx]
             out = np.ascontiguousarray(self.X[:, idx].T)
             out -= self.mean[idx][:, None]  # in place: one (p, n) buffer, not two
@@ -172,9 +174,16 @@ class _Columns:
         return out - self.mean[idx][:, None]
 
     def product(self, idx, Wi, n):
-        """X_c[:, idx] @ Wi."""
+        """X_c[:, idx] @ Wi. For dense X with idx over half of the columns, X @ W with
+        zero rows outside idx: at most twice the flops, but no gathered copy of those
+        columns (most of X: mfeat's dense-alpha fit peaked at 2.8x X's size with it, 1.9x
+        without)."""
         if idx.size == 0:
             return np.zeros((n, Wi.shape[1]))
+        if not self.sparse and 2 * idx.size > self.X.shape[1]:
+            Wf = np.zeros((self.X.shape[1], Wi.shape[1]))
+            Wf[idx] = Wi
+            return self.X @ Wf - self.mean @ Wf
         return np.asarray(self.X[:, idx] @ Wi) - self.mean[idx] @ Wi
 
     def cross(self, a, b, sw):

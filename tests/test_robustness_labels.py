@@ -242,3 +242,8 @@ def test_one_pass_x_checks_match_the_separate_ones(layout):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         MultiTaskRegressor(penalty="ridge").fit(shaped(X), y)
+    X = base.copy()
+    X[3, 2] = 1e-170 if dtype == np.float64 else 1e-30  # its square underflows: the
+    X = shaped(X)  # check's own arithmetic raised under errstate(all="raise") (review)
+    with np.errstate(all="raise"):
+        MultiTaskRegressor(penalty="ridge").fit(X, y)

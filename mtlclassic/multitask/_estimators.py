@@ -67,7 +67,7 @@ def _check_finite_and_magnitude(X, name):
     v = X.ravel(order="K") if isinstance(X, np.ndarray) and (
         X.flags.c_contiguous or X.flags.f_contiguous) else None
     if v is not None and v.size:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: the checks below
+        with np.errstate(all="ignore"):  # overflow, NaN: the checks below; underflow: moot
             s = float(np.dot(v, v))
         limit = float(np.sqrt(np.finfo(X.dtype).max / max(*X.shape, 1)))
         if math.isfinite(s) and math.sqrt(s) <= 0.5 * limit:

@@ -647,3 +647,48 @@ def test_relation_sample_weights_are_repeated_samples(rng):
     rep = np.repeat(np.arange(len(X)), w.astype(int))
     np.testing.assert_allclose(estimate_task_relation(Y, X=X, sample_weight=w),
                                estimate_task_relation(Y[rep], X=X[rep]), atol=1e-10)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_closed_form_in_sample_space_for_wide_x(fit_intercept):
+    """n < d: the Sylvester equation solved in sample space (n x n) equals Bartels-Stewart
+    on the d x d one, for a full coupling Q, unequal task and sample weights (review: a
+    20 x 5000 ridge fit took 42 s in solve_sylvester)."""
+    import scipy.linalg
+
+    from mtlclassic.multitask import _solver
+
+    rng = np.random.default_rng(3)
+    n, d, T = 25, 240, 4
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, T))
+    sw, rho = rng.random(n) + 0.5, rng.random(T) + 0.5
+    M = rng.standard_normal((T, T))
+    Q = M @ M.T + 0.1 * np.eye(T)
+    W, b = _solver.closed_form(X, Y, sw, rho, Q, fit_intercept)
+    N = sw.sum()
+    xm, ym = (sw @ X / N, sw @ Y / N) if fit_intercept else (np.zeros(d), np.zeros(T))
+    Xc, Yc = X - xm, Y - ym
+    W0 = scipy.linalg.solve_sylvester((Xc.T * sw) @ Xc / N, Q / rho[None, :],
+                                      (Xc.T * sw) @ Yc / N)
+    np.testing.assert_allclose(W, W0, rtol=1e-10, atol=1e-12 * np.abs(W0).max())
+    np.testing.assert_allclose(b, ym - xm @ W0, rtol=1e-10, atol=1e-12)
+    # and through the estimator: scikit-learn's Ridge on wide data
+    Xw = rng.standard_normal((20, 3000))
+    Yw = rng.standard_normal((20, 3))
+    m = MultiTaskRegressor(penalty="ridge", alpha=0.1, fit_intercept=fit_intercept).fit(Xw, Yw)
+    r = Ridge(alpha=0.1 * 20, fit_intercept=fit_intercept).fit(Xw, Yw)
+    np.testing.assert_allclose(m.coef_, r.coef_, rtol=1e-8, atol=1e-12)
+
+
+def test_refused_refit_keeps_the_fitted_model():
+    """Review: a refit refused for NaN in X (now checked after validate_data, which sets
+    n_features_in_) left n_features_in_ of the refused X on the old model."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 2))
+    m = MultiTaskRegressor(penalty="ridge").fit(X, Y)
+    bad = rng.standard_normal((30, 7))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(bad, Y)
+    assert m.n_features_in_ == 5
+    m.predict(X)

@@ -535,8 +535,16 @@ class _BaseMultiTask(BaseEstimator):
         """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None")
+        fitted = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_")
+                  if k in self.__dict__}
         X = self._validate_X(X, reset=True, finite=False)
-        _check_finite_and_magnitude(X, name)
+        try:
+            _check_finite_and_magnitude(X, name)
+        except ValueError:  # a refused X leaves a fitted model as it was (review)
+            for k in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(k, None)
+            self.__dict__.update(fitted)
+            raise
         if X.shape[0] < 2:
             raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
         Y2, one_d = _labels.as_2d_targets(y)
@@ -813,8 +821,9 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         old optimum. The working-set solver also keeps the Gram columns it computed while
         the data stay the same (a path over alpha).
     solver : {"auto", "fista", "bcd", "lbfgs", "closed_form"}
-        "auto" uses the exact closed form (a Sylvester equation) for squared loss when every
-        label is present and the penalty is smooth, L-BFGS for other smooth problems,
+        "auto" uses the exact closed form (a Sylvester equation, in sample space when
+        n_samples < n_features) for squared loss when every label is present and the
+        penalty is smooth, L-BFGS for other smooth problems,
         working-set block coordinate descent ("bcd", ``_workingset``: Massias et al.,
         Celer, ICML 2018; Bertrand et al., skglm, NeurIPS 2022) for ``l21`` with squared
         loss (FISTA for sparse X with missing labels or per-entry weights beyond 2^25

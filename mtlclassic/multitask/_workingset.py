@@ -176,8 +176,7 @@ class _Columns:
     def product(self, idx, Wi, n):
         """X_c[:, idx] @ Wi. For dense X with idx over half of the columns, X @ W with
         zero rows outside idx: at most twice the flops, but no gathered copy of those
-        columns (most of X: mfeat's dense-alpha fit peaked at 2.8x X's size with it, 1.9x
-        without)."""
+        columns (most of X)."""
         if idx.size == 0:
             return np.zeros((n, Wi.shape[1]))
         if not self.sparse and 2 * idx.size > self.X.shape[1]:

@@ -127,6 +127,7 @@ SCREEN = True  #: gap-safe screening by default
 SCREEN_SLACK = 1e-11
 COMPACT = 0.5  #: X^T G's columns are re-gathered when the kept rows fall to this fraction
 PROBE = 16  #: columns whose norms decide when to compute all columns' (speed only)
+CROSS_BLOCK = 1 << 18  #: bytes of X_c^T's rows gathered at a time by _Columns.cross
 CACHE_T = 1 << 20  #: dense X up to this many entries (8 MB) is centred and transposed once
 #: a Gram cache of n d^2 <= this many flops is built whole once its rows would reach
 #: GRAM_WHOLE_FRACTION of d, and the outer steps are then taken from it (mfeat 2000 x 240:
@@ -189,7 +190,14 @@ class _Columns:
         """X_c[:, a]^T S X_c[:, b], S = diag(sw); sparse products for sparse X:
         X_a^T S X_b - m_a v_b^T - v_a m_b^T + (sum sw) m_a m_b^T, v = X^T sw."""
         if not self.sparse:
-            return self.rows_T(a) @ (self.rows_T(b) * sw).T
+            B = self.rows_T(b) * sw  # (k, n)
+            # a's rows gathered a block at a time: no (|a|, n) copy (with the cached X_c^T,
+            # the whole gather was the fit's memory peak on mfeat)
+            out = np.empty((a.size, b.size))
+            step = max(1, CROSS_BLOCK // (8 * B.shape[1]))
+            for i in range(0, a.size, step):
+                np.matmul(self.rows_T(a[i:i + step]), B.T, out=out[i:i + step])
+            return out
         Xa, Xb = self.X[:, a], self.X[:, b].multiply(sw[:, None]).tocsc()
         ma, mb = self.mean[a], self.mean[b]
         va = np.asarray(Xa.multiply(sw[:, None]).sum(axis=0)).ravel()
@@ -200,7 +208,7 @@ class _Columns:
     def cross_y(self, a, sw, Yc):
         """X_c[:, a]^T S Yc."""
         if not self.sparse:
-            return (self.rows_T(a) * sw) @ Yc
+            return self.rows_T(a) @ (Yc * sw[:, None])
         Xa = self.X[:, a].multiply(sw[:, None]).tocsc()
         return np.asarray(Xa.T @ Yc) - np.outer(self.mean[a], sw @ Yc)
 

@@ -912,3 +912,31 @@ def test_fit_memory_within_twice_x(rng, alpha_frac):
         tracemalloc.stop()
     assert est.solver_ == "bcd"
     assert peak <= 2 * X.nbytes, peak / X.nbytes
+
+
+def test_a_full_small_working_set_grows_four_times(rng, monkeypatch, capsys):
+    """When every row of a working set small against d ends nonzero, the next set is
+    GROW_FULL = 4 times larger (50 -> 200 here), not twice (fewer outer steps, each a pass
+    over X, on denser solutions); the same solution as with doubling."""
+    n, d, T = 120, 3000, 4
+    X = rng.standard_normal((n, d))
+    W = np.zeros((d, T))
+    W[:6] = rng.standard_normal((6, T))
+    Y = X @ W + 0.5 * rng.standard_normal((n, T)) + 2.0
+    a_max = np.sqrt(np.sum((X.T @ (Y - Y.mean(axis=0)) / n) ** 2, axis=1)).max()
+    kw = dict(penalty="l21", alpha=0.01 * a_max, tol=1e-10, max_iter=100000, verbose=1)
+
+    def sizes(grow):
+        monkeypatch.setattr(_workingset, "GROW_FULL", grow)
+        capsys.readouterr()
+        m = _fit(MultiTaskRegressor(**kw), X, Y)
+        out = capsys.readouterr().out.splitlines()
+        got = [int(s.split()[2].rstrip(":")) for s in out if s.startswith("working set")]
+        return m, got
+
+    four, s4 = sizes(4)
+    two, s2 = sizes(2)
+    assert s4[1:3] == [50, 200] and s2[1:3] == [50, 100]
+    gap = four.dual_gap_ + two.dual_gap_
+    assert abs(four.objective_ - two.objective_) <= gap
+    np.testing.assert_allclose(four.coef_, two.coef_, atol=1e-6)

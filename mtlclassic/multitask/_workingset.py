@@ -202,8 +202,11 @@ class _Columns:
         X_a^T S X_b - m_a v_b^T - v_a m_b^T + (sum sw) m_a m_b^T, v = X^T sw."""
         if not self.sparse:
             B = self.rows_T(b) * sw  # (k, n)
-            # a's rows gathered a block at a time: no (|a|, n) copy (with the cached X_c^T,
-            # the whole gather was the fit's memory peak on mfeat)
+            if self._XcT is None:  # X's columns gathered from its rows: all at once
+                return self.rows_T(a) @ B.T
+            # the cached X_c^T's rows a block at a time: no (|a|, n) copy (the whole
+            # gather was the fit's memory peak on mfeat); for an uncached X each block
+            # would read every row of X again (HOG 6000 x 1764: 189 -> 232 ms a fit)
             out = np.empty((a.size, b.size))
             step = max(1, CROSS_BLOCK // (8 * B.shape[1]))
             for i in range(0, a.size, step):

@@ -259,6 +259,47 @@ def test_uncentred_features_converge_like_centred_ones(rng, penalty):
                                atol=1e-3)
 
 
+@pytest.mark.parametrize("penalty, solver", [("trace", "auto"), ("mtrl", "auto"),
+                                             ("l21", "fista")])
+def test_uncentred_features_in_gram_form_converge_like_centred_ones(rng, penalty, solver):
+    """The regressors' FISTA in Gram form (squared loss, every label present, n >= d)
+    solves the centred problem, and so must its step cap be: a raw "year" column (mean
+    2012, spread 7) raised the cap of the uncentred [X 1] a million-fold -- 2000
+    iterations, a ConvergenceWarning and R^2 0.29 where the shifted column took 80
+    (review). Now the same fit either way."""
+    X = rng.standard_normal((300, 5))
+    year = rng.integers(2000, 2025, 300).astype(float)
+    Y = X[:, :3] @ rng.standard_normal((3, 3)) + 0.1 * (year - 2012)[:, None] \
+        + 0.3 * rng.standard_normal((300, 3))
+    kw = dict(penalty=penalty, alpha=0.01, solver=solver, tol=1e-6)
+    raw, warned = _fit(MultiTaskRegressor(**kw), np.column_stack([X, year]), Y)
+    shifted, _ = _fit(MultiTaskRegressor(**kw), np.column_stack([X, year - 2012]), Y)
+    assert not warned and raw.n_iter_ <= 2 * shifted.n_iter_ + 10
+    np.testing.assert_allclose(raw.coef_, shifted.coef_, atol=1e-4)
+    assert abs(raw.objective_ - shifted.objective_) <= raw.dual_gap_ + shifted.dual_gap_
+
+
+def test_lipschitz_estimates_of_huge_x_do_not_overflow(rng):
+    """X of magnitude 1e80 (accepted by the overflow check) gave power-iteration vectors
+    whose squares overflow: the estimate became 0 and FISTA's step 1/0 raised
+    ZeroDivisionError (review). The estimates scale as X's square, and the fits run."""
+    X = rng.standard_normal((60, 6))
+    A = np.full((60, 2), 1 / 60)
+    Q = np.zeros((2, 2))
+    small = _solver.lipschitz_estimate(X, A, Q, 1.0, False)
+    huge = _solver.lipschitz_estimate(X * 1e80, A, Q, 1.0, False)
+    assert np.isclose(huge, small * 1e160, rtol=1e-6)
+    Y = rng.standard_normal((60, 2))
+    oracle = _solver.DataOracle(X * 1e80, Y, A, None, Q, False, "logistic")
+    local = oracle.local_lipschitz(np.zeros((60, 2)))
+    assert np.isfinite(local) and local > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # alpha ~ 1e-82 alpha_max
+        MultiTaskRegressor(penalty="trace", alpha=0.01, max_iter=50).fit(X * 1e80, Y)
+        MultiTaskClassifier(penalty="l21", alpha=0.01, max_iter=50).fit(
+            X * 1e80, (Y[:, 0] > 0).astype(int))
+
+
 def _wide_classification(rng, n=120, d=200, T=3):
     """Correlated features (a few strong directions), more features than samples, three
     multi-class tasks with missing labels."""

@@ -139,6 +139,9 @@ SCREEN_SLACK = 1e-11
 COMPACT = 0.5  #: X^T G's columns are re-gathered when the kept rows fall to this fraction
 PROBE = 16  #: columns whose norms decide when to compute all columns' (speed only)
 CROSS_BLOCK = 1 << 18  #: bytes of X_c^T's rows gathered at a time by _Columns.cross
+#: bytes of X's rows taken at a time where a whole copy would double X (the gathered
+#: columns of a product, the whole Gram matrix of an uncached X or of unequal weights)
+ROW_BLOCK = 1 << 20
 CACHE_T = 1 << 20  #: dense X up to this many entries (8 MB) is centred and transposed once
 #: a Gram cache of n d^2 <= this many flops is built whole once its rows would reach
 #: GRAM_WHOLE_FRACTION of d, and the outer steps are then taken from it (mfeat 2000 x 240:
@@ -160,6 +163,7 @@ class _Columns:
         self.mean = np.asarray(mean, dtype=np.float64)
         self.full = _solver.CenteredSparse(X, self.mean)  # X^T G for the dual point
         self._XcT = None  # X_c^T of a small dense X (rows_T)
+        self._cache_ok = True  # False once a gather of most rows dropped the cache
 
     def rows_T(self, idx):
         """(X_c[:, idx])^T as a C-contiguous (p, n) array: for sparse X only these p
@@ -168,7 +172,13 @@ class _Columns:
         call: a fit gathers its working sets' columns a dozen times (mfeat's sparse-alpha
         fit 10-14 % faster); the same values either way."""
         if not self.sparse:
-            if self.X.size <= CACHE_T:
+            if self._XcT is not None and 2 * idx.size > self._XcT.shape[0] and not (
+                    idx.size == self._XcT.shape[0] and np.array_equal(idx, np.arange(idx.size))):
+                # most of the rows, gathered: the cache is dropped first, for good (the
+                # cache and a copy of most of it were 2.25x X's size at the peak of a
+                # 1000 x 1000 fit), and these and later rows are gathered from X
+                self._XcT, self._cache_ok = None, False
+            if self.X.size <= CACHE_T and self._cache_ok:
                 if self._XcT is None:  # one strided pass (a transposed copy, then the
                     # subtraction, took 3.5x as long: 2.8 against 0.8 ms on mfeat)
                     self._XcT = np.empty(self.X.shape[::-1])
@@ -183,7 +193,8 @@ class _Columns:
         S.sum_duplicates()
         out = np.zeros((len(idx), self.X.shape[0]))
         out[np.repeat(np.arange(len(idx)), np.diff(S.indptr)), S.indices] = S.data
-        return out - self.mean[idx][:, None]
+        out -= self.mean[idx][:, None]  # in place: one (p, n) buffer, not two
+        return out
 
     def product(self, idx, Wi, n):
         """X_c[:, idx] @ Wi. For dense X with idx over half of the columns, X @ W with
@@ -191,11 +202,21 @@ class _Columns:
         columns (most of X)."""
         if idx.size == 0:
             return np.zeros((n, Wi.shape[1]))
-        if not self.sparse and 2 * idx.size > self.X.shape[1]:
+        if self.sparse:
+            return np.asarray(self.X[:, idx] @ Wi) - self.mean[idx] @ Wi
+        if 2 * idx.size > self.X.shape[1]:
             Wf = np.zeros((self.X.shape[1], Wi.shape[1]))
             Wf[idx] = Wi
             return self.X @ Wf - self.mean @ Wf
-        return np.asarray(self.X[:, idx] @ Wi) - self.mean[idx] @ Wi
+        # the columns gathered a block of rows at a time: no (n, |idx|) copy (up to half
+        # of X beside the cached X_c^T: 2.28x X's size at the peak of a 1000 x 1000 fit)
+        n = self.X.shape[0]
+        out = np.empty((n, Wi.shape[1]))
+        step = max(1, ROW_BLOCK // (8 * idx.size))
+        for i in range(0, n, step):
+            np.matmul(self.X[i:i + step][:, idx], Wi, out=out[i:i + step])
+        out -= self.mean[idx] @ Wi
+        return out
 
     def cross(self, a, b, sw):
         """X_c[:, a]^T S X_c[:, b], S = diag(sw); sparse products for sparse X:
@@ -271,7 +292,7 @@ class GramCache:
                 self.K, self.H = self.cols.cross(rows, rows, self.sw), \
                     self.cols.cross_y(rows, self.sw, self.Yc)
             else:
-                self.K, self.H = _weighted_gram(self.cols.rows_T(rows), self.sw, self.Yc)
+                self.K, self.H = _whole_gram(self.cols, self.sw, self.Yc)
             self.idx, self.pos = rows, rows.copy()
             new = new[:0]
         if new.size:
@@ -289,19 +310,36 @@ class GramCache:
         return np.ascontiguousarray(self.K[np.ix_(p, p)]), np.ascontiguousarray(self.H[p])
 
 
-def _weighted_gram(XcT, sw, Yc):
-    """(K, H) = (X_c^T S X_c, X_c^T S Yc), S = diag(sw), from XcT = X_c^T (p, n): K by a
-    symmetric rank-n update (BLAS syrk: half the flops of a general product, and no
-    weighted (p, n) copy for equal weights; mfeat's 240 x 240 from 2000 rows: 4.2 -> 2.1
-    ms), H by a general product with the weighted targets."""
+def _whole_gram(cols, sw, Yc):
+    """(K, H) = (X_c^T S X_c, X_c^T S Yc), S = diag(sw), of dense X, every row: K by
+    symmetric rank-k updates (BLAS syrk: half the flops of a general product; mfeat's
+    240 x 240 from 2000 rows: 4.2 -> 2.1 ms), H by general products. From X_c^T when
+    the working sets have cached it and the weights are equal (no copy at all), else over
+    blocks of X's rows, centred (and scaled by sqrt(sw)) a block at a time: a whole X_c^T,
+    and its weighted copy, were 2.5-3.5x X's size at the peak of tall fits (200000 x 20;
+    50000 x 20, where the first working set is every row: 2.8x)."""
+    n, d = cols.X.shape
     w0 = float(sw[0])
     equal = bool(np.all(sw == w0))
-    B = XcT if equal else XcT * np.sqrt(sw)
-    syrk = scipy.linalg.blas.get_blas_funcs("syrk", (B,))
-    C = syrk(w0 if equal else 1.0, B.T, trans=1)  # upper triangle of B B^T (Fortran order)
+    syrk = scipy.linalg.blas.get_blas_funcs("syrk", (np.zeros(1),))
+    if equal and cols._XcT is not None:
+        XcT = cols.rows_T(np.arange(d))  # the cached copy itself
+        C = syrk(w0, XcT.T, trans=1)  # upper triangle of XcT XcT^T (Fortran order)
+        H = XcT @ (Yc * w0)
+    else:
+        C = np.zeros((d, d), order="F")
+        H = np.zeros((d, Yc.shape[1]))
+        step = max(1, ROW_BLOCK // (8 * d))
+        for i in range(0, n, step):
+            B = np.asarray(cols.X[i:i + step], dtype=np.float64) - cols.mean
+            r = np.sqrt(sw[i:i + step]) if not equal else None
+            if r is not None:
+                B *= r[:, None]
+            C = syrk(w0 if equal else 1.0, B, trans=1, beta=1.0, c=C, overwrite_c=True)
+            H += B.T @ (Yc[i:i + step] * (w0 if equal else r[:, None]))
     K = np.triu(C)
     K += np.triu(C, 1).T
-    return K, XcT @ (Yc * sw[:, None])
+    return K, H
 
 
 def data_key(X, sw, x_mean, Y):
@@ -779,6 +817,9 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         W[ws] = sub.W
         if not use_gram:
             b = sub.b
+        # its gathered columns freed before the next set's are gathered (both alive at
+        # once were 2.3x X's size at the peak of a 1000 x 1000 fit)
+        sub = sub_cert = None
     return _solver.Result(W=W, b=b, n_iter=max(epochs, 1), converged=converged, trace=trace,
                           objective=trace[-1], dual_gap=cert.gap, scale=scale,
                           screened=np.flatnonzero(~kept))

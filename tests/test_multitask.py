@@ -680,15 +680,36 @@ def test_closed_form_in_sample_space_for_wide_x(fit_intercept):
     np.testing.assert_allclose(m.coef_, r.coef_, rtol=1e-8, atol=1e-12)
 
 
-def test_refused_refit_keeps_the_fitted_model():
-    """Review: a refit refused for NaN in X (now checked after validate_data, which sets
-    n_features_in_) left n_features_in_ of the refused X on the old model."""
+@pytest.mark.parametrize("bad", ["X", "y", "sample_weight"])
+def test_refused_refit_keeps_the_fitted_model(bad):
+    """Review: a refit refused for NaN in X (checked after validate_data, which sets
+    n_features_in_), and then one refused for y or the weights after the new X was
+    checked, left the refused X's n_features_in_ on the old model (predict on its own data
+    failed). A refused fit now puts the whole fitted state back."""
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 2))
     m = MultiTaskRegressor(penalty="ridge").fit(X, Y)
-    bad = rng.standard_normal((30, 7))
-    bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        m.fit(bad, Y)
+    before = {k: v for k, v in m.__dict__.items() if k.endswith("_")}
+    X2, Y2, sw = rng.standard_normal((30, 7)), Y.copy(), None
+    if bad == "X":
+        X2[0, 0] = np.nan
+    elif bad == "y":
+        Y2[:, 0] = np.nan
+    else:
+        sw = -np.ones(30)
+    with pytest.raises(ValueError):
+        m.fit(X2, Y2, sample_weight=sw)
     assert m.n_features_in_ == 5
+    assert {k: v for k, v in m.__dict__.items() if k.endswith("_")}.keys() == before.keys()
+    np.testing.assert_array_equal(m.coef_, before["coef_"])
     m.predict(X)
+
+
+def test_a_refit_with_another_penalty_drops_the_learned_task_covariance():
+    """Review: task_covariance_ of an MTRL fit survived a refit with penalty='l21'."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
+    m = MultiTaskRegressor(penalty="mtrl").fit(X, Y)
+    assert hasattr(m, "task_covariance_")
+    m.set_params(penalty="l21").fit(X, Y)
+    assert not hasattr(m, "task_covariance_")

@@ -232,9 +232,22 @@ class _BaseMultiTask(BaseEstimator):
         Every BLAS thread pool loaded in the process (NumPy's, SciPy's own copy inside
         L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),
         so that the pools do not oversubscribe the cores together."""
-        self._check_params()  # n_jobs is checked before it sizes the pools
-        with _solver.blas_threads(effective_n_threads(self.n_jobs)):
-            return self._fit(X, y, sample_weight)
+        pen = self._check_params()  # n_jobs is checked before it sizes the pools
+        # a refit refused (bad y, weights, ...) or interrupted leaves a fitted model as it
+        # was: its state (the parameters are not changed by a fit) is put back whole
+        # (review: a y refused after the new X was checked kept the new n_features_in_
+        # with the old coef_, and predict on the model's own data failed)
+        before = dict(self.__dict__)
+        try:
+            with _solver.blas_threads(effective_n_threads(self.n_jobs)):
+                self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        if not pen.learns_relation:  # an earlier MTRL fit's (review)
+            self.__dict__.pop("task_covariance_", None)
+        return self
 
     def _fit(self, X, y, sample_weight=None):
         if any(_dask.is_dask(a) for a in (X, y, sample_weight)):
@@ -535,16 +548,8 @@ class _BaseMultiTask(BaseEstimator):
         """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None")
-        fitted = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_")
-                  if k in self.__dict__}
         X = self._validate_X(X, reset=True, finite=False)
-        try:
-            _check_finite_and_magnitude(X, name)
-        except ValueError:  # a refused X leaves a fitted model as it was (review)
-            for k in ("n_features_in_", "feature_names_in_"):
-                self.__dict__.pop(k, None)
-            self.__dict__.update(fitted)
-            raise
+        _check_finite_and_magnitude(X, name)  # refused: fit puts the fitted model back
         if X.shape[0] < 2:
             raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
         Y2, one_d = _labels.as_2d_targets(y)

@@ -353,7 +353,9 @@ def test_bad_input(rng):
                       (dict(intercept_scaling=-2.0), "intercept_scaling"),
                       (dict(intercept_scaling=np.nan), "intercept_scaling"),
                       (dict(intercept_scaling=True), "intercept_scaling"),
-                      (dict(intercept_scaling="1"), "intercept_scaling")]:
+                      (dict(intercept_scaling="1"), "intercept_scaling"),
+                      (dict(fit_intercept="yes"), "fit_intercept"),
+                      (dict(warm_start=1), "warm_start")]:
         with pytest.raises(ValueError, match=match):
             MultiTaskRegressor(**kw).fit(X, Y)
     if not cuda_available():

@@ -143,6 +143,10 @@ class _BaseMultiTask(BaseEstimator):
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        for name in ("fit_intercept", "warm_start"):  # "yes" was taken as true (review)
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got "
+                                 f"{getattr(self, name)!r}")
         if self.solver not in ("auto", "fista", "bcd", "lbfgs", "closed_form"):
             raise ValueError(f"solver must be 'auto', 'fista', 'bcd', 'lbfgs' or 'closed_form',"
                              f" got {self.solver!r}")

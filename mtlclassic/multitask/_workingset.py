@@ -783,7 +783,8 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         # that the set does not hang on the rounding of X^T G (sparse and dense X, or
         # BLAS builds, pick the same rows where exact ties -- e.g. two features seen in
         # one sample each -- are broken by rounding noise)
-        key32 = -score.astype(np.float32)
+        with np.errstate(over="ignore"):  # scores beyond float32 (alpha ~ 0) rank first
+            key32 = -score.astype(np.float32)
         top = np.arange(keep.size) if size == keep.size else \
             np.sort(np.argsort(key32, kind="stable")[:size])
         new_ws = keep[top]

@@ -1005,3 +1005,19 @@ def test_stalled_lbfgs_rebuilds_on_current_curvature(monkeypatch, penalty, rebui
     monkeypatch.setattr(_solver, "_separable", lambda oracle, Q: False)
     b, _ = _fit(MultiTaskClassifier(**kw), X, Y)
     assert abs(a.objective_ - b.objective_) <= a.dual_gap_ + b.dual_gap_
+
+
+def test_closed_form_converged_means_certified():
+    """The closed form declared convergence whatever its gap: at X * 1e50 the gap is the
+    rounding of X^T G (1e72 against tol * scale 1e-4) and no warning said so (review).
+    Now it warns there, and stays silent and certified on the same data at ordinary
+    scales."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((30, 5))
+    Y = X[:, :2] @ np.ones((2, 2)) + 0.1 * rng.standard_normal((30, 2))
+    m, warned = _fit(MultiTaskRegressor(penalty="ridge", alpha=0.01), X, Y)
+    assert m.solver_ == "closed_form" and not warned
+    assert m.dual_gap_ <= m.tol * m._null_scale_
+    with pytest.warns(ConvergenceWarning, match="closed form"):
+        m.fit(X * 1e50, Y)
+    assert not m.dual_gap_ <= m.tol * m._null_scale_

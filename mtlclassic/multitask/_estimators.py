@@ -442,7 +442,13 @@ class _BaseMultiTask(BaseEstimator):
         self.objective_ = float(res.objective)
         self.dual_gap_ = float(res.dual_gap)
         self._null_scale_ = float(res.scale)  # min_b F(0, b): converged <=> gap <= tol * it
-        if not res.converged:
+        if not res.converged and solver == "closed_form":
+            warnings.warn(f"{type(self).__name__}: the closed form's duality gap "
+                          f"{self.dual_gap_:.3g} is above tol times min_b F(0, b) = "
+                          f"{self.tol * self._null_scale_:.3g}: at this scale of X the "
+                          "certificate is the rounding of X^T G; scale the features, e.g. "
+                          "with sklearn.preprocessing.StandardScaler", ConvergenceWarning)
+        elif not res.converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{res.n_iter} iterations (duality gap {self.dual_gap_:.3g}, "
                           f"objective {self.objective_:.6g}); raise max_iter or tol",
@@ -592,9 +598,15 @@ class _BaseMultiTask(BaseEstimator):
             f, aux = oracle.value(W, b, lin)
             F = f + pen.value(W, alpha)
             gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
-            return _solver.Result(W=W, b=b, n_iter=1, converged=True, trace=[F], objective=F,
-                                  dual_gap=gap if np.isfinite(gap) else np.nan,
-                                  scale=oracle.null_objective())
+            scale = oracle.null_objective()
+            # converged means certified, here too: at extreme scales of X the gap is the
+            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning)
+            floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
+                if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
+            ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)
+            return _solver.Result(W=W, b=b, n_iter=1, converged=bool(ok), trace=[F],
+                                  objective=F, dual_gap=gap if np.isfinite(gap) else np.nan,
+                                  scale=scale)
         lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
         use_gram = (self._loss_name == "squared" and ctx["mask"].all()
                     and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1]

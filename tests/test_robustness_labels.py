@@ -247,3 +247,62 @@ def test_one_pass_x_checks_match_the_separate_ones(layout):
     X = shaped(X)  # check's own arithmetic raised under errstate(all="raise") (review)
     with np.errstate(all="raise"):
         MultiTaskRegressor(penalty="ridge").fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_sums_kernel_equals_numpy(dtype):
+    """The native one pass of the fit's checks (csrc/cpu/moments.cpp): column sums with
+    the additions of NumPy's X.sum(axis=0) (the same bits for float64 X; float32 X summed
+    in float64) and max |x|, on random matrices of many shapes and on a real image; a
+    NaN or an infinity makes its column's sum non-finite; other arrays are refused."""
+    from skimage import data
+
+    from mtlclassic.backend.kernels import column_sums_top
+
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal(s) * np.exp(3 * rng.standard_normal(s))
+            for s in [(1, 1), (1, 7), (2, 3), (5, 4), (6, 9), (333, 17), (500, 260)]]
+    mats.append(data.camera().astype(np.float64) / 255.0)
+    for X in mats:
+        X = X.astype(dtype)
+        s, top = column_sums_top(X)
+        assert s.dtype == np.float64 and s.shape == (X.shape[1],)
+        np.testing.assert_array_equal(s, X.astype(np.float64).sum(axis=0))
+        assert top == float(np.abs(X).max())
+    X = rng.standard_normal((20, 4)).astype(dtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[7, 2] = bad
+        s, _ = column_sums_top(Xb)
+        assert not np.isfinite(s[2]) and np.all(np.isfinite(np.delete(s, 2)))
+    for bad in (X.T, X[:, ::2], X.astype(np.int64), X.ravel(), np.asfortranarray(X[:, :3])):
+        with pytest.raises(ValueError, match="C-contiguous"):
+            column_sums_top(bad)
+
+
+def test_fit_centres_with_the_checks_column_sums(monkeypatch):
+    """The l21 working-set fit takes X's column means from the check's pass (no second
+    pass over X): the same coefficients, bit for bit, as with X.sum(axis=0)."""
+    from mtlclassic.multitask import _estimators
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 300)) + 3.0
+    Y = X[:, :4] @ rng.standard_normal((4, 3)) + rng.standard_normal((60, 3))
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-10, max_iter=100000)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    seen = []
+    real = _estimators._BaseMultiTask._solve_bcd
+
+    def solve_bcd(self, ctx, *args):
+        seen.append(ctx.get("x_sums"))
+        return real(self, ctx, *args)
+
+    monkeypatch.setattr(_estimators._BaseMultiTask, "_solve_bcd", solve_bcd)
+    b = MultiTaskRegressor(**kw).fit(X, Y)
+    assert a.solver_ == "bcd" and seen and seen[0] is not None
+    np.testing.assert_array_equal(seen[0], X.sum(axis=0))
+    monkeypatch.setattr(_estimators, "_check_finite_and_magnitude", lambda X, name: None)
+    c = MultiTaskRegressor(**kw).fit(X, Y)  # no sums: X.sum(axis=0) in the solver
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.coef_, c.coef_)
+    np.testing.assert_array_equal(a.intercept_, c.intercept_)

@@ -35,6 +35,7 @@ void register_gabor(py::module_& m);
 void register_loss(py::module_& m);
 void register_patches(py::module_& m);
 void register_bcd(py::module_& m);
+void register_moments(py::module_& m);
 
 
 }  // namespace mtl

@@ -16,4 +16,5 @@ PYBIND11_MODULE(_cpu, m) {
     mtl::register_loss(m);
     mtl::register_patches(m);
     mtl::register_bcd(m);
+    mtl::register_moments(m);
 }

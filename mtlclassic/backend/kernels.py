@@ -92,6 +92,20 @@ def prox_l21(W, tau, out=None, n_jobs=None):
     return out
 
 
+def column_sums_top(X):
+    """(s, top) of a C-contiguous float32/float64 NumPy matrix X (n, d) in one native pass:
+    s (d,) float64, the column sums in row order (for float64 X the additions, and so the
+    bits, of ``X.sum(axis=0)``; float32 X is summed in float64), and top = max |x_ij|.
+    s is finite only if every entry is (or, rarely, not when a sum overflows); ``top`` is
+    the largest magnitude (NaN entries are not seen by it). ValueError for other arrays
+    (csrc/cpu/moments.cpp)."""
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
+            and X.dtype in (np.float32, np.float64)):
+        raise ValueError("X must be a C-contiguous 2-D float32 or float64 NumPy array")
+    s, top = require_cpu().column_sums_top(X)
+    return s, float(top)
+
+
 def _f64_buffer(a, name, shape, writeable=False):
     """a as a C-contiguous float64 NumPy array of ``shape`` (a copy only when needed; an
     in/out buffer must already be one)."""

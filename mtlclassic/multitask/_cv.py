@@ -187,7 +187,7 @@ class _CVMixin:
             miss = _labels.missing_mask(Y2, self.missing_label)
             _labels.check_labelled(miss)
         else:
-            X, Y2, one_d, miss = base._validate_fit_inputs(X, y, type(self).__name__)
+            X, Y2, one_d, miss, _ = base._validate_fit_inputs(X, y, type(self).__name__)
         base._encode(Y2, miss)  # label checks (continuous targets, single classes)
         self._scoring()
         if hasattr(self.cv, "split") and not isinstance(self.cv, str):

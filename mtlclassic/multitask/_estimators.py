@@ -14,7 +14,7 @@ from sklearn.utils.validation import assert_all_finite, check_is_fitted, validat
 
 from ..backend import (effective_n_threads, get_namespace, is_cupy_array, resolve_device,
                        to_numpy)
-from ..backend.kernels import device_free_bytes, loss_grad_cuda
+from ..backend.kernels import column_sums_top, device_free_bytes, loss_grad_cuda
 from . import _dask, _labels, _losses, _solver, _workingset
 from ._relation import check_task_relation, estimate_task_relation
 from .penalties import MTRL, Ridge, get_penalty
@@ -59,22 +59,34 @@ def _check_overflow(X):
 
 def _check_finite_and_magnitude(X, name):
     """The fit's checks of X -- every entry finite (scikit-learn's message otherwise) and
-    no overflow (:func:`_check_overflow`) -- in one pass over a contiguous dense NumPy X:
-    s = sum x_ij^2 (one BLAS dot) is finite only if every entry is, and bounds max |x_ij|
-    by sqrt(s). Where s is not finite or sqrt(s) above half the safe magnitude (an
-    overflow of the sum, or values near the limit), the separate checks decide (two
-    passes more: 0.7 ms each on 500 x 5000, where the fit itself takes ~12 ms)."""
-    v = X.ravel(order="K") if isinstance(X, np.ndarray) and (
-        X.flags.c_contiguous or X.flags.f_contiguous) else None
-    if v is not None and v.size:
-        with np.errstate(all="ignore"):  # overflow, NaN: the checks below; underflow: moot
-            s = float(np.dot(v, v))
+    no overflow (:func:`_check_overflow`) -- in one pass over a dense NumPy X. For a
+    C-contiguous float32/float64 X that pass is the native :func:`column_sums_top`: X's
+    column sums (finite only if every entry is) and max |x_ij|, and the sums are returned
+    (the column means of a fit with free intercepts, the bits of ``X.sum(axis=0)``: the
+    solver need not pass over X again; 0.7 ms instead of two passes of 1.7 ms on 500 x
+    5000). Other contiguous X: s = sum x_ij^2 (one BLAS dot) is finite only if every entry
+    is, and bounds max |x_ij| by sqrt(s). Where the sums or s are not finite or the bound
+    is above the safe magnitude, the separate checks decide (and raise). Returns the
+    column sums, or None."""
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.size and X.flags.c_contiguous \
+            and X.dtype in (np.float32, np.float64):
+        sums, top = column_sums_top(X)
         limit = float(np.sqrt(np.finfo(X.dtype).max / max(*X.shape, 1)))
-        if math.isfinite(s) and math.sqrt(s) <= 0.5 * limit:
-            return
+        if np.all(np.isfinite(sums)) and top <= limit:
+            return sums
+    else:
+        v = X.ravel(order="K") if isinstance(X, np.ndarray) and (
+            X.flags.c_contiguous or X.flags.f_contiguous) else None
+        if v is not None and v.size:
+            with np.errstate(all="ignore"):  # overflow, NaN: the checks below
+                s = float(np.dot(v, v))
+            limit = float(np.sqrt(np.finfo(X.dtype).max / max(*X.shape, 1)))
+            if math.isfinite(s) and math.sqrt(s) <= 0.5 * limit:
+                return None
     if not is_cupy_array(X):
         assert_all_finite(X, input_name="X", estimator_name=name)
     _check_overflow(X)
+    return None
 
 
 def check_magnitude(top, n, d, dtype):
@@ -264,7 +276,7 @@ class _BaseMultiTask(BaseEstimator):
             X = to_numpy(X)  # device='cpu' asked for: the data come to the host
         if is_cupy_array(sample_weight):
             sample_weight = to_numpy(sample_weight)
-        X, Y2, one_d, miss = self._validate_fit_inputs(X, y, type(self).__name__)
+        X, Y2, one_d, miss, x_sums = self._validate_fit_inputs(X, y, type(self).__name__)
         n, T = Y2.shape
         # SW (n, T): a weight per entry; sw (n,): the per-sample weights when every task
         # shares them (the closed form, the Gram path and the relation estimate use them),
@@ -356,7 +368,10 @@ class _BaseMultiTask(BaseEstimator):
                    solver=solver, warm=False, fit_b=self._free_intercept(),
                    single=not sparse and X.dtype == np.float32,
                    # Xd converted from another dtype: this fit's own copy, free to change
-                   own=not sparse and X.dtype != np.float64)
+                   own=not sparse and X.dtype != np.float64,
+                   # X's column sums from the check's pass (the sums of Xd: float32 X was
+                   # summed in float64), unless a constant column was appended
+                   x_sums=x_sums if X is X_rel else None)
         W0, b0 = self._initial_point(Xd.shape[1], n_sub, np, np.float64, ctx)
         R = self._relation(pen, Yenc, mask, X_rel, n_sub, T, owner, sw_rel)
         res, R = self._solve_path(ctx, pen_solve, R, W0, b0, n_sub)
@@ -555,11 +570,12 @@ class _BaseMultiTask(BaseEstimator):
         return rho
 
     def _validate_fit_inputs(self, X, y, name):
-        """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask."""
+        """X validated (sets n_features_in_), y as 2-D targets, the missing-entry mask, and
+        X's column sums where the check's pass gave them (else None)."""
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None")
         X = self._validate_X(X, reset=True, finite=False)
-        _check_finite_and_magnitude(X, name)  # refused: fit puts the fitted model back
+        sums = _check_finite_and_magnitude(X, name)  # refused: fit puts the model back
         if X.shape[0] < 2:
             raise ValueError(f"n_samples = {X.shape[0]}: at least 2 samples are needed")
         Y2, one_d = _labels.as_2d_targets(y)
@@ -568,7 +584,7 @@ class _BaseMultiTask(BaseEstimator):
                              f"{Y2.shape[0]}")
         miss = _labels.missing_mask(Y2, self.missing_label)
         _labels.check_labelled(miss)
-        return X, Y2, one_d, miss
+        return X, Y2, one_d, miss, sums
 
     def _task_gram(self, Xd, A, group, gram_ok):
         """Whether FISTA / L-BFGS run on the per-task Gram form (squared loss, labels
@@ -644,6 +660,7 @@ class _BaseMultiTask(BaseEstimator):
                     if ctx.pop("own", False) and isinstance(Xd, np.ndarray) \
                             and Xd.flags.writeable:
                         Xd -= x_mean  # this fit's own float64 copy: centred in place
+                        ctx["x_sums"] = None  # no longer Xd's
                     else:
                         Xd = Xd - x_mean
                 b0 = b0 + x_mean @ W0
@@ -697,8 +714,11 @@ class _BaseMultiTask(BaseEstimator):
                 # a sum over the rows in order, as the sparse product above sums its stored
                 # entries: sparse and dense X get the same bits, so the same iterates
                 # (no weights: the same sum without an (n, d) temporary, x * 1 being x)
-                x_mean = Xd.sum(axis=0) / Xd.shape[0] if sw is None or np.all(sw == 1) \
-                    else (Xd * sw[:, None]).sum(axis=0) / sw.sum()
+                if sw is None or np.all(sw == 1):  # the check's sums where it took them
+                    sums = ctx.get("x_sums")
+                    x_mean = (sums if sums is not None else Xd.sum(axis=0)) / Xd.shape[0]
+                else:
+                    x_mean = (Xd * sw[:, None]).sum(axis=0) / sw.sum()
         # the loss pass on one thread below 2^16 entries: the solver evaluates it on
         # (n, T) arrays a few times per 5 epochs, where starting threads costs more than
         # the pass (2 threads: 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10);

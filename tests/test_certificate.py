@@ -1021,3 +1021,16 @@ def test_closed_form_converged_means_certified():
     with pytest.warns(ConvergenceWarning, match="closed form"):
         m.fit(X * 1e50, Y)
     assert not m.dual_gap_ <= m.tol * m._null_scale_
+
+
+@pytest.mark.parametrize("penalty, solver", [("trace", "auto"), ("mtrl", "auto"),
+                                             ("l21", "fista")])
+def test_constant_features_fit_without_a_zero_step_bound(penalty, solver):
+    """Every feature constant: the centred Gram matrix is 0, and so was the new step cap
+    (second review: ZeroDivisionError). The smooth part has no curvature then and any
+    step is taken: the zero model, certified."""
+    Y = np.random.default_rng(0).standard_normal((60, 4))
+    for X in (np.ones((60, 1)), np.zeros((60, 3)), np.full((60, 3), 2.0)):
+        m, warned = _fit(MultiTaskRegressor(penalty=penalty, solver=solver), X, Y)
+        assert not warned and np.all(m.coef_ == 0)
+        np.testing.assert_allclose(m.intercept_, Y.mean(axis=0))

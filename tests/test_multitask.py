@@ -707,11 +707,45 @@ def test_refused_refit_keeps_the_fitted_model(bad):
     m.predict(X)
 
 
-def test_a_refit_with_another_penalty_drops_the_learned_task_covariance():
-    """Review: task_covariance_ of an MTRL fit survived a refit with penalty='l21'."""
+@pytest.mark.parametrize("cv", [False, True])
+def test_a_refit_with_another_penalty_drops_the_earlier_fits_attributes(cv):
+    """Review: task_covariance_ of an MTRL fit survived a refit with penalty='l21' (and,
+    second review, the CV estimators' refit; and lipschitz_, FISTA's step bound, which a
+    warm start reads, a refit by another solver)."""
+    from mtlclassic.multitask import MultiTaskRegressorCV
+
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
-    m = MultiTaskRegressor(penalty="mtrl").fit(X, Y)
-    assert hasattr(m, "task_covariance_")
+    m = MultiTaskRegressorCV(penalty="mtrl", alphas=3, cv=2) if cv else \
+        MultiTaskRegressor(penalty="mtrl")
+    m.fit(X, Y)
+    assert hasattr(m, "task_covariance_") and hasattr(m, "lipschitz_")
     m.set_params(penalty="l21").fit(X, Y)
-    assert not hasattr(m, "task_covariance_")
+    assert not hasattr(m, "task_covariance_") and not hasattr(m, "lipschitz_")
+
+
+def test_an_interrupted_cv_refit_keeps_the_fitted_model(monkeypatch):
+    """Second review: the CV estimators set alpha_ and cv_results_ before their final
+    refit; a refit interrupted there left them describing the new search beside the old
+    coef_. The whole fitted state is put back."""
+    from mtlclassic.multitask import MultiTaskRegressorCV
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
+    m = MultiTaskRegressorCV(penalty="ridge", alphas=3, cv=2).fit(X, Y)
+    before = dict(m.__dict__)
+    real = MultiTaskRegressor.fit
+    calls = []
+
+    def fit(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 7:  # 3 alphas x 2 folds, then the final refit
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(MultiTaskRegressor, "fit", fit)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X[:30], Y[:30] * 2)
+    assert len(calls) == 7 and m.__dict__.keys() == before.keys()
+    assert m.alpha_ == before["alpha_"] and m.cv_results_ is before["cv_results_"]
+    np.testing.assert_array_equal(m.coef_, before["coef_"])

@@ -262,12 +262,15 @@ def test_column_sums_kernel_equals_numpy(dtype):
     rng = np.random.default_rng(0)
     mats = [rng.standard_normal(s) * np.exp(3 * rng.standard_normal(s))
             for s in [(1, 1), (1, 7), (2, 3), (5, 4), (6, 9), (333, 17), (500, 260)]]
+    mats.append(np.array([[-0.0, 1.0], [-0.0, -1.0], [-0.0, 0.0]]))  # a -0.0 column: +0.0
     mats.append(data.camera().astype(np.float64) / 255.0)
     for X in mats:
         X = X.astype(dtype)
         s, top = column_sums_top(X)
         assert s.dtype == np.float64 and s.shape == (X.shape[1],)
-        np.testing.assert_array_equal(s, X.astype(np.float64).sum(axis=0))
+        ref = X.astype(np.float64).sum(axis=0)
+        np.testing.assert_array_equal(s, ref)
+        assert np.array_equal(np.signbit(s), np.signbit(ref))
         assert top == float(np.abs(X).max())
     X = rng.standard_normal((20, 4)).astype(dtype)
     for bad in (np.nan, np.inf, -np.inf):

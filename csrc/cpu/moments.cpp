@@ -5,9 +5,10 @@
 // intercepts, takes the column means. One pass gives both: the sums (finite only if
 // every entry is -- an infinite entry makes its column's sum infinite or NaN -- or,
 // rarely, when a sum itself overflows: the caller's exact checks then decide) and
-// max |x_ij|. The sums are taken in row order, one addition per entry starting from the
-// first row: the additions of NumPy's X.sum(axis=0) on a C-contiguous float64 array, so
-// the same bits (float32 X is summed in float64, as its float64 copy would be).
+// max |x_ij|. The sums are taken in row order from +0, one addition per entry: the
+// additions of NumPy's X.sum(axis=0) on a C-contiguous float64 array of two or more
+// columns, so the same bits (one column is also F-contiguous, and NumPy then sums it
+// pairwise); float32 X is summed in float64, as its float64 copy would be.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -30,7 +31,7 @@ py::tuple column_sums_top(carray<T> X) {
         std::vector<double> tops(d, 0.0);  // max |x| per column: vectorisable loops
         double* tp = tops.data();
         for (py::ssize_t j = 0; j < d; ++j) {
-            s[j] = n ? static_cast<double>(x[j]) : 0.0;
+            s[j] = n ? 0.0 + static_cast<double>(x[j]) : 0.0;  // from +0, as NumPy
             tp[j] = std::fabs(s[j]);
         }
         py::ssize_t i = 1;

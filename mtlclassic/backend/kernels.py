@@ -94,8 +94,9 @@ def prox_l21(W, tau, out=None, n_jobs=None):
 
 def column_sums_top(X):
     """(s, top) of a C-contiguous float32/float64 NumPy matrix X (n, d) in one native pass:
-    s (d,) float64, the column sums in row order (for float64 X the additions, and so the
-    bits, of ``X.sum(axis=0)``; float32 X is summed in float64), and top = max |x_ij|.
+    s (d,) float64, the column sums in row order (for float64 X of two or more columns the
+    additions, and so the bits, of ``X.sum(axis=0)``; NumPy sums a single column pairwise;
+    float32 X is summed in float64), and top = max |x_ij|.
     s is finite only if every entry is (or, rarely, not when a sum overflows); ``top`` is
     the largest magnitude (NaN entries are not seen by it). ValueError for other arrays
     (csrc/cpu/moments.cpp)."""

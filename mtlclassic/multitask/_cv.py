@@ -10,7 +10,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..backend import is_cupy_array
 from . import _dask, _labels
-from ._estimators import MultiTaskClassifier, MultiTaskRegressor
+from ._estimators import MultiTaskClassifier, MultiTaskRegressor, guarded_fit
 from .penalties import get_penalty
 
 _BASE_PARAMS = ("penalty", "l2", "task_relation", "fit_intercept", "intercept_scaling",
@@ -319,7 +319,9 @@ class MultiTaskRegressorCV(_CVMixin, MultiTaskRegressor):
         return float(np.mean(scores)) if scores else np.nan
 
     def fit(self, X, y, sample_weight=None):
-        return self._fit_cv(X, y, sample_weight)
+        # a refused or interrupted search leaves a fitted model as it was (review)
+        return guarded_fit(self, lambda: self._fit_cv(X, y, sample_weight),
+                           self._base()._check_params())
 
 
 class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
@@ -377,4 +379,6 @@ class MultiTaskClassifierCV(_CVMixin, MultiTaskClassifier):
         return float(np.mean(scores)) if scores else np.nan
 
     def fit(self, X, y, sample_weight=None):
-        return self._fit_cv(X, y, sample_weight)
+        # a refused or interrupted search leaves a fitted model as it was (review)
+        return guarded_fit(self, lambda: self._fit_cv(X, y, sample_weight),
+                           self._base()._check_params())

@@ -89,6 +89,28 @@ def _check_finite_and_magnitude(X, name):
     return None
 
 
+def guarded_fit(est, run, pen):
+    """``run()`` (a fit of ``est`` with penalty ``pen``), so that a fit refused (bad y,
+    weights, ...) or interrupted leaves a fitted model as it was: its state (the
+    parameters are not changed by a fit) is put back whole (review: a y refused after the
+    new X was checked kept the new X's n_features_in_ with the old coef_, and predict on
+    the model's own data failed). After a fit, attributes of an earlier one that this fit
+    does not make are dropped: ``task_covariance_`` (a penalty that does not learn it) and
+    ``lipschitz_`` (a solver other than FISTA; a warm start would read it). Returns est."""
+    before = dict(est.__dict__)
+    try:
+        run()
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(before)
+        raise
+    if not pen.learns_relation:
+        est.__dict__.pop("task_covariance_", None)
+    if getattr(est, "solver_", None) not in ("fista", "fista+bcd"):
+        est.__dict__.pop("lipschitz_", None)
+    return est
+
+
 def check_magnitude(top, n, d, dtype):
     """The overflow test of _check_overflow from X's largest absolute value ``top``."""
     limit = float(np.sqrt(np.finfo(dtype).max / max(n, d, 1)))
@@ -249,21 +271,12 @@ class _BaseMultiTask(BaseEstimator):
         L-BFGS-B, MKL, ...) is limited to ``n_jobs`` threads during the fit (threadpoolctl),
         so that the pools do not oversubscribe the cores together."""
         pen = self._check_params()  # n_jobs is checked before it sizes the pools
-        # a refit refused (bad y, weights, ...) or interrupted leaves a fitted model as it
-        # was: its state (the parameters are not changed by a fit) is put back whole
-        # (review: a y refused after the new X was checked kept the new n_features_in_
-        # with the old coef_, and predict on the model's own data failed)
-        before = dict(self.__dict__)
-        try:
+
+        def run():
             with _solver.blas_threads(effective_n_threads(self.n_jobs)):
                 self._fit(X, y, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
-        if not pen.learns_relation:  # an earlier MTRL fit's (review)
-            self.__dict__.pop("task_covariance_", None)
-        return self
+
+        return guarded_fit(self, run, pen)
 
     def _fit(self, X, y, sample_weight=None):
         if any(_dask.is_dask(a) for a in (X, y, sample_weight)):
@@ -460,9 +473,11 @@ class _BaseMultiTask(BaseEstimator):
         if not res.converged and solver == "closed_form":
             warnings.warn(f"{type(self).__name__}: the closed form's duality gap "
                           f"{self.dual_gap_:.3g} is above tol times min_b F(0, b) = "
-                          f"{self.tol * self._null_scale_:.3g}: at this scale of X the "
-                          "certificate is the rounding of X^T G; scale the features, e.g. "
-                          "with sklearn.preprocessing.StandardScaler", ConvergenceWarning)
+                          f"{self.tol * self._null_scale_:.3g}: the direct solve is "
+                          "inaccurate at this conditioning of X (features in very different "
+                          "units), or the certificate is the rounding of X^T G at this scale "
+                          "of X; scale the features, e.g. with "
+                          "sklearn.preprocessing.StandardScaler", ConvergenceWarning)
         elif not res.converged:
             warnings.warn(f"{type(self).__name__}: solver {solver!r} did not converge in "
                           f"{res.n_iter} iterations (duality gap {self.dual_gap_:.3g}, "
@@ -616,7 +631,9 @@ class _BaseMultiTask(BaseEstimator):
             gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
             scale = oracle.null_objective()
             # converged means certified, here too: at extreme scales of X the gap is the
-            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning)
+            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning), and
+            # with one feature in units 1e8 times the others' the Sylvester solve itself is
+            # off (coefficients 54 % off, a second review; Ridge's Cholesky: 5e-9)
             floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
                 if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
             ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)

@@ -181,6 +181,12 @@ def _scaled_norm(v, xp, axis=None):
         else float(top) * math.sqrt(float(xp.sum(w * w, dtype=xp.float64)))
 
 
+def _positive(L):
+    """A Lipschitz bound usable as a step's inverse: L, or 1 where it is 0 (no curvature:
+    every step passes the sufficient-decrease test) or not finite."""
+    return L if L > 0 and math.isfinite(L) else 1.0
+
+
 def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
     """Estimate of the Lipschitz constant of the smooth part's gradient:
     curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q) (curvature: 1
@@ -918,9 +924,12 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     kkt_scale = None  # the gradient norm at zero: the fallback rule's unit, when needed
     cert = _Certifier(oracle, penalty, alpha, Q, tol, W.dtype)
     eps = cert.eps
-    global_cap = float(lipschitz_cap)
+    # a smooth part without curvature (every feature constant: the centred K is 0, and Q
+    # 0) has a constant gradient: any step passes the sufficient-decrease test; 1 is taken
+    # (review: a bound of 0 made the step 1/0)
+    global_cap = float(lipschitz_cap) if lipschitz_cap > 0 else 1.0
     local = oracle.local_lipschitz(lin)
-    cap = global_cap if local is None else min(local, global_cap)
+    cap = global_cap if local is None else _positive(min(local, global_cap))
     Lip = max(float(lipschitz) if lipschitz is not None else cap, cap)
     L_check = oracle.exact_lipschitz() if CHECK_STEPS and oracle.kind == "squared" else None
     steps = []
@@ -1002,7 +1011,7 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             linY = lin + beta * (lin - lin_prev)
             fY, auxY = oracle.value(Yw, Yb, linY)
         if oracle.kind != "squared" and it % 20 == 0:  # follow the local curvature
-            cap = min(oracle.local_lipschitz(lin), global_cap)
+            cap = _positive(min(oracle.local_lipschitz(lin), global_cap))
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
     if not converged and certified is not False:
         cert(W, b, lin, aux, F)  # the final point's gap, for dual_gap_

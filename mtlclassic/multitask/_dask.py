@@ -1124,7 +1124,7 @@ def solve(est, ctx, Q, W0, b0, tol):
         n, xm, ym, K, H, yy = data.moments(fit_b)
         oracle = _solver.GramOracle.from_moments(K, H, yy, xm, ym, n, rho, Q)
         if ctx["solver"] == "closed_form":
-            W = scipy.linalg.solve_sylvester(K / n, Q / rho[None, :], H / n)
+            W = _solver._closed_form_modes(K / n, H / n, rho, Q)
             lin = oracle.linear(W, None)
             f, aux = oracle.value(W, None, lin)
             F = f + pen.value(W, alpha)

@@ -631,9 +631,9 @@ class _BaseMultiTask(BaseEstimator):
             gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
             scale = oracle.null_objective()
             # converged means certified, here too: at extreme scales of X the gap is the
-            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning), and
-            # with one feature in units 1e8 times the others' the Sylvester solve itself is
-            # off (coefficients 54 % off, a second review; Ridge's Cholesky: 5e-9)
+            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning); an
+            # inaccurate solve would show here too (the Bartels-Stewart solve, replaced,
+            # was 54 % off with one feature in units 1e8 times the others')
             floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
                 if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
             ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)
@@ -881,8 +881,9 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         old optimum. The working-set solver also keeps the Gram columns it computed while
         the data stay the same (a path over alpha).
     solver : {"auto", "fista", "bcd", "lbfgs", "closed_form"}
-        "auto" uses the exact closed form (a Sylvester equation, in sample space when
-        n_samples < n_features) for squared loss when every label is present and the
+        "auto" uses the exact closed form (a Sylvester equation, by a Cholesky solve per
+        mode of the task matrix, or in sample space when n_samples < n_features) for
+        squared loss when every label is present and the
         penalty is smooth, L-BFGS for other smooth problems,
         working-set block coordinate descent ("bcd", ``_workingset``: Massias et al.,
         Celer, ICML 2018; Bertrand et al., skglm, NeurIPS 2022) for ``l21`` with squared

@@ -98,22 +98,38 @@ def _closed_form_modes(A, C, rho, Q):
     scaled matrix (the accuracy of scikit-learn's Ridge) where the Bartels-Stewart solver
     (orthogonal Schur transforms) mixed the scales: one feature in units 1e8 times the
     others' left its coefficients 54 % off (review), now ~1e-8 -- and in T d^3 / 3 flops
-    instead of ~25 d^3. A mode the factorisation refuses (lam_k = 0 on a singular A: an
-    unpenalised mode) is solved in the least-squares, minimum-norm sense. W = V U^T R^-1/2."""
-    r = np.sqrt(np.asarray(rho, dtype=np.float64))
-    lam, U = np.linalg.eigh((Q / r[:, None]) / r[None, :])
+    instead of ~25 d^3; modes of one eigenvalue (to a few ulps: ridge's all, mean's all
+    but one) share one factorisation, so ridge costs one whatever T. A mode the
+    factorisation refuses (lam_k = 0 on a singular A: an unpenalised mode) is solved in the
+    least-squares, minimum-norm sense. W = V U^T R^-1/2."""
+    r, lam, U = _task_modes(rho, Q)
     lam = np.maximum(lam, 0.0)  # Q is positive semi-definite: rounding only below 0
     CP = C @ (U * r[:, None])
     V = np.empty_like(CP)
     eye = np.eye(A.shape[0])
-    for k in range(len(lam)):
-        M = A + lam[k] * eye
+    tie = 64.0 * np.finfo(np.float64).eps * float(lam.max(initial=0.0))
+    start = 0
+    while start < len(lam):  # lam ascending (eigh): runs of equal values
+        stop = start + 1
+        while stop < len(lam) and lam[stop] - lam[start] <= tie:
+            stop += 1
+        M = A + lam[start] * eye
         try:
-            V[:, k] = scipy.linalg.cho_solve(scipy.linalg.cho_factor(M, check_finite=False),
-                                             CP[:, k], check_finite=False)
+            V[:, start:stop] = scipy.linalg.cho_solve(
+                scipy.linalg.cho_factor(M, check_finite=False), CP[:, start:stop],
+                check_finite=False)
         except np.linalg.LinAlgError:
-            V[:, k] = scipy.linalg.lstsq(M, CP[:, k], check_finite=False)[0]
+            V[:, start:stop] = scipy.linalg.lstsq(M, CP[:, start:stop], check_finite=False)[0]
+        start = stop
     return (V @ U.T) / r[None, :]
+
+
+def _task_modes(rho, Q):
+    """(r, lam, U): r = sqrt(rho) and the eigenpairs R^-1/2 Q R^-1/2 = U diag(lam) U^T
+    (lam ascending) in which the closed forms' columns decouple."""
+    r = np.sqrt(np.asarray(rho, dtype=np.float64))
+    lam, U = np.linalg.eigh((Q / r[:, None]) / r[None, :])
+    return r, lam, U
 
 
 def _closed_form_samples(Xc, Yc, w, rho, Q):
@@ -126,8 +142,7 @@ def _closed_form_samples(Xc, Yc, w, rho, Q):
     costs ~25 d^3 (20 x 5000: 42 s -> milliseconds). A zero lam_k (an unpenalised mode:
     Q singular) gives the minimum-norm solution of that mode (K's zero eigenvalues
     dropped), where the d x d equation has no unique solution."""
-    r = np.sqrt(np.asarray(rho, dtype=np.float64))
-    lam, U = np.linalg.eigh((Q / r[:, None]) / r[None, :])
+    r, lam, U = _task_modes(rho, Q)
     sq = np.sqrt(w)[:, None]
     Xs, Ys = Xc * sq, Yc * sq
     mu, E = np.linalg.eigh(Xs @ Xs.T)

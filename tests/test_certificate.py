@@ -1036,13 +1036,21 @@ def test_constant_features_fit_without_a_zero_step_bound(penalty, solver):
         np.testing.assert_allclose(m.intercept_, Y.mean(axis=0))
 
 
+@pytest.mark.parametrize("modes_max", [32, 0])
 @pytest.mark.parametrize("penalty", ["ridge", "mean", "graph"])
-def test_closed_form_accurate_with_a_feature_in_large_units(penalty):
+def test_closed_form_accurate_with_a_feature_in_large_units(penalty, modes_max, monkeypatch):
     """Second review: with one feature in units 1e8 times the others' the Bartels-Stewart
     solve (orthogonal Schur transforms mix the scales) left ridge's coefficients 54 % off
     (objective 33.9 against 3.55); a Cholesky solve per mode of Q is accurate there, as
     scikit-learn's Ridge is: the coefficients of the normal equations, certified, without
-    a warning."""
+    a warning. With many distinct modes (here forced: MODES_MAX = 0) Bartels-Stewart
+    solves first, as it costs one Schur decomposition whatever T, and a result it leaves
+    uncertified is solved again by modes."""
+    monkeypatch.setattr(_solver, "MODES_MAX", modes_max)
+    calls = []
+    real = _solver.closed_form
+    monkeypatch.setattr(_solver, "closed_form",
+                        lambda *a, **kw: calls.append(kw.get("modes")) or real(*a, **kw))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 50))
     Y = X @ rng.standard_normal((50, 3)) + rng.standard_normal((2000, 3))
@@ -1061,3 +1069,4 @@ def test_closed_form_accurate_with_a_feature_in_large_units(penalty):
     K = np.kron(np.eye(T), Xc.T @ Xc / n) + np.kron(Q, np.eye(d))
     ref = np.linalg.solve(K, (Xc.T @ Yc / n).T.ravel()).reshape(T, d)
     np.testing.assert_allclose(big.coef_, ref, rtol=1e-6, atol=1e-12)
+    assert calls == ([None] if modes_max else [None, True])

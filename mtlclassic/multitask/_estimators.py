@@ -621,22 +621,31 @@ class _BaseMultiTask(BaseEstimator):
         if ctx["solver"] == "bcd":
             return self._solve_bcd(ctx, Q, W0, b0, tol)
         if ctx["solver"] == "closed_form":
-            W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"])
             # the certificate of the direct solve: its duality gap (rounding size)
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
-            lin = oracle.linear(W, b)
-            f, aux = oracle.value(W, b, lin)
-            F = f + pen.value(W, alpha)
-            gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
             scale = oracle.null_objective()
-            # converged means certified, here too: at extreme scales of X the gap is the
-            # rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no warning); an
-            # inaccurate solve would show here too (the Bartels-Stewart solve, replaced,
-            # was 54 % off with one feature in units 1e8 times the others')
-            floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
-                if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
-            ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)
+            modes = None  # closed_form's choice; a Bartels-Stewart solve not certified is
+            while True:  # solved again by modes (a feature in units 1e8 times the others')
+                W, b = _solver.closed_form(Xd, Yenc, ctx["sw"], ctx["rho"], Q, ctx["fit_b"],
+                                           modes=modes)
+                lin = oracle.linear(W, b)
+                f, aux = oracle.value(W, b, lin)
+                F = f + pen.value(W, alpha)
+                gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
+                # converged means certified, here too: at extreme scales of X the gap is
+                # the rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no
+                # warning); an inaccurate solve shows here too (Bartels-Stewart was 54 %
+                # off with one feature in units 1e8 times the others')
+                floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
+                    if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
+                ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)
+                bartels_stewart = modes is None and (scipy.sparse.issparse(Xd) or Xd.shape[0]
+                                                     >= Xd.shape[1]) and \
+                    _solver._distinct_modes(ctx["rho"], Q) > _solver.MODES_MAX
+                if ok or not bartels_stewart:
+                    break
+                modes = True
             return _solver.Result(W=W, b=b, n_iter=1, converged=bool(ok), trace=[F],
                                   objective=F, dual_gap=gap if np.isfinite(gap) else np.nan,
                                   scale=scale)
@@ -882,7 +891,8 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         the data stay the same (a path over alpha).
     solver : {"auto", "fista", "bcd", "lbfgs", "closed_form"}
         "auto" uses the exact closed form (a Sylvester equation, by a Cholesky solve per
-        mode of the task matrix, or in sample space when n_samples < n_features) for
+        mode of the task matrix -- Bartels-Stewart beyond 32 distinct modes, checked by
+        its certificate -- or in sample space when n_samples < n_features) for
         squared loss when every label is present and the
         penalty is smooth, L-BFGS for other smooth problems,
         working-set block coordinate descent ("bcd", ``_workingset``: Massias et al.,

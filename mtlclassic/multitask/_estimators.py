@@ -249,7 +249,8 @@ class _BaseMultiTask(BaseEstimator):
             if R != "auto":
                 raise ValueError(f"task_relation must be an array, 'auto', 'learn' or None, got "
                                  f"{R!r}")
-            Ymasked = np.where(mask, Yenc, np.nan)
+            # (NaN-marking a copy of the targets only where some are missing)
+            Ymasked = Yenc if mask.all() else np.where(mask, Yenc, np.nan)
             return estimate_task_relation(Ymasked, mask, X, sample_weight=sw)
         R = np.asarray(R, dtype=np.float64)
         if R.shape == (n_tasks, n_tasks) and n_tasks != n_sub:
@@ -308,10 +309,17 @@ class _BaseMultiTask(BaseEstimator):
         # n_t: the weighted count of labelled samples (= the count for unit weights), so
         # that an integer weight is the same as repeating the sample; class weights scale
         # the loss terms but not n_t, as in LogisticRegression(class_weight, C)
-        Wsub = mask * SW[:, owner]
-        n_t = Wsub.sum(axis=0)
-        A = Wsub * self._class_weights(Y2, miss, SW, Yenc, mask, owner, group) \
-            * (rho / n_t)[None, :]
+        # A (n, T') is built in place: every (n, T) array of the set-up that the solve
+        # does not need is freed before it (tall X with T = 10 had eight of them alive,
+        # 5.8x X's size at the peak)
+        A = SW[:, owner] if sw is None else np.repeat(sw[:, None], n_sub, axis=1)
+        A *= mask
+        n_t = A.sum(axis=0)
+        cw = self._class_weights(Y2, miss, SW, Yenc, mask, owner, group)
+        if not np.isscalar(cw) or cw != 1.0:
+            A *= cw
+        del cw
+        A *= (rho / n_t)[None, :]
         if sw is None:  # per-task weights: the relation estimate takes each row's mean weight
             sw_rel = (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(axis=1), 1)
         else:
@@ -329,7 +337,8 @@ class _BaseMultiTask(BaseEstimator):
         loss = _losses.native_loss(self._loss_name, self.n_jobs, group=group)
         # entries of zero weight count as present for the solvers' "every label present"
         # paths (closed form, Gram): they weigh nothing in either form
-        full = mask | (SW[:, owner] == 0)
+        full = mask | (SW[:, owner] == 0) if sw is None else mask | (sw == 0)[:, None]
+        del SW, miss
         small = not sparse or Xd.shape[1] <= GRAM_MAX_SPARSE_D  # a dense d x d is cheap
         closed_ok = (self._loss_name == "squared" and pen.smooth and full.all()
                      and sw is not None and small)
@@ -632,7 +641,10 @@ class _BaseMultiTask(BaseEstimator):
                 lin = oracle.linear(W, b)
                 f, aux = oracle.value(W, b, lin)
                 F = f + pen.value(W, alpha)
-                gap, _ = _solver.duality_gap(oracle, pen, alpha, Q, W, b, lin, aux, F)
+                # (aux's G made the dual point in place: one (n, T) array fewer)
+                XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True)
+                lin = aux = None
+                gap, _ = _solver.gap_at_dual(pen, alpha, Q, XtG, lstar, F)
                 # converged means certified, here too: at extreme scales of X the gap is
                 # the rounding of X^T G, beyond tol (review: X * 1e50, gap 1e72, no
                 # warning); an inaccurate solve shows here too (Bartels-Stewart was 54 %

@@ -82,24 +82,56 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept, modes=None):
         g = GramOracle(X, Y, sw, np.ones(Y.shape[1]), Q, fit_intercept)
         x_mean, y_mean, A, C = g.x_mean, g.y_mean, g.K / n, g.H / n
     else:
-        if fit_intercept:
-            x_mean = sw @ X / n
-            y_mean = sw @ Y / n
-            Xc, Yc = X - x_mean, Y - y_mean
-        else:
-            Xc, Yc = X, Y
+        x_mean = sw @ X / n if fit_intercept else np.zeros(X.shape[1])
+        y_mean = sw @ Y / n if fit_intercept else np.zeros(Y.shape[1])
         if X.shape[0] < X.shape[1]:
+            Xc, Yc = (X - x_mean, Y - y_mean) if fit_intercept else (X, Y)
             W = _closed_form_samples(Xc, Yc, sw / n, rho, Q)
             b = (y_mean - x_mean @ W) if fit_intercept else np.zeros(Y.shape[1])
             return W, b
-        A = (Xc.T * sw) @ Xc / n
-        C = (Xc.T * sw) @ Yc / n
+        A, C, _ = centred_moments(X, Y, sw, x_mean, y_mean)
+        A /= n
+        C /= n
     if modes is None:
         modes = _distinct_modes(rho, Q) <= MODES_MAX
     W = _closed_form_modes(A, C, rho, Q) if modes else \
         scipy.linalg.solve_sylvester(A, Q / rho[None, :], C)
     b = (y_mean - x_mean @ W) if fit_intercept else np.zeros(Y.shape[1])
     return W, b
+
+
+def centred_moments(X, Y, sw, x_mean, y_mean, block_bytes=1 << 20):
+    """(K, H, yy) = (X_c^T S X_c, X_c^T S Y_c, diag(Y_c^T S Y_c)) of dense NumPy X (n, d)
+    and Y (n, T), X_c = X - x_mean, Y_c = Y - y_mean, S = diag(sw), summed over blocks of
+    rows centred (and scaled by sqrt(sw)) one at a time: K by BLAS syrk (half a general
+    product's flops), no centred or weighted copy of X (those were 2x X's size beside X
+    at the peak of the closed form and the Gram form). A block holds at least
+    ``block_bytes`` and up to an eighth of X, so that each syrk is a wide update."""
+    n, d = X.shape
+    w0 = float(sw[0]) if n else 1.0
+    equal = bool(np.all(sw == w0))
+    syrk = scipy.linalg.blas.get_blas_funcs("syrk", (np.zeros(1),))
+    C = np.zeros((d, d), order="F")
+    H = np.zeros((d, Y.shape[1]))
+    yy = np.zeros(Y.shape[1])
+    step = max(1, block_bytes // (8 * max(d, 1)), -(-n // 8))
+    for i in range(0, n, step):
+        B = np.asarray(X[i:i + step], dtype=np.float64) - x_mean
+        Yb = np.asarray(Y[i:i + step], dtype=np.float64) - y_mean
+        if not equal:
+            r = np.sqrt(sw[i:i + step])[:, None]
+            B *= r
+            Yb *= r
+        C = syrk(w0 if equal else 1.0, B, trans=1, beta=1.0, c=C, overwrite_c=True)
+        H += B.T @ Yb
+        Yb *= Yb
+        yy += Yb.sum(axis=0)
+    if equal:
+        H *= w0
+        yy *= w0
+    K = np.triu(C)
+    K += np.triu(C, 1).T
+    return K, H, yy
 
 
 def _distinct_modes(rho, Q):
@@ -298,6 +330,23 @@ def objective(X, Y, A, loss, Q, penalty, alpha, W, b):
     return lv + 0.5 * float(xp.sum((W @ Q) * W)) + penalty.value(W, alpha)
 
 
+def _blocked_products(G, H, col_scale, shift=None, block=1 << 17):
+    """sum_it G_it H_it col_scale_t (with ``shift``: (G - shift)_it (H - shift)_it) over
+    row blocks of ``block`` entries, each block's products summed pairwise as by
+    ``np.sum``: no (n, T) temporary."""
+    step = max(1, block // max(G.shape[1], 1))
+    total = 0.0
+    for i in range(0, G.shape[0], step):
+        if shift is None:
+            P = G[i:i + step] * H[i:i + step]
+        else:
+            P = G[i:i + step] - shift
+            P *= H[i:i + step] - shift
+        P *= col_scale
+        total += float(np.sum(P))
+    return total
+
+
 def _sum(x):
     """A float64 sum (float32 device arrays are accumulated in float64)."""
     return float(get_namespace(x).sum(x, dtype=np.float64))
@@ -330,7 +379,13 @@ class DataOracle:
             raise ValueError(f"kind must be 'squared' or 'logistic', got {kind!r}")
         xp = get_namespace(X)
         self.labelled = A > 0
-        self.A_safe = xp.where(self.labelled, A, 1.0)
+        self.all_labelled = bool(xp.all(self.labelled))
+        # (not another (n, T) array when every entry is labelled)
+        self.A_safe = A if self.all_labelled else xp.where(self.labelled, A, 1.0)
+        # A's row when every row is that one (unit or no sample weights, every label
+        # present): the squared dual's sums then come from T x T products, no temporary
+        self._a_row = A[0] if self.all_labelled and A.shape[0] and bool(xp.all(A == A[0])) \
+            else None
         self._XtA = None
         # softmax tasks (group layout of _losses.softmax_groups): (first column, K) each
         n_cols = Y.shape[1]
@@ -371,6 +426,11 @@ class DataOracle:
         """min over b of F(0, b) (b = 0 when the intercepts are not free variables): the
         scale of ``tol``."""
         xp = get_namespace(self.X)
+        if self.kind == "squared" and self._a_row is not None \
+                and isinstance(self.Y, np.ndarray):
+            # every label present, A's rows alike: by row blocks, no (n, T) temporary
+            mean = self.Y.mean(axis=0) if self.fit_intercept else 0.0
+            return 0.5 * _blocked_products(self.Y, self.Y, self._a_row, shift=mean)
         A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
         if self.kind == "squared":
             return self._null_squared(A, Y, xp)
@@ -407,20 +467,26 @@ class DataOracle:
         tot = xp.where(tot > 0, tot, 1.0)
         return -_sum(_entropy_terms(P / tot, xp) * tot)
 
-    def dual_point(self, W, b, lin, aux):
+    def dual_point(self, W, b, lin, aux, overwrite=False):
         """(X^T G, L*(s G) as a function of s) for the dual point G: the loss gradient
         dL/dZ at (W, b), made feasible for the free intercepts (columns summing to 0): for
         squared loss by subtracting A_t times a constant per column, for logistic loss
         (whose conjugate lives on a box) by shrinking the larger of the column's positive
         and negative parts, for a softmax task as in :meth:`_softmax_dual`. L* is the sum
-        of the columns' (tasks') conjugates."""
+        of the columns' (tasks') conjugates. ``overwrite``: the caller is done with
+        ``aux``; squared loss's feasible G may then be made in its G's place."""
         G = aux[0]
         xp = get_namespace(G)
         if self.fit_intercept:
             Gs = Gl = G
             if self.kind != "logistic":
                 c = G.sum(axis=0) / xp.where(_sum_cols(self.A) > 0, _sum_cols(self.A), 1.0)
-                Gs = G - self.A * c
+                if overwrite and self.kind == "squared":
+                    Gs = G
+                    Gs -= self.A * c if self._a_row is None else self._a_row * c
+                else:
+                    Gs = self.A * c
+                    Gs = xp.subtract(G, Gs, out=Gs)  # G - A c (one (n, T) array)
             if self.kind != "squared":
                 Gp = xp.where(G > 0, G, 0.0)
                 Gn = G - Gp
@@ -432,8 +498,22 @@ class DataOracle:
                 Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
             XtG = xt_dot(self.X, G)
-            q = 0.5 * _sum(G * G / self.A_safe)
-            lin_term = _sum(xp.where(self.labelled, G * self.Y, 0.0))
+            # one (n, T) temporary for both sums (tall X with many tasks: these arrays,
+            # not X, set the fit's peak memory)
+            if self._a_row is not None and isinstance(G, np.ndarray):
+                # sum G^2 / a and sum G y a block of rows at a time, without an (n, T)
+                # temporary (tall X with many tasks: these arrays, not X, set the peak)
+                q = 0.5 * _blocked_products(G, G, 1.0 / self._a_row)
+                lin_term = _blocked_products(G, self.Y, 1.0)
+                return XtG, lambda s: s * s * q + s * lin_term
+            tmp = xp.multiply(G, G)
+            tmp /= self.A_safe
+            q = 0.5 * _sum(tmp)
+            tmp = xp.multiply(G, self.Y, out=tmp)
+            if not self.all_labelled:
+                tmp = xp.where(self.labelled, tmp, 0.0)
+            lin_term = _sum(tmp)
+            del tmp
             return XtG, lambda s: s * s * q + s * lin_term
         q = lin_term = 0.0
         if self.kind == "mixed":  # the squared columns' conjugate: 1/2 G^2 / A + G y
@@ -613,10 +693,15 @@ class GramOracle:
         else:
             if fit_intercept:
                 self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
-                X, Y = X - self.x_mean, Y - self.y_mean
             else:
                 self.x_mean = xp.zeros(X.shape[1], dtype=X.dtype)
                 self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
+            if isinstance(X, np.ndarray):  # by row blocks: no centred or weighted copy
+                self.K, self.H, yy = centred_moments(X, Y, sw, self.x_mean, self.y_mean)
+                self._finish(yy, n, rho, Q)
+                return
+            if fit_intercept:
+                X, Y = X - self.x_mean, Y - self.y_mean
             XS = X.T * sw
             self.K, self.H = XS @ X, XS @ Y
         self._finish(sw @ (Y * Y), n, rho, Q)

@@ -240,16 +240,18 @@ class _Columns:
         return np.asarray((Xa.T @ Xb).todense()) - np.outer(ma, vb) - np.outer(va, mb) \
             + sw.sum() * np.outer(ma, mb)
 
-    def cross_y(self, a, sw, Yc):
-        """X_c[:, a]^T S Yc."""
+    def cross_y(self, a, sw, Y, y_mean):
+        """X_c[:, a]^T S Y_c, Y_c = Y - y_mean (one (n, T) temporary)."""
+        Yc = Y - y_mean
         if not self.sparse:
-            return self.rows_T(a) @ (Yc * sw[:, None])
+            Yc *= sw[:, None]
+            return self.rows_T(a) @ Yc
         Xa = self.X[:, a].multiply(sw[:, None]).tocsc()
         return np.asarray(Xa.T @ Yc) - np.outer(self.mean[a], sw @ Yc)
 
 
 class GramCache:
-    """The centred Gram matrix K = X_c^T S X_c and H = X_c^T S Yc on the rows met so far,
+    """The centred Gram matrix K = X_c^T S X_c and H = X_c^T S Y_c on the rows met so far,
     filled in as working sets bring new rows (K's new columns against all known rows: n
     (m + k) k flops for k new rows, m known) and kept between the fits of a warm-started
     path on the same data (``matches``). Stored compactly (|rows met|^2), never d x d
@@ -257,8 +259,10 @@ class GramCache:
     then built whole, in row order, once the rows met would reach ``GRAM_WHOLE_FRACTION``
     of d."""
 
-    def __init__(self, cols, sw, Yc, key):
-        self.cols, self.sw, self.Yc, self.key = cols, sw, Yc, key
+    def __init__(self, cols, sw, Y, y_mean, key):
+        # Y itself and its mean, not a centred copy: an (n, T) array kept as long as the
+        # cache is (a warm-started path's), centred a block at a time where it is needed
+        self.cols, self.sw, self.Y, self.y_mean, self.key = cols, sw, Y, y_mean, key
         n, d = cols.X.shape
         # a small Gram matrix is built whole once working sets bring a quarter of the rows
         self.whole = n * d * d <= GRAM_WHOLE_FLOPS
@@ -266,7 +270,7 @@ class GramCache:
         self.pos = np.full(cols.X.shape[1], -1)
         self.idx = np.zeros(0, dtype=np.intp)
         self.K = np.zeros((0, 0))
-        self.H = np.zeros((0, Yc.shape[1]))
+        self.H = np.zeros((0, Y.shape[1]))
 
     def matches(self, key):
         return self.key is not None and key is not None and _same_key(self.key, key)
@@ -290,9 +294,9 @@ class GramCache:
             rows = np.arange(d)
             if self.cols.sparse:
                 self.K, self.H = self.cols.cross(rows, rows, self.sw), \
-                    self.cols.cross_y(rows, self.sw, self.Yc)
+                    self.cols.cross_y(rows, self.sw, self.Y, self.y_mean)
             else:
-                self.K, self.H = _whole_gram(self.cols, self.sw, self.Yc)
+                self.K, self.H = _whole_gram(self.cols, self.sw, self.Y, self.y_mean)
             self.idx, self.pos = rows, rows.copy()
             new = new[:0]
         if new.size:
@@ -304,50 +308,55 @@ class GramCache:
             K[:, m:] = Kn
             K[m:, :m] = Kn[:m].T
             self.K, self.idx = K, idx
-            self.H = np.concatenate([self.H, self.cols.cross_y(new, self.sw, self.Yc)])
+            self.H = np.concatenate([self.H, self.cols.cross_y(new, self.sw, self.Y,
+                                                               self.y_mean)])
             self.pos[new] = np.arange(m, m + k)
         p = self.pos[ws]
         return np.ascontiguousarray(self.K[np.ix_(p, p)]), np.ascontiguousarray(self.H[p])
 
 
-def _whole_gram(cols, sw, Yc):
-    """(K, H) = (X_c^T S X_c, X_c^T S Yc), S = diag(sw), of dense X, every row: K by
-    symmetric rank-k updates (BLAS syrk: half the flops of a general product; mfeat's
-    240 x 240 from 2000 rows: 4.2 -> 2.1 ms), H by general products. From X_c^T when
-    the working sets have cached it and the weights are equal (no copy at all), else over
-    blocks of X's rows, centred (and scaled by sqrt(sw)) a block at a time: a whole X_c^T,
-    and its weighted copy, were 2.5-3.5x X's size at the peak of tall fits (200000 x 20;
-    50000 x 20, where the first working set is every row: 2.8x)."""
-    n, d = cols.X.shape
+def _whole_gram(cols, sw, Y, y_mean):
+    """(K, H) = (X_c^T S X_c, X_c^T S Y_c), S = diag(sw), Y_c = Y - y_mean, of dense X,
+    every row: K by symmetric rank-k updates (BLAS syrk: half the flops of a general
+    product; mfeat's 240 x 240 from 2000 rows: 4.2 -> 2.1 ms), H by general products. From
+    X_c^T when the working sets have cached it and the weights are equal (no copy at all),
+    else over blocks of X's rows (``_solver.centred_moments``): a whole X_c^T, and its
+    weighted copy, were 2.5-3.5x X's size at the peak of tall fits (200000 x 20; 50000 x
+    20, where the first working set is every row: 2.8x)."""
+    d = cols.X.shape[1]
     w0 = float(sw[0])
-    equal = bool(np.all(sw == w0))
-    syrk = scipy.linalg.blas.get_blas_funcs("syrk", (np.zeros(1),))
-    if equal and cols._XcT is not None:
+    if bool(np.all(sw == w0)) and cols._XcT is not None:
+        syrk = scipy.linalg.blas.get_blas_funcs("syrk", (np.zeros(1),))
         XcT = cols.rows_T(np.arange(d))  # the cached copy itself
         C = syrk(w0, XcT.T, trans=1)  # upper triangle of XcT XcT^T (Fortran order)
-        H = XcT @ (Yc * w0)
-    else:
-        C = np.zeros((d, d), order="F")
-        H = np.zeros((d, Yc.shape[1]))
-        step = max(1, ROW_BLOCK // (8 * d))
-        for i in range(0, n, step):
-            B = np.asarray(cols.X[i:i + step], dtype=np.float64) - cols.mean
-            r = np.sqrt(sw[i:i + step]) if not equal else None
-            if r is not None:
-                B *= r[:, None]
-            C = syrk(w0 if equal else 1.0, B, trans=1, beta=1.0, c=C, overwrite_c=True)
-            H += B.T @ (Yc[i:i + step] * (w0 if equal else r[:, None]))
-    K = np.triu(C)
-    K += np.triu(C, 1).T
+        H = XcT @ ((Y - y_mean) * w0)
+        K = np.triu(C)
+        K += np.triu(C, 1).T
+        return K, H
+    K, H, _ = _solver.centred_moments(cols.X, Y, sw, cols.mean, y_mean)
     return K, H
+
+
+def _weighted_squares(Y, y_mean, sw):
+    """sum_i sw_i (Y_i - y_mean)^2 per column, a block of rows at a time (no centred
+    (n, T) copy of Y)."""
+    out = np.zeros(Y.shape[1])
+    step = max(1, ROW_BLOCK // (8 * max(Y.shape[1], 1)))
+    for i in range(0, Y.shape[0], step):
+        B = Y[i:i + step] - y_mean
+        B *= B
+        out += sw[i:i + step] @ B
+    return out
 
 
 def data_key(X, sw, x_mean, Y):
     """What a Gram cache depends on: X (through X r for a fixed random r: any change of X
     changes it but for changes orthogonal to r, of probability 0), sw, the centring, Y."""
     r = np.random.default_rng(12345).standard_normal(X.shape[1])
+    # Y by Y r' for a random r' too: a copy of Y was an (n, T) array kept with the cache
+    r_y = np.random.default_rng(54321).standard_normal(Y.shape[1])
     return (X.shape, str(X.dtype), type(X).__name__, np.asarray(X @ r).ravel(),
-            np.array(sw), np.array(x_mean), np.array(Y))
+            np.array(sw), np.array(x_mean), Y.shape, Y @ r_y)
 
 
 def _same_key(a, b):
@@ -664,13 +673,12 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
     if gram_ok:
         N = float(sw.sum())
         y_mean = sw @ Y / N if fit_intercept else np.zeros(T)
-        Yc = Y - y_mean
         c = np.asarray(rho, dtype=np.float64) / N
-        yy = sw @ (Yc * Yc)
+        yy = _weighted_squares(Y, y_mean, sw)
         b = y_mean  # optimal for every W in centred coordinates
         key = data_key(X, sw, x_mean, Y) if keep or cache is not None else None
         if cache is None or not cache.matches(key):
-            cache = GramCache(cols, sw, Yc, key)
+            cache = GramCache(cols, sw, Y, y_mean, key)
         cache.cols = cols  # new columns from this fit's X (equal values, maybe a new array)
     # below ~1e8 flops a product with all of X gains nothing from more BLAS threads: the
     # fit then runs on one (measured, 500 x 5000, T 10: idle OpenBLAS workers of 2-thread
@@ -730,7 +738,8 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             lin = cols.product(supp, W[supp], n) + b
             f, aux = oracle.value(W, b, lin)
             P = f + pen.value(W, alpha)
-            XtG, lstar = oracle.dual_point(W, b, lin, aux)
+            XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True)
+            aux = None  # its G is the dual point now
             if in_X.size != keep.size:
                 XtG = XtG[np.searchsorted(in_X, keep)]
             # the gap of the problem on the kept rows (the same P*: the screened rows are

@@ -333,7 +333,13 @@ class _BaseMultiTask(BaseEstimator):
                                     sw_rel, group)
         sparse = scipy.sparse.issparse(X)
         # sparse X stays sparse (CSR): the solvers' products with it are sparse-dense
-        Xd = X.astype(np.float64) if sparse else np.asarray(X, dtype=np.float64)
+        # dense float32 X stays float32 for the working-set solver (its columns are taken
+        # to float64 a block at a time: a float64 copy was twice X's size, issue 14's
+        # "keep float32 data in float32 where the solver allows"); converted below for the
+        # other solvers
+        Xd = X.astype(np.float64) if sparse else (
+            X if X.dtype == np.float32 and X.flags.c_contiguous
+            else np.asarray(X, dtype=np.float64))
         loss = _losses.native_loss(self._loss_name, self.n_jobs, group=group)
         # entries of zero weight count as present for the solvers' "every label present"
         # paths (closed form, Gram): they weigh nothing in either form
@@ -384,13 +390,15 @@ class _BaseMultiTask(BaseEstimator):
                              "per-entry weights, n_samples x n_features <= "
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
         check_solver(solver, closed_ok, pen_solve)
+        if Xd.dtype == np.float32 and solver != "bcd":
+            Xd = np.asarray(Xd, dtype=np.float64)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    bcd_after=bcd_after,
                    curvature=self._curvature(group), group=group,
                    solver=solver, warm=False, fit_b=self._free_intercept(),
                    single=not sparse and X.dtype == np.float32,
                    # Xd converted from another dtype: this fit's own copy, free to change
-                   own=not sparse and X.dtype != np.float64,
+                   own=not sparse and Xd is not X and X.dtype != np.float64,
                    # X's column sums from the check's pass (the sums of Xd: float32 X was
                    # summed in float64), unless a constant column was appended
                    x_sums=x_sums if X is X_rel else None)
@@ -623,8 +631,10 @@ class _BaseMultiTask(BaseEstimator):
         if "dask" in ctx:
             return _dask.solve(self, ctx, Q, W0, b0, tol)
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
-        if Xd.dtype == np.float32:
-            tol = max(tol, 1e-6)  # float32 resolves the objective to about 1e-7
+        if Xd.dtype == np.float32 and ctx["solver"] != "bcd":
+            # float32 resolves the objective to about 1e-7 (the working-set solver takes
+            # float32 X's columns to float64: float64 throughout)
+            tol = max(tol, 1e-6)
         alpha = float(self.alpha)
         Q = self._on(ctx, Q)
         if ctx["solver"] == "bcd":
@@ -754,7 +764,10 @@ class _BaseMultiTask(BaseEstimator):
                 # (no weights: the same sum without an (n, d) temporary, x * 1 being x)
                 if sw is None or np.all(sw == 1):  # the check's sums where it took them
                     sums = ctx.get("x_sums")
-                    x_mean = (sums if sums is not None else Xd.sum(axis=0)) / Xd.shape[0]
+                    x_mean = (sums if sums is not None
+                              else Xd.sum(axis=0, dtype=np.float64)) / Xd.shape[0]
+                elif Xd.dtype == np.float32:  # (no (n, d) float64 temporary)
+                    x_mean = _solver.xt_dot(Xd, sw) / sw.sum()
                 else:
                     x_mean = (Xd * sw[:, None]).sum(axis=0) / sw.sum()
         # the loss pass on one thread below 2^16 entries: the solver evaluates it on

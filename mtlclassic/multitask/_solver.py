@@ -100,13 +100,13 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept, modes=None):
     return W, b
 
 
-def centred_moments(X, Y, sw, x_mean, y_mean, block_bytes=1 << 20):
+def centred_moments(X, Y, sw, x_mean, y_mean):
     """(K, H, yy) = (X_c^T S X_c, X_c^T S Y_c, diag(Y_c^T S Y_c)) of dense NumPy X (n, d)
     and Y (n, T), X_c = X - x_mean, Y_c = Y - y_mean, S = diag(sw), summed over blocks of
     rows centred (and scaled by sqrt(sw)) one at a time: K by BLAS syrk (half a general
     product's flops), no centred or weighted copy of X (those were 2x X's size beside X
-    at the peak of the closed form and the Gram form). A block holds at least
-    ``block_bytes`` and up to an eighth of X, so that each syrk is a wide update."""
+    at the peak of the closed form and the Gram form). Eight blocks: each syrk a wide
+    update, each block an eighth of X (in float64; a quarter of a float32 X)."""
     n, d = X.shape
     w0 = float(sw[0]) if n else 1.0
     equal = bool(np.all(sw == w0))
@@ -114,9 +114,10 @@ def centred_moments(X, Y, sw, x_mean, y_mean, block_bytes=1 << 20):
     C = np.zeros((d, d), order="F")
     H = np.zeros((d, Y.shape[1]))
     yy = np.zeros(Y.shape[1])
-    step = max(1, block_bytes // (8 * max(d, 1)), -(-n // 8))
+    step = max(1, -(-n // 8))
     for i in range(0, n, step):
-        B = np.asarray(X[i:i + step], dtype=np.float64) - x_mean
+        B = np.array(X[i:i + step], dtype=np.float64)
+        B -= x_mean
         Yb = np.asarray(Y[i:i + step], dtype=np.float64) - y_mean
         if not equal:
             r = np.sqrt(sw[i:i + step])[:, None]
@@ -221,10 +222,41 @@ def xt_dot(X, G):
     thread and up to 2.9x on two (500 x 5000, 2000 x 240, 6000 x 1764, 20000 x 500; T 3-10;
     level at T = 1 and slower at d = 27). Other arrays (CuPy, Dask, sparse, other layouts):
     X.T @ G."""
+    if _widened(X, G):  # float32 X, float64 G: by blocks of rows (no float64 copy of X)
+        out = np.zeros((X.shape[1],) + G.shape[1:])
+        for i, Xb in _row_blocks64(X):
+            out += xt_dot(Xb, G[i:i + Xb.shape[0]])
+        return out
     if isinstance(X, np.ndarray) and isinstance(G, np.ndarray) and X.ndim == 2 \
             and G.ndim == 2 and X.flags.c_contiguous and X.shape[1] >= XT_DOT_MIN_COLS:
         return np.ascontiguousarray((G.T @ X).T)
     return X.T @ G
+
+
+def x_dot(X, W):
+    """X W for X (n, d) and W (d, T) or (d,); float32 NumPy X with float64 W by blocks of
+    rows converted to float64 (NumPy's mixed product converts the whole X first: a
+    float64 copy, twice the float32 X's size), the same values as on X in float64."""
+    if not _widened(X, W):
+        return X @ W
+    out = np.empty((X.shape[0],) + W.shape[1:])
+    for i, Xb in _row_blocks64(X):
+        np.matmul(Xb, W, out=out[i:i + Xb.shape[0]])
+    return out
+
+
+def _widened(X, B):
+    """Whether X @ B (or X^T B) would convert a float32 NumPy X to float64 whole."""
+    return isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2 \
+        and np.result_type(B) == np.float64
+
+
+def _row_blocks64(X, block_bytes=1 << 22):
+    """(first row, float64 copy of the block) over blocks of X's rows of ~block_bytes, at
+    most a quarter of X's own size."""
+    step = max(1, min(block_bytes, X.nbytes // 4) // (8 * max(X.shape[1], 1)))
+    for i in range(0, X.shape[0], step):
+        yield i, np.asarray(X[i:i + step], dtype=np.float64)
 
 
 class CenteredSparse:
@@ -245,7 +277,7 @@ class CenteredSparse:
         B = np.asarray(B)
         if self.transposed:  # (X - 1 m^T)^T B = X^T B - m (1^T B)
             return np.asarray(xt_dot(self.X, B)) - np.multiply.outer(self.mean, B.sum(axis=0))
-        return np.asarray(self.X @ B) - self.mean @ B
+        return np.asarray(x_dot(self.X, B)) - self.mean @ B
 
     def toarray(self):
         D = self.X.toarray() - self.mean

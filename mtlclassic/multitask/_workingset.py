@@ -178,7 +178,8 @@ class _Columns:
                 # cache and a copy of most of it were 2.25x X's size at the peak of a
                 # 1000 x 1000 fit), and these and later rows are gathered from X
                 self._XcT, self._cache_ok = None, False
-            if self.X.size <= CACHE_T and self._cache_ok:
+            # (not for float32 X: its float64 copy would be twice X's size)
+            if self.X.size <= CACHE_T and self._cache_ok and self.X.dtype == np.float64:
                 if self._XcT is None:  # one strided pass (a transposed copy, then the
                     # subtraction, took 3.5x as long: 2.8 against 0.8 ms on mfeat)
                     self._XcT = np.empty(self.X.shape[::-1])
@@ -186,7 +187,15 @@ class _Columns:
                 if idx.size == self._XcT.shape[0] and np.array_equal(idx, np.arange(idx.size)):
                     return self._XcT  # every row in order: the copy itself (read only)
                 return self._XcT[idx]
-            out = np.ascontiguousarray(self.X[:, idx].T)
+            if self.X.dtype == np.float64:
+                out = np.ascontiguousarray(self.X[:, idx].T)
+            else:  # float32 X: into the float64 buffer a block of rows at a time (no
+                # float32 (n, p) gather beside it)
+                n = self.X.shape[0]
+                out = np.empty((idx.size, n))
+                step = max(1, min(ROW_BLOCK, self.X.nbytes // 8) // (4 * max(idx.size, 1)))
+                for i in range(0, n, step):
+                    out[:, i:i + step] = self.X[i:i + step][:, idx].T
             out -= self.mean[idx][:, None]  # in place: one (p, n) buffer, not two
             return out
         S = self.X[:, idx].tocsc()
@@ -207,7 +216,7 @@ class _Columns:
         if 2 * idx.size > self.X.shape[1]:
             Wf = np.zeros((self.X.shape[1], Wi.shape[1]))
             Wf[idx] = Wi
-            return self.X @ Wf - self.mean @ Wf
+            return _solver.x_dot(self.X, Wf) - self.mean @ Wf
         # the columns gathered a block of rows at a time: no (n, |idx|) copy (up to half
         # of X beside the cached X_c^T: 2.28x X's size at the peak of a 1000 x 1000 fit)
         n = self.X.shape[0]
@@ -221,6 +230,8 @@ class _Columns:
     def cross(self, a, b, sw):
         """X_c[:, a]^T S X_c[:, b], S = diag(sw); sparse products for sparse X:
         X_a^T S X_b - m_a v_b^T - v_a m_b^T + (sum sw) m_a m_b^T, v = X^T sw."""
+        if not self.sparse and self.X.dtype == np.float32:
+            return self._cross_by_rows(a, b, sw)
         if not self.sparse:
             B = self.rows_T(b) * sw  # (k, n)
             if self._XcT is None:  # X's columns gathered from its rows: all at once
@@ -240,8 +251,31 @@ class _Columns:
         return np.asarray((Xa.T @ Xb).todense()) - np.outer(ma, vb) - np.outer(va, mb) \
             + sw.sum() * np.outer(ma, mb)
 
+    def _cross_by_rows(self, a, b, sw, y_mean=None):
+        """X_c[:, a]^T S X_c[:, b] (or, with ``y_mean``, S (b - y_mean) for an (n, T)
+        array b) summed over blocks of X's rows taken to float64: float32 X, whose gathered
+        float64 columns were up to twice X's size each."""
+        n = self.X.shape[0]
+        width = a.size + (b.shape[1] if y_mean is not None else b.size)
+        out = np.zeros((a.size, width - a.size))
+        step = max(1, ROW_BLOCK // (8 * max(width, 1)))
+        for i in range(0, n, step):
+            rows = self.X[i:i + step]
+            Xa = np.asarray(rows[:, a], dtype=np.float64)
+            Xa -= self.mean[a]
+            if y_mean is None:
+                Xb = np.asarray(rows[:, b], dtype=np.float64)
+                Xb -= self.mean[b]
+            else:
+                Xb = b[i:i + step] - y_mean
+            Xb *= sw[i:i + step, None]
+            out += Xa.T @ Xb
+        return out
+
     def cross_y(self, a, sw, Y, y_mean):
         """X_c[:, a]^T S Y_c, Y_c = Y - y_mean (one (n, T) temporary)."""
+        if not self.sparse and self.X.dtype == np.float32:
+            return self._cross_by_rows(a, Y, sw, y_mean)
         Yc = Y - y_mean
         if not self.sparse:
             Yc *= sw[:, None]
@@ -355,7 +389,7 @@ def data_key(X, sw, x_mean, Y):
     r = np.random.default_rng(12345).standard_normal(X.shape[1])
     # Y by Y r' for a random r' too: a copy of Y was an (n, T) array kept with the cache
     r_y = np.random.default_rng(54321).standard_normal(Y.shape[1])
-    return (X.shape, str(X.dtype), type(X).__name__, np.asarray(X @ r).ravel(),
+    return (X.shape, str(X.dtype), type(X).__name__, np.asarray(_solver.x_dot(X, r)).ravel(),
             np.array(sw), np.array(x_mean), Y.shape, Y @ r_y)
 
 
@@ -382,7 +416,7 @@ def screening_norms(cols, A, idx=None):
         sq = np.asarray(X.multiply(X).T @ a).ravel()
     else:
         sq = np.einsum("ij,ij,i->j", X, X, a)
-    xa = np.asarray(X.T @ a).ravel()
+    xa = np.asarray(_solver.xt_dot(X, a)).ravel()
     terms = (sq, -2.0 * m * xa, m * m * a.sum())
     v = sum(terms) + 1e-10 * sum(np.abs(t) for t in terms)
     return np.sqrt(np.maximum(v, 0.0))
@@ -505,8 +539,14 @@ class _DataSub:
         if self.rank1 is not None:  # max_t sum_i x_ij^2 a_i c_t, without a (p, n) temporary
             a, c = self.rank1
             L = curv * np.einsum("ji,ji,i->j", self.Xt, self.Xt, a) * float(c.max()) + l2
-        else:
-            L = curv * ((self.Xt * self.Xt) @ A).max(axis=1) + l2
+        else:  # max_t sum_i x_ij^2 A_it a block of columns at a time (no (p, n) square)
+            L = np.empty(self.Xt.shape[0])
+            step = max(1, min(ROW_BLOCK, self.Xt.nbytes // 8)
+                       // (8 * max(self.Xt.shape[1], 1)))
+            for j in range(0, L.size, step):
+                B = self.Xt[j:j + step] * self.Xt[j:j + step]
+                L[j:j + step] = (B @ A).max(axis=1)
+            L = curv * L + l2
         self.L = np.where(L > 0, L, 1.0)  # an all-zero column: any step (its gradient is 0)
         self.Lb = curv * A.sum(axis=0)
         self.W, self.b = np.array(W), np.array(b, dtype=np.float64)

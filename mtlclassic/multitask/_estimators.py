@@ -662,6 +662,11 @@ class _BaseMultiTask(BaseEstimator):
                 floor = 4.0 * np.finfo(np.float64).eps * max(abs(F), abs(F - gap)) \
                     if np.isfinite(gap) else 0.0  # as _solver._Certifier's, tol = 0
                 ok = not np.isfinite(gap) or gap <= max(tol * scale, floor)
+                if not ok and self._loss_name == "squared":
+                    # the dual's own rounding where the penalty is negligible against X^T X
+                    # (review: X in units 1e12 warned, the solution exact to 1e-15)
+                    floor += _solver.quadratic_dual_floor(Xd, Yenc, A, W, b, Q, ctx["fit_b"])
+                    ok = gap <= max(tol * scale, floor)
                 bartels_stewart = modes is None and (scipy.sparse.issparse(Xd) or Xd.shape[0]
                                                      >= Xd.shape[1]) and \
                     _solver._distinct_modes(ctx["rho"], Q) > _solver.MODES_MAX

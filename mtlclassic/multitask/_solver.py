@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.sparse
+import scipy.sparse.linalg
 import scipy.special
 import scipy.optimize  # loads SciPy's own BLAS (L-BFGS-B) before the pools are listed
 from threadpoolctl import ThreadpoolController
@@ -348,6 +349,37 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
         v0 = float(wu.sum()) if fit_intercept else 0.0
         lam = math.hypot(_scaled_norm(v, xp), v0)
     return curvature * lam * 1.05 + _qmax(Q)
+
+
+
+def quadratic_dual_floor(X, Y, A, W, b, Q, fit_intercept):
+    """The rounding floor of the duality gap of a quadratic penalty 1/2 tr(W Q W^T) with
+    squared loss: the residual Z - Y is rounded by about eps (||Y|| + sqrt(d) || |X| |W| ||
+    + sqrt(n) ||b||) (Frobenius norms; the rounding of Z = X W + b), G = A (Z - Y) by A's
+    largest entry times that, and the conjugate 1/2 tr(V Q^-1 V^T) at V = X^T G by up to
+    1/2 lambda_max(X_c^T diag(a) X_c) max(a) ||dZ||^2 / lambda_min(Q) (a = max_t A_it;
+    second order in dZ, but 1 / lambda_min(Q) is huge where the penalty is negligible
+    against X^T X: X in units 1e12 and more, an alpha near 0). Below it a gap cannot be
+    told from rounding; 0 where Q is singular (no finite dual then). Costs 20 power
+    iterations with X: computed only where the gap is above tol."""
+    lam_q = float(np.linalg.eigvalsh(to_numpy(Q)).min()) if np.size(Q) else 0.0
+    if not lam_q > 0:
+        return 0.0
+    eps = float(np.finfo(np.float64).eps)
+    n, d = X.shape
+    absW = np.abs(np.asarray(W, dtype=np.float64))
+    if scipy.sparse.issparse(X):
+        xw = _scaled_norm(np.ravel(abs(X) @ absW), np)
+    else:  # || |X| |W| ||_F by blocks of rows (no |X| copy)
+        step = max(1, -(-n // 8))
+        xw = math.sqrt(sum(_scaled_norm(np.abs(X[i:i + step]) @ absW, np) ** 2
+                           for i in range(0, n, step)))
+    dz = eps * (_scaled_norm(np.asarray(Y, dtype=np.float64).ravel(), np)
+                + math.sqrt(d) * xw + math.sqrt(n) * _scaled_norm(np.ravel(b), np))
+    mean = (np.asarray(X.mean(axis=0)).ravel() if fit_intercept else np.zeros(d))
+    lam_x = lipschitz_estimate(CenteredSparse(X, mean), A, np.zeros((1, 1)), 1.0, False,
+                               n_power=20)
+    return 0.5 * lam_x * float(np.max(A)) * dz * dz / lam_q
 
 
 def _qmax(Q):
@@ -800,6 +832,16 @@ class GramOracle:
     def local_lipschitz(self, lin):
         return None  # squared loss: constant curvature
 
+    def conjugate_rounding(self, W):
+        """An estimate of ||dV||_F^2, dV the rounding of the dual point's X^T G = (K W -
+        H) c: eps sqrt(d) (|K| |W| + |H|) c (per task for per-task K)."""
+        absW = np.abs(np.asarray(W, dtype=np.float64))
+        KW = np.einsum("tij,jt->it", np.abs(self.K), absW) if np.ndim(self.K) == 3 \
+            else np.abs(self.K) @ absW
+        dv = float(np.finfo(np.float64).eps) * math.sqrt(W.shape[0]) \
+            * (KW + np.abs(self.H)) * self.c
+        return float(np.sum(dv * dv))
+
     def lipschitz_bound(self, n_power=40, seed=0):
         """max_t c_t lambda_max(K) + lambda_max(Q) by ``n_power`` power iterations on the
         centred K (d x d) from a random start, times 1.05 (as :func:`lipschitz_estimate`,
@@ -985,7 +1027,15 @@ def smooth_task_gram(oracle, penalty, alpha, Q, W0, tol, max_iter):
         f, aux = oracle.value(W, None, lin)
         F = f + penalty.value(W, alpha)
         cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
-        if cert(W, None, lin, aux, F):
+        ok = cert(W, None, lin, aux, F)
+        lam_q = float(np.linalg.eigvalsh(to_numpy(Q)).min()) if np.size(Q) else 0.0
+        if not ok and math.isfinite(cert.gap) and lam_q > 0:
+            # the conjugate 1/2 tr(V Q^-1 V^T)'s own rounding, large where the penalty is
+            # negligible against K (X in units 1e15: gap 2.7 on an exact solution)
+            floor = 4.0 * cert.eps * (abs(F) + oracle.offset) \
+                + 0.5 * oracle.conjugate_rounding(W) / lam_q
+            ok = cert.gap <= max(tol * cert.scale, floor)
+        if ok:
             return Result(W=W, b=np.zeros(W.shape[1]), n_iter=1, converged=True, trace=[F],
                           objective=F, dual_gap=cert.gap, scale=cert.scale)
         W0 = W

@@ -276,18 +276,37 @@ def main(argv=None):
                                    "peak_bytes": peak, "x_bytes": X.nbytes})
     if "memory" in wanted:  # solvers.py's squared-loss cases
         rng = np.random.default_rng(0)
-        for name, X, Y in base.cases(a.quick, rng):
+        cs = list(base.cases(a.quick, rng))
+        # beyond them: tall X with T = 10 (where the (n, T) arrays, not X, set the peak:
+        # l21, the closed form of ridge and of the default penalty) and float32 X (kept
+        # float32 by the working-set solver)
+        n_tall = 20000 if a.quick else 100000
+        Xt = rng.standard_normal((n_tall, 20))
+        cs.append(("tall (T = 10)", Xt, Xt[:, :10] @ rng.standard_normal((10, base.T))
+                   + 0.5 * rng.standard_normal((n_tall, base.T))))
+        cs += [(name + " float32", X.astype(np.float32), Y) for name, X, Y in cs[:2]]
+
+        def closed(penalty):
+            return lambda X, Y, alphas, tol, threads: MultiTaskRegressor(
+                penalty=penalty, alpha=alphas[0], tol=tol).fit(X, Y)
+
+        extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph")}
+        for name, X, Y in cs:
             Yc = Y - Y.mean(0)
-            a_max = float(np.sqrt(((X.T @ Yc / X.shape[0]) ** 2).sum(1)).max())
-            for label in base.SOLVERS:
-                if label != "mtlclassic" and label != "scikit-learn" \
-                        and importlib.util.find_spec(label) is None:
+            a_max = float(np.sqrt(((X.T.astype(np.float64) @ Yc / X.shape[0]) ** 2)
+                                  .sum(1)).max())
+            drivers = dict(base.SOLVERS, **(extra if name.startswith("tall") else {}))
+            for label in drivers:
+                if label in ("celer", "skglm") and importlib.util.find_spec(label) is None:
                     continue
+                if label != "mtlclassic" and X.dtype == np.float32:
+                    continue  # the peers' float32 solvers cannot reach tol 1e-8 (scikit-
+                    # learn's ran on for minutes) and celer's takes float32 Y only
                 with threadpool_limits(limits=1, user_api="blas"):
-                    peak = peak_memory(lambda: base.SOLVERS[label](X, Y, [0.01 * a_max],
-                                                                   1e-8, 1))
+                    peak = peak_memory(lambda: drivers[label](X, Y, [0.01 * a_max], 1e-8, 1))
                 memory.append({"case": name, "solver": label, "tol": 1e-8,
-                               "peak_bytes": peak, "x_bytes": X.nbytes})
+                               "peak_bytes": peak, "x_bytes": X.nbytes,
+                               "x_dtype": str(X.dtype), "y_bytes": 8 * Y.size})
             print(f"memory {name} done", flush=True)
 
     print(f"\nseconds to F within {base.TARGET:g} (relative) of the best objective "

@@ -951,20 +951,22 @@ def test_fit_memory_with_many_tasks(rng, penalty, T, weights):
 
 
 
-@pytest.mark.parametrize("n, d, T, weights, warm, clf", [
-    (2000, 240, 10, False, False, False),  # Gram form, the whole K
-    (20000, 100, 5, True, False, False),  # Gram form, weighted
-    (300, 2000, 4, False, True, False),  # residual form (n < d), a warm-started path
-    (400, 600, 3, False, False, True),  # logistic loss (solver="bcd")
+@pytest.mark.parametrize("n, d, T, weights, warm, clf, l2", [
+    (2000, 240, 10, False, False, False, 0.0),  # Gram form, the whole K
+    (20000, 100, 5, True, False, False, 0.1),  # Gram form, weighted, l2 not a float32
+    (300, 2000, 4, True, True, False, 0.0),  # residual form (n < d), weighted, a path
+    (400, 600, 3, False, False, True, 0.0),  # logistic loss (solver="bcd")
 ])
-def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf):
+def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf, l2):
     """Issue 14: "keep float32 data in float32 where the solver allows". The working-set
     solver takes float32 X's columns to float64 a block at a time (exactly: every float32
     is a float64), so it gives the float64 fit's solution, with no float64 copy of X: the
     fit's peak within 2x the float32 X's size plus four (n, T) arrays (it was 3.4-5.7x:
     the copy alone is 2x), and X itself unchanged. The residual form's working set is
     gathered in float64: where it spans every column (the logistic case here), that
-    gather alone is 2x X (peak 3x; 6.3x before)."""
+    gather alone is 2x X (peak 3x; 6.3x before). Review: l2 = 0.1 was solved as its float32
+    rounding (objective 1e-8 off), and the weighted column means of float32 X were summed
+    in another order than float64 X's (coefficients 2e-8 apart on a weighted n < d fit)."""
     X = (rng.standard_normal((n, d)) * np.logspace(0, 1, d) + 2).astype(np.float32)
     Y = X[:, :10].astype(np.float64) @ rng.standard_normal((10, T)) \
         + rng.standard_normal((n, T))
@@ -974,7 +976,7 @@ def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf):
     X0 = X.copy()
     Est = MultiTaskClassifier if clf else MultiTaskRegressor
     alphas = [0.05, 0.03, 0.02] if warm else [0.02 if clf else 0.05]
-    kw = dict(penalty="l21", tol=1e-10, max_iter=100000, warm_start=warm)
+    kw = dict(penalty="l21", tol=1e-10, max_iter=100000, warm_start=warm, l2=l2)
     if clf:
         kw["solver"] = "bcd"
     m32, m64 = Est(**kw), Est(**kw)
@@ -993,6 +995,28 @@ def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf):
         assert m32.dual_gap_ <= 1e-10 * m32._null_scale_
     assert np.array_equal(X, X0)
     assert peak <= (3 if clf else 2) * X.nbytes + 4 * 8 * n * T, peak / X.nbytes
+
+
+
+def test_gram_cache_key_sees_any_change_of_y():
+    """A warm refit whose targets change only in a task of scale 1e-13 beside one of 1e8
+    (balanced by task_weight) equals a cold fit: the cache key holds a digest of Y's bytes
+    (review: a projection Y r' kept the key, and the refit reused the old targets' H)."""
+    rng = np.random.default_rng(0)
+    n, d = 200, 30
+    X = rng.standard_normal((n, d))
+    Y1 = np.column_stack([1e8 * (X[:, :3] @ [1., 2, 3]) + 1e7 * rng.standard_normal(n),
+                          1e-13 * (X[:, :3] @ [3., -1, 2]) + 1e-14 * rng.standard_normal(n)])
+    Y2 = Y1.copy()
+    Y2[:, 1] = 1e-13 * (X[:, 3:6] @ [1., 1, 1]) + 1e-14 * rng.standard_normal(n)
+    kw = dict(penalty="l21", alpha=1e-3, solver="bcd", tol=1e-10,
+              task_weight=[1e-21, 1e21])
+    with warnings.catch_warnings():  # (these scales do not certify at tol 1e-10)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warm = MultiTaskRegressor(warm_start=True, **kw).fit(X, Y1).fit(X, Y2)
+        cold = MultiTaskRegressor(**kw).fit(X, Y2)
+    np.testing.assert_allclose(warm.coef_[1], cold.coef_[1], rtol=0,
+                               atol=1e-9 * np.abs(cold.coef_[1]).max())
 
 
 def test_sparse_fit_memory_within_a_dense_copy(rng):

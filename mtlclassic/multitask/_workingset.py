@@ -594,7 +594,7 @@ class _DataSub:
     def set_combination(self, c, xs, lins):
         """The Anderson point sum_k c_k (x_k, lin_k); kept when it lowers the objective."""
         x = c @ xs
-        lin = np.tensordot(c, lins, axes=1)
+        lin = _combination(c, lins)
         W = x[:self.W.size].reshape(self.W.shape)
         b = x[self.W.size:] if self.fit_intercept else self.b
         if self.objective(W, b, lin) < self.objective(self.W, self.b, self.lin):
@@ -638,13 +638,23 @@ class _GramSub:
 
     def set_combination(self, c, xs, lins):
         W = (c @ xs).reshape(self.W.shape)
-        KW = np.tensordot(c, lins, axes=1)
+        KW = _combination(c, lins)
         if self.objective(W, KW) < self.objective(self.W, self.Z):
             self.W[...], self.Z[...] = W, KW
 
     def certify(self, cert):
         f, aux = self.oracle.value(self.W, None, self.Z)
         return cert(self.W, None, self.Z, aux, f + _penalty_value(self.W, self.alpha, 0.0))
+
+
+def _combination(c, arrays):
+    """sum_k c_k arrays[k], accumulated in one new array: no stacked copy of the
+    arrays (the residual form's (n, T) linear parts: a stack of ANDERSON_K of them beside
+    the list set a missing-label fit's memory peak -- review)."""
+    out = c[0] * arrays[0]
+    for ck, a in zip(c[1:], arrays[1:]):
+        out += ck * a
+    return out
 
 
 def _inner(sub, cert, budget, check_first=False):
@@ -670,7 +680,7 @@ def _inner(sub, cert, budget, check_first=False):
         if len(hist) == ANDERSON_K + 1:
             c = _anderson(np.asarray(hist))
             if c is not None:
-                sub.set_combination(c, np.asarray(hist[1:]), np.asarray(lins[1:]))
+                sub.set_combination(c, np.asarray(hist[1:]), lins[1:])
         if sub.certify(cert):
             break
     return done

@@ -38,7 +38,6 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.sparse
-import scipy.sparse.linalg
 import scipy.special
 import scipy.optimize  # loads SciPy's own BLAS (L-BFGS-B) before the pools are listed
 from threadpoolctl import ThreadpoolController

@@ -492,7 +492,10 @@ def test_lipschitz_bound_in_one_pass(client, monkeypatch, loss):
         Est(**kw).fit(_lazy(X), _lazy(Y))
         monkeypatch.setattr(_dask.DaskOracle, "gram_max_d", 0)  # the power iteration
         Est(**kw).fit(_lazy(X), _lazy(Y))
-    (oracle, cap, setup), (_, power_cap, power_setup) = seen
+        # X of 1e80: the vectors' squares overflowed and the estimate was 0 (as in memory)
+        Est(**kw).fit(_lazy(X * 1e80), _lazy(Y))
+    (oracle, cap, setup), (_, power_cap, power_setup), (_, huge_cap, _) = seen
+    assert huge_cap == pytest.approx(power_cap * 1e160, rel=1e-3)
     assert setup <= 8 and power_setup >= setup + 39
     # the bound computed densely from the blocks' weights (float64 data: exact to rounding)
     blocks = client.gather(oracle.data.blocks)

@@ -806,14 +806,16 @@ class DaskOracle:
     def _power(self, terms_of, V, mode, n_power, ccol=None):
         lam = np.zeros(V.shape[1])
         for _ in range(n_power):
-            nv = np.sqrt(np.sum(V * V, axis=0))
+            # norms scaled by max |v| (as _solver.lipschitz_estimate's): with X of 1e80 the
+            # squares of these vectors overflow, and the estimate became 0
+            nv = _solver._scaled_norm(V, np, axis=0)
             V = V / np.where(nv > 0, nv, 1.0)
             XtU, top = self.data.reduce(self.data.map(
                 _blk_power, V, self.m, self.kind, self.group, self.fit_intercept, mode, ccol,
                 per_block=terms_of))
             XtU = XtU - np.outer(self.m, top)  # X_c^T U
             V = np.concatenate([XtU, top[None, :] if self.fit_intercept else 0.0 * top[None]])
-            lam = np.sqrt(np.sum(V * V, axis=0))
+            lam = _solver._scaled_norm(V, np, axis=0)
         return lam, V
 
     def _grams(self, terms_of, mode, ccol=None, exact=False):

@@ -283,6 +283,64 @@ def test_column_sums_kernel_equals_numpy(dtype):
             column_sums_top(bad)
 
 
+def test_centred_rows_kernel_equals_numpy():
+    """The native block conversion of float32 X (csrc/cpu/moments.cpp): X[rows, cols] -
+    mean in float64, the bits of NumPy's float64 cast and subtraction, on random matrices
+    and a real image, every column or a subset; the products of _solver.CenteredDense,
+    built on it, equal those with the centred float64 copy (F-ordered X falls back to
+    NumPy); other arrays and blocks out of range are refused."""
+    from skimage import data
+
+    from mtlclassic.backend.kernels import centred_rows
+    from mtlclassic.multitask._solver import CenteredDense
+
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal(s) * np.exp(3 * rng.standard_normal(s))
+            for s in [(1, 1), (5, 4), (333, 17), (600, 2000)]]
+    mats.append(data.camera().astype(np.float64) / 255.0)
+    for X in mats:
+        X = X.astype(np.float32)
+        n, d = X.shape
+        X64 = X.astype(np.float64)
+        m = X64.mean(axis=0)
+        for start, stop in [(0, n), (n // 3, n), (n - 1, n)]:
+            out = np.empty((stop - start, d))
+            centred_rows(X, start, m, out)
+            np.testing.assert_array_equal(out, X64[start:stop] - m)
+            cols = np.sort(rng.choice(d, size=max(1, d // 3), replace=False)).astype(np.int64)
+            out = np.empty((stop - start, len(cols)))
+            centred_rows(X, start, np.ascontiguousarray(m[cols]), out, cols)
+            np.testing.assert_array_equal(out, X64[start:stop][:, cols] - m[cols])
+        Xc = X64 - m
+        W = rng.standard_normal((d, 3))
+        W[d // 4:] = 0  # row-sparse: the non-zero rows' columns only
+        G = rng.standard_normal((n, 3))
+        for C in (CenteredDense(X, m), CenteredDense(np.asfortranarray(X), m)):
+            np.testing.assert_allclose(C @ W, Xc @ W, rtol=1e-12, atol=1e-12 * abs(Xc).max())
+            np.testing.assert_allclose(C.T @ G, Xc.T @ G, rtol=1e-12,
+                                       atol=1e-11 * abs(Xc).max() * n)
+            np.testing.assert_allclose(C @ W[:, 0], Xc @ W[:, 0], rtol=1e-12,
+                                       atol=1e-12 * abs(Xc).max())
+            np.testing.assert_array_equal(C.astype(np.float32), Xc.astype(np.float32))
+    X = rng.standard_normal((20, 4)).astype(np.float32)
+    m, out = np.zeros(4), np.empty((5, 4))
+    for bad in (X.astype(np.float64), X.T, X[:, ::2]):
+        with pytest.raises(ValueError, match="X must be"):
+            centred_rows(bad, 0, m, out)
+    with pytest.raises(ValueError, match="out must be"):
+        centred_rows(X, 0, m, np.empty((5, 4), np.float32))
+    with pytest.raises(ValueError, match="mean must be"):
+        centred_rows(X, 0, np.zeros(3), out)
+    with pytest.raises(ValueError, match="beyond X's 20 rows"):
+        centred_rows(X, 16, m, out)
+    with pytest.raises(ValueError, match="beyond X's 20 rows"):
+        centred_rows(X, -1, m, out)
+    with pytest.raises(ValueError, match="cols must hold"):
+        centred_rows(X, 0, np.zeros(2), np.empty((5, 2)), np.array([0, 4]))
+    with pytest.raises(ValueError, match="cols must be"):
+        centred_rows(X, 0, np.zeros(2), np.empty((5, 2)), np.array([0, 1], np.int32))
+
+
 def test_fit_centres_with_the_checks_column_sums(monkeypatch):
     """The l21 working-set fit takes X's column means from the check's pass (no second
     pass over X): the same coefficients, bit for bit, as with X.sum(axis=0)."""

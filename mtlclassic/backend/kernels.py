@@ -107,6 +107,36 @@ def column_sums_top(X):
     return s, float(top)
 
 
+def centred_rows(X, start, mean, out, cols=None):
+    """out = X[start:start + len(out), cols] - mean, in float64, in one native pass
+    (csrc/cpu/moments.cpp): X a C-contiguous float32 NumPy matrix, mean (k,) float64 the
+    means of the columns taken, out a C-contiguous float64 (rows, k) buffer, cols (k,)
+    int64 column indices or None (every column). Returns out. ValueError for other
+    arrays or a block beyond X's rows or columns."""
+    def c_array(a, dtype, ndim):
+        return isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim \
+            and a.flags.c_contiguous
+    if not c_array(X, np.float32, 2):
+        raise ValueError("X must be a C-contiguous 2-D float32 NumPy array")
+    if not (c_array(out, np.float64, 2) and out.flags.writeable):
+        raise ValueError("out must be a writeable C-contiguous 2-D float64 NumPy array")
+    if not (c_array(mean, np.float64, 1) and len(mean) == out.shape[1]):
+        raise ValueError("mean must be a C-contiguous float64 vector of out's column count")
+    if cols is not None:
+        if not (c_array(cols, np.int64, 1) and len(cols) == out.shape[1]):
+            raise ValueError("cols must be a C-contiguous int64 vector of out's column count")
+        if len(cols) and (cols.min() < 0 or cols.max() >= X.shape[1]):
+            raise ValueError("cols must hold column indices of X")
+    elif out.shape[1] != X.shape[1]:
+        raise ValueError("out must have X's column count when cols is None")
+    start = int(start)
+    if start < 0 or start + out.shape[0] > X.shape[0]:
+        raise ValueError(f"rows {start}..{start + out.shape[0]} are beyond X's "
+                         f"{X.shape[0]} rows")
+    require_cpu().centred_rows(X, start, mean, out, cols)
+    return out
+
+
 def _f64_buffer(a, name, shape, writeable=False):
     """a as a C-contiguous float64 NumPy array of ``shape`` (a copy only when needed; an
     in/out buffer must already be one)."""

@@ -333,10 +333,11 @@ class _BaseMultiTask(BaseEstimator):
                                     sw_rel, group)
         sparse = scipy.sparse.issparse(X)
         # sparse X stays sparse (CSR): the solvers' products with it are sparse-dense
-        # dense float32 X stays float32 for the working-set solver (its columns are taken
-        # to float64 a block at a time: a float64 copy was twice X's size, issue 14's
-        # "keep float32 data in float32 where the solver allows"); converted below for the
-        # other solvers
+        # dense float32 X stays float32 for every solver, which computes in float64 all
+        # the same: the working-set solver takes its columns to float64 a block at a time;
+        # the closed form sums its moments over blocks of rows; FISTA and L-BFGS multiply
+        # by blocks of rows of the centred X (_solver.CenteredDense). A float64 copy was
+        # twice X's size (issue 14: "keep float32 data in float32 where the solver allows")
         Xd = X.astype(np.float64) if sparse else (
             X if X.dtype == np.float32 and X.flags.c_contiguous
             else np.asarray(X, dtype=np.float64))
@@ -390,8 +391,6 @@ class _BaseMultiTask(BaseEstimator):
                              "per-entry weights, n_samples x n_features <= "
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
         check_solver(solver, closed_ok, pen_solve)
-        if Xd.dtype == np.float32 and solver != "bcd":
-            Xd = np.asarray(Xd, dtype=np.float64)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    bcd_after=bcd_after,
                    curvature=self._curvature(group), group=group,
@@ -472,15 +471,15 @@ class _BaseMultiTask(BaseEstimator):
 
     @staticmethod
     def _on(ctx, M):
-        """A host matrix moved to where the data live, in their dtype -- float64 for the
-        working-set solver, which keeps float32 X but computes in float64 (review: Q in
-        float32 solved with l2 = 0.1 rounded to 0.10000000149)."""
+        """A host matrix moved to where the data live, in the device fit's dtype; on the
+        host float64 -- every CPU solver keeps float32 X but computes in float64 (review:
+        Q in float32 solved with l2 = 0.1 rounded to 0.10000000149)."""
         Xd = ctx["Xd"]
         if is_cupy_array(Xd):
             import cupy
 
             return cupy.asarray(M, dtype=Xd.dtype)
-        return np.asarray(M, dtype=np.float64 if ctx.get("solver") == "bcd" else Xd.dtype)
+        return np.asarray(M, dtype=Xd.dtype if ctx.get("device") else np.float64)
 
     def _set_fitted(self, res, R, solver, T, owner, one_d):
         W, b = res.W, res.b
@@ -633,9 +632,11 @@ class _BaseMultiTask(BaseEstimator):
         if "dask" in ctx:
             return _dask.solve(self, ctx, Q, W0, b0, tol)
         Xd, Yenc, A, loss, pen = ctx["Xd"], ctx["Yenc"], ctx["A"], ctx["loss"], ctx["pen"]
-        if Xd.dtype == np.float32 and ctx["solver"] != "bcd":
-            # float32 resolves the objective to about 1e-7 (the working-set solver takes
-            # float32 X's columns to float64: float64 throughout)
+        # float32 X on the host: every solver computes in float64 (_solver.CenteredDense)
+        host32 = isinstance(Xd, np.ndarray) and Xd.dtype == np.float32 \
+            and not ctx.get("device")
+        if Xd.dtype == np.float32 and not host32:
+            # the device fit in float32 resolves the objective to about 1e-7
             tol = max(tol, 1e-6)
         alpha = float(self.alpha)
         Q = self._on(ctx, Q)
@@ -711,14 +712,23 @@ class _BaseMultiTask(BaseEstimator):
                               else np.asarray(Xd.mean(axis=0)).ravel())
                     Xd = _solver.CenteredSparse(Xd, x_mean)
                 else:
-                    x_mean = (sw @ Xd) / sw.sum() if sw is not None else Xd.mean(axis=0)
-                    if ctx.pop("own", False) and isinstance(Xd, np.ndarray) \
+                    sums = ctx.get("x_sums")
+                    if host32 and sums is not None \
+                            and (sw is None or bool(np.all(sw == 1))):
+                        x_mean = sums / Xd.shape[0]  # the check's float64 sums: no pass
+                    else:
+                        x_mean = _solver.column_mean(Xd, sw)
+                    if host32:  # centred by blocks of rows, in float64
+                        Xd = _solver.CenteredDense(Xd, x_mean)
+                    elif ctx.pop("own", False) and isinstance(Xd, np.ndarray) \
                             and Xd.flags.writeable:
                         Xd -= x_mean  # this fit's own float64 copy: centred in place
                         ctx["x_sums"] = None  # no longer Xd's
                     else:
                         Xd = Xd - x_mean
                 b0 = b0 + x_mean @ W0
+            elif host32:
+                Xd = _solver.CenteredDense(Xd, np.zeros(Xd.shape[1]))  # (products in float64)
             oracle = _solver.DataOracle(Xd, Yenc, A, loss, Q, ctx["fit_b"], self._loss_name,
                                         group=ctx.get("group"))
         if ctx["solver"] == "lbfgs" and task_gram:  # a quadratic: solved exactly

@@ -82,7 +82,9 @@ def closed_form(X, Y, sw, rho, Q, fit_intercept, modes=None):
         g = GramOracle(X, Y, sw, np.ones(Y.shape[1]), Q, fit_intercept)
         x_mean, y_mean, A, C = g.x_mean, g.y_mean, g.K / n, g.H / n
     else:
-        x_mean = sw @ X / n if fit_intercept else np.zeros(X.shape[1])
+        # (float32 X stays float32: its means and moments are summed in float64 by
+        # blocks of rows, no float64 copy)
+        x_mean = column_mean(X, sw) if fit_intercept else np.zeros(X.shape[1])
         y_mean = sw @ Y / n if fit_intercept else np.zeros(Y.shape[1])
         if X.shape[0] < X.shape[1]:
             Xc, Yc = (X - x_mean, Y - y_mean) if fit_intercept else (X, Y)
@@ -130,9 +132,20 @@ def centred_moments(X, Y, sw, x_mean, y_mean):
     if equal:
         H *= w0
         yy *= w0
-    K = np.triu(C)
-    K += np.triu(C, 1).T
-    return K, H, yy
+    return _symmetrised(C), H, yy
+
+
+def _symmetrised(C, block=256):
+    """syrk's upper triangle copied onto its lower one in place, a block of columns at a
+    time: no d x d temporary (np.triu(C) + np.triu(C, 1).T made three, 3x a float32 X's
+    size beside it at 3,000 x 1,764)."""
+    d = C.shape[0]
+    for j0 in range(0, d, block):
+        j1 = min(j0 + block, d)
+        D = C[j0:j1, j0:j1]
+        D[:] = np.triu(D) + np.triu(D, 1).T
+        C[j1:, j0:j1] = C[j0:j1, j1:].T
+    return C
 
 
 def _distinct_modes(rho, Q):
@@ -169,15 +182,22 @@ def _closed_form_modes(A, C, rho, Q):
     lam = np.maximum(lam, 0.0)  # Q is positive semi-definite: rounding only below 0
     CP = C @ (U * r[:, None])
     V = np.empty_like(CP)
-    eye = np.eye(A.shape[0])
+    # one d x d work array beside A, factorised in place (A + lam I with an identity and
+    # cho_factor's copy made four: 4.7x a float32 X's size at 3,000 x 1,764)
+    M = np.empty_like(A, order="F")
+    diag = M.reshape(-1, order="F")[::A.shape[0] + 1]  # a view of M's diagonal
     for start, stop in _mode_runs(lam):  # lam ascending (eigh): runs of equal values
-        M = A + lam[start] * eye
+        np.copyto(M, A)
+        diag += lam[start]
         try:
             V[:, start:stop] = scipy.linalg.cho_solve(
-                scipy.linalg.cho_factor(M, check_finite=False), CP[:, start:stop],
-                check_finite=False)
+                scipy.linalg.cho_factor(M, overwrite_a=True, check_finite=False),
+                CP[:, start:stop], check_finite=False)
         except np.linalg.LinAlgError:
-            V[:, start:stop] = scipy.linalg.lstsq(M, CP[:, start:stop], check_finite=False)[0]
+            np.copyto(M, A)  # (the failed factorisation overwrote it)
+            diag += lam[start]
+            V[:, start:stop] = scipy.linalg.lstsq(M, CP[:, start:stop], overwrite_a=True,
+                                                  check_finite=False)[0]
     return (V @ U.T) / r[None, :]
 
 
@@ -284,6 +304,113 @@ class CenteredSparse:
         return D.T if self.transposed else D
 
 
+class CenteredDense:
+    """X - 1 m^T in float64 for a dense float32 NumPy X, never formed whole: ``C @ W``
+    and ``C.T @ G`` (1-D or 2-D right-hand sides) run over blocks of X's rows, each
+    converted to float64 and centred -- the values of the centred float64 copy the
+    solvers used to make (twice the float32 X's size, beside it) without that copy.
+    Blocks of ~2 MB in float64, cache-sized, converted and centred in one native pass
+    (:func:`kernels.centred_rows`, 3 ms for 4,200 x 1,764 where NumPy's cast and
+    subtraction took 5.8), into one reused buffer; X_c^T G summed as G^T X_c: each product
+    then costs what the product with a float64 copy did (4,200 x 1,764, T = 12, one thread:
+    10.3-10.8 ms against 10.9-13.6; 2,000 x 240, 500 x 5,000, 100,000 x 20 likewise), where
+    NumPy blocks of 4 MB were 1.5x slower. A W whose non-zero rows are under half of its
+    rows (L2,1 iterates) takes those columns only (an FISTA l21 fit on 4,200 x 1,764 HOG
+    features: 7.0 -> 3.9 s, the copy's column gathers gone). ``astype(np.float32)``: the
+    centred float32 copy the L-BFGS iterations run on."""
+
+    block_bytes = 1 << 21
+
+    def __init__(self, X, mean, transposed=False):
+        self.X, self.mean, self.transposed = X, np.asarray(mean, dtype=np.float64), transposed
+        self.dtype = np.dtype(np.float64)
+        self.shape = X.shape[::-1] if transposed else X.shape
+        self.ndim = 2
+        self._step = max(1, self.block_bytes // (8 * max(X.shape[1], 1)))
+
+    @property
+    def T(self):
+        return CenteredDense(self.X, self.mean, not self.transposed)
+
+    def blocks(self, cols=None):
+        """(first row, centred float64 block of rows), over X's rows (``cols``: those
+        columns only): one buffer, refilled for each block by the native one-pass
+        conversion (:func:`kernels.centred_rows`) -- use each block before the next."""
+        from ..backend import kernels
+
+        X = self.X
+        mean = self.mean if cols is None else np.ascontiguousarray(self.mean[cols])
+        native = X.dtype == np.float32 and X.flags.c_contiguous
+        if native and cols is not None:
+            cols = np.ascontiguousarray(cols, dtype=np.int64)
+        width = X.shape[1] if cols is None else len(cols)
+        buf = np.empty((min(self._step, X.shape[0]), width))
+        for i in range(0, X.shape[0], self._step):
+            B = buf[:min(self._step, X.shape[0] - i)]
+            if native:
+                kernels.centred_rows(X, i, mean, B, cols)
+            else:
+                Xb = X[i:i + self._step]
+                np.subtract(Xb if cols is None else Xb[:, cols], mean, out=B)
+            yield i, B
+
+    def __matmul__(self, B):
+        B = np.asarray(B)
+        n, d = self.X.shape
+        if self.transposed:  # X_c^T B, summed as its transpose B^T X_c (one pass each)
+            out = np.zeros(B.shape[1:] + (d,))
+            for i, Xb in self.blocks():
+                out += B[i:i + Xb.shape[0]].T @ Xb
+            return np.ascontiguousarray(out.T)
+        cols = None
+        if B.ndim == 2 and B.shape[0] >= 8:  # row-sparse W: its non-zero rows only
+            rows = np.flatnonzero(np.any(B != 0, axis=1))
+            if 2 * rows.size < B.shape[0]:
+                cols, B = rows, B[rows]
+        out = np.empty((n,) + B.shape[1:], dtype=np.result_type(B.dtype, np.float64))
+        for i, Xb in self.blocks(cols):
+            np.matmul(Xb, B, out=out[i:i + Xb.shape[0]])
+        return out
+
+    def astype(self, dtype):
+        out = np.empty(self.X.shape, dtype=dtype)
+        for i, Xb in self.blocks():
+            out[i:i + Xb.shape[0]] = Xb
+        return out.T if self.transposed else out
+
+    def toarray(self):
+        return self.astype(np.float64)
+
+    def weighted_squares(self, w):
+        """sum_i w_i (x_ij - m_j)^2 (d,): the Jacobi preconditioner's diagonal."""
+        out = np.zeros(self.X.shape[1])
+        for i, Xb in self.blocks():
+            out += np.einsum("ij,ij,i->j", Xb, Xb, w[i:i + Xb.shape[0]])
+        return out
+
+
+def weighted_column_sums(X, w):
+    """w^T X (k, d) for weights w (n, k) (or (n,): then (d,)): float32 NumPy X by blocks
+    of rows converted to float64 (NumPy's mixed product converts the whole X first: a
+    float64 copy, twice its size); other X as w^T X."""
+    if not _widened(X, w):
+        return (X.T @ w).T
+    out = np.zeros(w.shape[1:] + (X.shape[1],))
+    for i, Xb in _row_blocks64(X):
+        out += w[i:i + Xb.shape[0]].T @ Xb
+    return out
+
+
+def column_mean(X, sw=None):
+    """The (sample-weighted) column means of X in float64: X's plain means (float32 X
+    summed in float64 by blocks of rows), or sw^T X / sum(sw)."""
+    if sw is not None:
+        return weighted_column_sums(X, sw) / sw.sum()
+    if _widened(X, np.zeros(1)):
+        return weighted_column_sums(X, np.ones(X.shape[0])) / X.shape[0]
+    return np.asarray(X.mean(axis=0)).ravel()
+
+
 def _debug_steps_default():
     return os.environ.get("MTLCLASSIC_CHECK_STEPS", "") not in ("", "0")
 
@@ -375,7 +502,7 @@ def quadratic_dual_floor(X, Y, A, W, b, Q, fit_intercept):
                            for i in range(0, n, step)))
     dz = eps * (_scaled_norm(np.asarray(Y, dtype=np.float64).ravel(), np)
                 + math.sqrt(d) * xw + math.sqrt(n) * _scaled_norm(np.ravel(b), np))
-    mean = (np.asarray(X.mean(axis=0)).ravel() if fit_intercept else np.zeros(d))
+    mean = column_mean(X) if fit_intercept else np.zeros(d)
     lam_x = lipschitz_estimate(CenteredSparse(X, mean), A, np.zeros((1, 1)), 1.0, False,
                                n_power=20)
     return 0.5 * lam_x * float(np.max(A)) * dz * dz / lam_q
@@ -715,15 +842,16 @@ class DataOracle:
 
 
 def _row_sparse_product(M, W):
-    """M @ W; for NumPy arrays whose W has non-zero rows in under half of its rows (L2,1
-    and trace iterates are row-sparse), M[:, rows] @ W[rows]: the same product without
-    the flops of the zero rows."""
+    """M @ W (:func:`x_dot`: float32 M by blocks of rows in float64); for NumPy arrays
+    whose W has non-zero rows in under half of its rows (L2,1 and trace iterates are
+    row-sparse), M[:, rows] @ W[rows]: the same product without the flops of the zero
+    rows."""
     if not (isinstance(M, np.ndarray) and isinstance(W, np.ndarray)) or W.shape[0] < 8:
-        return M @ W
+        return x_dot(M, W)
     rows = np.flatnonzero(np.any(W != 0, axis=1))
     if 2 * rows.size >= W.shape[0]:
-        return M @ W
-    return M[:, rows] @ W[rows]
+        return x_dot(M, W)
+    return x_dot(M[:, rows], W[rows])
 
 
 def _sum_cols(M):
@@ -755,7 +883,8 @@ class GramOracle:
             self.H = np.asarray(XS @ Y) - np.outer(self.x_mean, sw @ Y)
         else:
             if fit_intercept:
-                self.x_mean, self.y_mean = sw @ X / n, sw @ Y / n
+                self.x_mean = column_mean(X, sw) if isinstance(X, np.ndarray) else sw @ X / n
+                self.y_mean = sw @ Y / n
             else:
                 self.x_mean = xp.zeros(X.shape[1], dtype=X.dtype)
                 self.y_mean = xp.zeros(Y.shape[1], dtype=X.dtype)
@@ -923,7 +1052,7 @@ class TaskGramOracle(GramOracle):
         if fit_intercept:  # the A_t-weighted means
             a = A.sum(axis=0)
             a = np.where(a > 0, a, 1.0)
-            self.x_mean = np.asarray(A.T @ X).reshape(T, -1) / a[:, None]
+            self.x_mean = np.asarray(weighted_column_sums(X, A)).reshape(T, -1) / a[:, None]
             self.y_mean = (A * np.where(A > 0, Y, 0.0)).sum(axis=0) / a
         if not sparse:
             self.K, self.H, yy = task_moments(X, Y, A, self.x_mean, self.y_mean)
@@ -1368,7 +1497,8 @@ def _element_wise_on_cpu(oracle, softmax=False):
     preconditioned L-BFGS solvers evaluate (:func:`_column_loss`, or the oracle's grouped
     native loss for softmax tasks, in :func:`_lbfgs_modes` only)."""
     X = oracle.X if isinstance(oracle, DataOracle) else None
-    cpu_data = isinstance(X, (np.ndarray, CenteredSparse)) or scipy.sparse.issparse(X)
+    cpu_data = isinstance(X, (np.ndarray, CenteredSparse, CenteredDense)) \
+        or scipy.sparse.issparse(X)
     return cpu_data and oracle.kind in ("logistic", "squared", "mixed") \
         and (softmax or not oracle.softmax) \
         and isinstance(oracle.A, np.ndarray) and len(X.shape) == 2
@@ -1433,7 +1563,7 @@ def _eigenpairs_after(X, k, T):
     products with X of k + 10 columns against two of T per iteration (an easy sparse
     10,000 x 100,000 fit certifies in 2-7 iterations, 0.14-0.23 s, where building them
     first took 4.5 s); at once where they cost under ~1e8 flops."""
-    if isinstance(X, np.ndarray):
+    if isinstance(X, (np.ndarray, CenteredDense)):
         return 0
     inner = X.X if isinstance(X, CenteredSparse) else X
     if 10.0 * inner.nnz * (k + 10) < 1e8:  # a few milliseconds: at once
@@ -1458,6 +1588,8 @@ class _DiagonalInverse:
             if isinstance(Xm, CenteredSparse):  # sum w (x - m)^2
                 m = Xm.mean
                 sq = sq - 2.0 * m * np.asarray(inner.T @ w).ravel() + m * m * w.sum()
+        elif isinstance(Xm, CenteredDense):
+            sq = Xm.weighted_squares(w)
         else:
             sq = np.einsum("ij,ij,i->j", Xm, Xm, w.astype(Xm.dtype), dtype=np.float64)
         self.D = np.maximum(sq, 1e-12 * max(float(sq.max()), 1e-300))
@@ -1643,7 +1775,7 @@ def _lbfgs_inputs(oracle, single, tol):
     Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
     w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
-        and isinstance(X, np.ndarray)
+        and isinstance(X, (np.ndarray, CenteredDense))
     return A, Y, _column_kind(oracle), w, X.astype(np.float32) if single else X
 
 
@@ -1715,10 +1847,24 @@ def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
     kk = max(1, min(k + 10, d, n))
     rng = np.random.default_rng(seed)
     sw = np.sqrt(np.maximum(w, 0.0)).astype(Xm.dtype)[:, None]
+    w2 = sw * sw
     B = rng.standard_normal((d, kk)).astype(Xm.dtype)
+    # the (n, k + 10) products scaled in place: one of them alive at a time beside X
+    # (with d = 300 each is 0.37x X; five were alive at once)
     for _ in range(n_power):
-        B, _ = np.linalg.qr(Xm.T @ ((sw * sw) * (Xm @ B)))
-    _, sv, Vt = np.linalg.svd(sw * (Xm @ B), full_matrices=False)
+        M = Xm @ B
+        M *= w2
+        B, _ = np.linalg.qr(Xm.T @ M)
+        del M
+    # X B in Fortran order, for LAPACK to overwrite
+    M = (B.T @ Xm.T).T if isinstance(Xm, np.ndarray) else np.asfortranarray(Xm @ B)
+    M *= sw
+    # its singular values and right vectors from those of its triangular factor, in M's
+    # precision, M overwritten (NumPy's SVD of the tall M made a float64 copy and U:
+    # four (n, k + 10) arrays, 1.5x a float32 X at d = 300)
+    R, = scipy.linalg.qr(M, mode="r", overwrite_a=True, check_finite=False)
+    del M
+    _, sv, Vt = np.linalg.svd(R[:kk], full_matrices=False)
     V = (B @ Vt.T).astype(np.float64)
     lam = sv.astype(np.float64) ** 2
     k = min(k, kk)

@@ -1105,3 +1105,49 @@ def test_closed_form_accurate_with_a_feature_in_large_units(penalty, modes_max, 
     ref = np.linalg.solve(K, (Xc.T @ Yc / n).T.ravel()).reshape(T, d)
     np.testing.assert_allclose(big.coef_, ref, rtol=1e-6, atol=1e-12)
     assert calls == ([None] if modes_max else [None, True])
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_logistic_dual_point_memory_and_values(rng, missing):
+    """The logistic dual point (shrunk positive and negative parts, p = -G y / A clipped)
+    is made in place and its conjugate summed over blocks of rows: at most three (n, T)
+    arrays beside the gradient (tall X with many tasks: these arrays, not X, set a fit's
+    peak; the whole-array expressions took six), with the values of those expressions."""
+    import tracemalloc
+
+    from mtlclassic.multitask import _losses
+
+    n, d, T = 20000, 5, 8
+    X = rng.standard_normal((n, d))
+    Y = np.where(rng.standard_normal((n, T)) > 0, 1.0, -1.0)
+    A = np.full((n, T), 1.0 / n)
+    if missing:
+        A[rng.random((n, T)) < 0.2] = 0.0
+        A /= A.sum(axis=0)
+    oracle = _solver.DataOracle(X, Y, A, _losses.native_loss("logistic", None), np.eye(T),
+                                True, "logistic")
+    W, b = 0.3 * rng.standard_normal((d, T)), 0.1 * rng.standard_normal(T)
+    lin = oracle.linear(W, b)
+    _, aux = oracle.value(W, b, lin)
+    G = aux[0].copy()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        XtG, lstar = oracle.dual_point(W, b, lin, aux)
+        values = [lstar(s) for s in (1.0, 0.5, 1e-3)]
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= 3.5 * 8 * n * T, peak / (8 * n * T)
+    # the whole-array expressions
+    Gp = np.where(G > 0, G, 0.0)
+    Gn = G - Gp
+    sp, sn = Gp.sum(axis=0), -Gn.sum(axis=0)
+    ap = np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0)
+    an = np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0)
+    Gl = Gp * ap + Gn * an
+    p = np.where(A > 0, np.clip(-Gl * Y / np.where(A > 0, A, 1.0), 0.0, 1.0), 0.0)
+    np.testing.assert_allclose(XtG, X.T @ Gl, rtol=1e-12, atol=1e-15)
+    for s, v in zip((1.0, 0.5, 1e-3), values):
+        assert v == pytest.approx(float((A * _solver._entropy_terms(s * p, np)).sum()),
+                                  rel=1e-12, abs=1e-15)

@@ -326,7 +326,9 @@ class CenteredDense:
         self.dtype = np.dtype(np.float64)
         self.shape = X.shape[::-1] if transposed else X.shape
         self.ndim = 2
-        self._step = max(1, self.block_bytes // (8 * max(X.shape[1], 1)))
+        # (at most an eighth of X's rows: the buffer no more than a quarter of X's size)
+        self._step = max(1, min(self.block_bytes // (8 * max(X.shape[1], 1)),
+                                -(-X.shape[0] // 8)))
 
     @property
     def T(self):
@@ -371,6 +373,15 @@ class CenteredDense:
         for i, Xb in self.blocks(cols):
             np.matmul(Xb, B, out=out[i:i + Xb.shape[0]])
         return out
+
+    def fortran_product(self, B):
+        """X_c B (n, k) in Fortran order (for LAPACK to overwrite; no C-ordered copy),
+        B (d, k)."""
+        B = np.asarray(B, dtype=np.float64)
+        out = np.empty((B.shape[1], self.X.shape[0]))  # its transpose, C-ordered
+        for i, Xb in self.blocks():
+            np.matmul(B.T, Xb.T, out=out[:, i:i + Xb.shape[0]])
+        return out.T
 
     def astype(self, dtype):
         out = np.empty(self.X.shape, dtype=dtype)
@@ -683,7 +694,14 @@ class DataOracle:
                 sp, sn = Gp.sum(axis=0), -Gn.sum(axis=0)
                 ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
                 an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
-                Gl = Gp * ap + Gn * an
+                if xp is np:  # in place: the same values, two (n, T) arrays fewer
+                    Gp *= ap
+                    Gn *= an
+                    Gp += Gn
+                    del Gn
+                    Gl = Gp
+                else:
+                    Gl = Gp * ap + Gn * an
             G = Gs if self.kind == "squared" else (
                 Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
@@ -712,9 +730,19 @@ class DataOracle:
             lin_term = _sum(xp.where(sq_lab, G * self.Y, 0.0))
         # logistic columns: G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p)
         # log(1 - p))
-        p = xp.clip(-G * self.Y / self.A_safe, 0.0, 1.0)
-        p = xp.where(self.labelled, p, 0.0)
-        A1 = xp.where(self.single, self.A, 0.0)
+        if xp is np:  # the same values in one (n, T) array (tall X with many tasks: these
+            # arrays, not X, set the fit's peak memory)
+            p = np.multiply(G, self.Y)
+            np.negative(p, out=p)
+            p /= self.A_safe
+            np.clip(p, 0.0, 1.0, out=p)
+            if not self.all_labelled:
+                p[~self.labelled] = 0.0
+            A1 = self.A if bool(np.all(self.single)) else np.where(self.single, self.A, 0.0)
+        else:
+            p = xp.clip(-G * self.Y / self.A_safe, 0.0, 1.0)
+            p = xp.where(self.labelled, p, 0.0)
+            A1 = xp.where(self.single, self.A, 0.0)
         parts = [self._softmax_dual(aux[0], j, K, xp) for j, K in self.softmax]
         if parts:  # softmax tasks: their columns of G replaced by a feasible softmax dual point
             G = xp.array(G)  # the other columns as made feasible above
@@ -726,8 +754,15 @@ class DataOracle:
         # pin every block's X in memory (spilling them could then free nothing)
         onehots = [(qg, a, self._onehot(qg, a, Gg)) for Gg, qg, a in parts]
 
+        def entropies(s):  # sum A1 (sp log sp + (1 - sp) log(1 - sp))
+            if xp is not np:
+                return _sum(A1 * _entropy_terms(s * p, xp))
+            step = max(1, (1 << 16) // max(p.shape[1], 1))  # by blocks of rows: no (n, T)
+            return sum(_sum(A1[i:i + step] * _entropy_terms(s * p[i:i + step], np))
+                       for i in range(0, p.shape[0], step))  # temporaries
+
         def lstar(s):
-            out = s * s * q + s * lin_term + _sum(A1 * _entropy_terms(s * p, xp))
+            out = s * s * q + s * lin_term + entropies(s)
             for qg, a, e in onehots:  # s G = a (q_s - e_k), q_s = s q + (1 - s) e_k
                 qs = s * qg + (1.0 - s) * e
                 out += _sum(a[:, None] * xp.where(qs > 0, qs * xp.log(xp.where(qs > 0, qs, 1.0)),
@@ -1857,7 +1892,8 @@ def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
         B, _ = np.linalg.qr(Xm.T @ M)
         del M
     # X B in Fortran order, for LAPACK to overwrite
-    M = (B.T @ Xm.T).T if isinstance(Xm, np.ndarray) else np.asfortranarray(Xm @ B)
+    M = (B.T @ Xm.T).T if isinstance(Xm, np.ndarray) else Xm.fortran_product(B) \
+        if isinstance(Xm, CenteredDense) else np.asfortranarray(Xm @ B)
     M *= sw
     # its singular values and right vectors from those of its triangular factor, in M's
     # precision, M overwritten (NumPy's SVD of the tall M made a float64 copy and U:

@@ -33,7 +33,11 @@ Memory: the peak of the memory traced by Python's ``tracemalloc`` (NumPy's and S
 array buffers, Python objects; not buffers a native library allocates with malloc/new
 directly) during one fit at the dense alpha, at each tool's tol of the headline, for
 these cases and ``solvers.py``'s (mfeat, HOG, n<d), as a multiple of X's size (skglm's
-logistic fit is left out: its Python-level loop runs too slowly under tracemalloc).
+logistic fit is left out: its Python-level loop runs too slowly under tracemalloc); tall X
+with T = 10 (l21, and the closed forms of ridge and graph); and mfeat and HOG in float32
+(as a multiple of the float32 X's size), fitted by every mtlclassic solver: the working
+set, the closed forms of ridge and graph, FISTA (l21), L-BFGS (ridge) and the default
+classifier (graph, L-BFGS, tol 1e-6) on the targets' signs.
 
     PYTHONPATH=. python benchmarks/solvers_more.py [--quick] [--repeat 5]
         [--data-home ../shared/data]
@@ -290,21 +294,36 @@ def main(argv=None):
             return lambda X, Y, alphas, tol, threads: MultiTaskRegressor(
                 penalty=penalty, alpha=alphas[0], tol=tol).fit(X, Y)
 
+        def other(penalty, solver):
+            return lambda X, Y, alphas, tol, threads: MultiTaskRegressor(
+                penalty=penalty, alpha=alphas[0], tol=tol, solver=solver,
+                max_iter=100000).fit(X, Y)
+
+        def classifier(X, Y, alphas, tol, threads):  # the default one: graph, L-BFGS
+            return MultiTaskClassifier(tol=tol).fit(X, (Y > np.median(Y, axis=0)).astype(int))
+
         extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph")}
+        # float32 X: every solver keeps it float32 (the closed form, FISTA, L-BFGS; tol
+        # 1e-6 for the classifier, where its L-BFGS iterates on a float32 copy)
+        extra32 = dict(extra, **{"mtlclassic l21 fista": other("l21", "fista"),
+                                 "mtlclassic ridge lbfgs": other("ridge", "lbfgs"),
+                                 "mtlclassic classifier": classifier})
         for name, X, Y in cs:
             Yc = Y - Y.mean(0)
             a_max = float(np.sqrt(((X.T.astype(np.float64) @ Yc / X.shape[0]) ** 2)
                                   .sum(1)).max())
-            drivers = dict(base.SOLVERS, **(extra if name.startswith("tall") else {}))
+            drivers = dict(base.SOLVERS, **(extra if name.startswith("tall") else
+                                            extra32 if X.dtype == np.float32 else {}))
             for label in drivers:
                 if label in ("celer", "skglm") and importlib.util.find_spec(label) is None:
                     continue
-                if label != "mtlclassic" and X.dtype == np.float32:
+                if not label.startswith("mtlclassic") and X.dtype == np.float32:
                     continue  # the peers' float32 solvers cannot reach tol 1e-8 (scikit-
                     # learn's ran on for minutes) and celer's takes float32 Y only
+                tol = 1e-6 if label == "mtlclassic classifier" else 1e-8
                 with threadpool_limits(limits=1, user_api="blas"):
-                    peak = peak_memory(lambda: drivers[label](X, Y, [0.01 * a_max], 1e-8, 1))
-                memory.append({"case": name, "solver": label, "tol": 1e-8,
+                    peak = peak_memory(lambda: drivers[label](X, Y, [0.01 * a_max], tol, 1))
+                memory.append({"case": name, "solver": label, "tol": tol,
                                "peak_bytes": peak, "x_bytes": X.nbytes,
                                "x_dtype": str(X.dtype), "y_bytes": 8 * Y.size})
             print(f"memory {name} done", flush=True)

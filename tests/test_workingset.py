@@ -1007,17 +1007,19 @@ def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf, l2):
     dict(clf=True),  # the default classifier: graph, L-BFGS by modes
     dict(clf=True, penalty="l21", alpha=0.01),  # FISTA, logistic loss
     dict(clf=True, penalty="ridge", tol=1e-6),  # L-BFGS iterations on a float32 copy
-    dict(n=300, d=2000),  # the closed form in sample space (n < d)
+    dict(n=300, d=2000),  # the closed form in sample space (n < d): its centred and
+    # scaled X by blocks of columns (the whole one and a centred copy: 4.5x a float32 X)
 ])
 def test_float32_x_stays_float32_in_every_solver(rng, case):
     """Issue 14's "keep float32 data in float32 where the solver allows", beyond the
     working-set solver: the closed form sums its moments over blocks of rows, FISTA and
     L-BFGS multiply by blocks of rows of the centred X (``_solver.CenteredDense``), so a
     float32 X gives the float64 fit (the same problem: every float32 is a float64) with no
-    float64 copy of X. Peaks within 2x the float32 X's size plus two d x d matrices (the
-    closed form's Gram matrix and its factorisation) and four (n, T) arrays; they were
-    3.5x (the default classifier) to 6.7x (the default regressor: a float64 copy, and four
-    d x d temporaries around the Cholesky solves), and X is unchanged."""
+    float64 copy of X. Peaks within 2x the float32 X's size plus two d x d (n x n where
+    n < d) matrices (the closed form's Gram matrix and its factorisation) and four (n, T)
+    arrays; they were 3.5x (the default classifier) to 6.7x (the default regressor: a
+    float64 copy, and four d x d temporaries around the Cholesky solves), and X is
+    unchanged. The float64 fits within the same bound of their X."""
     case = dict(case)
     n, d, clf = case.pop("n", 3000), case.pop("d", 300), case.pop("clf", False)
     T = 4
@@ -1032,7 +1034,8 @@ def test_float32_x_stays_float32_in_every_solver(rng, case):
     kw.update(case)
     m32, m64 = Est(**kw), Est(**kw)
     peak = _peak_fit_bytes(m32, X, Y)
-    _fit(m64, X.astype(np.float64), Y)
+    X64 = X.astype(np.float64)
+    peak64 = _peak_fit_bytes(m64, X64, Y)
     assert m32.solver_ == m64.solver_
     assert np.array_equal(X, X0)
     scale = m64._null_scale_
@@ -1040,8 +1043,10 @@ def test_float32_x_stays_float32_in_every_solver(rng, case):
     np.testing.assert_allclose(m32.coef_, m64.coef_, rtol=0,
                                atol=1e-3 * np.abs(m64.coef_).max())
     assert m32.dual_gap_ <= kw["tol"] * scale
-    bound = 2 * X.nbytes + 2 * 8 * d * d + 4 * 8 * n * T
-    assert peak <= bound, (peak / X.nbytes, m32.solver_)
+    # (the closed form's Gram matrix: d x d, or n x n in sample space where n < d)
+    extra = 2 * 8 * min(n, d) ** 2 + 4 * 8 * n * T
+    assert peak <= 2 * X.nbytes + extra, (peak / X.nbytes, m32.solver_)
+    assert peak64 <= 2 * X64.nbytes + extra, (peak64 / X64.nbytes, m64.solver_)
 
 
 def test_gram_cache_key_sees_any_change_of_y():

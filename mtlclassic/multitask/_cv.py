@@ -9,7 +9,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..backend import is_cupy_array
-from . import _dask, _labels
+from . import _dask, _labels, _solver
 from ._estimators import MultiTaskClassifier, MultiTaskRegressor, guarded_fit
 from .penalties import get_penalty
 
@@ -101,6 +101,8 @@ class _CVMixin:
             import dask
 
             x_mean, XtM = dask.compute(X.mean(axis=0), X.T @ M)
+        elif isinstance(X, np.ndarray) and X.dtype == np.float32:  # by row blocks, in float64
+            x_mean, XtM = _solver.column_mean(X), _solver.xt_dot(X, M)
         else:
             x_mean, XtM = X.mean(axis=0), X.T @ M
         G = np.asarray(XtM) - np.outer(np.asarray(x_mean).ravel(), M.sum(axis=0))
@@ -205,7 +207,10 @@ class _CVMixin:
             Xa = X  # checked by each fit, on the workers
             dist = _dask.cv_scatter(X, Y2, folds)
         else:
+            # dense float32 X stays float32: each fold's fit computes with it in float64
+            # by blocks of rows (a float64 copy was twice its size, alive through the grid)
             Xa = X.astype(np.float64) if scipy.sparse.issparse(X) else \
+                X if isinstance(X, np.ndarray) and X.dtype == np.float32 else \
                 np.asarray(X, dtype=np.float64)
             if not np.all(np.isfinite(Xa.data if scipy.sparse.issparse(Xa) else Xa)):
                 raise ValueError("X contains NaN or infinity")

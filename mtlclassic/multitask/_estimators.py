@@ -831,7 +831,9 @@ class _BaseMultiTask(BaseEstimator):
         coef = to_numpy(self.coef_).astype(np.float64, copy=False)
         if scipy.sparse.issparse(X):  # a sparse-dense product: X is never densified
             return np.asarray(X.astype(np.float64) @ coef.T) + to_numpy(self.intercept_)
-        return np.asarray(X, dtype=np.float64) @ coef.T + to_numpy(self.intercept_)
+        # (float32 X by blocks of rows in float64: NumPy's mixed product made a float64
+        # copy of X, twice its size, at every predict)
+        return _solver.x_dot(X, coef.T) + to_numpy(self.intercept_)
 
     def _score_targets(self, P, y, sample_weight):
         """y as 2-D targets checked against the predictions P, its missing mask, weights."""

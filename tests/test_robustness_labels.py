@@ -335,6 +335,9 @@ def test_centred_rows_kernel_equals_numpy():
         centred_rows(X, 16, m, out)
     with pytest.raises(ValueError, match="beyond X's 20 rows"):
         centred_rows(X, -1, m, out)
+    for bad in (1.7, "1", None, True):  # (review: 1.7 was truncated, "1" accepted)
+        with pytest.raises(ValueError, match="start must be an integer"):
+            centred_rows(X, bad, m, out)
     with pytest.raises(ValueError, match="cols must hold"):
         centred_rows(X, 0, np.zeros(2), np.empty((5, 2)), np.array([0, 4]))
     with pytest.raises(ValueError, match="cols must be"):

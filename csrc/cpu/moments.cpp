@@ -69,7 +69,7 @@ void centred_rows(carray<float> X, py::ssize_t start, carray<double> mean,
     require(X.ndim() == 2 && out.ndim() == 2 && mean.ndim() == 1, "bad dimensions");
     const py::ssize_t n = X.shape(0), d = X.shape(1);
     const py::ssize_t rows = out.shape(0), k = out.shape(1);
-    require(start >= 0 && start + rows <= n, "rows out of range");
+    require(start >= 0 && start <= n && rows <= n - start, "rows out of range");
     require(mean.shape(0) == k, "mean must have out's column count");
     const float* x = X.data() + start * d;
     const double* m = mean.data();

@@ -129,6 +129,8 @@ def centred_rows(X, start, mean, out, cols=None):
             raise ValueError("cols must hold column indices of X")
     elif out.shape[1] != X.shape[1]:
         raise ValueError("out must have X's column count when cols is None")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise ValueError(f"start must be an integer, got {start!r}")
     start = int(start)
     if start < 0 or start + out.shape[0] > X.shape[0]:
         raise ValueError(f"rows {start}..{start + out.shape[0]} are beyond X's "

@@ -58,18 +58,22 @@ def blas_threads(n_threads):
         _CONTROLLER = ThreadpoolController()
     # never more BLAS threads than CPUs: more only add memory (each OpenBLAS thread holds
     # its own buffers) and contention
-    return _CONTROLLER.limit(limits=max(1, min(int(n_threads), os.cpu_count() or 1)),
-                             user_api="blas")
+    return _CONTROLLER.limit(limits=max(1, min(int(n_threads), _CPUS)), user_api="blas")
 
 
-def _block_threads(B):
-    """The BLAS threads of a product by blocks of rows with right-hand side B: one where B
-    is narrow (at most 32 columns; a bandwidth-bound product, which gained nothing from a
-    second thread), since every block's call wakes and joins the pool: on a 2-core machine
-    with the other core busy, 2,000 x 1,000 float32 X times 3 columns by blocks took 64 ms
-    on 2 threads against 2.5 ms on one (8 ms for the product with a float64 copy)."""
+_CPUS = os.cpu_count() or 1  # (asked once: 58 us a call, at every product by blocks)
+
+
+def _block_threads(B, n_rows, step):
+    """The BLAS threads of a product by blocks of ``step`` of ``n_rows`` rows with
+    right-hand side B: one where there are several blocks and B is narrow (at most 32
+    columns; a bandwidth-bound product, which gained nothing from a second thread), since
+    every block's call wakes and joins the pool: on a 2-core machine with the other core
+    busy, 2,000 x 1,000 float32 X times 3 columns by blocks took 64 ms on 2 threads
+    against 2.5 ms on one (8 ms for the product with a float64 copy). One block: as it
+    is (the limit itself costs ~30 us)."""
     narrow = np.ndim(B) < 2 or np.shape(B)[-1] <= 32
-    return blas_threads(1) if narrow else contextlib.nullcontext()
+    return blas_threads(1) if narrow and n_rows > step else contextlib.nullcontext()
 
 
 #: beyond this many distinct eigenvalues of the task matrix the d x d closed form is solved
@@ -275,7 +279,7 @@ def xt_dot(X, G):
     X.T @ G."""
     if _widened(X, G):  # float32 X, float64 G: by blocks of rows (no float64 copy of X)
         out = np.zeros((X.shape[1],) + G.shape[1:])
-        with _block_threads(G):
+        with _block_threads(G, X.shape[0], _row_step64(X)):
             for i, Xb in _row_blocks64(X):
                 out += xt_dot(Xb, G[i:i + Xb.shape[0]])
         return out
@@ -292,22 +296,35 @@ def x_dot(X, W):
     if not _widened(X, W):
         return X @ W
     out = np.empty((X.shape[0],) + W.shape[1:])
-    with _block_threads(W):
+    with _block_threads(W, X.shape[0], _row_step64(X)):
         for i, Xb in _row_blocks64(X):
             np.matmul(Xb, W, out=out[i:i + Xb.shape[0]])
     return out
 
 
 def _widened(X, B):
-    """Whether X @ B (or X^T B) would convert a float32 NumPy X to float64 whole."""
+    """Whether X @ B (or X^T B) would convert a float32 NumPy X to float64 whole, and X is
+    not small: its float64 copy over ``SMALL_COPY_BYTES`` (below, the copy is cheaper
+    than the blocks' Python calls, and its memory negligible)."""
     return isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2 \
-        and np.result_type(B) == np.float64
+        and np.result_type(B) == np.float64 and 2 * X.nbytes > SMALL_COPY_BYTES
+
+
+#: a float32 X whose float64 copy is at most this is copied rather than taken by blocks
+#: of rows (:func:`_widened`, :class:`CenteredDense`; the estimators convert it): a 150 x 12
+#: fit took 3-4x as long by blocks (review)
+SMALL_COPY_BYTES = 1 << 21
+
+
+def _row_step64(X, block_bytes=1 << 22):
+    """The rows of a block of :func:`_row_blocks64`."""
+    return max(1, min(block_bytes, X.nbytes // 4) // (8 * max(X.shape[1], 1)))
 
 
 def _row_blocks64(X, block_bytes=1 << 22):
     """(first row, float64 copy of the block) over blocks of X's rows of ~block_bytes, at
     most a quarter of X's own size."""
-    step = max(1, min(block_bytes, X.nbytes // 4) // (8 * max(X.shape[1], 1)))
+    step = _row_step64(X, block_bytes)
     for i in range(0, X.shape[0], step):
         yield i, np.asarray(X[i:i + step], dtype=np.float64)
 
@@ -359,9 +376,11 @@ class CenteredDense:
         self.dtype = np.dtype(np.float64)
         self.shape = X.shape[::-1] if transposed else X.shape
         self.ndim = 2
-        # (at most an eighth of X's rows: the buffer no more than a quarter of X's size)
-        self._step = max(1, min(self.block_bytes // (8 * max(X.shape[1], 1)),
-                                -(-X.shape[0] // 8)))
+        n, d = X.shape
+        if 8 * n * d <= self.block_bytes:  # small X: one block (each costs Python calls:
+            self._step = max(n, 1)  # eight made a 150 x 12 fit 3-4x slower; review)
+        else:  # at most an eighth of X's rows: the buffer no more than a quarter of X
+            self._step = max(1, min(self.block_bytes // (8 * max(d, 1)), -(-n // 8)))
 
     @property
     def T(self):
@@ -380,10 +399,13 @@ class CenteredDense:
             cols = np.ascontiguousarray(cols, dtype=np.int64)
         width = X.shape[1] if cols is None else len(cols)
         buf = np.empty((min(self._step, X.shape[0]), width))
+        if native:  # the arguments checked once (raises as the kernel would), then the
+            kernels.centred_rows(X, 0, mean, buf[:0], cols)  # native call per block
+            convert = kernels.require_cpu().centred_rows
         for i in range(0, X.shape[0], self._step):
             B = buf[:min(self._step, X.shape[0] - i)]
             if native:
-                kernels.centred_rows(X, i, mean, B, cols)
+                convert(X, i, mean, B, cols)
             else:
                 Xb = X[i:i + self._step]
                 np.subtract(Xb if cols is None else Xb[:, cols], mean, out=B)
@@ -394,7 +416,7 @@ class CenteredDense:
         n, d = self.X.shape
         if self.transposed:  # X_c^T B, summed as its transpose B^T X_c (one pass each)
             out = np.zeros(B.shape[1:] + (d,))
-            with _block_threads(B):
+            with _block_threads(B, n, self._step):
                 for i, Xb in self.blocks():
                     out += B[i:i + Xb.shape[0]].T @ Xb
             return np.ascontiguousarray(out.T)
@@ -404,7 +426,7 @@ class CenteredDense:
             if 2 * rows.size < B.shape[0]:
                 cols, B = rows, B[rows]
         out = np.empty((n,) + B.shape[1:], dtype=np.result_type(B.dtype, np.float64))
-        with _block_threads(B):
+        with _block_threads(B, n, self._step):
             for i, Xb in self.blocks(cols):
                 np.matmul(Xb, B, out=out[i:i + Xb.shape[0]])
         return out
@@ -442,7 +464,7 @@ def weighted_column_sums(X, w):
     if not _widened(X, w):
         return (X.T @ w).T
     out = np.zeros(w.shape[1:] + (X.shape[1],))
-    with _block_threads(w):
+    with _block_threads(w, X.shape[0], _row_step64(X)):
         for i, Xb in _row_blocks64(X):
             out += w[i:i + Xb.shape[0]].T @ Xb
     return out
@@ -455,7 +477,7 @@ def column_mean(X, sw=None):
         return weighted_column_sums(X, sw) / sw.sum()
     if _widened(X, np.zeros(1)):
         return weighted_column_sums(X, np.ones(X.shape[0])) / X.shape[0]
-    return np.asarray(X.mean(axis=0)).ravel()
+    return np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
 
 
 def _debug_steps_default():
@@ -1934,9 +1956,11 @@ def _top_eigenpairs(Xm, w, k, n_power=2, seed=0):
     # its singular values and right vectors from those of its triangular factor, in M's
     # precision, M overwritten (NumPy's SVD of the tall M made a float64 copy and U:
     # four (n, k + 10) arrays, 1.5x a float32 X at d = 300)
-    R, = scipy.linalg.qr(M, mode="r", overwrite_a=True, check_finite=False)
+    # (mode "raw": M holds the Householder vectors and R comes (k + 10) square; mode "r"
+    # returned the triangle of the whole (n, k + 10) array, a copy; review)
+    _, R = scipy.linalg.qr(M, mode="raw", overwrite_a=True, check_finite=False)
     del M
-    _, sv, Vt = np.linalg.svd(R[:kk], full_matrices=False)
+    _, sv, Vt = np.linalg.svd(R, full_matrices=False)
     V = (B @ Vt.T).astype(np.float64)
     lam = sv.astype(np.float64) ** 2
     k = min(k, kk)

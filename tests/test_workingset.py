@@ -1007,7 +1007,7 @@ def test_float32_x_stays_float32(rng, n, d, T, weights, warm, clf, l2):
     dict(clf=True),  # the default classifier: graph, L-BFGS by modes
     dict(clf=True, penalty="l21", alpha=0.01),  # FISTA, logistic loss
     dict(clf=True, penalty="ridge", tol=1e-6),  # L-BFGS iterations on a float32 copy
-    dict(n=300, d=2000),  # the closed form in sample space (n < d): its centred and
+    dict(n=600, d=2000),  # the closed form in sample space (n < d): its centred and
     # scaled X by blocks of columns (the whole one and a centred copy: 4.5x a float32 X)
 ])
 def test_float32_x_stays_float32_in_every_solver(rng, case):
@@ -1021,7 +1021,8 @@ def test_float32_x_stays_float32_in_every_solver(rng, case):
     float64 copy, and four d x d temporaries around the Cholesky solves), and X is
     unchanged. The float64 fits within the same bound of their X."""
     case = dict(case)
-    n, d, clf = case.pop("n", 3000), case.pop("d", 300), case.pop("clf", False)
+    # (X above _solver.CONVERT_BELOW_BYTES: a smaller float32 X is copied, as before)
+    n, d, clf = case.pop("n", 4000), case.pop("d", 300), case.pop("clf", False)
     T = 4
     X = (rng.standard_normal((n, d)) * np.logspace(0, 1, d) + 2).astype(np.float32)
     Y = X[:, :10].astype(np.float64) @ rng.standard_normal((10, T)) / 10 \
@@ -1059,7 +1060,7 @@ def test_float32_x_stays_float32_in_cv_and_predict(rng):
 
     from mtlclassic.multitask import MultiTaskClassifierCV
 
-    n, d, T = 1500, 400, 3
+    n, d, T = 3000, 400, 3  # (above _solver.CONVERT_BELOW_BYTES)
     X = rng.standard_normal((n, d)).astype(np.float32)
     Y = (X[:, :10].astype(np.float64) @ rng.standard_normal((10, T))
          + rng.standard_normal((n, T)) > 0).astype(int)

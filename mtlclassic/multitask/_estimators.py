@@ -392,8 +392,8 @@ class _BaseMultiTask(BaseEstimator):
                              f"{_workingset.SPARSE_DENSE_MAX}; use 'auto' or 'fista'")
         check_solver(solver, closed_ok, pen_solve)
         if solver != "bcd" and isinstance(Xd, np.ndarray) and Xd.dtype == np.float32 \
-                and 2 * Xd.nbytes <= _solver.SMALL_COPY_BYTES:
-            # a small X: its float64 copy (at most 2 MB) is faster than products by blocks
+                and 2 * Xd.nbytes <= _solver.CONVERT_BELOW_BYTES:
+            # a small X: its float64 copy (at most 8 MB) is faster than products by blocks
             Xd = np.asarray(Xd, dtype=np.float64)
         ctx = dict(Xd=Xd, Yenc=Yenc, A=A, loss=loss, sw=sw, rho=rho, mask=full, pen=pen_solve,
                    bcd_after=bcd_after,

@@ -33,6 +33,7 @@ nan.
 import contextlib
 import math
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -64,6 +65,44 @@ def blas_threads(n_threads):
 _CPUS = os.cpu_count() or 1  # (asked once: 58 us a call, at every product by blocks)
 
 
+class _OneBlasThread:
+    """One BLAS thread in every pool while any product by blocks runs (see
+    :func:`_block_threads`): the pools' thread counts set directly (~6 us, where a
+    threadpoolctl limit costs ~30 us, a large share of a small product) and counted, so
+    that products run concurrently in threads restore the counts once the last one ends
+    (nested limits restored out of order left the process on one thread; review)."""
+
+    _lock = threading.Lock()
+    _depth = 0
+    _saved = ()
+
+    def __enter__(self):
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                global _CONTROLLER
+                if _CONTROLLER is None:
+                    _CONTROLLER = ThreadpoolController()
+                pools = [c for c in _CONTROLLER.lib_controllers if c.user_api == "blas"]
+                cls._saved = [(c, c.num_threads) for c in pools]
+                for c, k in cls._saved:
+                    if k != 1:
+                        c.set_num_threads(1)
+            cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0:
+                for c, k in cls._saved:
+                    if k != 1:
+                        c.set_num_threads(k)
+                cls._saved = ()
+        return False
+
+
 def _block_threads(B, n_rows, step):
     """The BLAS threads of a product by blocks of ``step`` of ``n_rows`` rows with
     right-hand side B: one where there are several blocks and B is narrow (at most 32
@@ -71,9 +110,9 @@ def _block_threads(B, n_rows, step):
     every block's call wakes and joins the pool: on a 2-core machine with the other core
     busy, 2,000 x 1,000 float32 X times 3 columns by blocks took 64 ms on 2 threads
     against 2.5 ms on one (8 ms for the product with a float64 copy). One block: as it
-    is (the limit itself costs ~30 us)."""
+    is."""
     narrow = np.ndim(B) < 2 or np.shape(B)[-1] <= 32
-    return blas_threads(1) if narrow and n_rows > step else contextlib.nullcontext()
+    return _OneBlasThread() if narrow and n_rows > step else contextlib.nullcontext()
 
 
 #: beyond this many distinct eigenvalues of the task matrix the d x d closed form is solved
@@ -310,10 +349,17 @@ def _widened(X, B):
         and np.result_type(B) == np.float64 and 2 * X.nbytes > SMALL_COPY_BYTES
 
 
-#: a float32 X whose float64 copy is at most this is copied rather than taken by blocks
-#: of rows (:func:`_widened`, :class:`CenteredDense`; the estimators convert it): a 150 x 12
-#: fit took 3-4x as long by blocks (review)
+#: a float32 X whose float64 copy is at most this is copied whole by a product (x_dot,
+#: xt_dot, column sums: :func:`_widened`) rather than taken by blocks of rows
 SMALL_COPY_BYTES = 1 << 21
+
+#: a float32 X whose float64 copy is at most this is converted to float64 by the
+#: estimators for the closed form, FISTA and L-BFGS (not the working-set solver), as before
+#: :class:`CenteredDense`: every product by blocks converts its rows again, which narrow
+#: products (a few sub-tasks) pay most where X is small -- a 150 x 12 CV grid took 4x as
+#: long, 1,000 x 300 and 2,000 x 300 logistic l21 fits 1.35-1.9x (reviews); level from
+#: 6,000 x 300 on. Below 8 MB the copy is small in absolute terms.
+CONVERT_BELOW_BYTES = 1 << 23
 
 
 def _row_step64(X, block_bytes=1 << 22):
@@ -377,10 +423,10 @@ class CenteredDense:
         self.shape = X.shape[::-1] if transposed else X.shape
         self.ndim = 2
         n, d = X.shape
-        if 8 * n * d <= self.block_bytes:  # small X: one block (each costs Python calls:
-            self._step = max(n, 1)  # eight made a 150 x 12 fit 3-4x slower; review)
-        else:  # at most an eighth of X's rows: the buffer no more than a quarter of X
-            self._step = max(1, min(self.block_bytes // (8 * max(d, 1)), -(-n // 8)))
+        # blocks of at most ~2 MB, a constant beside X (each block costs Python calls:
+        # capped at an eighth of X's rows, 1,000 x 300 took 8 blocks and its logistic
+        # FISTA fit was 1.6x slower; review)
+        self._step = max(1, min(self.block_bytes // (8 * max(d, 1)), max(n, 1)))
 
     @property
     def T(self):
@@ -398,7 +444,13 @@ class CenteredDense:
         if native and cols is not None:
             cols = np.ascontiguousarray(cols, dtype=np.int64)
         width = X.shape[1] if cols is None else len(cols)
-        buf = np.empty((min(self._step, X.shape[0]), width))
+        rows = min(self._step, X.shape[0])
+        # one buffer kept between products (a fresh 2 MB one each time cost its page
+        # faults: a share of a small product)
+        buf = self._buf if getattr(self, "_buf", None) is not None \
+            and self._buf.size >= rows * width else np.empty(rows * max(width, 1))
+        self._buf = None  # (taken: a product run meanwhile gets its own)
+        buf = buf[:rows * width].reshape(rows, width)
         if native:  # the arguments checked once (raises as the kernel would), then the
             kernels.centred_rows(X, 0, mean, buf[:0], cols)  # native call per block
             convert = kernels.require_cpu().centred_rows
@@ -410,6 +462,7 @@ class CenteredDense:
                 Xb = X[i:i + self._step]
                 np.subtract(Xb if cols is None else Xb[:, cols], mean, out=B)
             yield i, B
+        self._buf = buf.base if buf.base is not None else buf  # given back
 
     def __matmul__(self, B):
         B = np.asarray(B)

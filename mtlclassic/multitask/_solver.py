@@ -445,8 +445,8 @@ class CenteredDense:
             cols = np.ascontiguousarray(cols, dtype=np.int64)
         width = X.shape[1] if cols is None else len(cols)
         rows = min(self._step, X.shape[0])
-        # one buffer kept between products (a fresh 2 MB one each time cost its page
-        # faults: a share of a small product)
+        # one buffer kept between products of this object (no 2 MB allocation each time;
+        # no speed difference was measurable at 1,000 x 300)
         buf = self._buf if getattr(self, "_buf", None) is not None \
             and self._buf.size >= rows * width else np.empty(rows * max(width, 1))
         self._buf = None  # (taken: a product run meanwhile gets its own)

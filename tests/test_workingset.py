@@ -117,10 +117,15 @@ def test_data_kernel_equals_numpy_reference(rng, kind, fit_intercept):
 @pytest.mark.parametrize("weights", ["constant", "per_sample"])
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 7, 10])
 @pytest.mark.parametrize("n", [61, 203])
-def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n):
-    """bcd_l21_rank1 (A = a c^T, on R = Z - Y) takes the general kernel's steps. T covers
-    the fused products' groups of four, two and one tasks; odd n their remainder loops
-    (n = 203: 25 vector steps of 8 and 12 of 16, then the rest)."""
+@pytest.mark.parametrize("block", [1, 4, 32])
+def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n, block):
+    """bcd_l21_rank1 (A = a c^T, on R = Z - Y) takes the general kernel's steps, one row
+    at a time in the reference. T covers the fused products' groups of four, two and one
+    tasks; odd n their remainder loops (n = 203: 25 vector steps of 8 and 12 of 16, then
+    the rest); block the kernel's blocks of rows: one row, two full blocks of four and a
+    partial one (the four-row dot products and their remainder), one partial block. The
+    cache of the blocks' Gram matrices is filled by the first call and reused by the
+    next two."""
     p = 9
     Xt = rng.standard_normal((p, n))
     Y = rng.standard_normal((n, T))
@@ -136,7 +141,20 @@ def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n):
     Z = Xt.T @ W + b
     got = [W.copy(), b.copy(), Z - Y]
     ref = [W.copy(), b.copy(), Z.copy()]
-    kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept, 3)
+    cache = kernels.rank1_cache(p, block)
+    kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept, 1,
+                          cache=cache)
+    assert np.all(cache[1] == 1)
+    u = 1.0 if weights == "constant" else a  # a constant a goes with c instead
+    np.testing.assert_allclose(  # row j's part of its block's Gram matrix
+        cache[0][:, :min(block, p)],
+        np.concatenate([(Xt[j:j + block] * u) @ Xt[j:j + block].T
+                        if j + block <= p else np.pad((Xt[j:] * u) @ Xt[j:].T,
+                                                      ((0, 0), (0, j + block - p)))
+                        for j in range(0, p, block)])[:, :min(block, p)],
+        rtol=1e-12, atol=1e-12)
+    kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept, 2,
+                          cache=cache)
     for _ in range(3):
         ref_epoch_data(Xt, Y, A, ref[2], ref[0], ref[1], L, Lb, alpha, l2, "squared",
                        fit_intercept)
@@ -147,10 +165,11 @@ def test_rank1_kernel_equals_numpy_reference(rng, fit_intercept, weights, T, n):
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_rank1_kernel_active_only_epoch_skips_the_zero_rows(rng, fit_intercept):
+@pytest.mark.parametrize("block", [1, 4, 32])
+def test_rank1_kernel_active_only_epoch_skips_the_zero_rows(rng, fit_intercept, block):
     """active_only=True: an epoch over the rows of W nonzero at its start only -- the
     reference epoch on those rows alone (the zero rows untouched, however much they
-    violate their optimality condition)."""
+    violate their optimality condition; within a block of rows, skipped)."""
     n, p, T = 83, 12, 5
     Xt = rng.standard_normal((p, n))
     Y = rng.standard_normal((n, T))
@@ -166,7 +185,7 @@ def test_rank1_kernel_active_only_epoch_skips_the_zero_rows(rng, fit_intercept):
     Z = Xt.T @ W + b
     got = [W.copy(), b.copy(), Z - Y]
     kernels.bcd_l21_rank1(Xt, got[2], a, c, got[0], got[1], L, Lb, alpha, l2, fit_intercept,
-                          1, active_only=True)
+                          1, active_only=True, cache=kernels.rank1_cache(p, block))
     nz = np.setdiff1d(np.arange(p), zero)
     ref = [W[nz].copy(), b.copy(), Z.copy()]
     ref_epoch_data(Xt[nz], Y, A, ref[2], ref[0], ref[1], L[nz], Lb, alpha, l2, "squared",
@@ -259,6 +278,20 @@ def test_kernels_refuse_bad_input(rng):
     for change, err, msg in bad:
         with pytest.raises(err, match=msg):
             kernels.bcd_l21_rank1(**{**r1, **change})
+    # the blocks' Gram matrices: made by rank1_cache for these p rows, writeable
+    Kb, filled = kernels.rank1_cache(p, 2)
+    ro = Kb.copy()
+    ro.flags.writeable = False
+    for cache in [kernels.rank1_cache(p + 1, 2), (Kb, filled.astype(bool)), (Kb, filled[:1]),
+                  (Kb.astype(np.float32), filled), (np.ones((p, 300)), np.zeros(1, np.uint8)),
+                  (ro, filled), (Kb.T, filled), "cache"]:
+        with pytest.raises((ValueError, TypeError), match="cache"):
+            kernels.bcd_l21_rank1(**{**r1, "cache": cache})
+    for bad in [(p, 0), (p, 257), (-1, 16)]:
+        with pytest.raises(ValueError, match="block"):
+            kernels.rank1_cache(*bad)
+    with pytest.raises(TypeError):
+        kernels.rank1_cache(p, 2.5)
     with pytest.raises(ValueError, match="A must be finite and >= 0"):
         kernels.bcd_l21_data(**{**args, "A": -np.ones((n, T))})
     # NaN in X's columns (not checked: O(p n) a call) makes the return value NaN

@@ -18,11 +18,14 @@
 //   H_jt) (+ l2 W_j), and a change delta adds K_:j delta^T to K W, O(p T) per block.
 //
 // * bcd_l21_rank1: residual form for squared loss with weights A_it = a_i c_t (every
-//   label present): R = Z - Y row-major, 3 n T memory operations a block instead of 5.
+//   label present): R = Z - Y (task-major inside), 3 n T memory operations a block
+//   instead of 5, and blocks of rows taken together (R read once a block of rows; the
+//   changes passed on within the block through its Gram matrix).
 //
 // All return the largest |change| of an entry of W during the last epoch.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "common.h"
@@ -406,34 +409,6 @@ MTL_CLONES void task_dots(const double* __restrict x, const double* __restrict r
     }
 }
 
-// r[t n + i] += d[t] x_i, t < T (four tasks a pass over x)
-MTL_CLONES void task_axpys(const double* __restrict x, const double* __restrict d, index_t n,
-                           index_t T, double* __restrict r) {
-    index_t t = 0;
-    for (; t + 4 <= T; t += 4) {
-        double *r0 = r + t * n, *r1 = r0 + n, *r2 = r1 + n, *r3 = r2 + n;
-        const double d0 = d[t], d1 = d[t + 1], d2 = d[t + 2], d3 = d[t + 3];
-        const v4d v0 = {d0, d0, d0, d0}, v1 = {d1, d1, d1, d1}, v2 = {d2, d2, d2, d2},
-                  v3 = {d3, d3, d3, d3};
-        index_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            const v4d xi = MTL_LOAD4(x + i);
-            MTL_STORE4(r0 + i, MTL_LOAD4(r0 + i) + v0 * xi);
-            MTL_STORE4(r1 + i, MTL_LOAD4(r1 + i) + v1 * xi);
-            MTL_STORE4(r2 + i, MTL_LOAD4(r2 + i) + v2 * xi);
-            MTL_STORE4(r3 + i, MTL_LOAD4(r3 + i) + v3 * xi);
-        }
-        for (; i < n; ++i) {
-            r0[i] += d0 * x[i];
-            r1[i] += d1 * x[i];
-            r2[i] += d2 * x[i];
-            r3[i] += d3 * x[i];
-        }
-    }
-    for (; t < T; ++t)
-        if (d[t] != 0.0) axpy(x, d[t], n, r + t * n);
-}
-
 // sum_i x_i y_i (the intercept steps)
 double dot(const double* x, const double* y, index_t n) {
     double g;
@@ -441,45 +416,205 @@ double dot(const double* x, const double* y, index_t n) {
     return g;
 }
 
+// G[q T + t] = sum_i u_q[i] r[t n + i] for the m vectors u_q and t < T (r task-major):
+// four vectors and two tasks at a time, eight 4-wide sums (each load of r serves four
+// vectors, each load of u two tasks), then task_dots for the last m % 4 vectors. Fixed
+// order of additions, as task_dots.
+MTL_CLONES void rows_task_dots(const double* const* u, index_t m, const double* __restrict r,
+                               index_t n, index_t T, double* __restrict G) {
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    index_t q = 0;
+    for (; q + 4 <= m; q += 4) {
+        const double *u0 = u[q], *u1 = u[q + 1], *u2 = u[q + 2], *u3 = u[q + 3];
+        double* g = G + q * T;
+        index_t t = 0;
+        for (; t + 2 <= T; t += 2) {
+            const double *r0 = r + t * n, *r1 = r0 + n;
+            v4d s00 = zero, s01 = zero, s10 = zero, s11 = zero, s20 = zero, s21 = zero,
+                s30 = zero, s31 = zero;
+            index_t i = 0;
+            for (; i + 4 <= n; i += 4) {
+                const v4d x0 = MTL_LOAD4(r0 + i), x1 = MTL_LOAD4(r1 + i);
+                const v4d v0 = MTL_LOAD4(u0 + i), v1 = MTL_LOAD4(u1 + i),
+                          v2 = MTL_LOAD4(u2 + i), v3 = MTL_LOAD4(u3 + i);
+                s00 += v0 * x0, s01 += v0 * x1, s10 += v1 * x0, s11 += v1 * x1;
+                s20 += v2 * x0, s21 += v2 * x1, s30 += v3 * x0, s31 += v3 * x1;
+            }
+            double h[8] = {MTL_HSUM4(s00), MTL_HSUM4(s01), MTL_HSUM4(s10), MTL_HSUM4(s11),
+                           MTL_HSUM4(s20), MTL_HSUM4(s21), MTL_HSUM4(s30), MTL_HSUM4(s31)};
+            for (; i < n; ++i) {
+                h[0] += u0[i] * r0[i], h[1] += u0[i] * r1[i];
+                h[2] += u1[i] * r0[i], h[3] += u1[i] * r1[i];
+                h[4] += u2[i] * r0[i], h[5] += u2[i] * r1[i];
+                h[6] += u3[i] * r0[i], h[7] += u3[i] * r1[i];
+            }
+            for (index_t k = 0; k < 4; ++k) g[k * T + t] = h[2 * k], g[k * T + t + 1] = h[2 * k + 1];
+        }
+        if (t < T) {  // the last task of an odd T
+            const double* r0 = r + t * n;
+            v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+            index_t i = 0;
+            for (; i + 4 <= n; i += 4) {
+                const v4d x0 = MTL_LOAD4(r0 + i);
+                s0 += MTL_LOAD4(u0 + i) * x0, s1 += MTL_LOAD4(u1 + i) * x0;
+                s2 += MTL_LOAD4(u2 + i) * x0, s3 += MTL_LOAD4(u3 + i) * x0;
+            }
+            double h[4] = {MTL_HSUM4(s0), MTL_HSUM4(s1), MTL_HSUM4(s2), MTL_HSUM4(s3)};
+            for (; i < n; ++i)
+                h[0] += u0[i] * r0[i], h[1] += u1[i] * r0[i], h[2] += u2[i] * r0[i],
+                    h[3] += u3[i] * r0[i];
+            for (index_t k = 0; k < 4; ++k) g[k * T + t] = h[k];
+        }
+    }
+    for (; q < m; ++q) task_dots(u[q], r, n, T, G + q * T);
+}
+
+// r[t n + i] += sum_q D[q T + t] x_q[i] for q < m in order, t < T: eight samples of four
+// tasks a pass over the m vectors (each load of x serves four tasks; r read and written
+// once for all m). Each entry gets the same additions in the same order as m calls of
+// task_axpys.
+MTL_CLONES void rows_task_axpys(const double* const* x, const double* __restrict D, index_t m,
+                                index_t n, index_t T, double* __restrict r) {
+    index_t t = 0;
+    for (; t + 4 <= T; t += 4) {
+        double *r0 = r + t * n, *r1 = r0 + n, *r2 = r1 + n, *r3 = r2 + n;
+        index_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v4d a00 = MTL_LOAD4(r0 + i), a01 = MTL_LOAD4(r0 + i + 4);
+            v4d a10 = MTL_LOAD4(r1 + i), a11 = MTL_LOAD4(r1 + i + 4);
+            v4d a20 = MTL_LOAD4(r2 + i), a21 = MTL_LOAD4(r2 + i + 4);
+            v4d a30 = MTL_LOAD4(r3 + i), a31 = MTL_LOAD4(r3 + i + 4);
+            for (index_t q = 0; q < m; ++q) {
+                const double* d = D + q * T + t;
+                const v4d x0 = MTL_LOAD4(x[q] + i), x1 = MTL_LOAD4(x[q] + i + 4);
+                const v4d d0 = {d[0], d[0], d[0], d[0]}, d1 = {d[1], d[1], d[1], d[1]},
+                          d2 = {d[2], d[2], d[2], d[2]}, d3 = {d[3], d[3], d[3], d[3]};
+                a00 += d0 * x0, a01 += d0 * x1, a10 += d1 * x0, a11 += d1 * x1;
+                a20 += d2 * x0, a21 += d2 * x1, a30 += d3 * x0, a31 += d3 * x1;
+            }
+            MTL_STORE4(r0 + i, a00);
+            MTL_STORE4(r0 + i + 4, a01);
+            MTL_STORE4(r1 + i, a10);
+            MTL_STORE4(r1 + i + 4, a11);
+            MTL_STORE4(r2 + i, a20);
+            MTL_STORE4(r2 + i + 4, a21);
+            MTL_STORE4(r3 + i, a30);
+            MTL_STORE4(r3 + i + 4, a31);
+        }
+        for (; i < n; ++i)
+            for (index_t q = 0; q < m; ++q) {
+                const double* d = D + q * T + t;
+                r0[i] += d[0] * x[q][i], r1[i] += d[1] * x[q][i];
+                r2[i] += d[2] * x[q][i], r3[i] += d[3] * x[q][i];
+            }
+    }
+    for (; t < T; ++t) {
+        double* r0 = r + t * n;
+        index_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v4d a0 = MTL_LOAD4(r0 + i), a1 = MTL_LOAD4(r0 + i + 4);
+            for (index_t q = 0; q < m; ++q) {
+                const double dq = D[q * T + t];
+                const v4d d0 = {dq, dq, dq, dq};
+                a0 += d0 * MTL_LOAD4(x[q] + i), a1 += d0 * MTL_LOAD4(x[q] + i + 4);
+            }
+            MTL_STORE4(r0 + i, a0);
+            MTL_STORE4(r0 + i + 4, a1);
+        }
+        for (; i < n; ++i)
+            for (index_t q = 0; q < m; ++q) r0[i] += D[q * T + t] * x[q][i];
+    }
+}
+
+// Epochs over consecutive blocks of B rows of the working set (B = Kb's width). A block
+// takes the gradients of all its rows from R in one pass (rows_task_dots); then, row by
+// row, each step's change delta_j is added to the gradients of the block's later rows
+// through the block's Gram matrix, g_k += K_kj delta_j with K_kj = sum_i a_i x_ik x_ij,
+// which is what the row-by-row kernel would see after R += x_j delta_j^T; the changed
+// rows go into R in one pass at the end (rows_task_axpys). The same steps as one row at a
+// time (the same math; the gradients round differently), with R read once per block
+// where the row kernel read it twice per row. Kb (p, B) holds each row's part of its
+// block's K; computed when a block is first visited (filled[block] = 0) and kept by the
+// caller for later calls on the same Xt and a.
 double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, double alpha,
-                     double l2, bool fit_intercept, int n_epochs, bool active_only) {
+                     double l2, bool fit_intercept, int n_epochs, bool active_only, arr Kb,
+                     py::array_t<std::uint8_t, py::array::c_style> filled) {
     check_residual_form(Xt, R, "R", W, b, L, Lb, alpha, l2, n_epochs);
     const index_t p = Xt.shape(0), n = Xt.shape(1), T = W.shape(1);
     require(a.ndim() == 1 && a.shape(0) == n, "a must have one entry per row of R");
     require(c.ndim() == 1 && c.shape(0) == T, "c must have one entry per column of W");
+    require(Kb.ndim() == 2 && Kb.shape(0) == p && Kb.shape(1) >= 1 && Kb.shape(1) <= 256,
+            "Kb must have one row per row of W and 1 to 256 columns");
+    const index_t B = Kb.shape(1), nb = (p + B - 1) / B;
+    require(filled.ndim() == 1 && filled.shape(0) == nb,
+            "filled must have one entry per block of Kb.shape[1] rows");
+    require(Kb.writeable() && filled.writeable(), "Kb and filled must be writeable");
     const double *x = Xt.data(), *aa = a.data(), *cc = c.data(), *lj = L.data(),
                  *lb = Lb.data();
-    double *r = R.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data();
+    double *r = R.mutable_data(), *w = W.mutable_data(), *bb = b.mutable_data(),
+           *kb = Kb.mutable_data();
+    std::uint8_t* done = filled.mutable_data();
     py::gil_scoped_release nogil;
     bool a_const = true;
     for (index_t i = 1; i < n && a_const; ++i) a_const = aa[i] == aa[0];
-    std::vector<double> rt(n * T), g(T), delta(T), xa(a_const ? 0 : n), ct(T);
+    std::vector<double> rt(n * T), g(T), delta(T), ct(T), G(B * T), D(B * T),
+        Kt(B * B), ua(a_const ? 0 : B * n);
+    std::vector<const double*> u(B), xs(B), xb(B);
+    std::vector<index_t> idx(B);
     for (index_t t = 0; t < T; ++t) ct[t] = a_const && n ? cc[t] * aa[0] : cc[t];
     transpose(r, n, T, rt.data());
+    // u_q: the weighted row a * x_j of the block's q-th visited row (x_j itself for constant a)
+    auto weighted = [&](index_t q, index_t j) {
+        if (a_const) return x + j * n;
+        double* v = ua.data() + q * n;
+        const double* xj = x + j * n;
+        for (index_t i = 0; i < n; ++i) v[i] = aa[i] * xj[i];
+        return static_cast<const double*>(v);
+    };
     double top = 0.0;
     for (int epoch = 0; epoch < n_epochs; ++epoch) {
         top = 0.0;
-        for (index_t j = 0; j < p; ++j) {
-            const double* xj = x + j * n;
-            double* wj = w + j * T;
-            if (active_only) {  // this epoch over the rows already nonzero only
-                bool nonzero = false;
-                for (index_t t = 0; t < T && !nonzero; ++t) nonzero = wj[t] != 0.0;
-                if (!nonzero) continue;
+        for (index_t blk = 0; blk < nb; ++blk) {
+            const index_t j0 = blk * B, m = std::min(B, p - j0);
+            if (!done[blk]) {  // the block's Gram matrix, sum_i a_i x_ij x_ik
+                for (index_t q = 0; q < m; ++q) u[q] = weighted(q, j0 + q);
+                rows_task_dots(u.data(), m, x + j0 * n, n, m, Kt.data());
+                for (index_t q = 0; q < m; ++q)
+                    std::copy(Kt.data() + q * m, Kt.data() + (q + 1) * m, kb + (j0 + q) * B);
+                done[blk] = 1;
             }
-            const double* u = xj;
-            if (!a_const) {
-                for (index_t i = 0; i < n; ++i) xa[i] = aa[i] * xj[i];
-                u = xa.data();
+            index_t mq = 0;
+            for (index_t j = j0; j < j0 + m; ++j) {
+                if (active_only) {  // this epoch over the rows already nonzero only
+                    bool nonzero = false;
+                    for (index_t t = 0; t < T && !nonzero; ++t) nonzero = w[j * T + t] != 0.0;
+                    if (!nonzero) continue;
+                }
+                u[mq] = weighted(mq, j);
+                idx[mq++] = j;
             }
-            task_dots(u, rt.data(), n, T, g.data());
-            for (index_t t = 0; t < T; ++t) g[t] = ct[t] * g[t] + l2 * wj[t];
-            if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
-            for (index_t t = 0; t < T; ++t) {
-                wj[t] += delta[t];
-                top = max_nan(top, std::fabs(delta[t]));
+            if (mq == 0) continue;
+            rows_task_dots(u.data(), mq, rt.data(), n, T, G.data());
+            index_t nc = 0;
+            for (index_t q = 0; q < mq; ++q) {
+                const index_t j = idx[q];
+                double* wj = w + j * T;
+                const double* gq = G.data() + q * T;
+                for (index_t t = 0; t < T; ++t) g[t] = ct[t] * gq[t] + l2 * wj[t];
+                if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+                for (index_t t = 0; t < T; ++t) {
+                    wj[t] += delta[t];
+                    top = max_nan(top, std::fabs(delta[t]));
+                }
+                std::copy(delta.begin(), delta.end(), D.begin() + nc * T);
+                xs[nc++] = x + j * n;
+                for (index_t k = q + 1; k < mq; ++k) {  // the later rows' gradients
+                    const double kkj = kb[idx[k] * B + (j - j0)];
+                    double* gk = G.data() + k * T;
+                    for (index_t t = 0; t < T; ++t) gk[t] += kkj * delta[t];
+                }
             }
-            task_axpys(xj, delta.data(), n, T, rt.data());
+            if (nc) rows_task_axpys(xs.data(), D.data(), nc, n, T, rt.data());
         }
         if (!fit_intercept) continue;
         // the exact minimiser over b (Lb_t = sum_i A_it = c_t sum_i a_i)
@@ -550,10 +685,12 @@ void register_bcd(py::module_& m) {
           py::arg("a"), py::arg("c"), py::arg("W").noconvert(), py::arg("b").noconvert(),
           py::arg("L"), py::arg("Lb"),
           py::arg("alpha"), py::arg("l2"), py::arg("fit_intercept"), py::arg("n_epochs"),
-          py::arg("active_only") = false,
+          py::arg("active_only"), py::arg("Kb").noconvert(), py::arg("filled").noconvert(),
           "Epochs of L2,1 block coordinate descent for squared loss with weights "
-          "A_it = a_i c_t, in place on R = Z - Y, W, b (float64); active_only: over the "
-          "rows of W already nonzero only. Returns max |dW| of the last epoch.");
+          "A_it = a_i c_t, in place on R = Z - Y, W, b (float64), by blocks of "
+          "Kb.shape[1] rows (Kb, filled: the blocks' Gram matrices, kept by the caller); "
+          "active_only: over the rows of W already nonzero only. Returns max |dW| of the "
+          "last epoch.");
     m.def("bcd_l21_gram", &bcd_l21_gram, py::arg("K"), py::arg("H"), py::arg("c"),
           py::arg("KW").noconvert(), py::arg("W").noconvert(), py::arg("L"), py::arg("alpha"),
           py::arg("l2"),

@@ -9,6 +9,8 @@ CuPy -> CUDA on CuPy's current stream.
 import math
 import numbers
 
+import operator
+
 import numpy as np
 
 from ._array import is_cupy_array
@@ -214,14 +216,51 @@ def bcd_l21_data(Xt, Y, A, Z, W, b, L, Lb, alpha, l2, loss, fit_intercept, n_epo
                                       n_epochs)
 
 
+#: rows per block of :func:`bcd_l21_rank1` (measured in its docstring)
+RANK1_BLOCK = 32
+
+
+def rank1_cache(p, block=RANK1_BLOCK):
+    """The block Gram matrices of :func:`bcd_l21_rank1` for a working set of p rows, empty:
+    ``(Kb, filled)``, Kb (p, block) float64 and filled (ceil(p / block),) uint8 zeros.
+    Valid for one (Xt, a): the kernel fills block k (rows kB .. kB + B - 1) when it first
+    visits it, row j's entries ``Kb[j, l] = sum_i a_i Xt[j, i] Xt[kB + l, i]`` (without
+    a_i where a is constant: it then goes with c), and sets filled[k] = 1."""
+    p, block = operator.index(p), operator.index(block)
+    if p < 0 or not 1 <= block <= 256:
+        raise ValueError(f"p must be >= 0 and block in [1, 256], got {p}, {block}")
+    return np.empty((p, block)), np.zeros(-(-p // block), dtype=np.uint8)
+
+
+def _rank1_cache_checked(cache, p):
+    """``cache`` if it is the pair :func:`rank1_cache` makes for p rows (writeable, C-
+    contiguous, its dtypes), else a ValueError naming it."""
+    ok = isinstance(cache, tuple) and len(cache) == 2
+    Kb, filled = cache if ok else (None, None)
+    for a, dtype in ((Kb, np.float64), (filled, np.uint8)):
+        ok = ok and isinstance(a, np.ndarray) and a.dtype == dtype and \
+            a.flags.c_contiguous and a.flags.writeable
+    ok = ok and Kb.ndim == 2 and Kb.shape[0] == p and 1 <= Kb.shape[1] <= 256 and \
+        filled.shape == (-(-p // Kb.shape[1]),)
+    if not ok:
+        raise ValueError(f"cache must be rank1_cache({p}, block) for the {p} rows of Xt "
+                         "(writeable, as made)")
+    return Kb, filled
+
+
 def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1,
-                  active_only=False):
+                  active_only=False, cache=None):
     """:func:`bcd_l21_data` for squared loss with rank-one weights ``A_it = a_i c_t``
     (every label present; a (n,) sample weights, c (T,) task weights), in place on the
     residual R = Z - Y (n, T), W and b: block gradient ``g_jt = c_t sum_i Xt_ji a_i R_it
     + l2 W_jt``, then ``R += Xt_j^T delta``; with ``fit_intercept`` each epoch ends with
-    the exact step on b (Lb_t = c_t sum_i a_i). One pass over R's rows per gradient and
-    one per update (3 n T memory operations a block, the general kernel's 5 n T).
+    the exact step on b (Lb_t = c_t sum_i a_i). The rows are visited in order, by blocks
+    of ``cache``'s width: a block's gradients come from R in one pass, each step's change
+    reaches the block's later rows through the block's Gram matrix ``sum_i a_i x_ij
+    x_ik``, and the block's changes reach R in one pass (the same steps as one row at a
+    time, with R read once a block instead of twice a row). ``cache``: the blocks' Gram
+    matrices from :func:`rank1_cache`, filled as blocks are first visited; pass the same
+    one to later calls on the same Xt and a (None: a new one for this call).
     ``active_only``: the epochs visit only the rows of W that are nonzero when reached
     (glmnet's active-set cycling; the caller alternates them with full epochs).
     Returns the largest |change| of W in the last epoch. float64, CPU only."""
@@ -237,9 +276,10 @@ def bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, alpha, l2, fit_intercept, n_epochs=1
                                         nonneg=(("a", a), ("c", c), ("Lb", Lb)))
     if not isinstance(active_only, (bool, np.bool_)):
         raise TypeError(f"active_only must be a bool, got {type(active_only).__name__}")
+    Kb, filled = rank1_cache(p) if cache is None else _rank1_cache_checked(cache, p)
     return require_cpu().bcd_l21_rank1(Xt, R, a, c, W, b, L, Lb, _check_scalar(alpha, "alpha"),
                                        _check_scalar(l2, "l2"), fit_intercept, n_epochs,
-                                       bool(active_only))
+                                       bool(active_only), Kb, filled)
 
 
 def bcd_l21_gram(K, H, c, KW, W, L, alpha, l2, n_epochs=1):

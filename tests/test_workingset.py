@@ -1177,3 +1177,41 @@ def test_a_full_small_working_set_grows_four_times(rng, monkeypatch, capsys):
     gap = four.dual_gap_ + two.dual_gap_
     assert abs(four.objective_ - two.objective_) <= gap
     np.testing.assert_allclose(four.coef_, two.coef_, atol=1e-6)
+
+
+def test_gap_tests_skipped_only_while_the_target_is_far():
+    """_tests_to_skip: from the gap's decrease per epoch since the last test, the tests
+    (one per ANDERSON_K epochs) to skip before the predicted meeting with the target,
+    less SKIP_MARGIN, at most SKIP_MAX; none without a decrease to go by."""
+    from types import SimpleNamespace
+
+    K, margin = _workingset.ANDERSON_K, _workingset.SKIP_MARGIN
+    cert = SimpleNamespace(tol=1e-6, scale=1.0, gap=1e-2)
+    assert _workingset._tests_to_skip(None, 10, cert) == 0  # no earlier test
+    assert _workingset._tests_to_skip((5, 1e-3), 10, cert) == 0  # the gap grew
+    assert _workingset._tests_to_skip((5, 1e-2), 10, cert) == 0  # level
+    # halving every K epochs: log2(1e4) = 13.3 tests away
+    assert _workingset._tests_to_skip((5, 2e-2), 5 + K, cert) == \
+        min(_workingset.SKIP_MAX, 13 - margin)
+    # ten times a test: 4 tests away, so 4 // 1 - margin
+    assert _workingset._tests_to_skip((5, 1e-1), 5 + K, cert) == max(0, 4 - margin)
+    cert.gap = 1e-7  # already below the target
+    assert _workingset._tests_to_skip((5, 1e-1), 5 + K, cert) == 0
+
+
+def test_inner_solve_with_skipped_tests_stops_certified(rng, monkeypatch):
+    """Skipping gap tests never lets the inner solve stop uncertified: the fit at tight
+    tol certifies and equals the fit that tests every ANDERSON_K epochs."""
+    X, Y, a_max = _problem(rng, 60, 600)
+    fits, skipped = [], []
+    orig = _workingset._tests_to_skip
+    monkeypatch.setattr(_workingset, "_tests_to_skip",
+                        lambda *a: skipped.append(orig(*a)) or skipped[-1])
+    for skip_max in (0, 4):
+        monkeypatch.setattr(_workingset, "SKIP_MAX", skip_max)
+        est = MultiTaskRegressor(penalty="l21", alpha=0.01 * a_max, tol=1e-10,
+                                 max_iter=100000, solver="bcd").fit(X, Y)
+        assert est.dual_gap_ <= 1e-10 * est._null_scale_
+        fits.append(est.coef_)
+    assert max(skipped) > 0  # tests were skipped in the second fit
+    np.testing.assert_allclose(fits[0], fits[1], rtol=1e-5, atol=1e-8)

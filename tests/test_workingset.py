@@ -218,8 +218,11 @@ def test_rank_one_weights_detected():
     assert rank_one(np.zeros((0, 2))) is None
 
 
-def test_gram_kernel_equals_numpy_reference(rng):
-    p, T = 9, 4
+@pytest.mark.parametrize("p", [9, 37])
+def test_gram_kernel_equals_numpy_reference(rng, p):
+    """One row at a time in the reference; the kernel takes blocks of 16 rows (p = 37: two
+    whole blocks and a partial one)."""
+    T = 4
     X = rng.standard_normal((40, p))
     K = X.T @ X
     H = X.T @ rng.standard_normal((40, T))

@@ -646,23 +646,45 @@ double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, dou
     double *kw = KW.mutable_data(), *w = W.mutable_data();
     for (index_t j = 0; j < p; ++j) require(lj[j] > 0.0, "L must be > 0");
     py::gil_scoped_release nogil;
-    // task-major copies (T, p) of K W and H: each update is T axpys with K's row j
-    std::vector<double> kwt(p * T), ht(p * T), g(T), delta(T);
+    // task-major copies (T, p) of K W and H. The rows go by blocks of GRAM_BLOCK: a step's
+    // change delta_j reaches the block's later rows k at once (corr_k += K_jk delta_j),
+    // all of K W once per block (KW += sum_j K_j: delta_j^T in one pass, rows_task_axpys:
+    // the same additions in the same order as one row at a time, so K W gets the same
+    // bits; the gradients round differently). One pass over K W a block where the row
+    // kernel made one a row.
+    constexpr index_t GRAM_BLOCK = 16;
+    std::vector<double> kwt(p * T), ht(p * T), g(T), delta(T), corr(GRAM_BLOCK * T),
+        D(GRAM_BLOCK * T);
+    std::vector<const double*> rows(GRAM_BLOCK);
     transpose(kw, p, T, kwt.data());
     transpose(h, p, T, ht.data());
     double top = 0.0;
     for (int epoch = 0; epoch < n_epochs; ++epoch) {
         top = 0.0;
-        for (index_t j = 0; j < p; ++j) {
-            double* wj = w + j * T;
-            for (index_t t = 0; t < T; ++t)
-                g[t] = cc[t] * (kwt[t * p + j] - ht[t * p + j]) + l2 * wj[t];
-            if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
-            for (index_t t = 0; t < T; ++t) {
-                wj[t] += delta[t];
-                top = max_nan(top, std::fabs(delta[t]));
-                if (delta[t] != 0.0) axpy(k + j * p, delta[t], p, kwt.data() + t * p);
+        for (index_t j0 = 0; j0 < p; j0 += GRAM_BLOCK) {
+            const index_t m = std::min(GRAM_BLOCK, p - j0);
+            std::fill(corr.begin(), corr.begin() + m * T, 0.0);
+            index_t nc = 0;
+            for (index_t q = 0; q < m; ++q) {
+                const index_t j = j0 + q;
+                double* wj = w + j * T;
+                const double* cq = corr.data() + q * T;
+                for (index_t t = 0; t < T; ++t)
+                    g[t] = cc[t] * ((kwt[t * p + j] + cq[t]) - ht[t * p + j]) + l2 * wj[t];
+                if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
+                for (index_t t = 0; t < T; ++t) {
+                    wj[t] += delta[t];
+                    top = max_nan(top, std::fabs(delta[t]));
+                }
+                std::copy(delta.begin(), delta.end(), D.begin() + nc * T);
+                rows[nc++] = k + j * p;
+                for (index_t r = q + 1; r < m; ++r) {
+                    const double kjr = k[j * p + j0 + r];
+                    double* cr = corr.data() + r * T;
+                    for (index_t t = 0; t < T; ++t) cr[t] += kjr * delta[t];
+                }
             }
+            if (nc) rows_task_axpys(rows.data(), D.data(), nc, p, T, kwt.data());
         }
     }
     transpose(kwt.data(), T, p, kw);

@@ -198,9 +198,13 @@ def check_weights(w, n, name):
 
 def check_sample_weight(w, n, T):
     """``sample_weight`` of shape (n,) (one weight per sample, shared by every task) or
-    (n, T) (one per entry). Returns (SW (n, T), sw (n,) or None when tasks differ)."""
+    (n, T) (one per entry). Returns (SW (n, T), sw (n,) or None when tasks differ). For
+    one weight per sample SW is a read-only broadcast view of sw: an (n, T) array of
+    copies would be one more (n, T) array alive through the fit's set-up (2.2x X's size
+    on School's wide Y)."""
     if w is None:
-        return np.ones((n, T)), np.ones(n)
+        w = np.ones(n)
+        return np.broadcast_to(w[:, None], (n, T)), w
     if hasattr(w, "tocsr"):
         raise ValueError("sample_weight is a sparse matrix: give a dense (n,) or (n, T) "
                          "array (sample_weight.toarray())")
@@ -217,7 +221,7 @@ def check_sample_weight(w, n, T):
         raise ValueError("sample_weight must be finite and non-negative")
     check_weight_sum(weight_sum(w), w.max(), "sample_weight")
     if w.ndim == 1:
-        return np.repeat(w[:, None], T, axis=1), w
+        return np.broadcast_to(w[:, None], (n, T)), w
     same = bool(np.all(w == w[:, :1]))
     return w, (w[:, 0].copy() if same else None)
 

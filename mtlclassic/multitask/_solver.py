@@ -1199,7 +1199,10 @@ class TaskGramOracle(GramOracle):
             a = A.sum(axis=0)
             a = np.where(a > 0, a, 1.0)
             self.x_mean = np.asarray(weighted_column_sums(X, A)).reshape(T, -1) / a[:, None]
-            self.y_mean = (A * np.where(A > 0, Y, 0.0)).sum(axis=0) / a
+            # per column: (n,) temporaries, where A * where(A > 0, Y, 0) made two (n, T)
+            # ones (School's wide Y: the fit's memory peak)
+            self.y_mean = np.array([A[:, t] @ np.where(A[:, t] > 0, Y[:, t], 0.0)
+                                    for t in range(T)]).reshape(T) / a
         if not sparse:
             self.K, self.H, yy = task_moments(X, Y, A, self.x_mean, self.y_mean)
             return yy

@@ -225,11 +225,12 @@ def rank1_cache(p, block=RANK1_BLOCK):
     ``(Kb, filled)``, Kb (p, block) float64 and filled (ceil(p / block),) uint8 zeros.
     Valid for one (Xt, a): the kernel fills block k (rows kB .. kB + B - 1) when it first
     visits it, row j's entries ``Kb[j, l] = sum_i a_i Xt[j, i] Xt[kB + l, i]`` (without
-    a_i where a is constant: it then goes with c), and sets filled[k] = 1."""
+    a_i where a is constant: it then goes with c), and sets filled[k] = 1; the entries of
+    a last, partial block beyond its rows stay 0."""
     p, block = operator.index(p), operator.index(block)
     if p < 0 or not 1 <= block <= 256:
         raise ValueError(f"p must be >= 0 and block in [1, 256], got {p}, {block}")
-    return np.empty((p, block)), np.zeros(-(-p // block), dtype=np.uint8)
+    return np.zeros((p, block)), np.zeros(-(-p // block), dtype=np.uint8)
 
 
 def _rank1_cache_checked(cache, p):

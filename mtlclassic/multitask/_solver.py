@@ -659,6 +659,23 @@ def _blocked_products(G, H, col_scale, shift=None, block=1 << 17):
     return total
 
 
+def _part_sums(G, block=1 << 17):
+    """(sum of the positive parts, sum of the negative parts' magnitudes) of each column of
+    the NumPy array G (n, T), by blocks of ``block`` entries of rows: (T,) temporaries
+    only (the logistic dual point's scaling; tall X with many tasks: its (n, T) arrays,
+    not X, set the fit's peak memory)."""
+    T = G.shape[1]
+    sp, sn = np.zeros(T), np.zeros(T)
+    step = max(1, block // max(T, 1))
+    for i in range(0, G.shape[0], step):
+        Gb = G[i:i + step]
+        pos = np.maximum(Gb, 0.0)
+        ps = pos.sum(axis=0)
+        sp += ps
+        sn += ps - Gb.sum(axis=0)
+    return sp, sn
+
+
 def _sum(x):
     """A float64 sum (float32 device arrays are accumulated in float64)."""
     return float(get_namespace(x).sum(x, dtype=np.float64))
@@ -800,19 +817,16 @@ class DataOracle:
                     Gs = self.A * c
                     Gs = xp.subtract(G, Gs, out=Gs)  # G - A c (one (n, T) array)
             if self.kind != "squared":
-                Gp = xp.where(G > 0, G, 0.0)
-                Gn = G - Gp
-                sp, sn = Gp.sum(axis=0), -Gn.sum(axis=0)
+                if xp is np:  # the sums by blocks of rows: no (n, T) temporaries
+                    sp, sn = _part_sums(G)
+                else:
+                    Gp = xp.where(G > 0, G, 0.0)
+                    sp, sn = Gp.sum(axis=0), Gp.sum(axis=0) - G.sum(axis=0)
                 ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
                 an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
-                if xp is np:  # in place: the same values, two (n, T) arrays fewer
-                    Gp *= ap
-                    Gn *= an
-                    Gp += Gn
-                    del Gn
-                    Gl = Gp
-                else:
-                    Gl = Gp * ap + Gn * an
+                # each entry scaled by its sign's factor: one (n, T) array
+                Gl = xp.where(G > 0, ap, an)
+                Gl *= G
             G = Gs if self.kind == "squared" else (
                 Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
@@ -1643,8 +1657,9 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
 def _element_wise_on_cpu(oracle, softmax=False):
     """An in-memory DataOracle on the CPU (dense or sparse X) with an element-wise loss
     (squared and / or logistic columns; and softmax tasks if ``softmax``): what the
-    preconditioned L-BFGS solvers evaluate (:func:`_column_loss`, or the oracle's grouped
-    native loss for softmax tasks, in :func:`_lbfgs_modes` only)."""
+    preconditioned L-BFGS solvers evaluate (:func:`_column_loss` per column in
+    :func:`_lbfgs_columns`; the oracle's fused native loss in :func:`_lbfgs_modes`, which
+    alone takes softmax tasks)."""
     X = oracle.X if isinstance(oracle, DataOracle) else None
     cpu_data = isinstance(X, (np.ndarray, CenteredSparse, CenteredDense)) \
         or scipy.sparse.issparse(X)
@@ -1921,7 +1936,9 @@ def _lbfgs_inputs(oracle, single, tol):
     when ``single`` (the caller's data came in float32) and tol >= 1e-6, else X."""
     X = oracle.X
     A = np.asarray(oracle.A, dtype=np.float64)
-    Y = np.where(A > 0, np.asarray(oracle.Y, dtype=np.float64), 0.0)
+    Y = np.asarray(oracle.Y, dtype=np.float64)
+    if not getattr(oracle, "all_labelled", False):  # (no (n, T) copy when all are)
+        Y = np.where(A > 0, Y, 0.0)
     w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
         and isinstance(X, (np.ndarray, CenteredDense))
@@ -2368,20 +2385,16 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     STALL = 25
     sum_w = float(w.sum())
     nb = 1 if fit_intercept else 0
-    if oracle.softmax:  # a task's K softmax columns share their loss: the native grouped pass
-        def loss_at(Z):
-            lv, G = oracle.loss(Z, oracle.Y, oracle.A)
-            return float(lv), G
+    # the loss and dL/dZ in the oracle's fused native pass (softmax tasks: its grouped
+    # pass; unlabelled entries, A = 0, skipped): only the total is needed here, and the
+    # NumPy parts of _column_loss / _column_grad were five (n, T) temporaries at the peak
+    # of a tall fit (100,000 x 20, 10 sub-tasks: 7.9x X's size)
+    def loss_at(Z):
+        lv, G = oracle.loss(Z, oracle.Y, oracle.A)
+        return float(lv), G
 
-        def grad_of(parts):
-            return parts
-    else:
-        def loss_at(Z):
-            lv, parts = _column_loss(kind, Z, Y, A)
-            return float(lv.sum()), parts
-
-        def grad_of(parts):
-            return _column_grad(kind, parts, Y, A)
+    def grad_of(parts):
+        return parts
     eig = _Eigenpairs() if eig is None else eig
     k = _affordable_rank(X, rank)
     sb = 1.0 / sum_w if sum_w > 0 else 1.0
@@ -2493,6 +2506,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         s_ = step * p
         xn = x + s_
         gn = gradient(xn, parts)
+        XP = parts = None  # (n, T) arrays: freed before a certificate makes three more
         y_ = gn - g
         sy = cdot(s_, y_)
         valid = sy > 1e-12 * np.sqrt(cdot(s_, s_) * cdot(y_, y_))

@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import MultiTaskLasso
 
 from mtlclassic.backend import kernels
-from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _workingset
+from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _solver, _workingset
 
 
 # ------------------------------------------------------------------ kernel references
@@ -293,8 +293,23 @@ def test_kernels_refuse_bad_input(rng):
     for bad in [(p, 0), (p, 257), (-1, 16)]:
         with pytest.raises(ValueError, match="block"):
             kernels.rank1_cache(*bad)
-    with pytest.raises(TypeError):
-        kernels.rank1_cache(p, 2.5)
+    for bad in [(p, 2.5), (True, 16), (p, True)]:
+        with pytest.raises(TypeError):
+            kernels.rank1_cache(*bad)
+    # found by review: a cache filled from another Xt (same p), or filled flags over an
+    # empty Kb, took wrong steps silently; a spot check of each filled block's first
+    # diagonal entry refuses them
+    Xt1 = rng.standard_normal((p, n))
+    used = kernels.rank1_cache(p, 2)
+    kernels.bcd_l21_rank1(**{**r1, "Xt": Xt1, "L": (Xt1 * Xt1).sum(1), "cache": used})
+    assert np.all(used[1] == 1)
+    kernels.bcd_l21_rank1(**{**r1, "Xt": Xt1, "L": (Xt1 * Xt1).sum(1), "cache": used})
+    forged = kernels.rank1_cache(p, 2)
+    forged[1][:] = 1
+    for Xt_other, cache in [(2.0 * Xt1, used), (Xt1, forged)]:
+        with pytest.raises(ValueError, match="another Xt"):
+            kernels.bcd_l21_rank1(**{**r1, "Xt": Xt_other, "L": (Xt_other ** 2).sum(1),
+                                     "cache": cache})
     with pytest.raises(ValueError, match="A must be finite and >= 0"):
         kernels.bcd_l21_data(**{**args, "A": -np.ones((n, T))})
     # NaN in X's columns (not checked: O(p n) a call) makes the return value NaN
@@ -1233,3 +1248,14 @@ def test_default_classifier_memory_on_tall_x(rng):
     peak = _peak_fit_bytes(est, X, Yb)
     assert est.n_iter_ > 1 and est.dual_gap_ <= 1e-6 * est._null_scale_
     assert peak <= 6.0 * X.nbytes, peak / X.nbytes
+
+
+def test_logistic_part_sums_do_not_cancel():
+    """_part_sums sums each sign's parts on its own (found by review: the negative sum
+    taken as sum(pos) - sum(G) cancelled to 0 where it is 1e-17 beside a sum of 1)."""
+    G = np.zeros((300000, 2))
+    G[:3, 0] = [1.0, -1e-17, 0.5]
+    G[5, 1] = -2.0
+    sp, sn = _solver._part_sums(G, block=1 << 10)
+    np.testing.assert_array_equal(sp, [1.5, 0.0])
+    np.testing.assert_array_equal(sn, [1e-17, 2.0])

@@ -669,10 +669,8 @@ def _part_sums(G, block=1 << 17):
     step = max(1, block // max(T, 1))
     for i in range(0, G.shape[0], step):
         Gb = G[i:i + step]
-        pos = np.maximum(Gb, 0.0)
-        ps = pos.sum(axis=0)
-        sp += ps
-        sn += ps - Gb.sum(axis=0)
+        sp += np.maximum(Gb, 0.0).sum(axis=0)
+        sn -= np.minimum(Gb, 0.0).sum(axis=0)  # (not sp - sum G: it cancels)
     return sp, sn
 
 
@@ -820,8 +818,8 @@ class DataOracle:
                 if xp is np:  # the sums by blocks of rows: no (n, T) temporaries
                     sp, sn = _part_sums(G)
                 else:
-                    Gp = xp.where(G > 0, G, 0.0)
-                    sp, sn = Gp.sum(axis=0), Gp.sum(axis=0) - G.sum(axis=0)
+                    sp = xp.maximum(G, 0.0).sum(axis=0)
+                    sn = -xp.minimum(G, 0.0).sum(axis=0)
                 ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
                 an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
                 # each entry scaled by its sign's factor: one (n, T) array

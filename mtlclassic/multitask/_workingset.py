@@ -92,10 +92,10 @@ Inner form of each inner solve, picked by a cost model (``workingset_l21``; meas
   grow to all d columns); larger sparse problems without the Gram form go to FISTA (the
   estimators' fallback). Squared loss with one weight per sample and task
   (``kernels.bcd_l21_rank1``) keeps R = Z - Y and takes the rows by blocks of
-  ``RANK1_BLOCK``: the block's gradients in one pass over R, each step's change passed
-  to the block's later rows through the block's Gram matrix (computed once per working
-  set), the block's changes into R in one pass -- the same steps as one row at a time,
-  with R read once a block instead of twice a row.
+  ``kernels.RANK1_BLOCK``: the block's gradients in one pass over R, each step's change
+  passed to the block's later rows through the block's Gram matrix (computed once per
+  working set), the block's changes into R in one pass -- the same steps as one row at a
+  time, with R read once a block instead of twice a row.
 
 The iterations counted (``n_iter``) are the inner epochs over all outer steps.
 """
@@ -141,13 +141,6 @@ ACTIVE_CYCLE = 3  #: residual rank-one form: one full epoch in this many (module
 #: more than SKIP_MARGIN tests away (at most SKIP_MAX in a row; ``_tests_to_skip``)
 SKIP_MARGIN = 3
 SKIP_MAX = 4
-#: rows per block of the residual rank-one kernel (``kernels.bcd_l21_rank1``). Epochs
-#: on 3,200 x 500 rows, T = 10 (n < d's last working set; 1,750 rows nonzero), full /
-#: active-only: 3.6 / 3.0 ms one row at a time, 3.1-3.3 / 2.2-2.5 ms with blocks of 16
-#: (32: level, 64: 3.6 / 2.5); 500 x 5,000: 9.4 -> 5.6 ms; 1,000 x 2,000, T = 20: 14.4 ->
-#: 7.1 ms (R beyond the L2 cache). Each block's Gram matrix costs 2 n B flops a row, once
-#: per working set
-RANK1_BLOCK = 16
 SCREEN = True  #: gap-safe screening by default
 #: the gap used for the safe radius is at least this fraction of |P|: the rounding of the
 #: gap, and the dual point that the l2 = 0 conjugate accepts 1e-12 (relative) outside its
@@ -585,7 +578,10 @@ class _DataSub:
         if self._run is None:  # the checked call first, then the kernel itself (below)
             if self.rank1 is not None:
                 # the blocks' Gram matrices, filled by the kernel and kept for this set
-                self.cache = kernels.rank1_cache(self.Xt.shape[0], RANK1_BLOCK)
+                # (blocks of at most n rows: a block's Gram matrix beside the set's
+                # columns would be larger than they are)
+                p, n = self.Xt.shape
+                self.cache = kernels.rank1_cache(p, max(1, min(kernels.RANK1_BLOCK, n)))
                 args = (self.Xt, self.lin, *self.rank1, self.W, self.b, self.L, self.Lb,
                         float(self.alpha), float(self.l2), bool(self.fit_intercept))
                 top = kernels.bcd_l21_rank1(*args, k, cache=self.cache)

@@ -416,6 +416,17 @@ double dot(const double* x, const double* y, index_t n) {
     return g;
 }
 
+// A blocked kernel's step on row w: w += delta, delta kept as the block's row d (for its
+// one pass into R or K W); returns the largest |change| so far (NaN kept).
+inline double take_step(double* w, const double* delta, index_t T, double top, double* d) {
+    for (index_t t = 0; t < T; ++t) {
+        w[t] += delta[t];
+        d[t] = delta[t];
+        top = max_nan(top, std::fabs(delta[t]));
+    }
+    return top;
+}
+
 // G[q T + t] = sum_i u_q[i] r[t n + i] for the m vectors u_q and t < T (r task-major):
 // four vectors and two tasks at a time, eight 4-wide sums (each load of r serves four
 // vectors, each load of u two tasks), then task_dots for the last m % 4 vectors. Fixed
@@ -602,11 +613,7 @@ double bcd_l21_rank1(arr Xt, arr R, arr a, arr c, arr W, arr b, arr L, arr Lb, d
                 const double* gq = G.data() + q * T;
                 for (index_t t = 0; t < T; ++t) g[t] = ct[t] * gq[t] + l2 * wj[t];
                 if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
-                for (index_t t = 0; t < T; ++t) {
-                    wj[t] += delta[t];
-                    top = max_nan(top, std::fabs(delta[t]));
-                }
-                std::copy(delta.begin(), delta.end(), D.begin() + nc * T);
+                top = take_step(wj, delta.data(), T, top, D.data() + nc * T);
                 xs[nc++] = x + j * n;
                 for (index_t k = q + 1; k < mq; ++k) {  // the later rows' gradients
                     const double kkj = kb[idx[k] * B + (j - j0)];
@@ -672,11 +679,7 @@ double bcd_l21_gram(arr K, arr H, arr c, arr KW, arr W, arr L, double alpha, dou
                 for (index_t t = 0; t < T; ++t)
                     g[t] = cc[t] * ((kwt[t * p + j] + cq[t]) - ht[t * p + j]) + l2 * wj[t];
                 if (!l21_block_step(wj, g.data(), lj[j], alpha, delta.data(), T)) continue;
-                for (index_t t = 0; t < T; ++t) {
-                    wj[t] += delta[t];
-                    top = max_nan(top, std::fabs(delta[t]));
-                }
-                std::copy(delta.begin(), delta.end(), D.begin() + nc * T);
+                top = take_step(wj, delta.data(), T, top, D.data() + nc * T);
                 rows[nc++] = k + j * p;
                 for (index_t r = q + 1; r < m; ++r) {
                     const double kjr = k[j * p + j0 + r];

@@ -8,7 +8,6 @@ CuPy -> CUDA on CuPy's current stream.
 
 import math
 import numbers
-
 import operator
 
 import numpy as np

@@ -674,6 +674,19 @@ def _part_sums(G, block=1 << 17):
     return sp, sn
 
 
+def _labelled_column_dots(A, Y, block=1 << 15):
+    """sum_i A_it Y_it over the labelled entries (A_it > 0; Y may hold anything elsewhere)
+    of each column, by blocks of ``block`` entries of rows: no (n, T) temporary (A *
+    where(A > 0, Y, 0) made two: School's wide Y, the per-task Gram form's memory peak)."""
+    T = A.shape[1]
+    out = np.zeros(T)
+    step = max(1, block // max(T, 1))
+    for i in range(0, A.shape[0], step):
+        Ab = A[i:i + step]
+        out += np.einsum("it,it->t", Ab, np.where(Ab > 0, Y[i:i + step], 0.0))
+    return out
+
+
 def _sum(x):
     """A float64 sum (float32 device arrays are accumulated in float64)."""
     return float(get_namespace(x).sum(x, dtype=np.float64))
@@ -1211,10 +1224,7 @@ class TaskGramOracle(GramOracle):
             a = A.sum(axis=0)
             a = np.where(a > 0, a, 1.0)
             self.x_mean = np.asarray(weighted_column_sums(X, A)).reshape(T, -1) / a[:, None]
-            # per column: (n,) temporaries, where A * where(A > 0, Y, 0) made two (n, T)
-            # ones (School's wide Y: the fit's memory peak)
-            self.y_mean = np.array([A[:, t] @ np.where(A[:, t] > 0, Y[:, t], 0.0)
-                                    for t in range(T)]).reshape(T) / a
+            self.y_mean = _labelled_column_dots(A, Y) / a
         if not sparse:
             self.K, self.H, yy = task_moments(X, Y, A, self.x_mean, self.y_mean)
             return yy

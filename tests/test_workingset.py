@@ -1259,3 +1259,20 @@ def test_logistic_part_sums_do_not_cancel():
     sp, sn = _solver._part_sums(G, block=1 << 10)
     np.testing.assert_array_equal(sp, [1.5, 0.0])
     np.testing.assert_array_equal(sn, [1e-17, 2.0])
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_logistic_fista_memory_on_tall_x(rng, penalty):
+    """Logistic FISTA on tall X with ten sub-tasks, where the (n, T) arrays (each half of
+    X's size) set the peak: the extrapolated point's map and loss gradient freed once its
+    gradient is taken, the extrapolation written over the previous map, the curvature
+    weights and the power iteration in one array each (five and three temporaries), the
+    refresh before the extrapolated point exists and the dual point's p in the feasible
+    G's place keep a fit at 5.65x X (6.8x before; 5.25x at 100,000 rows)."""
+    n = 20000
+    X = rng.standard_normal((n, 20))
+    Y = (X @ rng.standard_normal((20, 10)) + rng.standard_normal((n, 10)) > 0).astype(int)
+    est = MultiTaskClassifier(penalty=penalty, alpha=1e-3, tol=1e-6, max_iter=3000)
+    peak = _peak_fit_bytes(est, X, Y)
+    assert est.solver_ == "fista" and est.n_iter_ > 40  # (the refreshes every 20)
+    assert peak <= 6.0 * X.nbytes, peak / X.nbytes

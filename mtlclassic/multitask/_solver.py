@@ -743,7 +743,11 @@ class DataOracle:
             self.sq = xp.asarray(sq) if self.kind == "mixed" else None
 
     def linear(self, W, b):
-        return _row_sparse_product(self.X, W) + b
+        Z = _row_sparse_product(self.X, W)
+        if _writable(Z, b):
+            Z += b  # in place: no second (n, T) array
+            return Z
+        return Z + b
 
     def value(self, W, b, lin):
         lv, G = self.loss(lin, self.Y, self.A)
@@ -866,9 +870,19 @@ class DataOracle:
             lin_term = _sum(xp.where(sq_lab, G * self.Y, 0.0))
         # logistic columns: G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p)
         # log(1 - p))
+        Gf = G  # the columns made feasible above (the logistic ones' p comes from them)
+        parts = [self._softmax_dual(aux[0], j, K, xp) for j, K in self.softmax]
+        if parts:  # softmax tasks: their columns of G replaced by a feasible softmax dual point
+            G = xp.array(G)  # the other columns as made feasible above
+            for (j, K), (Gg, _, _) in zip(self.softmax, parts):
+                G[:, j:j + K] = Gg
+        XtG = xt_dot(self.X, G)
         if xp is np:  # the same values in one (n, T) array (tall X with many tasks: these
-            # arrays, not X, set the fit's peak memory)
-            p = np.multiply(G, self.Y)
+            # arrays, not X, set the fit's peak memory): in G's place when G is this
+            # call's own (the feasible point made above, done with once X^T G is taken)
+            mine = G is Gf and G is not aux[0] and self.kind == "logistic"
+            p = np.multiply(Gf, self.Y, out=G if mine else None)
+            del G
             np.negative(p, out=p)
             p /= self.A_safe
             np.clip(p, 0.0, 1.0, out=p)
@@ -876,15 +890,9 @@ class DataOracle:
                 p[~self.labelled] = 0.0
             A1 = self.A if bool(np.all(self.single)) else np.where(self.single, self.A, 0.0)
         else:
-            p = xp.clip(-G * self.Y / self.A_safe, 0.0, 1.0)
+            p = xp.clip(-Gf * self.Y / self.A_safe, 0.0, 1.0)
             p = xp.where(self.labelled, p, 0.0)
             A1 = xp.where(self.single, self.A, 0.0)
-        parts = [self._softmax_dual(aux[0], j, K, xp) for j, K in self.softmax]
-        if parts:  # softmax tasks: their columns of G replaced by a feasible softmax dual point
-            G = xp.array(G)  # the other columns as made feasible above
-            for (j, K), (Gg, _, _) in zip(self.softmax, parts):
-                G[:, j:j + K] = Gg
-        XtG = xt_dot(self.X, G)
         # the closure holds these (n, T) arrays only, never the oracle: on Dask blocks it
         # is kept on the workers between duality-gap checks, where a reference to X would
         # pin every block's X in memory (spilling them could then free nothing)
@@ -943,9 +951,20 @@ class DataOracle:
         if self.kind == "squared":
             return self.A
         xp = get_namespace(lin)
-        p = 1.0 / (1.0 + xp.exp(-xp.clip(lin, -500.0, 500.0)))
+        # p = 1 / (1 + exp(-z)) in one array, then A p (1 - p) in a second (the same
+        # operations as the expression, so the same bits; five (n, T) temporaries before)
+        p = xp.clip(lin, -500.0, 500.0)
+        xp.negative(p, out=p)
+        xp.exp(p, out=p)
+        p += 1.0
+        xp.divide(1.0, p, out=p)
         if not self.softmax:
-            Wt = self.A * (p * (1.0 - p))
+            Wt = xp.subtract(1.0, p)
+            Wt *= p
+            if _writable(Wt, self.A):
+                Wt *= self.A
+            else:
+                Wt = self.A * Wt
         else:
             # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
             # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
@@ -995,7 +1014,12 @@ class DataOracle:
         for r in range(n_power):
             nv = _scaled_norm(V, xp, axis=0).astype(V.dtype)
             V = V / xp.where(nv > 0, nv, 1.0)
-            U = Wt * (self.X @ V[:-1] + (V[-1] if self.fit_intercept else 0.0))
+            U = self.X @ V[:-1]
+            if not _writable(U, Wt):
+                U = U + 0.0
+            if self.fit_intercept:
+                U += V[-1]
+            U *= Wt  # Wt (X v + v0), in one (n, T) array
             top = U.sum(axis=0, keepdims=True) if self.fit_intercept else 0.0 * V[-1:]
             V = xp.concatenate([xt_dot(self.X, U), top], axis=0)
             lam = _scaled_norm(V, xp, axis=0)
@@ -1484,6 +1508,10 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     it = 0
     for it in range(1, max_iter + 1):
         gW, gb = oracle.grad(Yw, Yb, linY, auxY)
+        if Yw is not W and not CHECK_STEPS:
+            # the extrapolated point's map and loss gradient are spent: freed before the
+            # candidate's (two (n, T) arrays fewer at the peak; a restart takes W's)
+            linY = auxY = None
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
         while True:
@@ -1542,6 +1570,10 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
                   f"rel change {rel:.2e}, step {1 / Lip:.3g}")
         if converged:
             break
+        if oracle.kind != "squared" and it % 20 == 0:
+            # follow the local curvature (before the extrapolated point's map and loss
+            # gradient exist: two (n, T) arrays fewer beside the power iteration's)
+            cap = _positive(min(oracle.local_lipschitz(lin), global_cap))
         t = t_new
         if ahead is not None:  # evaluated with the candidate (see the docstring)
             Yw, Yb, linY, fY, auxY = ahead
@@ -1551,16 +1583,39 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             # the map is linear, so its value at the extrapolated point costs no GEMM
             Yw = W + beta * (W - W_prev)
             Yb = b + beta * (b - b_prev)
-            linY = lin + beta * (lin - lin_prev)
+            linY = _extrapolated(lin, lin_prev, beta)
+            lin_prev = None
             fY, auxY = oracle.value(Yw, Yb, linY)
-        if oracle.kind != "squared" and it % 20 == 0:  # follow the local curvature
-            cap = _positive(min(oracle.local_lipschitz(lin), global_cap))
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
     if not converged and certified is not False:
         cert(W, b, lin, aux, F)  # the final point's gap, for dual_gap_
     return Result(W=W, b=b, n_iter=it, converged=converged, trace=trace, objective=F,
                   dual_gap=cert.gap if cert.available else math.nan, lipschitz=Lip,
                   steps=steps, scale=cert.scale)
+
+
+def _writable(Z, other):
+    """Whether ``Z op= other`` may update the array Z in place: a writeable NumPy or CuPy
+    array whose dtype the result keeps."""
+    return hasattr(Z, "flags") and Z.flags.writeable and hasattr(other, "dtype") \
+        and Z.dtype == get_namespace(Z).result_type(Z.dtype, other.dtype)
+
+
+def _extrapolated(lin, lin_prev, beta):
+    """lin + beta (lin - lin_prev), written over ``lin_prev`` (its last use) when that is
+    an array of its own: the same operations in the same order, so the same bits, with no
+    (n, T) temporaries."""
+    xp = get_namespace(lin)
+    own = hasattr(lin_prev, "flags") and type(lin_prev) is type(lin) \
+        and lin_prev.flags.writeable and lin_prev.flags.owndata \
+        and lin_prev.shape == lin.shape and lin_prev.dtype == lin.dtype \
+        and not xp.shares_memory(lin, lin_prev)
+    if not own:
+        return lin + beta * (lin - lin_prev)
+    out = xp.subtract(lin, lin_prev, out=lin_prev)
+    out *= beta
+    out += lin
+    return out
 
 
 def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, columns=True,

@@ -1178,3 +1178,30 @@ def test_local_lipschitz_refresh_stops_when_settled(rng, monkeypatch):
     rounds.clear()
     oracle.local_lipschitz(lin, n_power=7)  # an explicit count is kept
     assert len(rounds) == 7
+
+
+def test_local_lipschitz_cold_start_from_the_global_vector(rng, monkeypatch):
+    """FISTA's first local estimate starts from lipschitz_estimate's top vector (at zero
+    every column's matrix is the global one times its curvature): a few rounds, not forty
+    from a random start, to the same bound; squared loss keeps its forty."""
+    X = rng.standard_normal((400, 10)) @ rng.standard_normal((10, 30)) + 2.0
+    X -= X.mean(axis=0)
+    Y = np.where(rng.standard_normal((400, 4)) > 0, 1.0, -1.0)
+    A = np.full((400, 4), 1 / 400)
+    rounds = []
+    real = _solver.xt_dot
+    monkeypatch.setattr(_solver, "xt_dot", lambda *a: rounds.append(1) or real(*a))
+    for kind, lin in (("logistic", np.zeros((400, 4))), ("logistic", 0.3 * Y),
+                      ("squared", np.zeros((400, 4)))):
+        oracle = _solver.DataOracle(X, Y, A, None, np.zeros((4, 4)), True, kind)
+        glob = _solver.lipschitz_estimate(X, A, np.zeros((4, 4)), 0.25, True, oracle=oracle)
+        rounds.clear()
+        L = oracle.local_lipschitz(lin)
+        exact = oracle.exact_lipschitz(lin)
+        assert exact <= L <= 1.06 * exact
+        if kind == "squared":
+            assert len(rounds) == 40
+        else:
+            assert len(rounds) < 10
+            if not lin.any():
+                assert np.isclose(L, glob, rtol=1e-2)

@@ -564,7 +564,7 @@ def _positive(L):
     return L if L > 0 and math.isfinite(L) else 1.0
 
 
-def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
+def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0, oracle=None):
     """Estimate of the Lipschitz constant of the smooth part's gradient:
     curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q) (curvature: 1
     for squared, 1/4 for logistic loss; an array of one per column replaces it by
@@ -576,7 +576,10 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
     below lambda_max / 2 only with probability of order sqrt(d) 2^-n_power (Kuczynski &
     Wozniakowski, SIAM J. Matrix Anal. Appl. 1992), negligible for n_power = 40. FISTA
     never lets its step grow beyond 1 / (this estimate), so no accepted step exceeds 2 / L
-    (the divergence threshold of a gradient step on a quadratic)."""
+    (the divergence threshold of a gradient step on a quadratic).
+
+    ``oracle`` (a :class:`DataOracle` on this X and A): its local estimate starts from the
+    top vector found here (see :meth:`DataOracle.local_lipschitz`)."""
     xp = get_namespace(X)
     if np.ndim(curvature):  # one bound per column (a model of mixed task types)
         w = (A * xp.asarray(curvature, dtype=A.dtype)).max(axis=1)
@@ -596,6 +599,8 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
         v = X.T @ wu
         v0 = float(wu.sum()) if fit_intercept else 0.0
         lam = math.hypot(_scaled_norm(v, xp), v0)
+    if oracle is not None and lam > 0 and math.isfinite(lam):
+        oracle.power_start = xp.concatenate([v, xp.asarray([v0], dtype=v.dtype)])
     return curvature * lam * 1.05 + _qmax(Q)
 
 
@@ -998,8 +1003,17 @@ class DataOracle:
         xp = get_namespace(lin)
         Wt = self._curvature_weights(lin)
         V = getattr(self, "_power_V", None)
+        start = getattr(self, "power_start", None)
         settle = None
-        if V is None:
+        if V is None and start is not None and self.kind != "squared" \
+                and start.shape == (self.X.shape[1] + 1,):
+            # the top vector of the global bound's matrix (lipschitz_estimate): every
+            # column's matrix is that one reweighted by its curvature, at zero the same
+            # one -- a start one or two rounds from the top, not forty
+            V = xp.repeat(start[:, None], Wt.shape[1], axis=1)
+            if n_power is None:
+                n_power, settle = 40, 0.01
+        elif V is None:
             rng = np.random.default_rng(1)
             V = xp.asarray(rng.standard_normal((self.X.shape[1] + 1, Wt.shape[1])),
                            dtype=self.X.dtype)

@@ -34,7 +34,9 @@ array buffers, Python objects; not buffers a native library allocates with mallo
 directly) during one fit at the dense alpha, at each tool's tol of the headline, for
 these cases and ``solvers.py``'s (mfeat, HOG, n<d), as a multiple of X's size (skglm's
 logistic fit is left out: its Python-level loop runs too slowly under tracemalloc); tall X
-with T = 10 (l21, and the closed forms of ridge and graph); and mfeat and HOG in float32
+with T = 10 (l21, the closed forms of ridge and graph, and the classifier's logistic l21
+and trace by FISTA on the targets' signs above their medians, 0.01 alpha_max, tol 1e-6);
+and mfeat and HOG in float32
 (as a multiple of the float32 X's size), fitted by every mtlclassic solver: the working
 set, the closed forms of ridge and graph, FISTA (l21), L-BFGS (ridge) and the default
 classifier (graph, L-BFGS, tol 1e-6) on the targets' signs.
@@ -302,7 +304,16 @@ def main(argv=None):
         def classifier(X, Y, alphas, tol, threads):  # the default one: graph, L-BFGS
             return MultiTaskClassifier(tol=tol).fit(X, (Y > np.median(Y, axis=0)).astype(int))
 
-        extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph")}
+        def logistic(penalty):  # FISTA on binarised targets, at 0.01 of alpha_max
+            def run(X, Y, alphas, tol, threads):
+                Yb = (Y > np.median(Y, axis=0)).astype(int)
+                return MultiTaskClassifier(penalty=penalty, max_iter=100000, tol=1e-6,
+                                           alpha=0.01 * logistic_alpha_max(X, Yb)).fit(X, Yb)
+            return run
+
+        extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph"),
+                 "mtlclassic logistic l21": logistic("l21"),
+                 "mtlclassic logistic trace": logistic("trace")}
         # float32 X: every solver keeps it float32 (the closed form, FISTA, L-BFGS; tol
         # 1e-6 for the classifier, where its L-BFGS iterates on a float32 copy)
         extra32 = dict(extra, **{"mtlclassic l21 fista": other("l21", "fista"),
@@ -320,7 +331,8 @@ def main(argv=None):
                 if not label.startswith("mtlclassic") and X.dtype == np.float32:
                     continue  # the peers' float32 solvers cannot reach tol 1e-8 (scikit-
                     # learn's ran on for minutes) and celer's takes float32 Y only
-                tol = 1e-6 if label == "mtlclassic classifier" else 1e-8
+                tol = 1e-6 if label == "mtlclassic classifier" or "logistic" in label \
+                    else 1e-8
                 with threadpool_limits(limits=1, user_api="blas"):
                     peak = peak_memory(lambda: drivers[label](X, Y, [0.01 * a_max], tol, 1))
                 memory.append({"case": name, "solver": label, "tol": tol,

@@ -35,10 +35,10 @@ directly) during one fit at the dense alpha, at each tool's tol of the headline,
 these cases and ``solvers.py``'s (mfeat, HOG, n<d), as a multiple of X's size (skglm's
 logistic fit is left out: its Python-level loop runs too slowly under tracemalloc); tall X
 with T = 10 (l21, the closed forms of ridge and graph, and the classifier's logistic l21
-and trace by FISTA on the targets' signs above their medians, 0.01 alpha_max, tol 1e-6);
-and mfeat and HOG in float32
-(as a multiple of the float32 X's size), fitted by every mtlclassic solver: the working
-set, the closed forms of ridge and graph, FISTA (l21), L-BFGS (ridge) and the default
+and trace by FISTA on the targets' signs -- above their medians -- at 0.01 of the logistic
+alpha_max, tol 1e-6); and mfeat and HOG in float32 (as a multiple of the float32 X's
+size), fitted by every mtlclassic solver: the working set, the closed forms of ridge and
+graph, FISTA (l21), L-BFGS (ridge), the logistic l21 and trace fits above and the default
 classifier (graph, L-BFGS, tol 1e-6) on the targets' signs.
 
     PYTHONPATH=. python benchmarks/solvers_more.py [--quick] [--repeat 5]
@@ -302,14 +302,14 @@ def main(argv=None):
                 max_iter=100000).fit(X, Y)
 
         def classifier(X, Y, alphas, tol, threads):  # the default one: graph, L-BFGS
-            return MultiTaskClassifier(tol=tol).fit(X, (Y > np.median(Y, axis=0)).astype(int))
+            return MultiTaskClassifier(tol=tol).fit(X, signs(Y))
 
-        def logistic(penalty):  # FISTA on binarised targets, at 0.01 of alpha_max
-            def run(X, Y, alphas, tol, threads):
-                Yb = (Y > np.median(Y, axis=0)).astype(int)
-                return MultiTaskClassifier(penalty=penalty, max_iter=100000, tol=1e-6,
-                                           alpha=0.01 * logistic_alpha_max(X, Yb)).fit(X, Yb)
-            return run
+        def signs(Y):
+            return (Y > np.median(Y, axis=0)).astype(int)
+
+        def logistic(penalty):  # FISTA on the targets' signs (alphas: the logistic ones)
+            return lambda X, Y, alphas, tol, threads: MultiTaskClassifier(
+                penalty=penalty, alpha=alphas[0], tol=tol, max_iter=100000).fit(X, signs(Y))
 
         extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph"),
                  "mtlclassic logistic l21": logistic("l21"),
@@ -323,6 +323,8 @@ def main(argv=None):
             Yc = Y - Y.mean(0)
             a_max = float(np.sqrt(((X.T.astype(np.float64) @ Yc / X.shape[0]) ** 2)
                                   .sum(1)).max())
+            # (outside the traced fit: its float64 product would be counted)
+            a_log = logistic_alpha_max(X.astype(np.float64), signs(Y))
             drivers = dict(base.SOLVERS, **(extra if name.startswith("tall") else
                                             extra32 if X.dtype == np.float32 else {}))
             for label in drivers:
@@ -333,8 +335,9 @@ def main(argv=None):
                     # learn's ran on for minutes) and celer's takes float32 Y only
                 tol = 1e-6 if label == "mtlclassic classifier" or "logistic" in label \
                     else 1e-8
+                alphas = [0.01 * (a_log if "logistic" in label else a_max)]
                 with threadpool_limits(limits=1, user_api="blas"):
-                    peak = peak_memory(lambda: drivers[label](X, Y, [0.01 * a_max], tol, 1))
+                    peak = peak_memory(lambda: drivers[label](X, Y, alphas, tol, 1))
                 memory.append({"case": name, "solver": label, "tol": tol,
                                "peak_bytes": peak, "x_bytes": X.nbytes,
                                "x_dtype": str(X.dtype), "y_bytes": 8 * Y.size})

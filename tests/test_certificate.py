@@ -1205,3 +1205,30 @@ def test_local_lipschitz_cold_start_from_the_global_vector(rng, monkeypatch):
             assert len(rounds) < 10
             if not lin.any():
                 assert np.isclose(L, glob, rtol=1e-2)
+
+
+def test_fista_in_place_extrapolation_same_bits(rng, monkeypatch):
+    """FISTA's extrapolated map is written over the previous map (no (n, T) temporaries)
+    with the expression's operations in its order: the same bits as lin + beta (lin -
+    lin_prev), so the same fit; arrays it must not overwrite (read-only, views, shared
+    memory) get the expression."""
+    lin, prev = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    want = lin + 0.37 * (lin - prev)
+    got = _solver._extrapolated(lin, prev.copy(), 0.37)
+    np.testing.assert_array_equal(got, want)
+    ro = prev.copy()
+    ro.flags.writeable = False
+    for other in (ro, prev[:, :3], lin):  # read-only, a view, the same array
+        keep = np.array(other)
+        out = _solver._extrapolated(lin, other, 0.37)
+        np.testing.assert_array_equal(other, keep)
+        np.testing.assert_array_equal(out, lin + 0.37 * (lin - keep))
+    X = rng.standard_normal((80, 12))
+    Y = (X[:, :3] + 0.5 * rng.standard_normal((80, 3)) > 0).astype(int)
+    kw = dict(penalty="trace", alpha=1e-3, tol=1e-8, max_iter=3000)
+    fast = MultiTaskClassifier(**kw).fit(X, Y)
+    monkeypatch.setattr(_solver, "_extrapolated", lambda a, b, beta: a + beta * (a - b))
+    plain = MultiTaskClassifier(**kw).fit(X, Y)
+    assert fast.solver_ == "fista" and fast.n_iter_ > 20
+    np.testing.assert_array_equal(fast.coef_, plain.coef_)
+    assert fast.n_iter_ == plain.n_iter_

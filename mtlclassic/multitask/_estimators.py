@@ -751,8 +751,7 @@ class _BaseMultiTask(BaseEstimator):
             # the bound of the problem the oracle solves: the Gram forms' centred K (the
             # intercept eliminated), else [X 1] on the centred X
             cap = oracle.lipschitz_bound() if task_gram or use_gram else \
-                _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"],
-                                           oracle=oracle)
+                _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
             res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
                                 n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
                                 lipschitz_cap=cap)

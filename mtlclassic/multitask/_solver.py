@@ -564,7 +564,7 @@ def _positive(L):
     return L if L > 0 and math.isfinite(L) else 1.0
 
 
-def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0, oracle=None):
+def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0):
     """Estimate of the Lipschitz constant of the smooth part's gradient:
     curvature * lambda_max([X 1]^T diag(max_t A_it) [X 1]) + lambda_max(Q) (curvature: 1
     for squared, 1/4 for logistic loss; an array of one per column replaces it by
@@ -576,10 +576,7 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0, or
     below lambda_max / 2 only with probability of order sqrt(d) 2^-n_power (Kuczynski &
     Wozniakowski, SIAM J. Matrix Anal. Appl. 1992), negligible for n_power = 40. FISTA
     never lets its step grow beyond 1 / (this estimate), so no accepted step exceeds 2 / L
-    (the divergence threshold of a gradient step on a quadratic).
-
-    ``oracle`` (a :class:`DataOracle` on this X and A): its local estimate starts from the
-    top vector found here (see :meth:`DataOracle.local_lipschitz`)."""
+    (the divergence threshold of a gradient step on a quadratic)."""
     xp = get_namespace(X)
     if np.ndim(curvature):  # one bound per column (a model of mixed task types)
         w = (A * xp.asarray(curvature, dtype=A.dtype)).max(axis=1)
@@ -599,8 +596,6 @@ def lipschitz_estimate(X, A, Q, curvature, fit_intercept, n_power=40, seed=0, or
         v = X.T @ wu
         v0 = float(wu.sum()) if fit_intercept else 0.0
         lam = math.hypot(_scaled_norm(v, xp), v0)
-    if oracle is not None and lam > 0 and math.isfinite(lam):
-        oracle.power_start = xp.concatenate([v, xp.asarray([v0], dtype=v.dtype)])
     return curvature * lam * 1.05 + _qmax(Q)
 
 
@@ -973,7 +968,6 @@ class DataOracle:
         else:
             # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
             # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
-            p = xp.array(p)
             factor = xp.ones(lin.shape[1], dtype=lin.dtype)
             for j, K in self.softmax:
                 z = lin[:, j:j + K]
@@ -988,9 +982,7 @@ class DataOracle:
         data Hessian is block-diagonal over sub-tasks, so its top eigenvalue is the
         largest of the T blocks' [X 1]^T diag(A_t l''(z_t)) [X 1], found by a power
         iteration on all blocks at once (two GEMMs per round, like one gradient),
-        warm-started from the previous vectors (a refresh stops once the top estimate
-        moves by under 1 % a round: each round is a lower bound, rising); times 1.05,
-        plus lambda_max(Q). For
+        warm-started from the previous vectors; times 1.05, plus lambda_max(Q). For
         logistic loss the curvature p (1 - p) of confident predictions is far below its
         global bound 1/4, so the local constant is often far below the global one; FISTA
         refreshes it every 20 iterations and lets its step grow up to its inverse, the
@@ -1003,29 +995,14 @@ class DataOracle:
         xp = get_namespace(lin)
         Wt = self._curvature_weights(lin)
         V = getattr(self, "_power_V", None)
-        start = getattr(self, "power_start", None)
-        settle = None
-        if V is None and start is not None and self.kind != "squared" \
-                and start.shape == (self.X.shape[1] + 1,):
-            # the top vector of the global bound's matrix (lipschitz_estimate): every
-            # column's matrix is that one reweighted by its curvature, at zero the same
-            # one -- a start one or two rounds from the top, not forty
-            V = xp.repeat(start[:, None], Wt.shape[1], axis=1)
-            if n_power is None:
-                n_power, settle = 40, 0.01
-        elif V is None:
+        if V is None:
             rng = np.random.default_rng(1)
             V = xp.asarray(rng.standard_normal((self.X.shape[1] + 1, Wt.shape[1])),
                            dtype=self.X.dtype)
             n_power = 40 if n_power is None else n_power
-        elif n_power is None:
-            # a refresh from the last vectors: rounds until the top estimate moves by less
-            # than 1 % (two or three on FISTA's slowly moving curvature, within 0.3 % of
-            # ten rounds' value), at most ten
-            n_power, settle = 10, 0.01
+        n_power = 10 if n_power is None else n_power
         lam = xp.zeros(Wt.shape[1], dtype=xp.float64)
-        top_prev = None
-        for r in range(n_power):
+        for _ in range(n_power):
             nv = _scaled_norm(V, xp, axis=0).astype(V.dtype)
             V = V / xp.where(nv > 0, nv, 1.0)
             U = self.X @ V[:-1]
@@ -1037,11 +1014,6 @@ class DataOracle:
             top = U.sum(axis=0, keepdims=True) if self.fit_intercept else 0.0 * V[-1:]
             V = xp.concatenate([xt_dot(self.X, U), top], axis=0)
             lam = _scaled_norm(V, xp, axis=0)
-            if settle is not None and lam.size:
-                top_now = float(lam.max())
-                if r >= 1 and abs(top_now - top_prev) <= settle * top_now:
-                    break
-                top_prev = top_now
         self._power_V = V
         L = float(lam.max()) * 1.05 + _qmax(self.Q) if lam.size else _qmax(self.Q)
         if self.kind == "squared":
@@ -1611,7 +1583,9 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
 def _writable(Z, other):
     """Whether ``Z op= other`` may update the array Z in place: a writeable NumPy or CuPy
     array whose dtype the result keeps."""
-    return hasattr(Z, "flags") and Z.flags.writeable and hasattr(other, "dtype") \
+    # (CuPy's flags have no ``writeable``: its arrays are always writeable)
+    return hasattr(Z, "flags") and getattr(Z.flags, "writeable", True) \
+        and hasattr(other, "dtype") \
         and Z.dtype == get_namespace(Z).result_type(Z.dtype, other.dtype)
 
 
@@ -1621,7 +1595,7 @@ def _extrapolated(lin, lin_prev, beta):
     (n, T) temporaries."""
     xp = get_namespace(lin)
     own = hasattr(lin_prev, "flags") and type(lin_prev) is type(lin) \
-        and lin_prev.flags.writeable and lin_prev.flags.owndata \
+        and getattr(lin_prev.flags, "writeable", True) and lin_prev.flags.owndata \
         and lin_prev.shape == lin.shape and lin_prev.dtype == lin.dtype \
         and not xp.shares_memory(lin, lin_prev)
     if not own:

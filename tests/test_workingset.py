@@ -1339,3 +1339,59 @@ def test_zeroing_crossed_rows_saves_epochs(rng, monkeypatch, clf):
     gap = new.dual_gap_ + plain.dual_gap_
     assert abs(new.objective_ - plain.objective_) <= gap
     np.testing.assert_allclose(new.coef_, plain.coef_, atol=1e-4 if clf else 1e-6)
+
+
+def test_warm_path_reuses_the_last_certified_step(rng, monkeypatch):
+    """Along a warm-started path, a fit that starts at the last fit's certified point on
+    the same data takes that step's loss, X^T G and L* (they do not depend on alpha)
+    instead of one X W and one full X^T G: the same iterates to the bit, fewer products.
+    The step is taken only where it is that point's on the same problem: a stored loss
+    value made wrong on purpose shows in the next fit at the same point and parameters,
+    and not after a change of l2 or of the task weights."""
+    X, Y, a_max = _problem(rng, 60, 600)
+    alphas = a_max * np.geomspace(0.5, 0.02, 5)
+    # no screening (a fit whose last step ran on the kept columns only keeps no step) and
+    # no whole Gram matrix (whose outer steps need no product): every fit's steps in the
+    # data form
+    monkeypatch.setattr(_workingset, "SCREEN", False)
+    monkeypatch.setattr(_workingset, "GRAM_WHOLE_FLOPS", 0)
+
+    def path(reuse):
+        products = []
+        orig = _workingset._Columns.product
+        monkeypatch.setattr(_workingset._Columns, "product",
+                            lambda self, *a: products.append(1) or orig(self, *a))
+        est = MultiTaskRegressor(penalty="l21", tol=1e-10, max_iter=100000, solver="bcd",
+                                 warm_start=True)
+        out = []
+        for a in alphas:
+            if not reuse and getattr(est, "_gram_cache", None) is not None:
+                est._gram_cache.last_step = None
+            _fit(est.set_params(alpha=a), X, Y)
+            out.append((est.coef_.copy(), est.intercept_.copy(), est.n_iter_))
+        monkeypatch.setattr(_workingset._Columns, "product", orig)
+        return out, len(products), est
+
+    with_reuse, n_with, _ = path(True)
+    without, n_without, _ = path(False)
+    # one X W fewer an alpha where the fit starts at the stored point (not where the last
+    # sub-problem's intercepts, in the residual form, moved b off y's mean by rounding)
+    assert n_with < n_without
+    for (c1, b1, k1), (c2, b2, k2) in zip(with_reuse, without):
+        np.testing.assert_array_equal(c1, c2)
+        np.testing.assert_array_equal(b1, b2)
+        assert k1 == k2
+    cold = {}
+    for name, change in (("same", {}), ("l2", {"l2": 0.3}),
+                         ("task_weight", {"task_weight": np.arange(1.0, 5.0)})):
+        e = path(True)[2]
+        _fit(e, X, Y)  # certified at its start: the step kept is at the next fit's start
+        assert e.n_iter_ == 1 and e._gram_cache.last_step is not None
+        point, l2, c, (f, XtG, lstar, lin) = e._gram_cache.last_step
+        e._gram_cache.last_step = (point, l2, c, (f - 1e3, XtG, lstar, lin))
+        e.set_params(**change).fit(X, Y)
+        ref = _fit(clone(e).set_params(warm_start=False), X, Y)
+        if name == "same":  # the stored step was taken: its loss value shows
+            assert e.objective_ < ref.objective_ - 900
+        else:
+            assert abs(e.objective_ - ref.objective_) <= e.dual_gap_ + ref.dual_gap_

@@ -312,6 +312,9 @@ class GramCache:
         # a small Gram matrix is built whole once working sets bring a quarter of the rows
         self.whole = n * d * d <= GRAM_WHOLE_FLOPS
         self.norms = None  # gap-safe screening's column norms (weights sw; _norms_of)
+        # the last certified outer step of a fit on these data: its point, task weights
+        # and l2 with its loss value, X^T G, L*(s G) and linear map (:func:`_outer`)
+        self.last_step = None
         self.pos = np.full(cols.X.shape[1], -1)
         self.idx = np.zeros(0, dtype=np.intp)
         self.K = np.zeros((0, 0))
@@ -844,7 +847,7 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
     final = False  # the Gram-form steps are over: the certificate in the data form
     while True:
         supp = np.flatnonzero(np.any(W != 0, axis=1))
-        lin = None
+        lin = step = None
         if not final and gram_ok and cache.is_whole():
             # the whole Gram matrix is known: the step costs d |supp| T flops, no pass over
             # X; its certificate is confirmed in the data form before it is believed (the
@@ -860,11 +863,21 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             slack = SCREEN_SLACK * abs(P) + 16.0 * np.finfo(np.float64).eps * \
                 0.5 * float(np.sum(c * yy))
         else:
-            lin = cols.product(supp, W[supp], n) + b
-            f, aux = oracle.value(W, b, lin)
+            last = cache.last_step if ws is None and cache is not None else None
+            if last is not None and last[1] == l2 and np.array_equal(last[2], c) and \
+                    np.array_equal(last[0][0], W) and np.array_equal(last[0][1], b):
+                # a warm start from the last fit's certified point on the same data (a
+                # path): its loss, X^T G and L* do not depend on alpha (one full X^T G
+                # and one X W an alpha: 10 % of n < d's path)
+                f, XtG, lstar, lin = last[3]
+            else:
+                lin = cols.product(supp, W[supp], n) + b
+                f, aux = oracle.value(W, b, lin)
+                XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True)
+                aux = None  # its G is the dual point now
             P = f + pen.value(W, alpha)
-            XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True)
-            aux = None  # its G is the dual point now
+            if in_X.size == d:  # X^T G of every row: kept if this step certifies
+                step = (f, XtG, lstar, lin)
             if in_X.size != keep.size:
                 XtG = XtG[np.searchsorted(in_X, keep)]
             # the gap of the problem on the kept rows (the same P*: the screened rows are
@@ -878,6 +891,9 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
                   f"duality gap {gap:.3e}, support {supp.size}, epochs {epochs}, "
                   f"rows kept {keep.size}")
         if converged or epochs >= max_iter:
+            if cache is not None and converged:
+                cache.last_step = None if step is None else \
+                    ((W.copy(), b.copy()), l2, np.array(c), step)
             break
         # ||X_j^T G||; the KKT scores ||grad_j|| / alpha of the zero rows are these / alpha
         gnorm = np.sqrt((XtG * XtG).sum(axis=1))

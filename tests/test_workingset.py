@@ -1280,10 +1280,10 @@ def test_logistic_fista_memory_on_tall_x(rng, penalty):
 
 
 def test_anderson_points_zero_the_crossed_rows(rng):
-    """_anderson_points yields the Anderson point itself, then -- only if it has any --
-    the point with the rows the extrapolation carried through zero set to zero: rows at
-    zero in the last iterate, or reversed in direction (W_j . last_j <= 0); its linear part
-    is the map of the zeroed point (lin is linear in W)."""
+    """_anderson_points yields the Anderson point itself, then -- only where the
+    extrapolation carries rows through zero -- the point with the rows it reverses in
+    direction (W_j . last_j <= 0) zeroed, then with the rows at zero in the last iterate
+    zeroed too; each candidate's linear part is the map of its point (lin is linear in W)."""
     p, n, T = 12, 30, 3
     Xt = rng.standard_normal((p, n))
     last = rng.standard_normal((p, T))
@@ -1293,16 +1293,22 @@ def test_anderson_points_zero_the_crossed_rows(rng):
     W[9] = 0.0  # zero in both: nothing to zero
     offset = rng.standard_normal((n, T))
     lin = Xt.T @ W + offset
-    got = list(_workingset._anderson_points(W.copy(), last, lin.copy(), lambda i: Xt[i].T))
-    assert len(got) == 2
-    np.testing.assert_array_equal(got[0][0], W)
-    np.testing.assert_array_equal(got[0][1], lin)
-    Wz, lz = got[1]
-    zeroed = np.flatnonzero(np.any(W != 0, axis=1) & np.any(Wz != W, axis=1))
-    assert zeroed.tolist() == [2, 4, 7]
-    assert not np.any(Wz[[2, 4, 7, 9]])
-    np.testing.assert_array_equal(np.delete(Wz, [2, 4, 7], 0), np.delete(W, [2, 4, 7], 0))
-    np.testing.assert_allclose(lz, Xt.T @ Wz + offset, rtol=0, atol=1e-12)
+    W0, lin0 = W.copy(), lin.copy()
+    got = list(_workingset._anderson_points(W, last, lin, lambda i: Xt[i].T))
+    np.testing.assert_array_equal(W, W0)  # the inputs are not written
+    np.testing.assert_array_equal(lin, lin0)
+    assert len(got) == 3
+    assert got[0][0] is W and got[0][1] is lin
+    for (Wz, lz), zeroed in zip(got[1:], ([4], [2, 4, 7])):
+        changed = np.flatnonzero(np.any(Wz != W, axis=1))
+        assert changed.tolist() == zeroed
+        assert not np.any(Wz[zeroed]) and not np.any(Wz[9])
+        np.testing.assert_allclose(lz, Xt.T @ Wz + offset, rtol=0, atol=1e-12)
+    # only rows at zero in the last iterate: the point, then those zeroed
+    W2 = last + 0.1 * np.abs(rng.standard_normal((p, T))) * np.sign(last)
+    W2[[2, 7]] = rng.standard_normal((2, T))
+    got = list(_workingset._anderson_points(W2, last, lin, lambda i: Xt[i].T))
+    assert len(got) == 2 and np.flatnonzero(np.any(got[1][0] != W2, axis=1)).tolist() == [2, 7]
     # nothing crossed: the point alone
     same = list(_workingset._anderson_points(last.copy(), last, lin, lambda i: Xt[i].T))
     assert len(same) == 1
@@ -1395,3 +1401,33 @@ def test_warm_path_reuses_the_last_certified_step(rng, monkeypatch):
             assert e.objective_ < ref.objective_ - 900
         else:
             assert abs(e.objective_ - ref.objective_) <= e.dual_gap_ + ref.dual_gap_
+
+
+@pytest.mark.parametrize("case", ["entry_weights", "missing_labels"])
+def test_path_reuse_never_crosses_to_other_data(rng, case):
+    """Review: a fit outside the Gram form (per-entry weights, missing labels) does not check
+    the cache's data key, so it must neither take nor leave a stored step: after a Gram-form
+    fit, warm fits on other weights or task weights equal cold fits (a stale step had given
+    n_iter_ 1 and objectives 1e-2 off, called converged)."""
+    n, d, T = 80, 200, 4
+    X = rng.standard_normal((n, d))
+    W = np.zeros((d, T))
+    W[:5] = rng.standard_normal((5, T))
+    Y = X @ W + 0.3 * rng.standard_normal((n, T))
+    kw = dict(penalty="l21", solver="bcd", tol=1e-8, max_iter=100000, fit_intercept=False,
+              l2=0.0, alpha=0.05)
+    warm = MultiTaskRegressor(warm_start=True, **kw)
+    _fit(warm, X, Y)  # Gram form: stores its step
+    if case == "entry_weights":
+        fits = [dict(sample_weight=rng.uniform(0.5, 2.0, (n, T))) for _ in range(2)]
+        params = [{}, {}]
+    else:
+        Y = Y.copy()
+        Y[rng.random((n, T)) < 0.2] = np.nan
+        fits = [{}, {}]
+        params = [{}, {"task_weight": np.arange(1.0, T + 1.0)}]
+    for fit_kw, p in zip(fits, params):
+        _fit(warm.set_params(**p), X, Y, **fit_kw)
+        cold = _fit(MultiTaskRegressor(**kw).set_params(**p), X, Y, **fit_kw)
+        assert abs(warm.objective_ - cold.objective_) <= warm.dual_gap_ + cold.dual_gap_
+        np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-5)

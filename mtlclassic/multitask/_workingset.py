@@ -674,30 +674,42 @@ class _GramSub:
 
 
 def _anderson_points(W, last, lin, columns):
-    """The candidates of an Anderson step, in order: the point (W, lin) itself, then --
-    if it has any -- the point with its crossed rows zeroed: the rows that the
-    extrapolation carries through zero, i.e. at zero in the last iterate ``last`` (where
-    the epochs keep a settled zero row) or reversed in direction (W_j . last_j <= 0, where
-    the row's block soft-threshold would put it at zero), and ``lin`` less
-    ``columns(idx) @ W[idx]`` (the linear map is linear in W; ``columns``: idx -> its
-    columns for those rows).
+    """The candidates of an Anderson step, in order: the point (W, lin) itself; then, where
+    the extrapolation carries rows through zero, the point with those rows zeroed and
+    ``lin`` less ``columns(idx) @ W[idx]`` (the linear map is linear in W; ``columns``:
+    idx -> its columns for those rows) -- first the rows whose direction it reverses
+    (W_j . last_j <= 0 with last_j != 0, ``last`` the last iterate: the row's block
+    soft-threshold would put it at zero), then also the rows at zero in the last iterate
+    (where the epochs keep a settled zero row).
 
     While the support still changes, rows leaving it one by one, plain extrapolation
     carries the leaving rows past zero and raises the objective: on n < d 500 x 5000 at
     0.01 alpha_max (final set of 3,200 rows, 1,720 -> 1,667 of them nonzero over its
-    first 40 epochs) no Anderson point was kept before epoch 45, and tol 1e-6 took 65
-    epochs; with the crossed rows zeroed every point was kept, 45 epochs. Tried second
-    only: first, the zeroed point cost epochs where the plain one is kept (HOG's sparse
-    alpha 0.16 -> 0.18 s, rows near zero in a settled support)."""
+    first 40 epochs) no Anderson point was kept before epoch 45, and tol 1e-6 took 55
+    epochs; with the crossed rows zeroed, 45. The plain point first: zeroing first cost
+    epochs where it is kept (HOG's sparse alpha 0.16 -> 0.18 s). The reversed rows alone
+    first (review): over 18 problems of 50-80 x 2000-5000 at 0.02-0.1 alpha_max, 4,290
+    epochs with the plain point only, 3,515 zeroing both kinds at once, 3,285 so."""
     yield W, lin
-    z = np.einsum("ij,ij->i", W, last) <= 0.0
-    z &= np.any(W != 0, axis=1)
-    if np.any(z):
-        idx = np.flatnonzero(z)
-        W = W.copy()
-        lin = lin - columns(idx) @ W[idx]
-        W[idx] = 0.0
-        yield W, lin
+    nonzero = np.any(W != 0, axis=1)
+    crossed = (np.einsum("ij,ij->i", W, last) <= 0.0) & nonzero
+    if not np.any(crossed):
+        return
+    at_zero = ~np.any(last != 0, axis=1)
+    reversed_ = crossed & ~at_zero
+    if np.any(reversed_):
+        yield _zeroed(W, lin, columns, reversed_)
+    if np.any(crossed & at_zero):
+        yield _zeroed(W, lin, columns, crossed)
+
+
+def _zeroed(W, lin, columns, rows):
+    """(W with ``rows`` zeroed, lin less their part): new arrays."""
+    idx = np.flatnonzero(rows)
+    lin = lin - columns(idx) @ W[idx]
+    W = W.copy()
+    W[idx] = 0.0
+    return W, lin
 
 
 def _combination(c, arrays):
@@ -863,7 +875,9 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             slack = SCREEN_SLACK * abs(P) + 16.0 * np.finfo(np.float64).eps * \
                 0.5 * float(np.sum(c * yy))
         else:
-            last = cache.last_step if ws is None and cache is not None else None
+            # (only a Gram-form fit checked the cache's data key: another fit may carry the
+            # cache of other data, which it neither reads nor writes)
+            last = cache.last_step if ws is None and gram_ok else None
             if last is not None and last[1] == l2 and np.array_equal(last[2], c) and \
                     np.array_equal(last[0][0], W) and np.array_equal(last[0][1], b):
                 # a warm start from the last fit's certified point on the same data (a
@@ -891,7 +905,7 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
                   f"duality gap {gap:.3e}, support {supp.size}, epochs {epochs}, "
                   f"rows kept {keep.size}")
         if converged or epochs >= max_iter:
-            if cache is not None and converged:
+            if gram_ok and converged:
                 cache.last_step = None if step is None else \
                     ((W.copy(), b.copy()), l2, np.array(c), step)
             break

@@ -685,8 +685,9 @@ def _anderson_points(W, last, lin, columns):
     While the support still changes, rows leaving it one by one, plain extrapolation
     carries the leaving rows past zero and raises the objective: on n < d 500 x 5000 at
     0.01 alpha_max (final set of 3,200 rows, 1,720 -> 1,667 of them nonzero over its
-    first 40 epochs) no Anderson point was kept before epoch 45, and tol 1e-6 took 55
-    epochs; with the crossed rows zeroed, 45. The plain point first: zeroing first cost
+    first 40 epochs) no Anderson point was kept before epoch 45, and tol 1e-6 took 65
+    epochs; with the crossed rows zeroed, 45 (on the draw of ``benchmarks/solvers.py``
+    55 -> 45). The plain point first: zeroing first cost
     epochs where it is kept (HOG's sparse alpha 0.16 -> 0.18 s). The reversed rows alone
     first (review): over 18 problems of 50-80 x 2000-5000 at 0.02-0.1 alpha_max, 4,290
     epochs with the plain point only, 3,515 zeroing both kinds at once, 3,285 so."""

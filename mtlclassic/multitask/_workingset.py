@@ -686,20 +686,19 @@ def _anderson_points(W, last, lin, columns):
     carries the leaving rows past zero and raises the objective: on n < d 500 x 5000 at
     0.01 alpha_max (final set of 3,200 rows, 1,720 -> 1,667 of them nonzero over its
     first 40 epochs) no Anderson point was kept before epoch 45, and tol 1e-6 took 65
-    epochs; with the crossed rows zeroed, 45 (on the draw of ``benchmarks/solvers.py``
-    55 -> 45). The plain point first: zeroing first cost
-    epochs where it is kept (HOG's sparse alpha 0.16 -> 0.18 s). The reversed rows alone
-    first (review): over 18 problems of 50-80 x 2000-5000 at 0.02-0.1 alpha_max, 4,290
-    epochs with the plain point only, 3,515 zeroing both kinds at once, 3,285 so."""
+    epochs; with the crossed rows zeroed, 45 (55 -> 45 on ``benchmarks/solvers.py``'s
+    draw). The plain point comes first: zeroing first cost epochs where it is kept (HOG's
+    sparse alpha 0.16 -> 0.18 s). The reversed rows alone come next (review): over 18
+    problems of 50-80 x 2000-5000 at 0.02-0.1 alpha_max, 4,290 epochs with the plain point
+    only, 3,515 zeroing both kinds of rows at once, 3,285 in this order."""
     yield W, lin
-    nonzero = np.any(W != 0, axis=1)
-    crossed = (np.einsum("ij,ij->i", W, last) <= 0.0) & nonzero
+    crossed = (np.einsum("ij,ij->i", W, last) <= 0.0) & np.any(W != 0, axis=1)
     if not np.any(crossed):
         return
     at_zero = ~np.any(last != 0, axis=1)
-    reversed_ = crossed & ~at_zero
-    if np.any(reversed_):
-        yield _zeroed(W, lin, columns, reversed_)
+    turned = crossed & ~at_zero
+    if np.any(turned):
+        yield _zeroed(W, lin, columns, turned)
     if np.any(crossed & at_zero):
         yield _zeroed(W, lin, columns, crossed)
 

@@ -1431,3 +1431,27 @@ def test_path_reuse_never_crosses_to_other_data(rng, case):
         cold = _fit(MultiTaskRegressor(**kw).set_params(**p), X, Y, **fit_kw)
         assert abs(warm.objective_ - cold.objective_) <= warm.dual_gap_ + cold.dual_gap_
         np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-5)
+
+
+@pytest.mark.parametrize("clf", [False, True])
+@pytest.mark.parametrize("solver", ["bcd", "fista"])
+@pytest.mark.parametrize("weights", [None, "entries"])
+def test_warm_start_after_fit_intercept_switched_off(rng, clf, solver, weights):
+    """Review: a warm fit with fit_intercept switched off starts from zero intercepts, not
+    the last fit's (the working-set solver's residual form -- per-entry weights -- kept
+    them: intercepts of ~5 and an objective 10x below the optimum, called converged)."""
+    n, d, T = 60, 30, 2
+    X = rng.standard_normal((n, d))
+    Y = X[:, :3] @ rng.standard_normal((3, T)) + 5.0 + rng.standard_normal((n, T))
+    if clf:
+        Y = Y > 5.0
+    kw = {} if weights is None else dict(sample_weight=rng.random((n, T)) + 0.2)
+    make = MultiTaskClassifier if clf else MultiTaskRegressor
+    params = dict(penalty="l21", solver=solver, alpha=0.01 if clf else 0.1, tol=1e-8,
+                  max_iter=100000)
+    warm = _fit(make(warm_start=True, **params), X, Y, **kw)
+    assert np.any(np.asarray(warm.intercept_) != 0)
+    _fit(warm.set_params(fit_intercept=False), X, Y, **kw)
+    cold = _fit(make(fit_intercept=False, **params), X, Y, **kw)
+    assert not np.any(np.asarray(warm.intercept_))
+    assert abs(warm.objective_ - cold.objective_) <= warm.dual_gap_ + cold.dual_gap_

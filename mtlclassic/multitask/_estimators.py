@@ -585,7 +585,10 @@ class _BaseMultiTask(BaseEstimator):
                                               xp.asarray(last, dtype=dt)], axis=1).T)
             else:
                 W0 = xp.array(on(coef).T, dtype=dt)
-                b0 = xp.array(on(self.intercept_), dtype=dt)
+                if ctx["fit_b"]:  # else the intercepts stay at 0, whatever the last fit's
+                    # were (fit_intercept switched off since: the working-set solver's
+                    # residual form kept them, called converged -- review)
+                    b0 = xp.array(on(self.intercept_), dtype=dt)
         return W0, b0
 
     def _task_weights(self, SW, miss, size=None):

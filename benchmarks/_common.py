@@ -75,8 +75,23 @@ def _cpu_model():
     return platform.processor()
 
 
+def results_dir():
+    """Where the benchmarks write their JSON: $MTLCLASSIC_RESULTS, else results/."""
+    return os.environ.get("MTLCLASSIC_RESULTS") or RESULTS
+
+
+def read_json(name):
+    """The stored results file ``name`` (a dict), or None where there is none. A run
+    that merges with it reads it before its first write (its checkpoints overwrite it)."""
+    path = os.path.join(results_dir(), name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_json(name, payload, out_dir=None):
-    out_dir = out_dir or os.environ.get("MTLCLASSIC_RESULTS") or RESULTS
+    out_dir = out_dir or results_dir()
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)
     with open(path, "w") as f:

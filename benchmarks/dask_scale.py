@@ -50,7 +50,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 from distributed import Client, LocalCluster, wait  # noqa: E402
 
-from _common import RESULTS, machine, table, write_json  # noqa: E402
+from _common import machine, read_json, table, write_json  # noqa: E402
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor, _solver  # noqa: E402
 from mtlclassic.multitask import _dask  # noqa: E402
 
@@ -213,12 +213,8 @@ def main():
     args.memory_limit = args.memory_limit or ("1GiB" if args.quick else "5GiB")
     names = {"squared": "squared", "logistic": "logistic", "taskgram": "squared, task Gram"}
     args.models = [names[m] for m in args.models.split(",")]
-    earlier = {}
-    if args.merge and os.path.exists(os.path.join(RESULTS, args.out)):
-        import json
-
-        with open(os.path.join(RESULTS, args.out)) as fh:
-            earlier = {r["n"]: r for r in json.load(fh)["results"]}
+    stored = read_json(args.out) if args.merge else None  # where write_json writes
+    earlier = {r["n"]: r for r in stored["results"]} if stored else {}
 
     def merged(r):
         """r with the earlier run's figures for the models not run now (its peaks the

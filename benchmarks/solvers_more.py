@@ -48,7 +48,6 @@ Writes results/solvers_more.json (not in --quick mode) and prints the tables.
 """
 
 import argparse
-import json
 import importlib.util
 import os
 import sys
@@ -61,7 +60,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import solvers as base  # noqa: E402
-from _common import machine, table, write_json  # noqa: E402
+from _common import machine, read_json, table, write_json  # noqa: E402
 
 from mtlclassic.multitask import MultiTaskClassifier, MultiTaskRegressor  # noqa: E402
 
@@ -245,6 +244,17 @@ def main(argv=None):
     wanted = a.cases.split(",")
     have_skglm = importlib.util.find_spec("skglm") is not None
     results, memory = [], []
+    # --merge: the stored file is read now, before this run's first checkpoint overwrites
+    # it (read at the end, it had become this run's own partial file: a run of
+    # "logistic,School" lost every memory row)
+    stored = read_json("solvers_more.json") if a.merge and not a.quick else None
+
+    def save(complete):
+        rs, ms = merged(results, memory, stored) if stored else (results, memory)
+        return write_json("solvers_more.json", {
+            "machine": machine(), "target": base.TARGET, "tols": base.TOLS, "repeat": repeat,
+            "results": rs, "memory": ms, "complete": complete})
+
     for name in ("logistic", "School"):
         if name not in wanted:
             continue
@@ -265,10 +275,7 @@ def main(argv=None):
                                          drivers=drivers, objective_fn=spec["objective"])
             results.append(r)
             if not a.quick:  # after every setting: a stopped run keeps its part
-                write_json("solvers_more.json", {
-                    "machine": machine(), "target": base.TARGET, "tols": base.TOLS,
-                    "repeat": repeat, "results": results, "memory": memory,
-                    "complete": False})
+                save(False)
             print(f"{name} {X.shape[0]}x{X.shape[1]} T={Y.shape[1]} {setting}: "
                   + ", ".join(f"{k} {base._fmt(v)}" for k, v in r["time_to_target"].items()),
                   flush=True)
@@ -365,23 +372,13 @@ def main(argv=None):
                       f"{m['peak_bytes'] / m['x_bytes']:.2f}x"] for m in memory],
                     ["case", "solver", "tol", "peak MB", "/ X bytes"]))
     if not a.quick:
-        if a.merge:
-            results, memory = merged(results, memory)
-        print("wrote", write_json("solvers_more.json", {
-            "machine": machine(), "target": base.TARGET, "tols": base.TOLS, "repeat": repeat,
-            "results": results, "memory": memory, "complete": True}))
+        print("wrote", save(True))
     return 0
 
 
-def merged(results, memory):
-    """This run's results and memory rows, plus the stored file's rows of the cases this
-    run did not measure."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                        "solvers_more.json")
-    if not os.path.exists(path):
-        return results, memory
-    with open(path) as f:
-        old = json.load(f)
+def merged(results, memory, old):
+    """This run's results and memory rows, plus the rows of ``old`` (the stored file, read
+    before the run) of the cases this run did not measure."""
     have, mem = {r["case"] for r in results}, {m["case"] for m in memory}
     return ([r for r in old.get("results", []) if r["case"] not in have] + results,
             [m for m in old.get("memory", []) if m["case"] not in mem] + memory)

@@ -346,24 +346,39 @@ def _fit(est, X, Y, **kw):
 def test_path_equals_multitask_lasso_and_fista(rng, shape):
     """A warm-started 10-alpha path at tol=1e-10, n > d (Gram form) and n < d: the
     working-set fit (solver 'auto' picks it) equals MultiTaskLasso and (n > d) the full
-    FISTA to 1e-7 in coefficients and intercepts, with a certified gap. (On n < d at small
-    alpha FISTA does not reach 1e-10 in 100000 iterations: the case working sets fix.)"""
+    FISTA within what their certificates allow, with a certified gap. (On n < d at small
+    alpha FISTA does not reach 1e-10 in 100000 iterations: the case working sets fix.)
+
+    FISTA is held to its certificate, not to 1e-7: with the data term mu-strongly convex
+    (mu = lambda_min of the centred X^T X / n), gap >= F - F* >= mu/2 ||W - W*||^2, and at
+    0.9 alpha_max FISTA stops after ~9 iterations with a gap just under tol F0, so up to
+    2.4e-5 from the optimum in half of 40 seeds (review: the 1e-7 check passed on this
+    test's seed only)."""
     X, Y, a_max = _problem(rng, *shape)
     ours = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000)
     fista = MultiTaskRegressor(penalty="l21", tol=1e-10, warm_start=True, max_iter=100000,
                                solver="fista")
+    Xc = X - X.mean(axis=0)
+    mu = np.linalg.eigvalsh(Xc.T @ Xc / len(X))[0] if shape[0] > shape[1] else 0.0
     for alpha in a_max * np.geomspace(0.9, 0.01, 10):
         sk = MultiTaskLasso(alpha=alpha, tol=1e-14, max_iter=1000000).fit(X, Y)
         _fit(ours.set_params(alpha=alpha), X, Y)
-        refs = [sk]
-        if shape[0] > shape[1]:
-            refs.append(_fit(fista.set_params(alpha=alpha), X, Y))
-            assert fista.solver_ == "fista"
         assert ours.solver_ == "bcd"
         assert ours.dual_gap_ <= 1e-10 * ours._null_scale_
-        for ref in refs:
-            np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7)
-            np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-7)
+        np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-7)
+        np.testing.assert_allclose(ours.intercept_, sk.intercept_, atol=1e-7)
+        if shape[0] > shape[1]:
+            _fit(fista.set_params(alpha=alpha), X, Y)
+            assert fista.solver_ == "fista"
+            assert fista.dual_gap_ <= 1e-10 * fista._null_scale_
+            # ||W_f - W_o|| <= ||W_f - W*|| + ||W_o - W*||, each sqrt(2 gap / mu); the
+            # intercepts b = ybar - xbar^T W differ by at most ||xbar|| times that
+            # (a gap is at least its rounding, 1e-15 F0: ours can end a rounding below 0)
+            gaps = [max(e.dual_gap_, 1e-15 * e._null_scale_) for e in (fista, ours)]
+            bound = sum(np.sqrt(2 * g / mu) for g in gaps) * (1 + 1e-6)
+            assert np.linalg.norm(fista.coef_ - ours.coef_) <= bound
+            assert np.abs(fista.intercept_ - ours.intercept_).max() <= \
+                np.linalg.norm(X.mean(axis=0)) * bound + 1e-12
 
 
 def test_both_inner_forms_give_the_same_solution(rng, monkeypatch):

@@ -1395,9 +1395,10 @@ def test_warm_path_reuses_the_last_certified_step(rng, monkeypatch):
 
     with_reuse, n_with, _ = path(True)
     without, n_without, _ = path(False)
-    # one X W fewer an alpha where the fit starts at the stored point (not where the last
-    # sub-problem's intercepts, in the residual form, moved b off y's mean by rounding)
-    assert n_with < n_without
+    # one X W fewer an alpha: every warm fit starts at the stored point, also after a
+    # residual-form sub-problem (whose b, y's mean to a rounding, is not taken where b =
+    # y_mean is exact; it had made 2 of the 4 warm fits here miss the stored step)
+    assert n_without - n_with == len(alphas) - 1
     for (c1, b1, k1), (c2, b2, k2) in zip(with_reuse, without):
         np.testing.assert_array_equal(c1, c2)
         np.testing.assert_array_equal(b1, b2)

@@ -851,6 +851,48 @@ def test_whole_gram_outer_steps_equal_the_data_form(rng, monkeypatch, sample_wei
         np.testing.assert_allclose(bw, bc, atol=1e-9)
 
 
+@pytest.mark.parametrize("sample_weight", [False, True])
+def test_small_whole_gram_fit_takes_no_pass_over_x(rng, monkeypatch, sample_weight):
+    """A small Gram matrix that the first working set would build whole is built before
+    the first outer step, and a Gram-form certificate whose gap the Gram form's rounding
+    cannot carry past tol is believed: the fit makes no pass over X beyond building K
+    (no predictions X W, no X^T G), and equals MultiTaskLasso. At a tol within that
+    rounding, and for sparse X (K centred implicitly), the data form confirms it."""
+    n, d, T = 3000, 20, 3
+    X = rng.standard_normal((n, d)) + 5.0
+    Y = X[:, :6] @ rng.standard_normal((6, T)) + 0.5 * rng.standard_normal((n, T)) + 3.0
+    sw = rng.random(n) + 0.5 if sample_weight else None
+    a_max = np.sqrt(np.sum((X.T @ (Y - Y.mean(axis=0)) / n) ** 2, axis=1)).max()
+    passes = []  # 1: a product X W; 2: a data-form dual point (its X^T G)
+    orig = _workingset._Columns.product
+    monkeypatch.setattr(_workingset._Columns, "product",
+                        lambda self, *a: passes.append(1) or orig(self, *a))
+    orig_dp = _solver.DataOracle.dual_point
+    monkeypatch.setattr(_solver.DataOracle, "dual_point",
+                        lambda self, *a, **k: passes.append(2) or orig_dp(self, *a, **k))
+    for alpha in (0.3 * a_max, 0.02 * a_max):
+        passes.clear()
+        est = _fit(MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-8,
+                                      max_iter=100000), X, Y, sample_weight=sw)
+        assert passes == [] and est.dual_gap_ <= 1e-8 * est._null_scale_
+        ref = MultiTaskLasso(alpha=alpha, tol=1e-14, max_iter=1000000)
+        if sw is None:
+            ref.fit(X, Y)
+            np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-5)
+            np.testing.assert_allclose(est.objective_, _mtl_objective(X, Y, ref),
+                                       rtol=1e-8)
+        # a tol at the rounding: confirmed in the data form
+        passes.clear()
+        tight = MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-16,
+                                   max_iter=100000).fit(X, Y, sample_weight=sw)
+        assert 2 in passes
+        np.testing.assert_allclose(tight.coef_, est.coef_, atol=1e-4)
+    passes.clear()
+    _fit(MultiTaskRegressor(penalty="l21", alpha=0.02 * a_max, tol=1e-8, max_iter=100000),
+         sp.csr_matrix(X), Y, sample_weight=sw)
+    assert 2 in passes  # sparse X: the data form's certificate
+
+
 def test_whole_gram_certificate_is_confirmed_in_the_data_form(rng, monkeypatch):
     """A Gram-form step that claims convergence (here: an objective far too low, so a
     negative gap) is checked in the data form before the fit stops: the fit still reaches
@@ -1015,6 +1057,14 @@ def test_fit_memory_with_many_tasks(rng, penalty, T, weights):
     peak = _peak_fit_bytes(est, X, Y, sample_weight=sw)
     assert est.solver_ == ("bcd" if penalty == "l21" else "closed_form")
     assert peak <= 2 * X.nbytes + 4 * 8 * n * T, (peak / X.nbytes, 8 * n * T / X.nbytes)
+    if penalty == "l21":
+        # every outer step in Gram form (no predictions, no loss gradient): the encoded
+        # targets and the loss weights beside X's centred transposed copy (X of 8 MB or
+        # less). Before: the first and the last step in the data form, and with weights
+        # a weighted copy of X for its column means and three (n, T) temporaries for the
+        # null objective (2.7-2.9x X at T = 10)
+        assert peak <= 1.25 * X.nbytes + 2 * 8 * n * T, (peak / X.nbytes,
+                                                           8 * n * T / X.nbytes)
 
 
 

@@ -790,18 +790,20 @@ class _BaseMultiTask(BaseEstimator):
                     sums = ctx.get("x_sums")
                     x_mean = (sums if sums is not None
                               else Xd.sum(axis=0, dtype=np.float64)) / Xd.shape[0]
-                elif Xd.dtype == np.float32:
-                    # a block of rows at a time (no (n, d) float64 temporary), each block's
-                    # running sum carried into its first row: the row-order sums, so the
-                    # bits, of the float64 path below (review: 2e-8 apart otherwise)
+                else:
+                    # a block of rows at a time (no (n, d) temporary: the weighted copy of
+                    # a tall X was the fit's peak, 2.8x X), each block's running sum
+                    # carried into its first row: the row-order sums, so the bits, of
+                    # (X * sw[:, None]).sum(axis=0) (review: 2e-8 apart otherwise), for
+                    # float32 X (converted a block at a time) as for float64
                     acc = np.zeros(Xd.shape[1])
-                    for i, B in _solver._row_blocks64(Xd):
-                        B *= sw[i:i + B.shape[0], None]
+                    step = _solver._row_step64(Xd)
+                    for i in range(0, Xd.shape[0], step):
+                        B = np.multiply(Xd[i:i + step], sw[i:i + step, None],
+                                        dtype=np.float64)
                         B[0] += acc
                         acc = B.sum(axis=0)
                     x_mean = acc / sw.sum()
-                else:
-                    x_mean = (Xd * sw[:, None]).sum(axis=0) / sw.sum()
         # the loss pass on one thread below 2^16 entries: the solver evaluates it on
         # (n, T) arrays a few times per 5 epochs, where starting threads costs more than
         # the pass (2 threads: 2.5 ms a call on a loaded 2-core machine, n = 500, T = 10);

@@ -775,6 +775,9 @@ class DataOracle:
             # every label present, A's rows alike: by row blocks, no (n, T) temporary
             mean = self.Y.mean(axis=0) if self.fit_intercept else 0.0
             return 0.5 * _blocked_products(self.Y, self.Y, self._a_row, shift=mean)
+        if self.kind == "squared" and isinstance(self.Y, np.ndarray) \
+                and isinstance(self.A, np.ndarray):
+            return self._null_squared_blocks()
         A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
         if self.kind == "squared":
             return self._null_squared(A, Y, xp)
@@ -796,6 +799,34 @@ class DataOracle:
                     out -= float(_sum(xp.where(f > 0, n_c * xp.log(xp.where(f > 0, f, 1.0)),
                                                0.0)))
         return out
+
+    def _null_squared_blocks(self, block=1 << 17):
+        """:meth:`_null_squared` of NumPy arrays by blocks of ``block`` entries of rows: (T,)
+        temporaries only (with weights or missing labels it made three (n, T) ones, the
+        peak of a weighted fit on tall X)."""
+        A, Y, lab = self.A, self.Y, self.labelled
+        n, T = Y.shape
+        step = max(1, block // max(T, 1))
+
+        def targets(i):  # the block's targets, 0 where unlabelled (NaN-free)
+            Yb = Y[i:i + step]
+            return Yb if self.all_labelled else np.where(lab[i:i + step], Yb, 0.0)
+
+        mean = 0.0
+        if self.fit_intercept:
+            s, w = np.zeros(T), np.zeros(T)
+            for i in range(0, n, step):
+                Ab = A[i:i + step]
+                s += (Ab * targets(i)).sum(axis=0)
+                w += Ab.sum(axis=0)
+            mean = s / np.where(w > 0, w, 1.0)
+        total = 0.0
+        for i in range(0, n, step):
+            R = targets(i) - mean
+            R *= R
+            R *= A[i:i + step]
+            total += float(np.sum(R))
+        return 0.5 * total
 
     def _null_squared(self, A, Y, xp):
         if self.fit_intercept:

@@ -893,6 +893,42 @@ def test_small_whole_gram_fit_takes_no_pass_over_x(rng, monkeypatch, sample_weig
     assert 2 in passes  # sparse X: the data form's certificate
 
 
+def test_gram_certificate_of_ill_conditioned_x_goes_to_the_data_form(monkeypatch):
+    """Review of the change above: with a rounding bound of the objective's size only,
+    features in units 1e-4 to 1e4 at 1e-6 alpha_max and tol 1e-11 were called converged
+    in Gram form (gap 1e-15) where the data form's gap was 2e-12, 13-33x tol. The bound
+    now counts K's rounding through sum_j |W_jt| ||x_j|| and the dual point's scaling
+    (``_gram_gap_rounding``): such claims go to the data form, whose gap is reported."""
+    passes = []
+    orig_dp = _solver.DataOracle.dual_point
+    monkeypatch.setattr(_solver.DataOracle, "dual_point",
+                        lambda self, *a, **k: passes.append(1) or orig_dp(self, *a, **k))
+    for seed in range(4):
+        r = np.random.default_rng(seed)
+        n, d, T = 300 + 200 * seed, 24, 2
+        X = r.standard_normal((n, d)) * np.logspace(-4, 4, d)
+        Y = X[:, :3] @ r.standard_normal((3, T)) + 0.1 * r.standard_normal((n, T))
+        Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+        a_max = np.sqrt(np.sum((Xc.T @ Yc / n) ** 2, axis=1)).max()
+        passes.clear()
+        est = MultiTaskRegressor(penalty="l21", alpha=1e-6 * a_max, tol=1e-11,
+                                 max_iter=100000).fit(X, Y)
+        W, b = est.coef_.T, est.intercept_
+        assert _workingset._gram_gap_rounding(
+            est._gram_cache if getattr(est, "_gram_cache", None) else _whole_cache(X, Y),
+            np.full(T, 1.0 / n), np.sum(Yc * Yc, axis=0), W,
+            np.flatnonzero(np.any(W != 0, axis=1)), est.alpha, est.objective_,
+            est.dual_gap_) > 1e-11 * est._null_scale_
+        assert passes  # the data form decided
+
+
+def _whole_cache(X, Y):
+    cols = _workingset._Columns(X, X.mean(axis=0))
+    cache = _workingset.GramCache(cols, np.ones(len(X)), Y, Y.mean(axis=0), None)
+    cache.build_whole()
+    return cache
+
+
 def test_whole_gram_certificate_is_confirmed_in_the_data_form(rng, monkeypatch):
     """A Gram-form step that claims convergence (here: an objective far too low, so a
     negative gap) is checked in the data form before the fit stops: the fit still reaches

@@ -854,6 +854,36 @@ def _gram_step(cache, c, yy, Q, pen, W, supp, alpha):
     return f + pen.value(W, alpha), XtG, lstar
 
 
+def _gram_gap_rounding(cache, c, yy, W, supp, alpha, P, gap):
+    """A first-order bound on how far the rounding of a whole Gram cache (K = X_c^T S X_c,
+    H = X_c^T S Y_c, yy summed over n rows: each entry within g = (n + d) eps of the sum
+    of its terms' magnitudes, |dK_jk| <= g ||x_j|| ||x_k||, |dH_jt| <= g ||x_j|| ||y_t||)
+    can move the duality gap that :func:`_gram_step` computes from it. With s_t =
+    sum_j |W_jt| ||x_j|| (||x_j|| = sqrt(K_jj)) and e_t = g (s_t + ||y_t||):
+
+    * the data term 1/2 sum_t c_t (w^T K w - 2 w^T h + yy) and the dual's sums of the
+      same form: within 1/2 sum_t c_t e_t (s_t + ||y_t||) each (so 3x that for P - D);
+    * X^T G = (K W - H) c: row j within ||x_j|| ||(c_t e_t)_t||, so the dual point's
+      scaling onto ||X_j^T G|| <= alpha within that / alpha relatively, which moves D by
+      that fraction of the part of the gap it scales (at most |P| + |gap|);
+    * plus the rounding of the sums themselves (16 eps of |P| and of yy's size).
+
+    Large where features differ in units by orders of magnitude at a tiny alpha (the
+    weights of the small-unit features large: s_t far above ||X w_t||), where the data
+    form must decide."""
+    eps = np.finfo(np.float64).eps
+    n = float(np.sum(cache.sw > 0))
+    g = (n + cache.pos.size) * eps
+    xn = np.sqrt(np.maximum(np.diag(cache.K), 0.0))
+    ynorm = np.sqrt(np.maximum(yy, 0.0))
+    s = xn[supp] @ np.abs(W[supp]) if supp.size else np.zeros(len(yy))
+    e = g * (s + ynorm)
+    data = 1.5 * float(np.sum(c * e * (s + ynorm)))
+    rel = float(xn.max(initial=0.0) * np.linalg.norm(c * e)) / alpha if alpha > 0 \
+        else math.inf
+    return data + rel * (abs(P) + abs(gap)) + 16.0 * eps * (abs(P) + float(np.sum(c * yy)))
+
+
 def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose, gram_ok,
            residual_ok, cache, sw, c, yy, Y, A, loss, kind, Q, fit_intercept, screen):
     """The outer loop of :func:`workingset_l21` (working sets, inner solves, the full
@@ -889,16 +919,15 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             if keep.size != d:  # the kept rows' (K has every row, in row order)
                 XtG = XtG[keep]
             converged = cert.at_dual(XtG, lstar, P)
-            # the Gram form's rounding: its objective cancels terms of the size of
-            # const = 1/2 sum_t c_t ||y_t - ybar_t||^2 (GramOracle's offset)
-            rounding = 16.0 * np.finfo(np.float64).eps * (abs(P) + 2.0 * float(np.sum(c * yy)))
+            rounding = _gram_gap_rounding(cache, c, yy, W, supp, alpha, P,
+                                          P - cert.dual) if converged else math.inf
             if converged and not cols.sparse and \
                     -rounding <= cert.gap <= tol * scale - rounding:
                 # a gap that the Gram form's rounding cannot carry past tol: believed
                 # without the data form's pass over X (dense X: K from explicitly centred
                 # columns; sparse X centres implicitly, which cancels relative to the
-                # uncentred columns, and every claim at a tol near the rounding goes on
-                # to the data form below)
+                # uncentred columns; every other claim -- ill-conditioned X at a tiny
+                # alpha, a tol near the rounding -- goes on to the data form below)
                 pass
             elif converged or epochs >= max_iter:
                 final = True

@@ -922,6 +922,41 @@ def test_gram_certificate_of_ill_conditioned_x_goes_to_the_data_form(monkeypatch
         assert passes  # the data form decided
 
 
+@pytest.mark.parametrize("offset, weights", [(1e12, True), (1e8, False)])
+def test_gram_certificate_of_offset_targets_goes_to_the_data_form(monkeypatch, offset,
+                                                                  weights):
+    """Review: targets offset by 1e8-1e12 against a spread of 1e-4 were called converged
+    in Gram form (gap 1e-15) while the intercepts, y's mean to a rounding of n eps |ybar|,
+    were 10 ulps off their optimum: a true gap 2.7e5x tol. The bound now counts the means'
+    rounding, so the data form decides (and reports the intercepts' cost)."""
+    r = np.random.default_rng(7)
+    n, d, T = 3000, 20, 3
+    X = r.standard_normal((n, d))
+    W = np.zeros((d, T))
+    W[:4] = r.standard_normal((4, T)) * 1e-3
+    Y = X @ W + 1e-4 * r.standard_normal((n, T)) + offset
+    sw = r.uniform(0.1, 2, n) if weights else None
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    a_max = np.sqrt(np.sum((Xc.T @ Yc / n) ** 2, axis=1)).max()
+    passes = []
+    orig_dp = _solver.DataOracle.dual_point
+    monkeypatch.setattr(_solver.DataOracle, "dual_point",
+                        lambda self, *a, **k: passes.append(1) or orig_dp(self, *a, **k))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max, tol=1e-10,
+                                 max_iter=5000).fit(X, Y, sample_weight=sw)
+    assert passes  # the data form decided
+    # the intercepts' own suboptimality (long double) is within the reported gap, or the
+    # fit said it did not converge
+    w = np.ones(n) if sw is None else sw
+    R = Y.astype(np.longdouble) - X.astype(np.longdouble) @ est.coef_.T.astype(np.longdouble)
+    b_opt = (w.astype(np.longdouble) @ R) / w.sum()
+    cost = float(0.5 * np.sum((est.intercept_ - b_opt) ** 2))
+    warned = any(issubclass(x.category, ConvergenceWarning) for x in caught)
+    assert warned or cost <= est.dual_gap_ + 1e-10 * est._null_scale_
+
+
 def _whole_cache(X, Y):
     cols = _workingset._Columns(X, X.mean(axis=0))
     cache = _workingset.GramCache(cols, np.ones(len(X)), Y, Y.mean(axis=0), None)
@@ -1047,6 +1082,7 @@ def _peak_fit_bytes(est, X, Y, **kw):
 
 @pytest.mark.parametrize("n, d, alpha_frac, weights", [
     (2000, 240, 0.1, False), (2000, 240, 0.01, False),  # mfeat's shape: X_c^T cached
+    (2000, 240, 0.01, True),  # the same, weighted (the column means by row blocks)
     (60000, 20, 0.01, True),  # tall, uncached, unequal weights: the Gram matrix whole
     (50000, 20, 0.01, False),  # tall, cached: the first working set is every row
     (1000, 1000, 0.01, False),  # growing residual-form working sets
@@ -1069,6 +1105,8 @@ def test_fit_memory_within_twice_x(rng, n, d, alpha_frac, weights):
     peak = _peak_fit_bytes(est, X, Y, sample_weight=sw)
     assert est.solver_ == "bcd"
     assert peak <= 2 * X.nbytes, peak / X.nbytes
+    if weights and d > 100:  # review: a row block of the means held through the solve
+        assert peak <= 1.85 * X.nbytes, peak / X.nbytes  # (1.76x; 1.96x with it held)
 
 
 
@@ -1094,6 +1132,8 @@ def test_fit_memory_with_many_tasks(rng, penalty, T, weights):
     assert est.solver_ == ("bcd" if penalty == "l21" else "closed_form")
     assert peak <= 2 * X.nbytes + 4 * 8 * n * T, (peak / X.nbytes, 8 * n * T / X.nbytes)
     if penalty == "l21":
+        # (weighted: the column means' last row block was held through the solve, +0.25x
+        # X at mfeat's shape -- review; see test_fit_memory_within_twice_x)
         # every outer step in Gram form (no predictions, no loss gradient): the encoded
         # targets and the loss weights beside X's centred transposed copy (X of 8 MB or
         # less). Before: the first and the last step in the data form, and with weights

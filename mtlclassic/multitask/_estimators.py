@@ -794,8 +794,9 @@ class _BaseMultiTask(BaseEstimator):
                     # a block of rows at a time (no (n, d) temporary: the weighted copy of
                     # a tall X was the fit's peak, 2.8x X), each block's running sum
                     # carried into its first row: the row-order sums, so the bits, of
-                    # (X * sw[:, None]).sum(axis=0) (review: 2e-8 apart otherwise), for
-                    # float32 X (converted a block at a time) as for float64
+                    # (X * sw[:, None]).sum(axis=0) for C-ordered X (review: 2e-8 apart
+                    # otherwise; a Fortran-ordered X's full sum is pairwise, 1e-12 apart),
+                    # for float32 X (converted a block at a time) as for float64
                     acc = np.zeros(Xd.shape[1])
                     step = _solver._row_step64(Xd)
                     for i in range(0, Xd.shape[0], step):
@@ -803,6 +804,7 @@ class _BaseMultiTask(BaseEstimator):
                                         dtype=np.float64)
                         B[0] += acc
                         acc = B.sum(axis=0)
+                    B = None  # (not held through the solve: review, +0.25x X at the peak)
                     x_mean = acc / sw.sum()
         # the loss pass on one thread below 2^16 entries: the solver evaluates it on
         # (n, T) arrays a few times per 5 epochs, where starting threads costs more than

@@ -866,6 +866,13 @@ def _gram_gap_rounding(cache, c, yy, W, supp, alpha, P, gap):
     * X^T G = (K W - H) c: row j within ||x_j|| ||(c_t e_t)_t||, so the dual point's
       scaling onto ||X_j^T G|| <= alpha within that / alpha relatively, which moves D by
       that fraction of the part of the gap it scales (at most |P| + |gap|);
+    * the means: the Gram form takes b = y_mean as the intercepts' optimum, exact for
+      exactly centred data, but x_mean and y_mean are sums over n rows, within g of the
+      sums of magnitudes (|dx_j| <= g sqrt(xbar_j^2 + K_jj / N), |dy_t| likewise, N the
+      weights' sum), so the intercepts are off their optimum by up to db_t = dy_t + sum_j
+      |W_jt| |dx_j|, which costs 1/2 sum_t c_t N db_t^2 (counted 4x). Large where the
+      targets or the features sit far from 0 against their spread (review: targets offset
+      by 1e12 called converged, the intercepts 10 ulps off, 2.7e5x tol);
     * plus the rounding of the sums themselves (16 eps of |P| and of yy's size).
 
     Large where features differ in units by orders of magnitude at a tiny alpha (the
@@ -873,15 +880,23 @@ def _gram_gap_rounding(cache, c, yy, W, supp, alpha, P, gap):
     form must decide."""
     eps = np.finfo(np.float64).eps
     n = float(np.sum(cache.sw > 0))
+    N = float(np.sum(cache.sw))
     g = (n + cache.pos.size) * eps
-    xn = np.sqrt(np.maximum(np.diag(cache.K), 0.0))
+    diag = np.maximum(np.diag(cache.K), 0.0)
+    xn = np.sqrt(diag)
     ynorm = np.sqrt(np.maximum(yy, 0.0))
     s = xn[supp] @ np.abs(W[supp]) if supp.size else np.zeros(len(yy))
     e = g * (s + ynorm)
     data = 1.5 * float(np.sum(c * e * (s + ynorm)))
     rel = float(xn.max(initial=0.0) * np.linalg.norm(c * e)) / alpha if alpha > 0 \
         else math.inf
-    return data + rel * (abs(P) + abs(gap)) + 16.0 * eps * (abs(P) + float(np.sum(c * yy)))
+    dx = g * np.sqrt(np.asarray(cache.cols.mean, dtype=np.float64) ** 2 + diag / N)
+    db = g * np.sqrt(np.asarray(cache.y_mean, dtype=np.float64) ** 2 + ynorm ** 2 / N)
+    if supp.size:
+        db = db + dx[supp] @ np.abs(W[supp])
+    means = 2.0 * N * float(np.sum(c * db * db))
+    return data + rel * (abs(P) + abs(gap)) + means + \
+        16.0 * eps * (abs(P) + float(np.sum(c * yy)))
 
 
 def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbose, gram_ok,

@@ -854,6 +854,13 @@ def _gram_step(cache, c, yy, Q, pen, W, supp, alpha):
     return f + pen.value(W, alpha), XtG, lstar
 
 
+def _gram_form_pays(new_cost, p, n, T):
+    """The cost model between the inner forms: a sub-problem of p rows in Gram form costs
+    the cache's new columns (``new_cost`` flops) plus EPOCHS epochs of p^2 T, in the
+    residual form EPOCHS epochs of 2 n p T."""
+    return new_cost + EPOCHS * p * p * T <= 2 * EPOCHS * n * p * T
+
+
 def _gram_gap_rounding(cache, c, yy, W, supp, alpha, P, gap):
     """A first-order bound on how far the rounding of a whole Gram cache (K = X_c^T S X_c,
     H = X_c^T S Y_c, yy summed over n rows: each entry within g = (n + d) eps of the sum
@@ -919,8 +926,7 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         # (tall X: d <= 4 P0 rows; 100,000 x 20, T = 10: the peak 2.4x -> 1.6x X)
         p0 = min(d, max(P0, 2 * int(np.count_nonzero(np.any(W != 0, axis=1)))))
         if p0 >= GRAM_WHOLE_FRACTION * d and (
-                not residual_ok or n * p0 * p0 + EPOCHS * p0 * p0 * T
-                <= 2 * EPOCHS * n * p0 * T):
+                not residual_ok or _gram_form_pays(n * p0 * p0, p0, n, T)):
             cache.build_whole()
     while True:
         supp = np.flatnonzero(np.any(W != 0, axis=1))
@@ -936,15 +942,14 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
             converged = cert.at_dual(XtG, lstar, P)
             rounding = _gram_gap_rounding(cache, c, yy, W, supp, alpha, P,
                                           P - cert.dual) if converged else math.inf
-            if converged and not cols.sparse and \
-                    -rounding <= cert.gap <= tol * scale - rounding:
-                # a gap that the Gram form's rounding cannot carry past tol: believed
-                # without the data form's pass over X (dense X: K from explicitly centred
-                # columns; sparse X centres implicitly, which cancels relative to the
-                # uncentred columns; every other claim -- ill-conditioned X at a tiny
-                # alpha, a tol near the rounding -- goes on to the data form below)
-                pass
-            elif converged or epochs >= max_iter:
+            # a gap that the Gram form's rounding cannot carry past tol is believed
+            # without the data form's pass over X (dense X: K from explicitly centred
+            # columns; sparse X centres implicitly, which cancels relative to the
+            # uncentred columns; every other claim -- ill-conditioned X at a tiny alpha, a
+            # tol near the rounding -- goes on to the data form below)
+            believed = converged and not cols.sparse and \
+                -rounding <= cert.gap <= tol * scale - rounding
+            if not believed and (converged or epochs >= max_iter):
                 final = True
                 continue
             # the radius from this gap plus the Gram form's rounding (relative to ||Y||^2)
@@ -1038,8 +1043,8 @@ def _outer(cols, oracle, cert, pen, W, b, alpha, l2, tol, scale, max_iter, verbo
         ws, prev_gap = new_ws, gap
         inner_tol = (COMPLETE_RATIO * tol * scale if complete else INNER_RATIO * max(gap, tol * scale)) / scale
         p = ws.size
-        use_gram = gram_ok and (not residual_ok or cache.new_cost(ws) + EPOCHS * p * p * T
-                                <= 2 * EPOCHS * n * p * T)
+        use_gram = gram_ok and (not residual_ok
+                                or _gram_form_pays(cache.new_cost(ws), p, n, T))
         # the sub-problem's products are small (p rows; the kernels are serial): one BLAS
         # thread, as extra threads only add their synchronisation (measured: 2 threads
         # made the n < d fits 2x slower on a 2-core machine); the full problem's X^T G

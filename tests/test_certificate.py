@@ -521,6 +521,9 @@ def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
         # the preconditioner from the start, as when this path was found (starting on the
         # scalar one, this fit certifies with its columns retired: the path is not reached)
         monkeypatch.setattr(_solver, "_eigenpairs_after", lambda X, k, T: 0)
+        # and on the centred copy of X, as then: centred implicitly (CenteredDense, other
+        # rounding) this fit certifies with its columns retired, the path not reached
+        monkeypatch.setattr(_solver, "implicit_centring_ok", lambda X, mean: False)
     results = _columns_results(monkeypatch)
     a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
     assert not warned and a.dual_gap_ <= kw["tol"] * a._null_scale_ + 1e-13
@@ -1201,3 +1204,80 @@ def test_in_place_helpers_take_cupy_like_flags(rng):
     lin, prev = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
     out = _solver._extrapolated(lin.view(_CupyLike), prev.view(_CupyLike), 0.5)
     np.testing.assert_array_equal(np.asarray(out), lin + 0.5 * (lin - prev))
+
+
+@pytest.mark.parametrize("case", ["logistic", "softmax", "mixed", "squared"])
+def test_dual_point_in_the_gradients_place_is_the_same_point(rng, case):
+    """DataOracle.dual_point(..., overwrite=True) (the solvers' duality gap when they are
+    done with the loss gradient: FISTA, the L-BFGS certificates) makes the same dual
+    point as without overwrite, in the gradient's place: the same X^T G and conjugate
+    values. (A first version scaled a softmax task's columns too, before its dual point
+    was made from them: a gap of -1e-8 at an objective of 0.5, a false dual.)"""
+    from mtlclassic.multitask import _losses
+
+    n, d = 300, 8
+    X = rng.standard_normal((n, d))
+    group, kind = None, "logistic"
+    if case == "softmax":
+        group = np.array([3, 0, 0, 1], dtype=np.int32)
+    elif case == "mixed":
+        group = np.array([1, -1, 1], dtype=np.int32)
+    T = 3 if case == "mixed" else 4
+    if case == "squared":
+        kind, T = "squared", 3
+    Y = rng.standard_normal((n, T)) if kind == "squared" else \
+        np.where(rng.random((n, T)) < 0.4, 1.0, -1.0)
+    if case == "softmax":  # one true class per row among the first three columns
+        Y[:, :3] = -1.0
+        Y[np.arange(n), rng.integers(0, 3, n)] = 1.0
+    if case == "mixed":
+        Y[:, 1] = rng.standard_normal(n)
+    A = rng.uniform(0.5, 1.5, (n, T)) / n
+    A[rng.random((n, T)) < 0.1] = 0.0  # missing labels
+    loss = _losses.native_loss(kind, group=group)
+    oracle = _solver.DataOracle(X - X.mean(axis=0), Y, A, loss, np.zeros((T, T)), True,
+                                kind, group=group)
+    W, b = rng.standard_normal((d, T)) * 0.3, rng.standard_normal(T) * 0.1
+    lin = oracle.linear(W, b)
+    _, aux = oracle.value(W, b, lin)
+    ref_XtG, ref_lstar = oracle.dual_point(W, b, lin, (aux[0].copy(),) + aux[1:])
+    XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True)
+    np.testing.assert_allclose(XtG, ref_XtG, rtol=1e-13, atol=1e-15)
+    for s in (1.0, 0.7, 0.2):
+        assert lstar(s) == pytest.approx(ref_lstar(s), rel=1e-13, abs=1e-15)
+
+
+@pytest.mark.parametrize("x_kind", ["dense", "float32", "sparse", "centred", "centred sparse"])
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_certificate_by_row_blocks_equals_the_whole_arrays(rng, x_kind, missing,
+                                                           fit_intercept):
+    """DataOracle.certificate_blocks (the closed form's certificate with no (n, T) array)
+    gives value's loss and dual_point's X^T G and conjugate at any (W, b) -- also off the
+    intercepts' optimum, where the dual point's correction A c is not 0 -- for every X
+    the solvers take, with missing labels (NaN targets, zero weights) and weights."""
+    import scipy.sparse as sp
+    from mtlclassic.multitask import _losses
+
+    n, d, T = 700, 9, 4
+    X = rng.standard_normal((n, d)) + 1.0
+    S = sp.random(n, d, density=0.4, format="csr", random_state=1)
+    Xo = {"dense": X, "float32": X.astype(np.float32), "sparse": S,
+          "centred": _solver.CenteredDense(X, X.mean(axis=0)),
+          "centred sparse": _solver.CenteredSparse(S, np.full(d, 0.1))}[x_kind]
+    Y = rng.standard_normal((n, T))
+    A = rng.uniform(0.5, 1.5, (n, T)) / n
+    if missing:
+        gone = rng.random((n, T)) < 0.2
+        A[gone], Y[gone] = 0.0, np.nan
+    oracle = _solver.DataOracle(Xo, Y, A, _losses.native_loss("squared"), 0.1 * np.eye(T),
+                                fit_intercept, "squared")
+    W, b = rng.standard_normal((d, T)), rng.standard_normal(T)
+    f, XtG, lstar = oracle.certificate_blocks(W, b)
+    lin = oracle.linear(W, b)
+    f_ref, aux = oracle.value(W, b, lin)
+    XtG_ref, lstar_ref = oracle.dual_point(W, b, lin, aux)
+    assert f == pytest.approx(f_ref, rel=1e-13)
+    np.testing.assert_allclose(XtG, XtG_ref, rtol=0, atol=1e-13 * np.abs(XtG_ref).max())
+    for s in (1.0, 0.6):
+        assert lstar(s) == pytest.approx(lstar_ref(s), rel=1e-13, abs=1e-15)

@@ -401,10 +401,20 @@ class CenteredSparse:
 
 
 class CenteredDense:
-    """X - 1 m^T in float64 for a dense float32 NumPy X, never formed whole: ``C @ W``
-    and ``C.T @ G`` (1-D or 2-D right-hand sides) run over blocks of X's rows, each
-    converted to float64 and centred -- the values of the centred float64 copy the
-    solvers used to make (twice the float32 X's size, beside it) without that copy.
+    """X - 1 m^T in float64 for a dense NumPy X, never formed whole.
+
+    float64 X: ``C @ W = X W - 1 (m^T W)`` and ``C.T @ G = X^T G - m (1^T G)``, products
+    with X itself and a rank-one correction (as :class:`CenteredSparse`); the linear map
+    folds it into the intercepts (:meth:`affine`). The centred copy the solvers made was
+    one more X beside the caller's (a logistic fit on 20,000 x 20, T = 10: 2 of its 11.6
+    (n, T) arrays). The correction loses the digits of the offset, |m_j| against the
+    centred column's spread (the copy loses none): :func:`implicit_centring_ok` keeps the
+    copy where that ratio is large.
+
+    float32 X: ``C @ W`` and ``C.T @ G`` (1-D or 2-D right-hand sides) run over blocks of
+    X's rows, each converted to float64 and centred -- the values of the centred float64
+    copy the solvers used to make (twice the float32 X's size, beside it) without that
+    copy.
     Blocks of ~2 MB in float64, cache-sized, converted and centred in one native pass
     (:func:`kernels.centred_rows`, 3 ms for 4,200 x 1,764 where NumPy's cast and
     subtraction took 5.8), into one reused buffer; X_c^T G summed as G^T X_c: each product
@@ -464,9 +474,31 @@ class CenteredDense:
             yield i, B
         self._buf = buf.base if buf.base is not None else buf  # given back
 
+    def affine(self, W, b):
+        """X_c W + b (n, T): float64 X as X W + (b - m^T W), one pass over the product."""
+        if self.transposed or self.X.dtype != np.float64:
+            Z = self @ W
+            Z += b
+            return Z
+        Z = _row_sparse_product(self.X, W)
+        Z += b - self.mean @ W
+        return Z
+
     def __matmul__(self, B):
         B = np.asarray(B)
         n, d = self.X.shape
+        if self.X.dtype == np.float64:  # products with X and the rank-one correction
+            if self.transposed:  # X^T B - m (1^T B)
+                out = xt_dot(self.X, B) if B.ndim == 2 else self.X.T @ B
+                if not (out.dtype == np.float64 and out.flags.writeable):
+                    out = np.array(out, dtype=np.float64)
+                out -= np.multiply.outer(self.mean, B.sum(axis=0))
+                return out
+            out = _row_sparse_product(self.X, B) if B.ndim == 2 else self.X @ B
+            out = out if out.flags.writeable and out.dtype == np.float64 \
+                else np.array(out, dtype=np.float64)
+            out -= self.mean @ B
+            return out
         if self.transposed:  # X_c^T B, summed as its transpose B^T X_c (one pass each)
             out = np.zeros(B.shape[1:] + (d,))
             with _block_threads(B, n, self._step):
@@ -508,6 +540,22 @@ class CenteredDense:
         for i, Xb in self.blocks():
             out += np.einsum("ij,ij,i->j", Xb, Xb, w[i:i + Xb.shape[0]])
         return out
+
+
+def implicit_centring_ok(X, mean, ratio=8.0, block_bytes=1 << 22):
+    """Whether :class:`CenteredDense` may centre the float64 NumPy X implicitly: every
+    |m_j| at most ``ratio`` times the root mean square of the centred column j (one
+    pass over X by blocks of rows). Its products then lose at most log10(1 + ratio)
+    digits to the offset's cancellation; a larger offset (a feature in units of 1e8 about
+    its mean) keeps the explicit copy."""
+    n, d = X.shape
+    step = max(1, block_bytes // (8 * max(d, 1)))
+    sq = np.zeros(d)
+    for i in range(0, n, step):
+        R = X[i:i + step] - mean
+        sq += np.einsum("ij,ij->j", R, R)
+    rms = np.sqrt(sq / max(n, 1))
+    return bool(np.all(np.abs(mean) <= ratio * rms))
 
 
 def weighted_column_sums(X, w):
@@ -743,6 +791,8 @@ class DataOracle:
             self.sq = xp.asarray(sq) if self.kind == "mixed" else None
 
     def linear(self, W, b):
+        if isinstance(self.X, CenteredDense):  # (the correction folded into b)
+            return self.X.affine(W, b)
         Z = _row_sparse_product(self.X, W)
         if _writable(Z, b):
             Z += b  # in place: no second (n, T) array
@@ -778,14 +828,21 @@ class DataOracle:
         if self.kind == "squared" and isinstance(self.Y, np.ndarray) \
                 and isinstance(self.A, np.ndarray):
             return self._null_squared_blocks()
-        A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
-        if self.kind == "squared":
-            return self._null_squared(A, Y, xp)
-        out = 0.0
-        if self.kind == "mixed":
-            out = self._null_squared(xp.where(self.sq, A, 0.0), Y, xp)
-        # logistic columns as below, a softmax task per group
-        out += self._null_logistic(xp.where(self.single, A, 0.0), Y, xp)
+        if self.kind == "logistic" and isinstance(self.Y, np.ndarray) \
+                and isinstance(self.A, np.ndarray):
+            # the element-wise columns' counts by row blocks: no (n, T) temporaries (three
+            # were the peak of a logistic fit on tall X with many tasks)
+            out = self._null_logistic_blocks()
+            A, Y = self.A, self.Y
+        else:
+            A, Y = self.A, xp.where(self.labelled, self.Y, 0.0)
+            if self.kind == "squared":
+                return self._null_squared(A, Y, xp)
+            out = 0.0
+            if self.kind == "mixed":
+                out = self._null_squared(xp.where(self.sq, A, 0.0), Y, xp)
+            # logistic columns as below, a softmax task per group
+            out += self._null_logistic(xp.where(self.single, A, 0.0), Y, xp)
         if self.softmax:
             for j, K in self.softmax:
                 a = A[:, j]
@@ -833,6 +890,25 @@ class DataOracle:
             Y = Y - _sum_cols(A * Y) / xp.where(_sum_cols(A) > 0, _sum_cols(A), 1.0)
         return 0.5 * _sum(A * Y * Y)
 
+    def _null_logistic_blocks(self, block=1 << 17):
+        """:meth:`_null_logistic` of the element-wise logistic columns (``single``), the
+        label weights summed by blocks of rows (NumPy Y and A; A is 0 where unlabelled)."""
+        Y, A = self.Y, self.A
+        T = Y.shape[1]
+        single = np.asarray(self.single, dtype=bool)
+        if not self.fit_intercept:
+            return math.log(2.0) * float(np.sum(A[:, single])) if single.any() else 0.0
+        P, N = np.zeros(T), np.zeros(T)
+        step = max(1, block // max(T, 1))
+        for i in range(0, Y.shape[0], step):
+            Yb, Ab = Y[i:i + step], A[i:i + step]
+            P += np.where(Yb > 0, Ab, 0.0).sum(axis=0)
+            N += np.where(Yb < 0, Ab, 0.0).sum(axis=0)
+        P, N = P[single], N[single]
+        tot = P + N
+        tot = np.where(tot > 0, tot, 1.0)
+        return -_sum(_entropy_terms(P / tot, np) * tot)
+
     def _null_logistic(self, A, Y, xp):
         if not self.fit_intercept:
             return math.log(2.0) * _sum(A)
@@ -842,6 +918,61 @@ class DataOracle:
         tot = xp.where(tot > 0, tot, 1.0)
         return -_sum(_entropy_terms(P / tot, xp) * tot)
 
+    def certificate_blocks(self, W, b):
+        """Squared loss on NumPy or SciPy-sparse X: (f, X^T G, L*(s G) as a function of
+        s) of :meth:`value` and :meth:`dual_point` at (W, b), summed by blocks of rows of
+        X -- no (n, T) array (the closed form's certificate on tall X with many tasks held
+        the predictions and the loss gradient: 2x X at T = d / 2). With R = Z - Y and
+        G = A R on the labelled entries, the dual point G - A c (c = 1^T G / 1^T A per
+        column, the intercepts' feasibility) has X^T (G - A c) = X^T G - (X^T A) c,
+        sum (G - A c)^2 / A = sum G^2 / A - 2 c 1^T G + c^2 1^T A and sum (G - A c) y =
+        sum G y - c 1^T (A y). None where not applicable (another loss or array type)."""
+        blocks = _row_blocks_of(self.X, width=W.shape[1]) \
+            if self.kind == "squared" and isinstance(self.Y, np.ndarray) \
+            and isinstance(self.A, np.ndarray) and isinstance(W, np.ndarray) else None
+        if blocks is None:
+            return None
+        d, T = W.shape
+        f = 0.0
+        XtG, XtA = np.zeros((d, T)), np.zeros((d, T))
+        sG, sGG, sGY, sA, sAY = (np.zeros(T) for _ in range(5))
+        Wf = np.asarray(W, dtype=np.float64)
+        centre = None
+        for i, Xb, mean in blocks():
+            Z = Xb @ Wf
+            Z = Z if Z.dtype == np.float64 and Z.flags.writeable else np.array(Z, np.float64)
+            Z += b if mean is None else b - mean @ Wf
+            rows = slice(i, i + Z.shape[0])
+            Ab, Yb = self.A[rows], self.Y[rows]
+            if not self.all_labelled:
+                Yb = np.where(self.labelled[rows], Yb, 0.0)
+            Z -= Yb  # R
+            G = Ab * Z
+            f += 0.5 * float(np.sum(G * Z))
+            XtG += np.asarray(Xb.T @ G) if scipy.sparse.issparse(Xb) else (G.T @ Xb).T
+            sG += G.sum(axis=0)
+            sGY += (G * Yb).sum(axis=0)
+            G *= G
+            G /= self.A_safe[rows]
+            sGG += G.sum(axis=0)
+            if self.fit_intercept:
+                XtA += np.asarray(Xb.T @ Ab) if scipy.sparse.issparse(Xb) else (Ab.T @ Xb).T
+                sA += Ab.sum(axis=0)
+                sAY += (Ab * Yb).sum(axis=0)
+            centre = mean
+        if centre is not None:  # (X - 1 m^T)^T B = X^T B - m 1^T B
+            XtG -= np.multiply.outer(centre, sG)
+            XtA -= np.multiply.outer(centre, sA)
+        q, lin_term = 0.5 * sGG, sGY
+        if self.fit_intercept:
+            c = sG / np.where(sA > 0, sA, 1.0)
+            XtG -= XtA * c
+            q = 0.5 * (sGG - 2.0 * c * sG + c * c * sA)
+            lin_term = sGY - c * sAY
+        q, lin_term = float(np.sum(q)), float(np.sum(lin_term))
+        f += 0.5 * float(np.sum((Wf @ self.Q) * Wf))
+        return f, XtG, lambda s: s * s * q + s * lin_term
+
     def dual_point(self, W, b, lin, aux, overwrite=False):
         """(X^T G, L*(s G) as a function of s) for the dual point G: the loss gradient
         dL/dZ at (W, b), made feasible for the free intercepts (columns summing to 0): for
@@ -849,7 +980,8 @@ class DataOracle:
         (whose conjugate lives on a box) by shrinking the larger of the column's positive
         and negative parts, for a softmax task as in :meth:`_softmax_dual`. L* is the sum
         of the columns' (tasks') conjugates. ``overwrite``: the caller is done with
-        ``aux``; squared loss's feasible G may then be made in its G's place."""
+        ``aux``; the feasible G of squared or logistic loss (and, logistic, the
+        probabilities the conjugate takes) may then be made in its G's place."""
         G = aux[0]
         xp = get_namespace(G)
         if self.fit_intercept:
@@ -870,9 +1002,18 @@ class DataOracle:
                     sn = -xp.minimum(G, 0.0).sum(axis=0)
                 ap = xp.where(sp > sn, sn / xp.where(sp > 0, sp, 1.0), 1.0)
                 an = xp.where(sn > sp, sp / xp.where(sn > 0, sn, 1.0), 1.0)
-                # each entry scaled by its sign's factor: one (n, T) array
-                Gl = xp.where(G > 0, ap, an)
-                Gl *= G
+                if overwrite and self.kind == "logistic" and not self.softmax \
+                        and xp is np and G.flags.writeable:
+                    # in G's place, by blocks of rows: no (n, T) array (a softmax task's
+                    # dual point is made from the unscaled G below)
+                    step = max(1, (1 << 16) // max(G.shape[1], 1))
+                    for i in range(0, G.shape[0], step):
+                        Gb = G[i:i + step]
+                        Gb *= np.where(Gb > 0, ap, an)
+                    Gl = G
+                else:  # each entry scaled by its sign's factor: one (n, T) array
+                    Gl = xp.where(G > 0, ap, an)
+                    Gl *= G
             G = Gs if self.kind == "squared" else (
                 Gl if self.kind == "logistic" else xp.where(self.sq, Gs, Gl))
         if self.kind == "squared":
@@ -911,7 +1052,8 @@ class DataOracle:
         if xp is np:  # the same values in one (n, T) array (tall X with many tasks: these
             # arrays, not X, set the fit's peak memory): in G's place when G is this
             # call's own (the feasible point made above, done with once X^T G is taken)
-            mine = G is Gf and G is not aux[0] and self.kind == "logistic"
+            mine = G is Gf and (G is not aux[0] or (overwrite and not self.softmax)) \
+                and self.kind == "logistic" and G.flags.writeable
             p = np.multiply(Gf, self.Y, out=G if mine else None)
             del G
             np.negative(p, out=p)
@@ -982,30 +1124,35 @@ class DataOracle:
         if self.kind == "squared":
             return self.A
         xp = get_namespace(lin)
-        # p = 1 / (1 + exp(-z)) in one array, then A p (1 - p) in a second (the same
-        # operations as the expression, so the same bits; five (n, T) temporaries before)
+        if not self.softmax:
+            # p (1 - p) = 1 / (2 + 2 cosh z), in one (n, T) array (p and 1 - p took two:
+            # the peak of a logistic fit on tall X with many tasks, where these arrays, not
+            # X, set the memory)
+            Wt = xp.clip(lin, -500.0, 500.0)
+            xp.cosh(Wt, out=Wt)
+            Wt *= 2.0
+            Wt += 2.0
+            xp.divide(1.0, Wt, out=Wt)
+            if _writable(Wt, self.A):
+                Wt *= self.A
+            else:
+                Wt = self.A * Wt
+            return Wt if self.kind == "logistic" else xp.where(self.sq, self.A, Wt)
+        # p = 1 / (1 + exp(-z)) in one array
         p = xp.clip(lin, -500.0, 500.0)
         xp.negative(p, out=p)
         xp.exp(p, out=p)
         p += 1.0
         xp.divide(1.0, p, out=p)
-        if not self.softmax:
-            Wt = xp.subtract(1.0, p)
-            Wt *= p
-            if _writable(Wt, self.A):
-                Wt *= self.A
-            else:
-                Wt = self.A * Wt
-        else:
-            # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
-            # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
-            factor = xp.ones(lin.shape[1], dtype=lin.dtype)
-            for j, K in self.softmax:
-                z = lin[:, j:j + K]
-                e = xp.exp(z - z.max(axis=1, keepdims=True))
-                p[:, j:j + K] = e / e.sum(axis=1, keepdims=True)
-                factor[j:j + K] = 2.0
-            Wt = self.A * (p * (1.0 - p)) * factor
+        # a softmax task's Hessian a (diag(p) - p p^T) x x^T is below the block-diagonal
+        # 2 a diag(p (1 - p)) x x^T (diagonally dominant difference), p its softmax
+        factor = xp.ones(lin.shape[1], dtype=lin.dtype)
+        for j, K in self.softmax:
+            z = lin[:, j:j + K]
+            e = xp.exp(z - z.max(axis=1, keepdims=True))
+            p[:, j:j + K] = e / e.sum(axis=1, keepdims=True)
+            factor[j:j + K] = 2.0
+        Wt = self.A * (p * (1.0 - p)) * factor
         return Wt if self.kind == "logistic" else xp.where(self.sq, self.A, Wt)
 
     def local_lipschitz(self, lin, n_power=None):
@@ -1033,9 +1180,14 @@ class DataOracle:
             n_power = 40 if n_power is None else n_power
         n_power = 10 if n_power is None else n_power
         lam = xp.zeros(Wt.shape[1], dtype=xp.float64)
+        blocks = _row_blocks_of(self.X, width=Wt.shape[1]) if xp is np else None
         for _ in range(n_power):
             nv = _scaled_norm(V, xp, axis=0).astype(V.dtype)
             V = V / xp.where(nv > 0, nv, 1.0)
+            if blocks is not None:  # by blocks of rows: no (n, T) array beside Wt
+                V = self._power_round_blocks(blocks, V, Wt)
+                lam = _scaled_norm(V, xp, axis=0)
+                continue
             U = self.X @ V[:-1]
             if not _writable(U, Wt):
                 U = U + 0.0
@@ -1044,12 +1196,36 @@ class DataOracle:
             U *= Wt  # Wt (X v + v0), in one (n, T) array
             top = U.sum(axis=0, keepdims=True) if self.fit_intercept else 0.0 * V[-1:]
             V = xp.concatenate([xt_dot(self.X, U), top], axis=0)
+            U = None  # freed before the next round's (two alive at once before)
             lam = _scaled_norm(V, xp, axis=0)
         self._power_V = V
         L = float(lam.max()) * 1.05 + _qmax(self.Q) if lam.size else _qmax(self.Q)
         if self.kind == "squared":
             self._lip_sq = L
         return L
+
+    def _power_round_blocks(self, blocks, V, Wt):
+        """One power round [X 1]^T diag(Wt) [X 1] V of :meth:`local_lipschitz`, over
+        ``blocks`` of X's rows (:func:`_row_blocks_of`): (n, T) products never formed."""
+        d, T = self.X.shape[1], V.shape[1]
+        out, top = np.zeros((d, T)), np.zeros(T)
+        Vx = V[:-1]
+        for i, Xb, mean in blocks():
+            U = Xb @ Vx
+            U = U if U.dtype == np.float64 and U.flags.writeable else np.array(U, np.float64)
+            shift = V[-1] - mean @ Vx if mean is not None else V[-1]
+            if self.fit_intercept:
+                U += shift
+            elif mean is not None:
+                U -= mean @ Vx
+            U *= Wt[i:i + U.shape[0]]
+            out += np.asarray(Xb.T @ U) if scipy.sparse.issparse(Xb) else (U.T @ Xb).T
+            s = U.sum(axis=0)
+            if mean is not None:
+                out -= np.multiply.outer(mean, s)
+            top += s
+        return np.concatenate([out, top[None] if self.fit_intercept else 0.0 * V[-1:]],
+                              axis=0)
 
     def exact_lipschitz(self, lin=None):
         """The Lipschitz bound of lipschitz_estimate computed exactly (dense; debug use);
@@ -1064,6 +1240,36 @@ class DataOracle:
             Wt = to_numpy(self._curvature_weights(lin)).astype(np.float64)
         top = max(float(np.linalg.eigvalsh((X.T * w) @ X).max()) for w in Wt.T)
         return top + _qmax(self.Q)
+
+
+def _row_blocks_of(X, block_bytes=1 << 22, width=1, out_bytes=1 << 18):
+    """A generator function over blocks of X's rows, (first row, block, mean): the
+    block of X as stored (a view; CSR rows of sparse X) and the mean X is centred by
+    (None: not centred), for NumPy, SciPy-sparse, :class:`CenteredDense` and
+    :class:`CenteredSparse` X; None for other X (the caller takes X whole). float32
+    CenteredDense blocks come converted and centred (mean None). Blocks of at most
+    ``block_bytes`` of X and rows of ``out_bytes`` of a product of ``width`` columns."""
+    if isinstance(X, CenteredDense):
+        if X.transposed:
+            return None
+        if X.X.dtype != np.float64:
+            return lambda: ((i, B, None) for i, B in X.blocks())
+        inner, mean = X.X, X.mean
+    elif isinstance(X, CenteredSparse):
+        if X.transposed:
+            return None
+        inner, mean = X.X, X.mean
+    elif isinstance(X, np.ndarray) or scipy.sparse.issparse(X):
+        inner, mean = X, None
+    else:
+        return None
+    if scipy.sparse.issparse(inner):
+        inner = inner.tocsr()
+        per_row = 12.0 * max(inner.nnz, 1) / max(inner.shape[0], 1)
+    else:
+        per_row = 8.0 * max(inner.shape[1], 1)
+    step = max(1, int(min(block_bytes // per_row, out_bytes // (8 * max(width, 1)))))
+    return lambda: ((i, inner[i:i + step], mean) for i in range(0, inner.shape[0], step))
 
 
 def _row_sparse_product(M, W):
@@ -1395,13 +1601,15 @@ def smooth_task_gram(oracle, penalty, alpha, Q, W0, tol, max_iter):
     return lbfgs(oracle, penalty, alpha, Q, W0, np.zeros(W0.shape[1]), False, max_iter, tol)
 
 
-def duality_gap(oracle, penalty, alpha, Q, W, b, lin, aux, P):
+def duality_gap(oracle, penalty, alpha, Q, W, b, lin, aux, P, overwrite=False):
     """Duality gap P(W, b) - D(G) >= P(W, b) - P* (Fenchel: D(G) = -L*(G) - h*(-X^T G),
     h the whole penalty, G feasible for the free intercepts) at the oracle's dual point,
     also shrunk by the penalty's ``dual_scale`` onto h*'s domain; the better of the two.
     Returns (gap, D); gap is ``inf`` when no feasible dual point is available (a smooth
-    penalty with a singular Q, or an unpenalised problem)."""
-    XtG, lstar = oracle.dual_point(W, b, lin, aux)
+    penalty with a singular Q, or an unpenalised problem). ``overwrite``: the caller is
+    done with ``aux`` (see :meth:`DataOracle.dual_point`; other oracles ignore it)."""
+    XtG, lstar = oracle.dual_point(W, b, lin, aux, overwrite=True) \
+        if overwrite and isinstance(oracle, DataOracle) else oracle.dual_point(W, b, lin, aux)
     return gap_at_dual(penalty, alpha, Q, XtG, lstar, P)
 
 
@@ -1439,8 +1647,9 @@ class _Certifier:
         self.eps = float(np.finfo(dtype).eps)
         self.gap, self.dual = math.inf, -math.inf
 
-    def __call__(self, W, b, lin, aux, P):
-        gap, D = duality_gap(self.oracle, self.penalty, self.alpha, self.Q, W, b, lin, aux, P)
+    def __call__(self, W, b, lin, aux, P, overwrite=False):
+        gap, D = duality_gap(self.oracle, self.penalty, self.alpha, self.Q, W, b, lin, aux, P,
+                             overwrite=overwrite)
         return self._judge(gap, D, P)
 
     def at_dual(self, XtG, lstar, P):
@@ -1507,6 +1716,9 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     F = f + penalty.value(W, alpha)
     kkt_scale = None  # the gradient norm at zero: the fallback rule's unit, when needed
     cert = _Certifier(oracle, penalty, alpha, Q, tol, W.dtype)
+    # the duality gap may take W's loss gradient for its dual point (DataOracle: no (n, T)
+    # array of its own; the speculating oracles keep theirs)
+    spend = isinstance(oracle, DataOracle) and not speculate
     eps = cert.eps
     # a smooth part without curvature (every feature constant: the centred K is 0, and Q
     # 0) has a constant gradient: any step passes the sufficient-decrease test; 1 is taken
@@ -1532,6 +1744,8 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
         while True:
+            # (a rejected candidate's map and loss gradient freed before the next one's)
+            linn = auxn = ahead = None
             step = 1.0 / Lip
             Wn, gn = penalty.prox_value(Yw - step * gW, step * alpha, alpha, n_jobs=n_jobs)
             bn = Yb - step * gb
@@ -1558,7 +1772,10 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         Fn = fn + gn
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0
+            if aux is None:  # spent by the duality gap: W's loss gradient again
+                aux = oracle.value(W, b, lin)[1]
             Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
+            lin_prev = None  # (no extrapolation from it: not kept through the next step)
             continue
         if CHECK_STEPS:
             # squared loss: L of the whole problem; logistic: the local one where the
@@ -1570,11 +1787,16 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         # (a plain proximal-gradient step from W, taken right after a restart, is accepted:
         # with the backtracking bound it cannot raise F beyond floating-point rounding)
         rel = abs(F - Fn) / max(abs(Fn), 1e-12)
+        # the extrapolated point is spent (it was W's map and loss gradient where Yw was W:
+        # held, they kept a fourth (n, T) array alive through the duality gap's)
+        linY = auxY = None
         W_prev, b_prev, lin_prev = W, b, lin
         W, b, lin, f, aux, F = Wn, bn, linn, fn, auxn, Fn
         trace.append(F)
         if certified is not False and (it == 1 or it % check_every == 0):
-            ok = cert(W, b, lin, aux, F)
+            ok = cert(W, b, lin, aux, F, overwrite=spend)
+            if spend:  # its dual point was made in aux's place (no (n, T) array of its
+                aux = None  # own)
             certified = cert.available
             if ok:
                 converged = True
@@ -1582,6 +1804,10 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             if kkt_scale is None:
                 kkt_scale = max(oracle.grad_at_zero_norm(), 1e-12)
             converged = Lip * math.sqrt(sq) / kkt_scale < tol
+        if spend and beta != 0.0:
+            # W's loss gradient is needed again only after a restart (one more loss pass
+            # then; no GEMM): not kept through the next step, one (n, T) array fewer
+            aux = None
         if verbose:
             print(f"iter {it}: objective {F:.10g}, duality gap {cert.gap:.3e}, "
                   f"rel change {rel:.2e}, step {1 / Lip:.3g}")
@@ -1594,8 +1820,12 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         t = t_new
         if ahead is not None:  # evaluated with the candidate (see the docstring)
             Yw, Yb, linY, fY, auxY = ahead
+            lin_prev = None
         elif beta == 0.0:  # no momentum yet: the extrapolated point is the iterate
+            if aux is None:
+                aux = oracle.value(W, b, lin)[1]
             Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
+            lin_prev = None  # (not kept through the next step: one (n, T) array fewer)
         else:
             # the map is linear, so its value at the extrapolated point costs no GEMM
             Yw = W + beta * (W - W_prev)
@@ -1605,7 +1835,9 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             fY, auxY = oracle.value(Yw, Yb, linY)
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
     if not converged and certified is not False:
-        cert(W, b, lin, aux, F)  # the final point's gap, for dual_gap_
+        if aux is None:
+            aux = oracle.value(W, b, lin)[1]
+        cert(W, b, lin, aux, F, overwrite=spend)  # the final point's gap, for dual_gap_
     return Result(W=W, b=b, n_iter=it, converged=converged, trace=trace, objective=F,
                   dual_gap=cert.gap if cert.available else math.nan, lipschitz=Lip,
                   steps=steps, scale=cert.scale)
@@ -2280,7 +2512,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
         final.update(W=W, b=b, F=fx)
-        return cert(W, b, lin, aux, fx)
+        # (the dual point is made from the loss gradient alone, in its place)
+        lin = None
+        return cert(W, b, lin, aux, fx, overwrite=True)
 
     for it in range(1, max_iter + 1):
         # two-loop recursion, every column on its own (column sums of products)
@@ -2550,7 +2784,9 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
         final.update(W=W, b=b, F=fx)
-        return cert(W, b, lin, aux, fx)
+        # (the dual point is made from the loss gradient alone, in its place)
+        lin = None
+        return cert(W, b, lin, aux, fx, overwrite=True)
 
     x = np.empty((d + nb, T), order="F")
     x[:d] = np.asarray(W0, dtype=np.float64)

@@ -1717,8 +1717,11 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     kkt_scale = None  # the gradient norm at zero: the fallback rule's unit, when needed
     cert = _Certifier(oracle, penalty, alpha, Q, tol, W.dtype)
     # the duality gap may take W's loss gradient for its dual point (DataOracle: no (n, T)
-    # array of its own; the speculating oracles keep theirs)
-    spend = isinstance(oracle, DataOracle) and not speculate
+    # array of its own; the speculating oracles keep theirs), which is then recomputed
+    # after a restart: where the (n, T) arrays are large (over 1 MB; on small problems the
+    # recomputations cost up to 25 % an iteration -- review)
+    spend = isinstance(oracle, DataOracle) and not speculate \
+        and 8 * int(np.prod(W.shape[1:])) * oracle.X.shape[0] > (1 << 20)
     eps = cert.eps
     # a smooth part without curvature (every feature constant: the centred K is 0, and Q
     # 0) has a constant gradient: any step passes the sufficient-decrease test; 1 is taken
@@ -2272,6 +2275,15 @@ def _lbfgs_inputs(oracle, single, tol):
     return A, Y, _column_kind(oracle), w, X.astype(np.float32) if single else X
 
 
+def _moved(Z, step, XP, out=None):
+    """Z + step XP (step a scalar or per column) written into ``out`` (a trial point of
+    the line search that the next trial replaces; None: a new array): the same operations
+    as the expression, no temporary."""
+    out = np.multiply(XP, step, out=out)
+    out += Z
+    return out
+
+
 def _column_loss(kind, Z, Y, A):
     """Per-column loss values (T,) of the element-wise loss and the parts its gradient
     dL/dZ is made of (:func:`_column_grad`); A = 0 entries, the unlabelled ones, with Y
@@ -2528,8 +2540,11 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         # the penalty along the ray: 1/2 q ||x + s p||^2 from three column products
         xx, xp_, pp = _cdot(x[:d], x[:d]), _cdot(x[:d], p[:d]), _cdot(p[:d], p[:d])
         step = np.where(gp < 0, 1.0, 0.0)
+        Zn = parts = None
         for _ in range(40):
-            Zn = Z + step * XP
+            # Z + step XP in one buffer, refilled by the next trial (no temporaries; a
+            # rejected trial's loss parts freed first)
+            Zn, parts = _moved(Z, step, XP, Zn), None
             lv, parts = _column_loss(kind, Zn, Y, A)
             fn = lv + 0.5 * q * (xx + step * (2.0 * xp_ + step * pp))
             ok = fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * np.abs(f)
@@ -2538,7 +2553,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             step = np.where(ok, step, 0.5 * step)
         if not ok.all():
             step = np.where(ok, step, 0.0)
-            Zn = Z + step * XP
+            Zn, parts = _moved(Z, step, XP, Zn), None
             lv, parts = _column_loss(kind, Zn, Y, A)
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
@@ -2549,7 +2564,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         s_ = step * p
         xn = x + s_
         fn = lv + 0.5 * q * _cdot(xn[:d], xn[:d])
+        XP = Z = None  # (n, T) arrays spent: freed before the gradient's
         gn = gradient(xn, _column_grad(kind, parts, Y, A))
+        parts = None
         y_ = gn - g
         sy = _cdot(s_, y_)
         valid = sy > 1e-12 * np.sqrt(_cdot(s_, s_) * _cdot(y_, y_))
@@ -2818,8 +2835,9 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         # the penalty along the ray, 1/2 tr((x + s p) Q (x + s p)^T), from three sums
         xx, xp_, pp = penalty_of(x, x), penalty_of(x, p), penalty_of(p, p)
         step, ok = 1.0, False
+        Zn = parts = None
         for _ in range(40):
-            Zn = Z + step * XP
+            Zn, parts = _moved(Z, step, XP, Zn), None  # (as in _lbfgs_columns)
             lv, parts = loss_at(Zn)
             fn = lv + 0.5 * (xx + step * (2.0 * xp_ + step * pp))
             ok = gp < 0 and fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * abs(f)
@@ -2836,8 +2854,9 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             continue
         s_ = step * p
         xn = x + s_
+        XP = Z = None  # (n, T) arrays spent: freed before the gradient's
         gn = gradient(xn, parts)
-        XP = parts = None  # (n, T) arrays: freed before a certificate makes three more
+        parts = None  # (freed before a certificate makes its own)
         y_ = gn - g
         sy = cdot(s_, y_)
         valid = sy > 1e-12 * np.sqrt(cdot(s_, s_) * cdot(y_, y_))

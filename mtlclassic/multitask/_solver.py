@@ -934,7 +934,7 @@ class DataOracle:
             return None
         d, T = W.shape
         f = 0.0
-        XtG, XtA = np.zeros((d, T)), np.zeros((d, T))
+        XtG, XtA, xsum = np.zeros((d, T)), np.zeros((d, T)), np.zeros(d)
         sG, sGG, sGY, sA, sAY = (np.zeros(T) for _ in range(5))
         Wf = np.asarray(W, dtype=np.float64)
         centre = None
@@ -956,13 +956,19 @@ class DataOracle:
             G /= self.A_safe[rows]
             sGG += G.sum(axis=0)
             if self.fit_intercept:
-                XtA += np.asarray(Xb.T @ Ab) if scipy.sparse.issparse(Xb) else (Ab.T @ Xb).T
+                if self._a_row is not None:  # X^T A = (X^T 1) a: column sums, no product
+                    xsum += np.asarray(Xb.sum(axis=0, dtype=np.float64)).ravel()
+                else:
+                    XtA += np.asarray(Xb.T @ Ab) if scipy.sparse.issparse(Xb) \
+                        else (Ab.T @ Xb).T
                 sA += Ab.sum(axis=0)
                 sAY += (Ab * Yb).sum(axis=0)
             centre = mean
+        if self.fit_intercept and self._a_row is not None:
+            XtA = np.multiply.outer(xsum, np.asarray(self._a_row, dtype=np.float64))
         if centre is not None:  # (X - 1 m^T)^T B = X^T B - m 1^T B
             XtG -= np.multiply.outer(centre, sG)
-            XtA -= np.multiply.outer(centre, sA)
+            XtA = XtA - np.multiply.outer(centre, sA)
         q, lin_term = 0.5 * sGG, sGY
         if self.fit_intercept:
             c = sG / np.where(sA > 0, sA, 1.0)

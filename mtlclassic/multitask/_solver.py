@@ -1216,14 +1216,14 @@ class DataOracle:
         d, T = self.X.shape[1], V.shape[1]
         out, top = np.zeros((d, T)), np.zeros(T)
         Vx = V[:-1]
+        shift = None  # what each row of X v gains: the intercept's v0, less m^T v if centred
         for i, Xb, mean in blocks():
+            if shift is None:  # (every block has the same mean)
+                shift = (V[-1] if self.fit_intercept else 0.0) \
+                    - (mean @ Vx if mean is not None else 0.0)
             U = Xb @ Vx
             U = U if U.dtype == np.float64 and U.flags.writeable else np.array(U, np.float64)
-            shift = V[-1] - mean @ Vx if mean is not None else V[-1]
-            if self.fit_intercept:
-                U += shift
-            elif mean is not None:
-                U -= mean @ Vx
+            U += shift
             U *= Wt[i:i + U.shape[0]]
             out += np.asarray(Xb.T @ U) if scipy.sparse.issparse(Xb) else (U.T @ Xb).T
             s = U.sum(axis=0)

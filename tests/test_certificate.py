@@ -757,6 +757,51 @@ def test_null_intercepts_minimise_the_intercept_only_objective(rng, kind):
     np.testing.assert_allclose(g, 0.0, atol=1e-10 * A.sum())
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_loss_by_blocks_equals_the_whole_arrays(rng, monkeypatch, order):
+    """The L-BFGS columns' logistic loss and gradient by blocks of rows (a block of 7
+    rows here) give the whole-array formulas' values: the loss per column to rounding,
+    dL/dZ to the bit (the same operations per entry), with unlabelled entries (A = 0, Y
+    = 0) and M = y z of both signs; the parts are spent by the gradient."""
+    monkeypatch.setattr(_solver, "COLUMN_BLOCK", 7)
+    n, T = 60, 3
+    A = rng.uniform(0.1, 2.0, (n, T)) * (rng.random((n, T)) > 0.2)
+    Y = np.where(A > 0, np.where(rng.random((n, T)) < 0.5, 1.0, -1.0), 0.0)
+    Z = np.asarray(rng.standard_normal((n, T)) * 5, order=order)
+    M = Y * Z
+    e = np.exp(-np.abs(M))
+    want_lv = (A * (np.log1p(e) + np.maximum(-M, 0.0))).sum(axis=0)
+    r = 1.0 / (1.0 + e)
+    want_G = -(A * Y) * np.where(M >= 0, e * r, r)
+    lv, parts = _solver._column_loss("logistic", Z, Y, A)
+    np.testing.assert_allclose(lv, want_lv, rtol=1e-14)
+    G = _solver._column_grad("logistic", parts, Y, A)
+    np.testing.assert_array_equal(G, want_G)
+    assert G is parts[1]  # made in the spent parts' place
+
+
+def test_line_search_trial_rebuilds_the_direction(rng):
+    """_trial writes Z + step XP over XP; after a rejected trial (XP spent) it makes XP
+    again with ``linear`` and gives the values of _moved on the original XP."""
+    Z = rng.standard_normal((50, 4))
+    p = rng.standard_normal((6, 4))
+    Xm = rng.standard_normal((50, 6))
+    calls = []
+
+    def linear(v):
+        calls.append(1)
+        return Xm @ v
+
+    XP = linear(p)
+    first = _solver._trial(Z, 1.0, XP, linear, p)
+    assert first is XP and len(calls) == 1
+    np.testing.assert_array_equal(first, _solver._moved(Z, 1.0, Xm @ p))
+    step = np.array([0.5, 0.25, 1.0, 0.0])
+    again = _solver._trial(Z, step, None, linear, p)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(again, _solver._moved(Z, step, Xm @ p))
+
+
 def _eigen_spy(monkeypatch):
     """Counts the range finder's runs (the preconditioners' eigenpairs)."""
     calls = []

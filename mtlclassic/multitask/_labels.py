@@ -165,21 +165,24 @@ def encode_classification(Y, miss, classes=None, task_ids=None):
     ``task_ids``: the task number of each column of Y in the error messages (Y a subset
     of a model's tasks)."""
     n, T = Y.shape
-    cols, masks, found, owner = [], [], [], []
-    for t in range(T):
+    found = [task_classes(Y[~miss[:, t], t], t if task_ids is None else task_ids[t])
+             if classes is None else classes[t] for t in range(T)]
+    owner = np.array([t for t, cls in enumerate(found)
+                      for _ in range(1 if len(cls) == 2 else len(cls))], dtype=int)
+    # the columns written into one (n, T') array: a list of T' columns stacked at the end
+    # held the encoded targets twice at the set-up's peak (a classifier with 276 sub-tasks
+    # on 8,000 x 256: two (n, T') arrays, each the size of X)
+    Yenc = np.zeros((n, len(owner)))
+    mask = np.empty((n, len(owner)), dtype=bool)
+    j = 0
+    for t, cls in enumerate(found):
         lab = ~miss[:, t]
-        values = Y[lab, t]
-        cls = task_classes(values, t if task_ids is None else task_ids[t]) \
-            if classes is None else classes[t]
-        found.append(cls)
-        idx = np.searchsorted(cls, values)
+        idx = np.searchsorted(cls, Y[lab, t])
         for k in ([1] if len(cls) == 2 else range(len(cls))):
-            col = np.zeros(n)
-            col[lab] = np.where(idx == k, 1.0, -1.0)
-            cols.append(col)
-            masks.append(lab)
-            owner.append(t)
-    return np.stack(cols, axis=1), np.stack(masks, axis=1), found, np.array(owner)
+            Yenc[lab, j] = np.where(idx == k, 1.0, -1.0)
+            mask[:, j] = lab
+            j += 1
+    return Yenc, mask, found, owner
 
 
 def check_weights(w, n, name):

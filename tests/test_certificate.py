@@ -759,11 +759,11 @@ def test_null_intercepts_minimise_the_intercept_only_objective(rng, kind):
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_column_loss_by_blocks_equals_the_whole_arrays(rng, monkeypatch, order):
-    """The L-BFGS columns' logistic loss and gradient by blocks of rows (a block of 7
+    """The L-BFGS columns' logistic loss and gradient by blocks of rows (blocks of 7
     rows here) give the whole-array formulas' values: the loss per column to rounding,
     dL/dZ to the bit (the same operations per entry), with unlabelled entries (A = 0, Y
     = 0) and M = y z of both signs; the parts are spent by the gradient."""
-    monkeypatch.setattr(_solver, "COLUMN_BLOCK", 7)
+    monkeypatch.setattr(_solver, "COLUMN_BLOCK", 21)  # 7 rows of 3
     n, T = 60, 3
     A = rng.uniform(0.1, 2.0, (n, T)) * (rng.random((n, T)) > 0.2)
     Y = np.where(A > 0, np.where(rng.random((n, T)) < 0.5, 1.0, -1.0), 0.0)
@@ -778,6 +778,13 @@ def test_column_loss_by_blocks_equals_the_whole_arrays(rng, monkeypatch, order):
     G = _solver._column_grad("logistic", parts, Y, A)
     np.testing.assert_array_equal(G, want_G)
     assert G is parts[1]  # made in the spent parts' place
+    # the active columns of retirement: Y's and A's taken by blocks, no copies
+    cols = np.array([0, 2])
+    Zc = np.asarray(Z[:, cols], order=order)
+    lv, parts = _solver._column_loss("logistic", Zc, Y, A, cols)
+    np.testing.assert_allclose(lv, want_lv[cols], rtol=1e-14)
+    np.testing.assert_array_equal(_solver._column_grad("logistic", parts, Y, A, cols),
+                                  want_G[:, cols])
 
 
 def test_line_search_trial_rebuilds_the_direction(rng):

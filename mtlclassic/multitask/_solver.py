@@ -2303,21 +2303,27 @@ def _moved(Z, step, XP, out=None):
     return out
 
 
-def _column_loss(kind, Z, Y, A):
+def _column_loss(kind, Z, Y, A, cols=None):
     """Per-column loss values (T,) of the element-wise loss and the parts its gradient
     dL/dZ is made of (:func:`_column_grad`); A = 0 entries, the unlabelled ones, with Y
-    set to 0 by the caller, contribute nothing. Logistic: with M = y z and e = exp(-|M|),
+    set to 0 by the caller, contribute nothing. ``cols``: the columns of Y and A that Z's
+    are (None: all; logistic loss takes them a block of rows at a time, no copy of Y and
+    A). Logistic: with M = y z and e = exp(-|M|),
     log(1 + exp(-M)) = log1p(e) + max(-M, 0), one exponential per entry for the value and
     the gradient together (``np.logaddexp`` and ``expit`` took 3x as long). ``kind`` a
     boolean array (:func:`_column_kind`): squared loss on its True columns, logistic on
     the others."""
     if not isinstance(kind, str):
+        if cols is not None:
+            Y, A = Y[:, cols], A[:, cols]
         lv = np.empty(Z.shape[1])
         parts = []
         for name, cols in (("squared", kind), ("logistic", ~kind)):
             lv[cols], part = _column_loss(name, Z[:, cols], Y[:, cols], A[:, cols])
             parts.append(part)
         return lv, tuple(parts)
+    if cols is not None and kind == "squared":
+        Y, A, cols = Y[:, cols], A[:, cols], None
     if kind == "squared":
         R = Z - Y
         return 0.5 * _cdot(A * R, R), R
@@ -2326,9 +2332,11 @@ def _column_loss(kind, Z, Y, A):
     # on 100,000 x 20 with T = 10 held 10 (n, T) arrays at its peak)
     e = np.empty_like(Z)
     lv = np.zeros(Z.shape[1])
-    for i in range(0, Z.shape[0], COLUMN_BLOCK):
-        rows = slice(i, i + COLUMN_BLOCK)
-        M = Y[rows] * Z[rows]
+    step = _column_rows(Z.shape[1])
+    for i in range(0, Z.shape[0], step):
+        rows = slice(i, i + step)
+        Yb, Ab = (Y[rows], A[rows]) if cols is None else (Y[rows][:, cols], A[rows][:, cols])
+        M = Yb * Z[rows]
         eb = e[rows]
         np.abs(M, out=eb)
         np.negative(eb, out=eb)
@@ -2336,22 +2344,30 @@ def _column_loss(kind, Z, Y, A):
         t = np.log1p(eb)
         np.negative(M, out=M)
         t += np.maximum(M, 0.0, out=M)
-        lv += _cdot(A[rows], t)
+        lv += _cdot(Ab, t)
     return lv, (Z, e)
 
 
-#: rows of a block in the logistic columns' loss and gradient (:func:`_column_loss`): the
-#: temporaries are a block's (320 KB at T = 10), not (n, T) arrays
-COLUMN_BLOCK = 4096
+#: entries of a block of rows in the logistic columns' loss and gradient
+#: (:func:`_column_loss`): the temporaries are a block's (256 KB), not (n, T) arrays
+COLUMN_BLOCK = 1 << 15
+
+
+def _column_rows(T):
+    """The rows of a block of :data:`COLUMN_BLOCK` entries over T columns (at least 1)."""
+    return max(1, COLUMN_BLOCK // max(int(T), 1))
 
 REBUILDS = 2  # how often a stalled float64 L-BFGS rebuilds its preconditioner (not for
 # squared loss alone, whose curvature the preconditioner has exactly)
 
 
-def _curvature_now(kind, Z, Y, A):
+def _curvature_now(kind, Z, Y, A, cols=None):
     """The loss's current curvature per row, mean over the columns of A d2l/dz2 at Z (1 on
     squared columns, p (1 - p) on logistic ones): the preconditioner's row weights once
-    the bound (1/4) has proved far off (:func:`_lbfgs_columns`)."""
+    the bound (1/4) has proved far off (:func:`_lbfgs_columns`); ``cols`` as in
+    :func:`_column_loss`."""
+    if cols is not None:
+        Y, A = Y[:, cols], A[:, cols]
     if not isinstance(kind, str):
         c = np.ones(Z.shape)
         M = Y[:, ~kind] * Z[:, ~kind]
@@ -2365,10 +2381,13 @@ def _curvature_now(kind, Z, Y, A):
     return (A * c).mean(axis=1)
 
 
-def _column_grad(kind, parts, Y, A):
+def _column_grad(kind, parts, Y, A, cols=None):
     """dL/dZ from the parts :func:`_column_loss` returned, made in their place (they are
     spent): A (z - y), or -A y sigmoid(-M) = -A y e / (1 + e) where M = y z >= 0, -A y / (1
-    + e) where M < 0 (by blocks of rows, M's sign from Y and Z again)."""
+    + e) where M < 0 (by blocks of rows, M's sign from Y and Z again); ``cols`` as in
+    :func:`_column_loss`."""
+    if cols is not None and not (isinstance(kind, str) and kind == "logistic"):
+        Y, A, cols = Y[:, cols], A[:, cols], None
     if not isinstance(kind, str):
         G = np.empty(Y.shape)
         for name, cols, part in zip(("squared", "logistic"), (kind, ~kind), parts):
@@ -2377,14 +2396,16 @@ def _column_grad(kind, parts, Y, A):
     if kind == "squared":
         return np.multiply(A, parts, out=parts)
     Z, G = parts
-    for i in range(0, G.shape[0], COLUMN_BLOCK):
-        rows = slice(i, i + COLUMN_BLOCK)
+    step = _column_rows(G.shape[1])
+    for i in range(0, G.shape[0], step):
+        rows = slice(i, i + step)
+        Yb, Ab = (Y[rows], A[rows]) if cols is None else (Y[rows][:, cols], A[rows][:, cols])
         eb = G[rows]
         r = eb + 1.0
         np.reciprocal(r, out=r)
         np.multiply(eb, r, out=eb)  # e r where M >= 0,
-        np.copyto(eb, r, where=(Y[rows] * Z[rows]) < 0)  # r where M < 0
-        eb *= A[rows] * Y[rows]
+        np.copyto(eb, r, where=(Yb * Z[rows]) < 0)  # r where M < 0
+        eb *= Ab * Yb
         np.negative(eb, out=eb)
     return G
 
@@ -2521,9 +2542,14 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         return _quadratic_gradient(Xm, G, x, q, nb)
 
     def evaluate(x, Z):
-        lv, parts = _column_loss(kind, Z, Y, A)
+        lv, parts = _column_loss(kind, Z, Y, A, active_cols())
         f = lv + 0.5 * q * _cdot(x[:d], x[:d])
-        return f, gradient(x, _column_grad(kind, parts, Y, A))
+        return f, gradient(x, _column_grad(kind, parts, Y, A, active_cols()))
+
+    cols = np.arange(T)  # the active columns (retirement below)
+
+    def active_cols():  # Y's and A's columns of the active ones (None: all)
+        return None if len(cols) == T else cols
 
     # the iterates, directions and curvature pairs are (d + nb, T) arrays in Fortran order:
     # their per-column dot products and updates then run over contiguous memory
@@ -2555,7 +2581,9 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     converged, failed_certs, it = False, 0, 0
     best_share, since_best, rebuilds = math.inf, 0, 0
     # the active columns; a retired one keeps its point in x_all, its f and its share
-    cols, x_all, q_all, A_all, Y_all = np.arange(T), x.copy(order="F"), q, A, Y
+    # (Y and A stay whole: the loss takes the active columns a block of rows at a time,
+    # where copies of them were two more (n, T) arrays beside the originals)
+    x_all, q_all = x.copy(order="F"), q
     kind_all = kind
     f_done, share_done, retire = 0.0, 0.0, T > 1
     active = []  # the number of active columns after each iteration
@@ -2595,7 +2623,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             if XP is None:
                 Zn = parts = None
             Zn, XP, parts = _trial(Z, step, XP, linear, p), None, None
-            lv, parts = _column_loss(kind, Zn, Y, A)
+            lv, parts = _column_loss(kind, Zn, Y, A, active_cols())
             fn = lv + 0.5 * q * (xx + step * (2.0 * xp_ + step * pp))
             ok = fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * np.abs(f)
             if ok.all():
@@ -2605,7 +2633,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             step = np.where(ok, step, 0.0)
             Zn = parts = None
             Zn = _trial(Z, step, None, linear, p)
-            lv, parts = _column_loss(kind, Zn, Y, A)
+            lv, parts = _column_loss(kind, Zn, Y, A, active_cols())
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
                 Z, f, g = in_float64(x)
@@ -2616,7 +2644,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         xn = x + s_
         fn = lv + 0.5 * q * _cdot(xn[:d], xn[:d])
         Z = None  # (n, T) array spent: freed before the gradient's
-        gn = gradient(xn, _column_grad(kind, parts, Y, A))
+        gn = gradient(xn, _column_grad(kind, parts, Y, A, active_cols()))
         parts = None
         y_ = gn - g
         sy = _cdot(s_, y_)
@@ -2655,7 +2683,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             stalled = failed_certs >= 3
             if len(cols) < T:  # a retired column may hold the gap up: all back, for good
                 x = full(x).copy(order="F")
-                cols, q, A, Y, retire = np.arange(T), q_all, A_all, Y_all, False
+                cols, q, retire = np.arange(T), q_all, False
                 kind = kind_all
                 h0.set_q(q)
                 Z = linear(x)
@@ -2672,7 +2700,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
             # stalled in float64: the curvature bound (1/4) can be far off (nearly separable
             # rows, p(1 - p) ~ 0, at a tiny alpha): the preconditioner on the current curvature
             rebuilds += 1
-            w = _curvature_now(kind, Z, Y, A)
+            w = _curvature_now(kind, Z, Y, A, active_cols())
             sum_w = float(w.sum())
             sb = 1.0 / sum_w if sum_w > 0 else 1.0
             h0, built = preconditioner(Xm), True
@@ -2689,7 +2717,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 x_all[:, cols[done]] = x[:, done]
                 f_done += float(f[done].sum())
                 share_done += float(sh[done].sum())
-                cols, q, A, Y = cols[keep], q[keep], A[:, keep], Y[:, keep]
+                cols, q = cols[keep], q[keep]
                 kind = kind if isinstance(kind, str) else kind[keep]
                 x, g = np.asfortranarray(x[:, keep]), np.asfortranarray(g[:, keep])
                 Z, f, gam = Z[:, keep], f[keep], gam[keep]

@@ -1475,14 +1475,43 @@ def test_logistic_fista_memory_on_tall_x(rng, penalty):
     gradient is taken, the extrapolation written over the previous map, the curvature
     weights and the power iteration in one array each (five and three temporaries), the
     refresh before the extrapolated point exists and the dual point's p in the feasible
-    G's place keep a fit at 5.65x X (6.8x before; 5.25x at 100,000 rows)."""
+    G's place keep a fit at 5.65x X (6.8x before; 5.25x at 100,000 rows); the conjugate's
+    entropies by blocks of 2^14 entries (2^16: eight temporaries of a block's size) and
+    the candidate's names let go after a restart: 3.65x -> 3.1x."""
     n = 20000
     X = rng.standard_normal((n, 20))
     Y = (X @ rng.standard_normal((20, 10)) + rng.standard_normal((n, 10)) > 0).astype(int)
     est = MultiTaskClassifier(penalty=penalty, alpha=1e-3, tol=1e-6, max_iter=3000)
     peak = _peak_fit_bytes(est, X, Y)
     assert est.solver_ == "fista" and est.n_iter_ > 40  # (the refreshes every 20)
-    assert peak <= 6.0 * X.nbytes, peak / X.nbytes
+    assert peak <= 3.5 * X.nbytes, peak / X.nbytes
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_logistic_fista_memory_with_many_sub_tasks(rng, penalty):
+    """Logistic FISTA with 100 one-vs-rest sub-tasks on 3,000 x 96 (each (n, T) array the
+    size of X): W's loss gradient no longer kept alive by the candidate's name through the
+    extrapolated point's (after the gap had spent it), nor where the extrapolated point is
+    W itself; the previous map only where an extrapolation follows; the conjugate's
+    entropies by smaller blocks. l21 7.26x -> 6.4x X, trace 9.28x -> 6.4x."""
+    n, d = 3000, 96
+    X = rng.standard_normal((n, d))
+    Z = X @ rng.standard_normal((d, 100))
+    Y = np.stack([Z[:, 50 * k:50 * (k + 1)].argmax(axis=1) for k in range(2)], axis=1)
+    est = MultiTaskClassifier(penalty=penalty, alpha=1e-3, tol=1e-4, max_iter=150)
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # (150 iterations: enough)
+            est.fit(X, Y)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert est.solver_ == "fista" and est.n_iter_ > 40
+    assert peak <= 7.0 * X.nbytes, peak / X.nbytes
 
 
 def test_anderson_points_zero_the_crossed_rows(rng):

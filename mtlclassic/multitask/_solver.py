@@ -1080,9 +1080,12 @@ class DataOracle:
         def entropies(s):  # sum A1 (sp log sp + (1 - sp) log(1 - sp))
             if xp is not np:
                 return _sum(A1 * _entropy_terms(s * p, xp))
-            step = max(1, (1 << 16) // max(p.shape[1], 1))  # by blocks of rows: no (n, T)
+            # by blocks of 2^14 entries of rows: no (n, T) temporaries (_entropy_terms
+            # makes eight of the block's size: blocks of 2^16 were 1.7 (n, T) arrays at
+            # the peak of a fit with 100 sub-tasks on 3,000 rows)
+            step = max(1, (1 << 14) // max(p.shape[1], 1))
             return sum(_sum(A1[i:i + step] * _entropy_terms(s * p[i:i + step], np))
-                       for i in range(0, p.shape[0], step))  # temporaries
+                       for i in range(0, p.shape[0], step))
 
         def lstar(s):
             out = s * s * q + s * lin_term + entropies(s)
@@ -1750,6 +1753,11 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             # the extrapolated point's map and loss gradient are spent: freed before the
             # candidate's (two (n, T) arrays fewer at the peak; a restart takes W's)
             linY = auxY = None
+        elif spend and not CHECK_STEPS:
+            # Yw is W (the start, or no momentum): W's loss gradient is not needed again --
+            # a restart needs Yw other than W, an accepted candidate brings its own, and
+            # where it is needed (beta 0 after a spent gap) it is made again
+            auxY = aux = None
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
         while True:
@@ -1781,6 +1789,8 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         Fn = fn + gn
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0
+            # (the rejected candidate's map and loss gradient: freed before W's is made)
+            linn = auxn = ahead = None
             if aux is None:  # spent by the duality gap: W's loss gradient again
                 aux = oracle.value(W, b, lin)[1]
             Yw, Yb, linY, fY, auxY = W, b, lin, f, aux
@@ -1799,8 +1809,14 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
         # the extrapolated point is spent (it was W's map and loss gradient where Yw was W:
         # held, they kept a fourth (n, T) array alive through the duality gap's)
         linY = auxY = None
-        W_prev, b_prev, lin_prev = W, b, lin
+        # (the previous map only where an extrapolation from it follows: not through the
+        # duality gap where the next point is the iterate itself)
+        W_prev, b_prev = W, b
+        lin_prev = lin if beta != 0.0 and ahead is None else None
         W, b, lin, f, aux, F = Wn, bn, linn, fn, auxn, Fn
+        # (the names of the candidate let go: auxn kept W's loss gradient alive through the
+        # extrapolated point's after the duality gap had spent aux -- one (n, T) array)
+        linn = auxn = None
         trace.append(F)
         if certified is not False and (it == 1 or it % check_every == 0):
             ok = cert(W, b, lin, aux, F, overwrite=spend)
@@ -1843,6 +1859,7 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             lin_prev = None
             fY, auxY = oracle.value(Yw, Yb, linY)
         Lip = max(0.9 * Lip, cap)  # let the step grow back, never beyond 1 / cap
+    linY = auxY = lin_prev = None  # (an unused extrapolated point: not through the gap)
     if not converged and certified is not False:
         if aux is None:
             aux = oracle.value(W, b, lin)[1]

@@ -392,6 +392,51 @@ def test_native_loss_matches_numpy(rng, kind):
         assert np.all(G[A == 0] == 0)
 
 
+@pytest.mark.parametrize("kind, grouped", [("squared", False), ("logistic", False),
+                                           ("logistic", True)])
+def test_native_loss_takes_one_row_of_weights(rng, kind, grouped):
+    """A read-only broadcast of one row of weights (every row alike: no sample weights,
+    every label present) goes to the kernels as that row, (1, T), and gives the bits of the
+    whole (n, T) array, on 1 and 2 threads, with and without softmax groups."""
+    from mtlclassic.multitask import _losses
+
+    n, T = 1003, 7
+    Z = rng.standard_normal((n, T)) * 5
+    Z[0, :3] = [800.0, -800.0, 0.0]
+    Y = rng.standard_normal((n, T)) if kind == "squared" else np.sign(rng.standard_normal((n, T)))
+    row = rng.random(T) + 0.1
+    A = np.broadcast_to(row, (n, T))
+    assert _losses.kernel_weights(A).shape == (1, T)
+    group = None
+    if grouped:  # two softmax tasks (3 and 2 classes) beside element-wise columns
+        group = _losses.softmax_groups(np.array([0, 0, 0, 1, 2, 3, 3]), [0, 3])
+        Y[:, :3] = np.where(np.arange(3) == rng.integers(0, 3, n)[:, None], 1.0, -1.0)
+        Y[:, 5:] = np.where(np.arange(2) == rng.integers(0, 2, n)[:, None], 1.0, -1.0)
+    for n_jobs in (1, 2):
+        fn = _losses.native_loss(kind, n_jobs, group=group)
+        loss_row, G_row = fn(Z, Y, A)
+        loss_full, G_full = fn(Z, Y, np.array(A))
+        assert loss_row == loss_full
+        np.testing.assert_array_equal(G_row, G_full)
+
+
+def test_unweighted_classifier_equals_the_explicitly_weighted_one(rng):
+    """No sample weights (one broadcast row of loss weights) and explicit weights that
+    differ (a zero-weight copy of a row: whole (n, T) weights) fit the same model, for the
+    L-BFGS, FISTA and working-set solvers."""
+    X = rng.standard_normal((300, 6))
+    Y = np.stack([(X[:, 0] + 0.5 * rng.standard_normal(300) > 0).astype(int),
+                  np.digitize(X[:, 1] + X[:, 2], [-1.0, 0.0, 1.0])], axis=1)
+    X2, Y2 = np.vstack([X, X[:1]]), np.vstack([Y, Y[:1]])
+    w = np.r_[np.ones(300), 0.0]
+    for kw in (dict(), dict(penalty="ridge"), dict(penalty="l21", alpha=1e-2),
+               dict(penalty="l21", alpha=1e-2, solver="bcd"), dict(loss="multinomial")):
+        a = MultiTaskClassifier(tol=1e-10, max_iter=20000, **kw).fit(X, Y)
+        b = MultiTaskClassifier(tol=1e-10, max_iter=20000, **kw).fit(X2, Y2, sample_weight=w)
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-7)
+        assert a.objective_ == pytest.approx(b.objective_, rel=1e-10)
+
+
 def test_data_and_gram_paths_agree(rng):
     """n < d runs FISTA on the data (two GEMMs per iteration), n >= d on the Gram matrix;
     both must reach the closed form."""

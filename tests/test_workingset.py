@@ -1392,14 +1392,17 @@ def test_default_classifier_memory_on_tall_x(rng):
     est = MultiTaskClassifier(tol=1e-6)
     peak = _peak_fit_bytes(est, X, Yb)
     assert est.n_iter_ > 1 and est.dual_gap_ <= 1e-6 * est._null_scale_
-    assert peak <= 6.0 * X.nbytes, peak / X.nbytes
+    # 2026-12-06: the line search's trial in the direction's place and the loss weights
+    # one broadcast row (no (n, T) array): 4.12x -> 3.13x
+    assert peak <= 3.5 * X.nbytes, peak / X.nbytes
 
 
 def test_ridge_classifier_memory_on_tall_x(rng):
     """The ridge classifier (one preconditioned L-BFGS per column, _lbfgs_columns) on tall
     X with ten sub-tasks: the logistic loss and its gradient by blocks of rows (their
     whole-array NumPy expressions made four (n, T) temporaries) and the line search's
-    trial in the direction's place keep it at 3.9x X's size (6.06x before)."""
+    trial in the direction's place keep it at 3.9x X's size (6.06x before); the loss
+    weights one broadcast row (no (n, T) array): 3.3x."""
     n = 20000
     X = rng.standard_normal((n, 20))
     Y = X[:, :10] @ rng.standard_normal((10, 10)) + 0.5 * rng.standard_normal((n, 10))
@@ -1408,17 +1411,18 @@ def test_ridge_classifier_memory_on_tall_x(rng):
     peak = _peak_fit_bytes(est, X, Yb)
     assert est.solver_ == "lbfgs" and est.n_iter_ > 1
     assert est.dual_gap_ <= 1e-6 * est._null_scale_
-    assert peak <= 4.5 * X.nbytes, peak / X.nbytes
+    assert peak <= 3.7 * X.nbytes, peak / X.nbytes
 
 
-@pytest.mark.parametrize("penalty, bound", [("ridge", 9.5), ("graph", 8.0)])
+@pytest.mark.parametrize("penalty, bound", [("ridge", 8.0), ("graph", 7.0)])
 def test_classifier_memory_with_many_sub_tasks(rng, penalty, bound):
     """Two tasks of 50 classes (100 one-vs-rest sub-tasks) on 3,000 x 96: every (n, T)
     array is the size of X. The ridge classifier's loss by blocks of entries (not rows:
     4,096 rows of 100 columns were whole arrays here) and its retired columns' Y and A no
     longer copied, the line search's trial in the direction's place and the encoding in
     one array: ridge 14.7x -> 8.2x X, the default 8.4x -> 7.6x (the L-BFGS memory of 20
-    pairs of (d + 1, T) arrays is 1.3x of it)."""
+    pairs of (d + 1, T) arrays is 1.3x of it); the loss weights one broadcast row: 7.1x
+    and 6.4x."""
     n, d = 3000, 96
     X = rng.standard_normal((n, d))
     Z = X @ rng.standard_normal((d, 100))
@@ -1477,14 +1481,15 @@ def test_logistic_fista_memory_on_tall_x(rng, penalty):
     refresh before the extrapolated point exists and the dual point's p in the feasible
     G's place keep a fit at 5.65x X (6.8x before; 5.25x at 100,000 rows); the conjugate's
     entropies by blocks of 2^14 entries (2^16: eight temporaries of a block's size) and
-    the candidate's names let go after a restart: 3.65x -> 3.1x."""
+    the candidate's names let go after a restart: 3.65x -> 3.1x; the loss weights one
+    broadcast row: 2.6x."""
     n = 20000
     X = rng.standard_normal((n, 20))
     Y = (X @ rng.standard_normal((20, 10)) + rng.standard_normal((n, 10)) > 0).astype(int)
     est = MultiTaskClassifier(penalty=penalty, alpha=1e-3, tol=1e-6, max_iter=3000)
     peak = _peak_fit_bytes(est, X, Y)
     assert est.solver_ == "fista" and est.n_iter_ > 40  # (the refreshes every 20)
-    assert peak <= 3.5 * X.nbytes, peak / X.nbytes
+    assert peak <= 3.0 * X.nbytes, peak / X.nbytes
 
 
 @pytest.mark.parametrize("penalty", ["l21", "trace"])
@@ -1493,7 +1498,8 @@ def test_logistic_fista_memory_with_many_sub_tasks(rng, penalty):
     size of X): W's loss gradient no longer kept alive by the candidate's name through the
     extrapolated point's (after the gap had spent it), nor where the extrapolated point is
     W itself; the previous map only where an extrapolation follows; the conjugate's
-    entropies by smaller blocks. l21 7.26x -> 6.4x X, trace 9.28x -> 6.4x."""
+    entropies by smaller blocks; the loss weights one broadcast row. At 150 iterations
+    (unconverged: the final gap's point) 9.3x -> 5.3x X."""
     n, d = 3000, 96
     X = rng.standard_normal((n, d))
     Z = X @ rng.standard_normal((d, 100))
@@ -1511,7 +1517,7 @@ def test_logistic_fista_memory_with_many_sub_tasks(rng, penalty):
     finally:
         tracemalloc.stop()
     assert est.solver_ == "fista" and est.n_iter_ > 40
-    assert peak <= 7.0 * X.nbytes, peak / X.nbytes
+    assert peak <= 6.0 * X.nbytes, peak / X.nbytes
 
 
 def test_anderson_points_zero_the_crossed_rows(rng):

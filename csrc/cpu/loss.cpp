@@ -15,10 +15,14 @@ void check_loss_arrays(const carray<double>& Z, const carray<double>& Y, const c
                        const carray<double>& G, int kind) {
     require(kind == LOSS_SQUARED || kind == LOSS_LOGISTIC, "unknown loss");
     require(Z.ndim() == 2, "Z must be 2-D");
-    for (const py::array* a : {static_cast<const py::array*>(&Y), static_cast<const py::array*>(&A),
-                               static_cast<const py::array*>(&G)})
+    for (const py::array* a : {static_cast<const py::array*>(&Y), static_cast<const py::array*>(&G)})
         require(a->ndim() == 2 && a->shape(0) == Z.shape(0) && a->shape(1) == Z.shape(1),
                 "Z, Y, A and G must have one shape");
+    // A: one weight per entry, or one row (1, T) of weights shared by every row (no
+    // sample weights, every label present: no (n, T) array of copies)
+    require(A.ndim() == 2 && (A.shape(0) == Z.shape(0) || A.shape(0) == 1) &&
+                A.shape(1) == Z.shape(1),
+            "A must have Z's shape, or one row of Z's width");
     require(G.writeable(), "G must be writeable");
 }
 
@@ -27,6 +31,7 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
     check_loss_arrays(Z, Y, A, G, kind);
     const index_t n = Z.shape(0), T = Z.shape(1);
     const double *z = Z.data(), *y = Y.data(), *a = A.data();
+    const bool row = A.shape(0) == 1 && n != 1;  // one row of weights for every row
     double* g = G.mutable_data();
     // fixed blocks of kBlock entries, their sums added in block order: the loss is the same
     // to the last bit for every n_threads (parallel.h)
@@ -34,7 +39,14 @@ double loss_grad(carray<double> Z, carray<double> Y, carray<double> A, carray<do
     py::gil_scoped_release nogil;
     const double total = parallel_block_sum(n * T, kBlock, n_threads, [&](index_t b, index_t e) {
         double s = 0.0;
-        for (index_t i = b; i < e; ++i) s += masked_loss_grad(kind, z[i], y[i], a[i], g + i);
+        if (row) {  // entry i's weight a[i mod T], the column carried along
+            for (index_t i = b, j = b % T; i < e; ++i) {
+                s += masked_loss_grad(kind, z[i], y[i], a[j], g + i);
+                if (++j == T) j = 0;
+            }
+        } else {
+            for (index_t i = b; i < e; ++i) s += masked_loss_grad(kind, z[i], y[i], a[i], g + i);
+        }
         return s;
     });
     return total;
@@ -56,6 +68,7 @@ double loss_grad_grouped(carray<double> Z, carray<double> Y, carray<double> A, c
         j += K;
     }
     const double *z = Z.data(), *y = Y.data(), *a = A.data();
+    const index_t a_stride = A.shape(0) == 1 ? 0 : T;  // one row of weights for every row
     double* g = G.mutable_data();
     // fixed blocks of rows (about 4096 entries each), block sums in block order: the same
     // bits for every n_threads
@@ -64,7 +77,8 @@ double loss_grad_grouped(carray<double> Z, carray<double> Y, carray<double> A, c
     return parallel_block_sum(n, rows_per_block, n_threads, [&](index_t b, index_t e) {
         double s = 0.0;
         for (index_t i = b; i < e; ++i)
-            s += grouped_row_loss_grad(kind, z + i * T, y + i * T, a + i * T, g + i * T, gr, T);
+            s += grouped_row_loss_grad(kind, z + i * T, y + i * T, a + i * a_stride, g + i * T,
+                                       gr, T);
         return s;
     });
 }
@@ -76,10 +90,12 @@ void register_loss(py::module_& m) {
           py::arg("G"), py::arg("group"), py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss with softmax groups (mtlclassic/loss.h): group[j] = K >= 2 starts a "
           "K-class softmax task (K - 1 zeros follow), 1 is a column of the element-wise loss "
-          "kind, -1 a squared-loss column. Writes G; returns the loss (float64, C-contiguous).");
+          "kind, -1 a squared-loss column. A: Z's shape, or one row (1, T) for every row. "
+          "Writes G; returns the loss (float64, C-contiguous).");
     m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
           py::arg("kind"), py::arg("n_threads") = 1,
-          "Masked loss sum(A * l(Y, Z)); writes G = A * dl/dZ (float64, C-contiguous).");
+          "Masked loss sum(A * l(Y, Z)); writes G = A * dl/dZ (float64, C-contiguous). A: "
+          "Z's shape, or one row (1, T) of weights for every row.");
 }
 
 }  // namespace mtl

@@ -83,6 +83,16 @@ def grouped_numpy(Z, Y, A, group, kind="logistic"):
     return loss, G
 
 
+def kernel_weights(A):
+    """A as the native kernels take it: float64 and C-contiguous, or -- A a read-only
+    broadcast of one row (stride 0 over the rows: no sample weights, every label present)
+    -- that row alone, (1, T): the kernels read entry (i, t)'s weight from it, where a
+    contiguous copy would make the (n, T) array the broadcast saves at every call."""
+    if A.ndim == 2 and A.shape[0] > 1 and A.strides[0] == 0:
+        return np.ascontiguousarray(A[:1], dtype=np.float64)
+    return np.ascontiguousarray(A, dtype=np.float64)
+
+
 def native_loss(kind, n_jobs=None, group=None):
     """A loss function ``(Z, Y, A) -> (loss, G)`` running the fused C++ pass; with a
     ``group`` layout (:func:`softmax_groups`) holding softmax tasks, the grouped pass."""
@@ -96,8 +106,7 @@ def native_loss(kind, n_jobs=None, group=None):
             Z = np.ascontiguousarray(Z, dtype=np.float64)
             G = np.empty_like(Z)
             loss = cpu.loss_grad_grouped(Z, np.ascontiguousarray(Y, dtype=np.float64),
-                                         np.ascontiguousarray(A, dtype=np.float64), G, group,
-                                         code, n_threads)
+                                         kernel_weights(A), G, group, code, n_threads)
             return loss, G
 
         return grouped
@@ -105,8 +114,8 @@ def native_loss(kind, n_jobs=None, group=None):
     def fn(Z, Y, A):
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         G = np.empty_like(Z)
-        loss = cpu.loss_grad(Z, np.ascontiguousarray(Y, dtype=np.float64),
-                             np.ascontiguousarray(A, dtype=np.float64), G, code, n_threads)
+        loss = cpu.loss_grad(Z, np.ascontiguousarray(Y, dtype=np.float64), kernel_weights(A),
+                             G, code, n_threads)
         return loss, G
 
     return fn

@@ -555,13 +555,15 @@ class _DataSub:
 
     def __init__(self, cols, ws, Y, A, loss, kind, Q, l2, alpha, fit_intercept, W, b, Z):
         self.Xt = cols.rows_T(ws)
-        self.Y, self.A, self.loss, self.kind = Y, A, loss, kind
         self.alpha, self.l2, self.fit_intercept = alpha, l2, fit_intercept
         curv = _solver.DataOracle.curvature[kind]
         # squared loss with A_it = a_i c_t: the faster kernel on the residual R = Z - Y
         # (the state's linear part is then R; Anderson's combinations of R are those of Z
         # minus Y, as the coefficients sum to 1)
         self.rank1 = rank_one(A) if kind == "squared" else None
+        if self.rank1 is None:  # (a broadcast A made whole: the general residual kernel
+            A = np.ascontiguousarray(A, dtype=np.float64)  # reads every entry's weight)
+        self.Y, self.A, self.loss, self.kind = Y, A, loss, kind
         if self.rank1 is not None:  # max_t sum_i x_ij^2 a_i c_t, without a (p, n) temporary
             a, c = self.rank1
             L = curv * np.einsum("ji,ji,i->j", self.Xt, self.Xt, a) * float(c.max()) + l2

@@ -787,26 +787,29 @@ def test_column_loss_by_blocks_equals_the_whole_arrays(rng, monkeypatch, order):
                                   want_G[:, cols])
 
 
-def test_line_search_trial_rebuilds_the_direction(rng):
-    """_trial writes Z + step XP over XP; after a rejected trial (XP spent) it makes XP
-    again with ``linear`` and gives the values of _moved on the original XP."""
-    Z = rng.standard_normal((50, 4))
-    p = rng.standard_normal((6, 4))
-    Xm = rng.standard_normal((50, 6))
-    calls = []
-
-    def linear(v):
-        calls.append(1)
-        return Xm @ v
-
-    XP = linear(p)
-    first = _solver._trial(Z, 1.0, XP, linear, p)
-    assert first is XP and len(calls) == 1
-    np.testing.assert_array_equal(first, _solver._moved(Z, 1.0, Xm @ p))
-    step = np.array([0.5, 0.25, 1.0, 0.0])
-    again = _solver._trial(Z, step, None, linear, p)
-    assert len(calls) == 2
-    np.testing.assert_array_equal(again, _solver._moved(Z, step, Xm @ p))
+def test_line_search_trial_moves_in_place(rng):
+    """_trial writes Z + step XP over XP (the bits of _moved), then moves that trial to a
+    new step in place, Z + (step / tried)(buf - Z): per column only where the step changed
+    (the others keep their bits), to the rounding of Z + step XP; a step of 0 gives Z."""
+    Z = rng.standard_normal((50, 4)) * 10
+    XP = rng.standard_normal((50, 4))
+    step = np.ones(4)
+    buf = XP.copy()
+    first = _solver._trial(Z, buf, None, step)
+    assert first is buf
+    np.testing.assert_array_equal(first, _solver._moved(Z, step, XP))
+    kept = first[:, 2].copy()
+    new = np.array([0.5, 0.25, 1.0, 0.0])
+    again = _solver._trial(Z, first, step, new)
+    assert again is buf
+    np.testing.assert_array_equal(again[:, 2], kept)
+    np.testing.assert_array_equal(again[:, 3], Z[:, 3])
+    np.testing.assert_allclose(again, Z + new * XP, rtol=0, atol=1e-14 * 20)
+    # one step for every column (the modes' line search)
+    buf = XP.copy()
+    s1 = _solver._trial(Z, buf, None, 1.0)
+    s2 = _solver._trial(Z, s1, 1.0, 0.125)
+    np.testing.assert_allclose(s2, Z + 0.125 * XP, rtol=0, atol=1e-14 * 20)
 
 
 def _eigen_spy(monkeypatch):

@@ -2298,17 +2298,29 @@ def _lbfgs_inputs(oracle, single, tol):
     return A, Y, _column_kind(oracle), w, X.astype(np.float32) if single else X
 
 
-def _trial(Z, step, XP, linear, p):
-    """The line search's trial point Z + step XP (XP = ``linear(p)``), written into XP's
-    buffer: the first trial takes XP itself (an L-BFGS step of 1 is most often accepted),
-    a later one -- XP None, spent on the rejected trial, which the caller frees first --
-    makes XP again (one more product with X). The same values as ``_moved(Z, step, XP)``
-    with one (n, T) array fewer alive at the line search's peak (the default classifier
-    on 8,000 x 256 with 276 sub-tasks: each such array is the size of X). ``linear`` gives
-    the same bits at each call (the same product)."""
-    if XP is None:
-        XP = linear(p)
-    return _moved(Z, step, XP, out=XP)
+def _trial(Z, buf, tried, step):
+    """The line search's trial point Z + step XP in one buffer: ``buf`` holds XP (``tried``
+    None: the first trial, written over XP with the bits of ``_moved(Z, step, XP)``), or
+    the last trial Z + tried XP, moved to the new step in place as Z + (step / tried)(buf
+    - Z) -- only the columns whose step changed (per-column steps; the others keep their
+    bits), a rounding of the size of Z + step XP's own. One (n, T) array fewer alive at
+    the line search's peak than Z, XP and a trial (the default classifier on 8,000 x 256
+    with 276 sub-tasks: each such array is the size of X), and no product with X again
+    after a rejected trial."""
+    if tried is None:
+        return _moved(Z, step, buf, out=buf)
+    if np.ndim(step) == 0:
+        if step != tried:
+            buf -= Z
+            buf *= step / tried if tried else 0.0
+            buf += Z
+        return buf
+    for j in np.flatnonzero(step != tried):  # in place, column by column (no temporaries)
+        col = buf[:, j]
+        col -= Z[:, j]
+        col *= step[j] / tried[j] if tried[j] else 0.0
+        col += Z[:, j]
+    return buf
 
 
 def _moved(Z, step, XP, out=None):
@@ -2633,13 +2645,10 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         # the penalty along the ray: 1/2 q ||x + s p||^2 from three column products
         xx, xp_, pp = _cdot(x[:d], x[:d]), _cdot(x[:d], p[:d]), _cdot(p[:d], p[:d])
         step = np.where(gp < 0, 1.0, 0.0)
-        Zn = parts = None
+        Zn, XP, parts, tried = XP, None, None, None  # the trials in XP's buffer (_trial)
         for _ in range(40):
-            # Z + step XP in XP's buffer (no temporaries; see _trial); a rejected trial
-            # and its loss parts are freed before XP is made again
-            if XP is None:
-                Zn = parts = None
-            Zn, XP, parts = _trial(Z, step, XP, linear, p), None, None
+            parts = None  # (a rejected trial's loss parts freed first)
+            Zn, tried = _trial(Z, Zn, tried, step), step
             lv, parts = _column_loss(kind, Zn, Y, A, active_cols())
             fn = lv + 0.5 * q * (xx + step * (2.0 * xp_ + step * pp))
             ok = fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * np.abs(f)
@@ -2647,9 +2656,8 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
                 break
             step = np.where(ok, step, 0.5 * step)
         if not ok.all():
-            step = np.where(ok, step, 0.0)
-            Zn = parts = None
-            Zn = _trial(Z, step, None, linear, p)
+            step, parts = np.where(ok, step, 0.0), None
+            Zn = _trial(Z, Zn, tried, step)
             lv, parts = _column_loss(kind, Zn, Y, A, active_cols())
         if not step.any():  # no column can descend further in this precision
             if Xm.dtype != np.float64:
@@ -2933,12 +2941,10 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
         # the penalty along the ray, 1/2 tr((x + s p) Q (x + s p)^T), from three sums
         xx, xp_, pp = penalty_of(x, x), penalty_of(x, p), penalty_of(p, p)
         step, ok = 1.0, False
-        Zn = parts = None
+        Zn, XP, parts, tried = XP, None, None, None  # the trials in XP's buffer (_trial)
         for _ in range(40):
-            # the trial in XP's place (as in _lbfgs_columns)
-            if XP is None:  # spent on the rejected trial: freed before it is made again
-                Zn = parts = None
-            Zn, XP, parts = _trial(Z, step, XP, linear, p), None, None
+            parts = None  # (a rejected trial's loss gradient freed first)
+            Zn, tried = _trial(Z, Zn, tried, step), step
             lv, parts = loss_at(Zn)
             fn = lv + 0.5 * (xx + step * (2.0 * xp_ + step * pp))
             ok = gp < 0 and fn <= f + 1e-4 * step * gp + 4 * np.finfo(float).eps * abs(f)

@@ -2332,6 +2332,16 @@ def _moved(Z, step, XP, out=None):
     return out
 
 
+#: entries of a block of rows in the logistic columns' loss and gradient
+#: (:func:`_column_loss`): the temporaries are a block's (256 KB), not (n, T) arrays
+COLUMN_BLOCK = 1 << 15
+
+
+def _column_rows(T):
+    """The rows of a block of :data:`COLUMN_BLOCK` entries over T columns (at least 1)."""
+    return max(1, COLUMN_BLOCK // max(int(T), 1))
+
+
 def _column_loss(kind, Z, Y, A, cols=None):
     """Per-column loss values (T,) of the element-wise loss and the parts its gradient
     dL/dZ is made of (:func:`_column_grad`); A = 0 entries, the unlabelled ones, with Y
@@ -2376,15 +2386,6 @@ def _column_loss(kind, Z, Y, A, cols=None):
         lv += _cdot(Ab, t)
     return lv, (Z, e)
 
-
-#: entries of a block of rows in the logistic columns' loss and gradient
-#: (:func:`_column_loss`): the temporaries are a block's (256 KB), not (n, T) arrays
-COLUMN_BLOCK = 1 << 15
-
-
-def _column_rows(T):
-    """The rows of a block of :data:`COLUMN_BLOCK` entries over T columns (at least 1)."""
-    return max(1, COLUMN_BLOCK // max(int(T), 1))
 
 REBUILDS = 2  # how often a stalled float64 L-BFGS rebuilds its preconditioner (not for
 # squared loss alone, whose curvature the preconditioner has exactly)

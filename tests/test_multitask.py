@@ -420,6 +420,20 @@ def test_native_loss_takes_one_row_of_weights(rng, kind, grouped):
         np.testing.assert_array_equal(G_row, G_full)
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (1, 4), (3,), (5, 2)])
+def test_native_loss_refuses_weights_of_another_shape(shape):
+    """A must be Z's shape or one row of Z's width: anything else is a clear ValueError
+    from both kernels, never a read past the row."""
+    from mtlclassic.backend._native import require_cpu
+
+    cpu = require_cpu()
+    Z, Y, G, A = np.zeros((5, 3)), np.ones((5, 3)), np.empty((5, 3)), np.ones(shape)
+    with pytest.raises(ValueError, match="A must have Z's shape"):
+        cpu.loss_grad(Z, Y, A, G, 1, 1)
+    with pytest.raises(ValueError, match="A must have Z's shape"):
+        cpu.loss_grad_grouped(Z, Y, A, G, np.ones(3, dtype=np.int32), 1, 1)
+
+
 def test_unweighted_classifier_equals_the_explicitly_weighted_one(rng):
     """No sample weights (one broadcast row of loss weights) and explicit weights that
     differ (a zero-weight copy of a row: whole (n, T) weights) fit the same model, for the

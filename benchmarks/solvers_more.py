@@ -308,15 +308,17 @@ def main(argv=None):
                 penalty=penalty, alpha=alphas[0], tol=tol, solver=solver,
                 max_iter=100000).fit(X, Y)
 
+        # the classifiers take the targets' signs, made before the traced fit (made in
+        # it, their int64 array -- half of the tall X -- was counted as the fit's memory)
         def classifier(X, Y, alphas, tol, threads):  # the default one: graph, L-BFGS
-            return MultiTaskClassifier(tol=tol).fit(X, signs(Y))
+            return MultiTaskClassifier(tol=tol).fit(X, Y)
 
         def signs(Y):
             return (Y > np.median(Y, axis=0)).astype(int)
 
         def logistic(penalty):  # FISTA on the targets' signs (alphas: the logistic ones)
             return lambda X, Y, alphas, tol, threads: MultiTaskClassifier(
-                penalty=penalty, alpha=alphas[0], tol=tol, max_iter=100000).fit(X, signs(Y))
+                penalty=penalty, alpha=alphas[0], tol=tol, max_iter=100000).fit(X, Y)
 
         extra = {"mtlclassic ridge": closed("ridge"), "mtlclassic graph": closed("graph"),
                  "mtlclassic logistic l21": logistic("l21"),
@@ -331,7 +333,8 @@ def main(argv=None):
             a_max = float(np.sqrt(((X.T.astype(np.float64) @ Yc / X.shape[0]) ** 2)
                                   .sum(1)).max())
             # (outside the traced fit: its float64 product would be counted)
-            a_log = logistic_alpha_max(X.astype(np.float64), signs(Y))
+            Ys = signs(Y)
+            a_log = logistic_alpha_max(X.astype(np.float64), Ys)
             drivers = dict(base.SOLVERS, **(extra if name.startswith("tall") else
                                             extra32 if X.dtype == np.float32 else {}))
             for label in drivers:
@@ -343,8 +346,9 @@ def main(argv=None):
                 tol = 1e-6 if label == "mtlclassic classifier" or "logistic" in label \
                     else 1e-8
                 alphas = [0.01 * (a_log if "logistic" in label else a_max)]
+                Yl = Ys if label == "mtlclassic classifier" or "logistic" in label else Y
                 with threadpool_limits(limits=1, user_api="blas"):
-                    peak = peak_memory(lambda: drivers[label](X, Y, alphas, tol, 1))
+                    peak = peak_memory(lambda: drivers[label](X, Yl, alphas, tol, 1))
                 memory.append({"case": name, "solver": label, "tol": tol,
                                "peak_bytes": peak, "x_bytes": X.nbytes,
                                "x_dtype": str(X.dtype), "y_bytes": 8 * Y.size})

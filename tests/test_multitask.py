@@ -3,6 +3,7 @@ properties, missing labels, and bad input."""
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -432,6 +433,129 @@ def test_native_loss_refuses_weights_of_another_shape(shape):
         cpu.loss_grad(Z, Y, A, G, 1, 1)
     with pytest.raises(ValueError, match="A must have Z's shape"):
         cpu.loss_grad_grouped(Z, Y, A, G, np.ones(3, dtype=np.int32), 1, 1)
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_native_loss_reads_int8_targets(rng, kind, grouped):
+    """int8 targets (a classifier's compact encoding, in {-1, +1}) are read as they are --
+    no float64 copy -- and give the bits of the float64 ones, for both weight layouts,
+    on 1 and 2 threads, with and without softmax groups (whose one-hot columns are found
+    from the +1 entries)."""
+    from mtlclassic.multitask import _losses
+
+    n, T = 1003, 7
+    Z = rng.standard_normal((n, T)) * 5
+    Z[0, :3] = [800.0, -800.0, 0.0]
+    Y = np.where(rng.random((n, T)) > 0.4, 1, -1).astype(np.int8)
+    group = None
+    if grouped:  # two softmax tasks (3 and 2 classes) beside element-wise columns
+        group = _losses.softmax_groups(np.array([0, 0, 0, 1, 2, 3, 3]), [0, 3])
+        Y[:, :3] = np.where(np.arange(3) == rng.integers(0, 3, n)[:, None], 1, -1)
+        Y[:, 5:] = np.where(np.arange(2) == rng.integers(0, 2, n)[:, None], 1, -1)
+        Y[5, :3] = -1  # a row without its class: no loss
+    assert _losses.kernel_targets(Y) is Y
+    A = rng.random((n, T)) * (rng.random((n, T)) > 0.2)
+    for weights in (A, np.broadcast_to(A[1], (n, T))):
+        for n_jobs in (1, 2):
+            fn = _losses.native_loss(kind, n_jobs, group=group)
+            loss8, G8 = fn(Z, Y, weights)
+            loss64, G64 = fn(Z, Y.astype(np.float64), weights)
+            assert loss8 == loss64
+            np.testing.assert_array_equal(G8, G64)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones((5, 3), dtype=np.int16), "Y must be float64 or int8"),
+    (np.ones((5, 3), dtype=np.float32), "Y must be float64 or int8"),
+    (np.ones((3, 5), dtype=np.int8).T, "Y must be C-contiguous"),
+    (np.ones((5, 3), dtype=np.float64)[:, ::1][::1].T.copy().T, "Y must be C-contiguous"),
+    (np.ones((5, 2), dtype=np.int8), "one shape"),
+])
+def test_native_loss_refuses_targets_of_another_dtype_or_layout(bad, match):
+    """The kernels read Y as float64 or int8 and C-contiguous: another dtype, a transposed
+    array or another shape is a clear ValueError from both kernels, never a misread
+    buffer (Python's kernel_targets converts other dtypes before the call)."""
+    from mtlclassic.backend._native import require_cpu
+
+    cpu = require_cpu()
+    Z, G, A = np.zeros((5, 3)), np.empty((5, 3)), np.ones((5, 3))
+    with pytest.raises(ValueError, match=match):
+        cpu.loss_grad(Z, bad, A, G, 1, 1)
+    with pytest.raises(ValueError, match=match):
+        cpu.loss_grad_grouped(Z, bad, A, G, np.ones(3, dtype=np.int32), 1, 1)
+
+
+@pytest.mark.parametrize("kw, data", [
+    (dict(penalty="l21", alpha=1e-2), "plain"),                 # FISTA
+    (dict(penalty="trace", alpha=1e-2), "plain"),               # FISTA
+    (dict(), "plain"),                                          # graph: L-BFGS over modes
+    (dict(penalty="ridge"), "plain"),                           # L-BFGS per column
+    (dict(penalty="ridge"), "float32"),                         # its float32 iterations
+    (dict(penalty="l21", alpha=1e-2, solver="bcd"), "plain"),   # working-set BCD
+    (dict(loss="multinomial"), "plain"),                        # softmax groups
+    (dict(penalty="l21", alpha=1e-2, loss="multinomial"), "plain"),
+    (dict(), "missing"),                                        # a mask of labels
+    (dict(penalty="l21", alpha=1e-2), "missing"),
+    (dict(penalty="ridge", class_weight="balanced"), "weighted"),
+    (dict(penalty="l21", alpha=1e-2), "weighted"),
+])
+def test_compact_targets_give_the_fit_of_float64_targets(rng, monkeypatch, kw, data):
+    """The classifier's int8 targets (and no mask array where every label is present)
+    give the fit of float64 targets to the bit, on every solver and loss layout: FISTA,
+    L-BFGS over modes and per column (float64 and float32 iterations), the working-set
+    BCD, softmax groups, missing labels, sample and class weights."""
+    from mtlclassic.multitask import _labels
+
+    n, d = 300, 12
+    X = rng.standard_normal((n, d))
+    Z = X @ rng.standard_normal((d, 3))
+    Y = np.stack([Z[:, 0] > 0, Z[:, 1] > 0.3, np.digitize(Z[:, 2], [-0.5, 0.5])],
+                 axis=1).astype(float)
+    sw = None
+    if data == "float32":
+        X = X.astype(np.float32)
+    elif data == "missing":
+        Y[rng.random(Y.shape) < 0.15] = np.nan
+    elif data == "weighted":
+        sw = rng.random(n) * (rng.random(n) > 0.1)
+    fits, dtypes = [], []
+    encode = _labels.encode_classification
+    for compact in (True, False):
+        def enc(Y2, miss, *a, compact_=compact, **k):
+            k["compact"] = compact_
+            out = encode(Y2, miss, *a, **k)
+            dtypes.append(out[0].dtype)
+            return out
+
+        monkeypatch.setattr(_labels, "encode_classification", enc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(MultiTaskClassifier(tol=1e-8, max_iter=3000, **kw)
+                        .fit(X, Y, sample_weight=sw))
+    assert dtypes == [np.int8, np.float64]
+    a, b = fits
+    assert a.n_iter_ == b.n_iter_ and a.objective_ == b.objective_
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+def test_compact_encoding_values_and_mask(rng):
+    """encode_classification(compact=True): int8 targets equal to the float64 ones, the
+    mask a read-only broadcast of True where no label is missing (an (n, T') array where
+    some are, equal to the float64 encoding's)."""
+    from mtlclassic.multitask import _labels
+
+    Y = np.stack([rng.integers(0, 2, 50), rng.integers(0, 4, 50)], axis=1).astype(float)
+    for miss in (np.zeros(Y.shape, dtype=bool), rng.random(Y.shape) < 0.2):
+        Yc, mc, cls_c, own_c = _labels.encode_classification(Y, miss, compact=True)
+        Yf, mf, cls_f, own_f = _labels.encode_classification(Y, miss)
+        assert Yc.dtype == np.int8 and Yf.dtype == np.float64
+        np.testing.assert_array_equal(Yc, Yf)
+        np.testing.assert_array_equal(mc, mf)
+        np.testing.assert_array_equal(own_c, own_f)
+        assert (mc.strides == (0, 0)) == (not miss.any())
+        assert not miss.any() or mc.flags.writeable
 
 
 def test_unweighted_classifier_equals_the_explicitly_weighted_one(rng):

@@ -354,7 +354,9 @@ class _BaseMultiTask(BaseEstimator):
         loss = _losses.native_loss(self._loss_name, self.n_jobs, group=group)
         # entries of zero weight count as present for the solvers' "every label present"
         # paths (closed form, Gram): they weigh nothing in either form
-        full = mask | (SW[:, owner] == 0) if sw is None else mask | (sw == 0)[:, None]
+        # (no other (n, T') array where every label is present: mask is then all True)
+        full = mask if not miss.any() else mask | (SW[:, owner] == 0) if sw is None \
+            else mask | (sw == 0)[:, None]
         del SW, miss
         small = not sparse or Xd.shape[1] <= GRAM_MAX_SPARSE_D  # a dense d x d is cheap
         closed_ok = (self._loss_name == "squared" and pen.smooth and full.all()
@@ -1108,7 +1110,8 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         return super()._check_params()
 
     def _encode(self, Y2, miss):
-        Yenc, mask, classes, owner = _labels.encode_classification(Y2, miss)
+        # int8 targets, no mask array where every label is present (_labels)
+        Yenc, mask, classes, owner = _labels.encode_classification(Y2, miss, compact=True)
         self._classes = classes
         return Yenc, mask, owner
 

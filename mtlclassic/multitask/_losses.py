@@ -93,6 +93,14 @@ def kernel_weights(A):
     return np.ascontiguousarray(A, dtype=np.float64)
 
 
+def kernel_targets(Y):
+    """Y as the native kernels take it: float64 or int8 (a classifier's compact targets
+    in {-1, +1}, read as they are), C-contiguous; another dtype is converted to float64."""
+    if isinstance(Y, np.ndarray) and Y.dtype == np.int8:
+        return np.ascontiguousarray(Y)
+    return np.ascontiguousarray(Y, dtype=np.float64)
+
+
 def native_loss(kind, n_jobs=None, group=None):
     """A loss function ``(Z, Y, A) -> (loss, G)`` running the fused C++ pass; with a
     ``group`` layout (:func:`softmax_groups`) holding softmax tasks, the grouped pass."""
@@ -105,8 +113,8 @@ def native_loss(kind, n_jobs=None, group=None):
         def grouped(Z, Y, A):
             Z = np.ascontiguousarray(Z, dtype=np.float64)
             G = np.empty_like(Z)
-            loss = cpu.loss_grad_grouped(Z, np.ascontiguousarray(Y, dtype=np.float64),
-                                         kernel_weights(A), G, group, code, n_threads)
+            loss = cpu.loss_grad_grouped(Z, kernel_targets(Y), kernel_weights(A), G, group,
+                                         code, n_threads)
             return loss, G
 
         return grouped
@@ -114,8 +122,7 @@ def native_loss(kind, n_jobs=None, group=None):
     def fn(Z, Y, A):
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         G = np.empty_like(Z)
-        loss = cpu.loss_grad(Z, np.ascontiguousarray(Y, dtype=np.float64), kernel_weights(A),
-                             G, code, n_threads)
+        loss = cpu.loss_grad(Z, kernel_targets(Y), kernel_weights(A), G, code, n_threads)
         return loss, G
 
     return fn

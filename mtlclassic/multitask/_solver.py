@@ -747,6 +747,11 @@ def _entropy_terms(p, xp):
             + xp.where(q > 0, q * xp.log(xp.where(q > 0, q, 1.0)), 0.0))
 
 
+def _one_row(A):
+    """Whether the NumPy array A is a broadcast of one row (stride 0 over its rows)."""
+    return isinstance(A, np.ndarray) and A.ndim == 2 and A.shape[0] > 1 and A.strides[0] == 0
+
+
 class DataOracle:
     """Smooth part on the data: the linear map is Z = X W + b (one GEMM), the loss is
     evaluated on Z and the gradient is X^T G (the second GEMM) plus W Q. ``kind``
@@ -766,14 +771,16 @@ class DataOracle:
         if kind not in self.curvature:
             raise ValueError(f"kind must be 'squared' or 'logistic', got {kind!r}")
         xp = get_namespace(X)
-        self.labelled = A > 0
+        # A a read-only broadcast of one row (every row's weights alike): so is labelled
+        # (an (n, T) bool array otherwise)
+        self.labelled = np.broadcast_to(A[:1] > 0, A.shape) if _one_row(A) else A > 0
         self.all_labelled = bool(xp.all(self.labelled))
         # (not another (n, T) array when every entry is labelled)
         self.A_safe = A if self.all_labelled else xp.where(self.labelled, A, 1.0)
         # A's row when every row is that one (unit or no sample weights, every label
         # present): the squared dual's sums then come from T x T products, no temporary
-        self._a_row = A[0] if self.all_labelled and A.shape[0] and bool(xp.all(A == A[0])) \
-            else None
+        self._a_row = A[0] if self.all_labelled and A.shape[0] and (
+            _one_row(A) or bool(xp.all(A == A[0]))) else None
         self._XtA = None
         # softmax tasks (group layout of _losses.softmax_groups): (first column, K) each
         n_cols = Y.shape[1]
@@ -812,7 +819,7 @@ class DataOracle:
 
     def grad_at_zero_norm(self):
         xp = get_namespace(self.X)
-        _, G0 = self.loss(xp.zeros_like(self.Y), self.Y, self.A)
+        _, G0 = self.loss(xp.zeros(self.Y.shape, dtype=self.A.dtype), self.Y, self.A)
         g0b = _sum(G0.sum(axis=0) ** 2) if self.fit_intercept else 0.0
         return math.sqrt(_sum(xt_dot(self.X, G0) ** 2) + g0b)
 
@@ -2289,9 +2296,11 @@ def _lbfgs_inputs(oracle, single, tol):
     when ``single`` (the caller's data came in float32) and tol >= 1e-6, else X."""
     X = oracle.X
     A = np.asarray(oracle.A, dtype=np.float64)
-    Y = np.asarray(oracle.Y, dtype=np.float64)
+    # a classifier's int8 targets as they are (the same values; the losses read them)
+    Y = oracle.Y if isinstance(oracle.Y, np.ndarray) and oracle.Y.dtype == np.int8 \
+        else np.asarray(oracle.Y, dtype=np.float64)
     if not getattr(oracle, "all_labelled", False):  # (no (n, T) copy when all are)
-        Y = np.where(A > 0, Y, 0.0)
+        Y = np.where(A > 0, Y, Y.dtype.type(0))
     w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
         and isinstance(X, (np.ndarray, CenteredDense))

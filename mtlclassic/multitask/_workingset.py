@@ -806,6 +806,8 @@ def workingset_l21(X, x_mean, Y, A, loss, kind, alpha, l2, fit_intercept, W0, b0
     working sets of n < d problems. Returns a ``_solver.Result``."""
     n, d = X.shape
     T = Y.shape[1]
+    # the block kernels read float64 targets (a classifier's int8 ones: one float64 copy)
+    Y = np.asarray(Y, dtype=np.float64)
     gram_ok = sw is not None
     sparse = scipy.sparse.issparse(X)
     residual_ok = not sparse or n * d <= SPARSE_DENSE_MAX

@@ -48,9 +48,10 @@ MTL_HD double masked_loss_grad(int kind, double z, double y, double a, double* g
 }
 
 // Softmax cross-entropy of K scores z[0..K-1] (y one-hot in {-1, +1}; no +1: no label),
-// weight a: returns a l and writes g[j] = a dl/dz_j.
-template <typename TZ, typename TG>
-MTL_HD double softmax_loss_grad(const TZ* z, const TZ* y, int K, double a, TG* g) {
+// weight a: returns a l and writes g[j] = a dl/dz_j. y may be of another type than z
+// (int8 targets of a classifier: an eighth of float64's bytes).
+template <typename TZ, typename TY, typename TG>
+MTL_HD double softmax_loss_grad(const TZ* z, const TY* y, int K, double a, TG* g) {
     int k = -1;
     for (int j = 0; j < K; ++j)
         if (static_cast<double>(y[j]) > 0) k = j;
@@ -72,9 +73,9 @@ MTL_HD double softmax_loss_grad(const TZ* z, const TZ* y, int K, double a, TG* g
 
 // One row of T columns in groups: group[j] = K >= 2 at the first column of a softmax
 // task, 0 at its other columns, 1 for a column of the element-wise loss `kind`, -1 for a
-// squared-loss column. The softmax weight is the group's first a.
-template <typename T>
-MTL_HD double grouped_row_loss_grad(int kind, const T* z, const T* y, const T* a, T* g,
+// squared-loss column. The softmax weight is the group's first a. y: T or int8 (as above).
+template <typename T, typename TY>
+MTL_HD double grouped_row_loss_grad(int kind, const T* z, const TY* y, const T* a, T* g,
                                     const int* group, long long n_cols) {
     double s = 0.0;
     long long j = 0;

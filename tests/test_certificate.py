@@ -478,7 +478,8 @@ def test_ridge_columns_squared_loss_missing_labels_equal_ridge(rng, monkeypatch,
     Y[rng.random(Y.shape) < 0.25] = np.nan
     calls = _columns_spy(monkeypatch)
     if form == "columns":
-        monkeypatch.setattr(_solver.TaskGramOracle, "useful", staticmethod(lambda X, A: False))
+        monkeypatch.setattr(_solver.TaskGramOracle, "useful_counts",
+                            staticmethod(lambda n, d, T, nnz: False))
     for alpha in [1.0 / n, 10.0]:
         m, warned = _fit(MultiTaskRegressor(penalty="ridge", alpha=alpha, tol=1e-12,
                                             max_iter=50000), X, Y)
@@ -599,7 +600,8 @@ def test_modes_squared_loss_missing_labels(rng, monkeypatch, penalty):
     X = rng.standard_normal((n, d)) * np.logspace(0, 2, d)
     Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
     Y[rng.random(Y.shape) < 0.25] = np.nan
-    monkeypatch.setattr(_solver.TaskGramOracle, "useful", staticmethod(lambda X, A: False))
+    monkeypatch.setattr(_solver.TaskGramOracle, "useful_counts",
+                        staticmethod(lambda n, d, T, nnz: False))
     calls = _modes_spy(monkeypatch)
     kw = dict(penalty=penalty, alpha=0.1, tol=1e-12, max_iter=50000)
     a, warned = _fit(MultiTaskRegressor(**kw), X, Y)

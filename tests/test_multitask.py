@@ -784,6 +784,32 @@ def test_estimate_task_relation_matches_pairwise_reference(rng):
     assert np.all(R[5, :5] == 0) and np.all(np.abs(R) <= 1)
 
 
+def test_relation_sums_by_row_blocks(rng):
+    """The relation's pair sums with missing labels go by blocks of rows (the whole-array
+    expressions made about ten (n, T) float64 temporaries): the same matrix as the
+    pairwise reference for NaN-marked targets, for targets with a mask and anything at the
+    unlabelled entries (integers, a missing-label value), and over many blocks."""
+    from mtlclassic.multitask import _relation
+
+    n, T = 3000, 6
+    Y = rng.standard_normal((n, T)) @ rng.standard_normal((T, T))
+    M = rng.random((n, T)) < 0.5
+    sw = rng.random(n) * 2
+    sw[::5] = 0.0
+    ref = _relation_by_pairs(Y, M, sw)
+    R = estimate_task_relation(np.where(M, Y, np.nan), sample_weight=sw)
+    np.testing.assert_allclose(R, ref, atol=1e-9)
+    np.testing.assert_allclose(estimate_task_relation(np.where(M, Y, -1.0), M,
+                                                      sample_weight=sw), R, atol=1e-12)
+    Yi = np.round(Y * 3).astype(np.int64)  # integer targets, read a block at a time
+    np.testing.assert_allclose(estimate_task_relation(Yi, M, sample_weight=sw),
+                               _relation_by_pairs(Yi.astype(float), M, sw), atol=1e-9)
+    whole = _relation._masked_sums(Y, M, sw, block_bytes=1 << 40)  # one block
+    parts = _relation._masked_sums(Y, M, sw, block_bytes=8 * T * 7)  # blocks of 7 rows
+    for k in whole:
+        np.testing.assert_allclose(parts[k], whole[k], rtol=1e-11, atol=1e-9)
+
+
 def _plain_ridge_relation(Y, X, alpha=1.0):
     """The correlation of independent per-task ridge weights (each shrunk towards zero)."""
     W = np.zeros((X.shape[1], Y.shape[1]))

@@ -82,7 +82,8 @@ def test_fits_equal_the_data_form(rng, monkeypatch, penalty):
         warnings.simplefilter("error")  # converged: no ConvergenceWarning
         a = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=sw)
     assert built
-    monkeypatch.setattr(_solver.TaskGramOracle, "useful", staticmethod(lambda X, A: False))
+    monkeypatch.setattr(_solver.TaskGramOracle, "useful_counts",
+                        staticmethod(lambda n, d, T, nnz: False))
     solver = "bcd" if penalty == "l21" else "auto"
     b = MultiTaskRegressor(solver=solver, **kw).fit(X, Y, sample_weight=sw)
     assert len(built) == 1
@@ -159,3 +160,142 @@ def test_ill_conditioned_exact_solve_warns_nothing(rng):
         m = MultiTaskRegressor(penalty="mean", alpha=0.1, l2=0.0, tol=1e-6,
                                max_iter=20000).fit(X, Y)
     assert np.all(np.isfinite(m.coef_))
+
+
+def _dense_task_gram(monkeypatch):
+    """Make the estimators build the per-task Gram form from the (n, T) targets and
+    weights, as before _fit_task_columns (the data form's arrays made first)."""
+    from mtlclassic.multitask import _estimators
+
+    monkeypatch.setattr(_estimators.MultiTaskRegressor, "_task_columns_ok", False)
+
+
+def _columns_spy(monkeypatch):
+    from mtlclassic.multitask import _estimators
+
+    calls = []
+    orig = _estimators.MultiTaskRegressor._fit_task_columns
+
+    def spy(self, *a, **k):
+        calls.append(1)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(_estimators.MultiTaskRegressor, "_fit_task_columns", spy)
+    return calls
+
+
+@pytest.mark.parametrize("penalty, data", [
+    ("l21", "weights"), ("trace", "weights"), ("graph", "weights"), ("ridge", "weights"),
+    ("mean", "weights"), ("mtrl", "weights"), ("l21", "per-entry"), ("graph", "per-entry"),
+    ("l21", "size"), ("l21", "float32"), ("l21", "zero-weights"), ("l21", "alpha0"),
+])
+def test_task_columns_fit_equals_the_dense_task_gram_fit(rng, monkeypatch, penalty, data):
+    """The fit built from each task's labelled rows (no (n, T) arrays) is the fit built
+    from the (n, T) targets and weights: every penalty (the graph penalty's relation
+    estimated from the targets, the learned one re-solved), per-sample and per-entry
+    weights, zero weights, task_weight="size", float32 X, alpha = 0 (the ridge part's
+    exact minimiser). The weights' per-task sums are the only difference (summed per
+    task, not over the (n, T) array): the same objective to rounding."""
+    X, Y = _school_like(rng, shared=0.1)
+    n, T = Y.shape
+    kw = dict(penalty=penalty, alpha=0.0 if data == "alpha0" else 0.02, tol=1e-10,
+              max_iter=100000)
+    sw = rng.uniform(0.5, 2.0, n)
+    if data == "per-entry":
+        sw = rng.uniform(0.5, 2.0, (n, T))
+    elif data == "zero-weights":
+        sw[::7] = 0.0
+    elif data == "size":
+        kw["task_weight"] = "size"
+    elif data == "float32":
+        X = X.astype(np.float32)
+    calls = _columns_spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: no ConvergenceWarning
+        a = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=sw)
+    assert calls == [1]
+    _dense_task_gram(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = MultiTaskRegressor(**kw).fit(X, Y, sample_weight=sw)
+    assert calls == [1] and a.solver_ == b.solver_
+    scale = b._null_scale_
+    assert abs(a.objective_ - b.objective_) <= 1e-12 * (scale + abs(b.objective_))
+    # (alpha = 0 with l2 = 0: the exact minimiser, no certificate for a singular Q)
+    assert np.isnan(a.dual_gap_) == np.isnan(b.dual_gap_) == (data == "alpha0")
+    assert not a.dual_gap_ > 1e-10 * scale * (1 + 1e-9)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=1e-6, atol=1e-8)
+    if penalty == "graph":
+        np.testing.assert_allclose(a.task_relation_, b.task_relation_, rtol=1e-12)
+
+
+def test_task_columns_fit_goes_on_with_the_bcd(rng, monkeypatch):
+    """An unconverged FISTA (one feature in other units) goes on with the working-set BCD
+    from its point, on the data form's arrays made then from the columns: the fit of the
+    dense path."""
+    n, d = 500, 8
+    X = rng.standard_normal((n, d))
+    X[:, 3] *= 1e3
+    Y = np.full((n, 2), np.nan)
+    Y[::2, 0] = X[::2, :3].sum(axis=1) + rng.standard_normal(n // 2)
+    Y[1::2, 1] = X[1::2, 2:5].sum(axis=1) + rng.standard_normal(n // 2)
+    calls = _columns_spy(monkeypatch)
+    kw = dict(penalty="l21", alpha=0.05, tol=1e-10, max_iter=3000)
+    a = MultiTaskRegressor(**kw).fit(X, Y)
+    _dense_task_gram(monkeypatch)
+    b = MultiTaskRegressor(**kw).fit(X, Y)
+    assert calls == [1] and a.solver_ == b.solver_ == "fista+bcd"
+    assert a.dual_gap_ <= 1e-10 * a._null_scale_
+    assert abs(a.objective_ - b.objective_) <= 2e-10 * b._null_scale_
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("text", "regression targets must be real numbers"),
+    (np.inf, "Y contains infinity"),
+    (1e200, "the squared loss of these targets overflows"),
+])
+def test_task_columns_fit_refuses_bad_targets(rng, monkeypatch, bad, match):
+    """Targets that are not real numbers, infinite or whose squares overflow: the errors
+    of the dense path, from the columns."""
+    X, Y = _school_like(rng)
+    Y = Y.astype(object)
+    Y[np.flatnonzero(~np.isnan(Y[:, 0].astype(float)))[3], 0] = bad
+    calls = _columns_spy(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        MultiTaskRegressor(penalty="l21").fit(X, Y)
+    assert calls == [1]
+    _dense_task_gram(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        MultiTaskRegressor(penalty="l21").fit(X, Y)
+
+
+@pytest.mark.parametrize("penalty, bound", [("l21", 2.0), ("trace", 2.0), ("ridge", 2.0),
+                                            ("graph", 2.5)])
+def test_task_columns_fit_memory(rng, penalty, bound):
+    """Tasks on their own rows with wide targets (T = 30 on 12 features: the (n, T)
+    float64 targets and loss weights are each 2.5x X's size): the fit allocates within 2x
+    X -- the labels' bool masks, each task's rows -- where it held the targets' copy, the
+    weights and three bool arrays (6.1x X). The default graph penalty estimates its task
+    relation from the targets (read in place, the pair sums by blocks of rows; each
+    task's centred rows for the shrunk per-task fits, 1x X): 2.3x, where the estimate's
+    whole-array sums made it 18.9x."""
+    import tracemalloc
+
+    n, d, T = 20000, 12, 30
+    X = rng.standard_normal((n, d)) + 1.0
+    task = rng.integers(0, T, n)
+    Y = np.full((n, T), np.nan)
+    Y[np.arange(n), task] = X[:, 0] * (1 + task / T) + rng.standard_normal(n)
+    est = MultiTaskRegressor(penalty=penalty, alpha=0.01, tol=1e-8)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est.fit(X, Y)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= bound * X.nbytes, peak / X.nbytes

@@ -249,9 +249,8 @@ class _BaseMultiTask(BaseEstimator):
             if R != "auto":
                 raise ValueError(f"task_relation must be an array, 'auto', 'learn' or None, got "
                                  f"{R!r}")
-            # (NaN-marking a copy of the targets only where some are missing)
-            Ymasked = Yenc if mask.all() else np.where(mask, Yenc, np.nan)
-            return estimate_task_relation(Ymasked, mask, X, sample_weight=sw)
+            # (the mask says which entries are labelled: no NaN-marked copy of the targets)
+            return estimate_task_relation(Yenc, mask, X, sample_weight=sw)
         R = np.asarray(R, dtype=np.float64)
         if R.shape == (n_tasks, n_tasks) and n_tasks != n_sub:
             R = check_task_relation(R, n_tasks)
@@ -296,11 +295,18 @@ class _BaseMultiTask(BaseEstimator):
         # shares them (the closed form, the Gram path and the relation estimate use them),
         # else None
         SW, sw = _labels.check_sample_weight(sample_weight, n, T)
-        dead = np.flatnonzero((SW * ~miss).sum(axis=0) == 0)
+        # the entries labelled with a positive weight, in bool arrays (the weights' sums
+        # per task made an (n, T) float64 temporary: 2.2x X on School's wide targets)
+        present = ~miss
+        present &= SW > 0
+        dead = np.flatnonzero(~present.any(axis=0))
         if dead.size:
             raise ValueError(f"task {dead[0]}: the sample weights of its labelled samples are "
                              "all zero; at least one non-zero weight is needed")
-        miss = miss | (SW == 0)  # a zero weight is an unlabelled entry
+        miss = np.logical_not(present, out=present)  # a zero weight is an unlabelled entry
+        del present
+        if self._task_columns_fit(X, miss, sw, device):
+            return self._fit_task_columns(X, Y2, miss, SW, sw, pen, one_d, x_sums)
         Yenc, mask, owner = self._encode(Y2, miss)
         n_sub = Yenc.shape[1]
         group = self._loss_groups(owner)
@@ -647,6 +653,86 @@ class _BaseMultiTask(BaseEstimator):
         _labels.check_labelled(miss)
         return X, Y2, one_d, miss, sums
 
+    #: whether a fit may take the per-task Gram form from the labels' columns
+    #: (:meth:`_fit_task_columns`): the regressor, whose targets are the labels themselves
+    _task_columns_ok = False
+
+    def _task_columns_fit(self, X, miss, sw, device):
+        """Whether the fit goes to :meth:`_fit_task_columns`: the regressor on dense host X
+        (no intercept column) whose labels are missing or weighted per entry, where the
+        per-task Gram form pays (:meth:`_solver.TaskGramOracle.useful`) and a solver that
+        runs on it is asked for ("auto", "fista", "lbfgs")."""
+        if not (self._task_columns_ok and device == "cpu" and isinstance(X, np.ndarray)
+                and not self._intercept_column()
+                and self.solver in ("auto", "fista", "lbfgs")):
+            return False
+        if sw is not None and not np.any(miss & (sw != 0)[:, None]):
+            return False  # every label present (zero weights aside): the shared Gram form
+        (n, d), T = X.shape, miss.shape[1]
+        return _solver.TaskGramOracle.useful_counts(n, d, T, miss.size - np.count_nonzero(miss))
+
+    def _fit_task_columns(self, X, Y2, miss, SW, sw, pen, one_d, x_sums):
+        """The fit on the per-task Gram form (:class:`_solver.TaskGramOracle`: FISTA, or
+        the exact minimiser of a smooth penalty) built from each task's labelled rows, their
+        weights s_i rho_t / n_t and targets -- never the (n, T) arrays of targets and loss
+        weights the data-form solvers read (School's wide targets: each 2.2x X; the fit
+        held both, 5.8x X). They are made only where needed: the working-set BCD going on
+        from an unconverged FISTA point, or a task relation estimated from the targets."""
+        n, T = Y2.shape
+        owner = np.arange(T)
+        rows, values = _labels.regression_columns(Y2, miss)
+        s = [sw[r] if sw is not None else np.asarray(SW[r, t], dtype=np.float64)
+             for t, r in enumerate(rows)]
+        n_t = np.array([float(v.sum()) for v in s])  # the weighted count of labelled samples
+        rho = self._task_weights(SW, miss, size=n_t)
+        columns = [(r, v * (rho[t] / n_t[t]), y)
+                   for t, (r, v, y) in enumerate(zip(rows, s, values))]
+        del rows, values, s
+        Xd = X if X.dtype == np.float32 and X.flags.c_contiguous \
+            else np.asarray(X, dtype=np.float64)
+        pen_solve = pen
+        if self.solver == "auto" and not pen.smooth and float(self.alpha) == 0 \
+                and not pen.learns_relation:
+            pen_solve = Ridge()  # as in _fit: the ridge part alone
+        solver, bcd_after = self.solver, False
+        if solver == "auto":
+            solver = "lbfgs" if pen_solve.smooth else "fista"
+            # where FISTA ends unconverged, the working-set BCD goes on from its point
+            bcd_after = solver == "fista" and pen_solve.name == "l21" \
+                and float(self.alpha) > 0
+        check_solver(solver, False, pen_solve)
+
+        def dense(weights=True):
+            """The (n, T) targets, loss weights and labelled mask of the data form."""
+            out = dict(Yenc=np.zeros((n, T)), mask=~miss)
+            if weights:
+                out["A"] = np.zeros((n, T))
+            for t, (r, a, y) in enumerate(columns):
+                out["Yenc"][r, t] = y
+                if weights:
+                    out["A"][r, t] = a
+            return out
+
+        ctx = dict(Xd=Xd, Yenc=None, A=None, mask=None, columns=columns, dense=dense,
+                   loss=_losses.native_loss("squared", self.n_jobs), sw=sw, rho=rho,
+                   pen=pen_solve, bcd_after=bcd_after, curvature=1.0, group=None,
+                   solver=solver, warm=False, fit_b=self._free_intercept(),
+                   single=Xd.dtype == np.float32, own=False, x_sums=x_sums)
+        W0, b0 = self._initial_point(Xd.shape[1], T, np, np.float64, ctx)
+        # a relation estimated from the targets: numeric ones read as they are (the mask
+        # says which entries are labelled), others made into an (n, T) float64 array
+        estimate = pen.uses_relation and isinstance(self.task_relation, str)
+        targets = None
+        if estimate:
+            targets = Y2 if Y2.dtype.kind in "biuf" else dense(weights=False)["Yenc"]
+        sw_rel = sw if sw is not None or not estimate else \
+            (SW * ~miss).sum(axis=1) / np.maximum((~miss).sum(axis=1), 1)
+        R = self._relation(pen, targets, ~miss if estimate else None, X, T, T, owner,
+                           sw_rel)
+        del targets
+        res, R = self._solve_path(ctx, pen_solve, R, W0, b0, T)
+        return self._set_fitted(res, R, solver, T, owner, one_d)
+
     def _task_gram(self, Xd, A, group, gram_ok):
         """Whether FISTA / L-BFGS run on the per-task Gram form (squared loss, labels
         missing or weights per entry, where :meth:`_solver.TaskGramOracle.useful`)."""
@@ -714,11 +800,12 @@ class _BaseMultiTask(BaseEstimator):
                                   objective=F, dual_gap=gap if np.isfinite(gap) else np.nan,
                                   scale=scale)
         lip = getattr(self, "lipschitz_", None) if ctx["warm"] else None
-        use_gram = (self._loss_name == "squared" and ctx["mask"].all()
+        columns = ctx.get("columns")  # the per-task columns' fit (_fit_task_columns)
+        use_gram = (columns is None and self._loss_name == "squared" and ctx["mask"].all()
                     and ctx["sw"] is not None and Xd.shape[0] >= Xd.shape[1]
                     and (not scipy.sparse.issparse(Xd) or Xd.shape[1] <= GRAM_MAX_SPARSE_D))
         # (the per-task Gram form is a host (NumPy) oracle: not in the device fit's body)
-        task_gram = not use_gram and not ctx.get("device") \
+        task_gram = columns is not None or not use_gram and not ctx.get("device") \
             and self._task_gram(Xd, A, ctx.get("group"), False)
         if use_gram:
             oracle = _solver.GramOracle(Xd, Yenc, ctx["sw"], self._on(ctx, ctx["rho"]), Q,
@@ -727,8 +814,8 @@ class _BaseMultiTask(BaseEstimator):
         elif task_gram:  # built once per fit (a learned relation re-solves for new Q)
             oracle = ctx.get("task_gram")
             if oracle is None:
-                oracle = ctx["task_gram"] = _solver.TaskGramOracle(Xd, Yenc, A, Q,
-                                                                   ctx["fit_b"])
+                oracle = ctx["task_gram"] = _solver.TaskGramOracle(
+                    Xd, Yenc, A, Q, ctx["fit_b"], columns=columns)
             oracle.Q = Q
             b0 = b0 * 0
         x_mean = None
@@ -812,6 +899,8 @@ class _BaseMultiTask(BaseEstimator):
         when the loss is squared with every label present and one weight per sample, else
         the residual form; free intercepts in centred coordinates (X - mean(X), never
         formed; b' = b + mean(X) W)."""
+        if ctx["Yenc"] is None:  # the per-task columns' fit: the data form's arrays now
+            ctx.update(ctx.pop("dense")())
         Xd, sw = ctx["Xd"], ctx["sw"]
         gram = self._loss_name == "squared" and ctx["mask"].all() and sw is not None
         x_mean = np.zeros(Xd.shape[1])
@@ -1026,6 +1115,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     """
 
     _loss_name = "squared"
+    _task_columns_ok = True
 
     def _encode(self, Y2, miss):
         return _labels.encode_regression(Y2, miss), ~miss, np.arange(Y2.shape[1])

@@ -118,6 +118,28 @@ def encode_regression(Y, miss):
     return Yf
 
 
+def regression_columns(Y, miss):
+    """:func:`encode_regression`'s values and checks per task, no (n, T) array: for each
+    column t, its labelled rows and their targets in float64 (the same errors: targets
+    that are not real numbers, infinity, squares overflowing float64)."""
+    rows, values = [], []
+    total = 0.0
+    for t in range(Y.shape[1]):
+        r = np.flatnonzero(~miss[:, t])
+        try:
+            v = np.asarray(Y[r, t], dtype=np.float64)
+        except (TypeError, ValueError) as e:  # e.g. a class label in a regression target
+            raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
+        if not np.all(np.isfinite(v)):
+            raise ValueError("Y contains infinity")
+        total += squares_sum(v)
+        rows.append(r)
+        values.append(v)
+    if not np.isfinite(total):  # the squared loss would overflow
+        raise_targets_overflow(max(float(np.abs(v).max()) for v in values if v.size))
+    return rows, values
+
+
 def squares_sum(a):
     """sum(a^2), inf where it overflows (without an overflow warning or error)."""
     with np.errstate(over="ignore"):

@@ -62,7 +62,9 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     mask : (n, T) bool array, optional; True where labelled
     X : (n, d) array, optional
     """
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = np.asarray(Y)
+    if mask is None or Y.dtype.kind not in "biuf":
+        Y = np.asarray(Y, dtype=np.float64)  # (else converted a block of rows at a time)
     if Y.ndim == 1:
         Y = Y[:, None]
     M = ~np.isnan(Y) if mask is None else np.asarray(mask, dtype=bool)
@@ -74,16 +76,7 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     if len(Y) >= min_overlap and np.all(sw > 0) and M.all():
         # every entry labelled (every pair overlaps): the same sums, by row blocks
         return relation_from_sums(_full_sums(Y, sw), min_overlap)[0]
-    L = (M & (sw > 0)[:, None]).astype(np.float64)
-    w = sw * (sw > 0)
-    Yc = np.where(L > 0, Y, 0.0)
-    col_w = (w[:, None] * L).sum(axis=0)
-    Yc = np.where(L > 0, Yc - (w @ (L * Yc)) / np.maximum(col_w, 1e-300), 0.0)
-    Lw = L * w[:, None]
-    R, disjoint = relation_from_sums({"count": L.T @ L, "Wsum": Lw.T @ L,
-                                      "Sa": (Lw * Yc).T @ L,  # [s, t]: sum of y_s on the overlap
-                                      "Saa": (Lw * Yc * Yc).T @ L, "Sab": (Lw * Yc).T @ Yc},
-                                     min_overlap)
+    R, disjoint = relation_from_sums(_masked_sums(Y, M, sw), min_overlap)
     if disjoint.any() and X is not None:
         d = X.shape[1]
         dense_bytes = 8 * X.shape[0] * d if scipy.sparse.issparse(X) else 0
@@ -103,6 +96,45 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
         C = np.corrcoef(W.T) if T > 1 else np.ones((1, 1))
         R[disjoint] = np.nan_to_num(C)[disjoint]
     return R
+
+
+def _masked_sums(Y, M, sw, block_bytes=1 << 18):
+    """The sums of :func:`relation_from_sums` with labels missing (M False) or zero
+    weights, over blocks of rows: L the labelled indicator (M and sw > 0), w = sw on it,
+    each column centred by its labelled weighted mean (a first pass), then L^T L,
+    (L w)^T L, (L w Y_c)^T L, (L w Y_c^2)^T L and (L w Y_c)^T Y_c summed block by block.
+    The whole-array expressions made about ten (n, T) float64 temporaries: 19x X's size
+    at the peak of the default regressor on School-like targets (tasks on their own
+    rows, T = 30 on 12 features)."""
+    n, T = Y.shape
+    w = sw * (sw > 0)
+    step = max(1, block_bytes // (8 * max(T, 1)))
+
+    def blocks():  # (L, w, Y with unlabelled entries 0) of each block of rows
+        for i in range(0, n, step):
+            wb = w[i:i + step]
+            Lb = M[i:i + step] & (wb > 0)[:, None]
+            yield (Lb.astype(np.float64), wb,
+                   np.where(Lb, np.asarray(Y[i:i + step], dtype=np.float64), 0.0))
+
+    col_w, col_s = np.zeros(T), np.zeros(T)
+    for Lb, wb, Yb in blocks():
+        col_w += wb @ Lb
+        col_s += wb @ Yb
+    mean = col_s / np.maximum(col_w, 1e-300)
+    out = {k: np.zeros((T, T)) for k in ("count", "Wsum", "Sa", "Saa", "Sab")}
+    for Lb, wb, Yb in blocks():
+        Yb -= mean
+        Yb *= Lb  # centred, 0 where unlabelled
+        Lw = Lb * wb[:, None]
+        out["count"] += Lb.T @ Lb
+        out["Wsum"] += Lw.T @ Lb
+        Lw *= Yb
+        out["Sa"] += Lw.T @ Lb  # [s, t]: the sum of y_s on the overlap
+        out["Sab"] += Lw.T @ Yb
+        Lw *= Yb
+        out["Saa"] += Lw.T @ Lb
+    return out
 
 
 def _full_sums(Y, w, block_bytes=1 << 20):

@@ -722,19 +722,6 @@ def _part_sums(G, block=1 << 17):
     return sp, sn
 
 
-def _labelled_column_dots(A, Y, block=1 << 15):
-    """sum_i A_it Y_it over the labelled entries (A_it > 0; Y may hold anything elsewhere)
-    of each column, by blocks of ``block`` entries of rows: no (n, T) temporary (A *
-    where(A > 0, Y, 0) made two: School's wide Y, the per-task Gram form's memory peak)."""
-    T = A.shape[1]
-    out = np.zeros(T)
-    step = max(1, block // max(T, 1))
-    for i in range(0, A.shape[0], step):
-        Ab = A[i:i + step]
-        out += np.einsum("it,it->t", Ab, np.where(Ab > 0, Y[i:i + step], 0.0))
-    return out
-
-
 def _sum(x):
     """A float64 sum (float32 device arrays are accumulated in float64)."""
     return float(get_namespace(x).sum(x, dtype=np.float64))
@@ -1449,20 +1436,39 @@ def task_moments(X, Y, L, x_mean, y_mean):
     """Per-task centred moments of dense X (n, d), Y and weights L (n, T), centred by the
     given per-task means x_mean (T, d), y_mean (T,): K_t = sum_i L_it (x_i - m_t)(x_i -
     m_t)^T, h_t = sum_i L_it (x_i - m_t)(y_it - ybar_t), yy_t = sum_i L_it (y_it - ybar_t)^2
-    (float64; one product over each task's weighted rows). :class:`TaskGramOracle` builds
-    from it in memory, the Dask fit per row block (sums of the shares)."""
+    (float64; one product over each task's weighted rows). The Dask fit sums them per row
+    block; :class:`TaskGramOracle` takes the same sums from :func:`task_columns`."""
     d, T = X.shape[1], L.shape[1]
     K, H, yy = np.zeros((T, d, d)), np.zeros((d, T)), np.zeros(T)
     for t in range(T):
         rows = np.flatnonzero(L[:, t] > 0)
-        if rows.size == 0:
-            continue
-        a = L[rows, t]
-        Xt = np.asarray(X[rows], dtype=np.float64) - x_mean[t]
-        yt = np.asarray(Y[rows, t], dtype=np.float64) - y_mean[t]
-        XA = Xt.T * a
-        K[t], H[:, t], yy[t] = XA @ Xt, XA @ yt, a @ (yt * yt)
+        if rows.size:
+            K[t], H[:, t], yy[t] = _task_moment(
+                np.asarray(X[rows], dtype=np.float64), L[rows, t],
+                np.asarray(Y[rows, t], dtype=np.float64), x_mean[t], y_mean[t])
     return K, H, yy
+
+
+def _task_moment(Xt, a, y, m, ybar):
+    """(K_t, h_t, yy_t) of :func:`task_moments` from a task's rows Xt (float64), their
+    weights a and targets y."""
+    Xt = Xt - m
+    yt = y - ybar
+    XA = Xt.T * a
+    return XA @ Xt, XA @ yt, a @ (yt * yt)
+
+
+def task_columns(A, Y):
+    """The targets and weights per task, for :class:`TaskGramOracle`: for each column t of
+    A (n, T), (rows, a, y) -- its rows of positive weight, their weights and targets in
+    float64. The estimators make them from the labels directly where the per-task Gram
+    form is chosen (no (n, T) array: School's wide targets and weights are 2.2x X each)."""
+    out = []
+    for t in range(A.shape[1]):
+        rows = np.flatnonzero(A[:, t] > 0)
+        out.append((rows, np.asarray(A[rows, t], dtype=np.float64),
+                    np.asarray(Y[rows, t], dtype=np.float64)))
+    return out
 
 
 class TaskGramOracle(GramOracle):
@@ -1482,8 +1488,12 @@ class TaskGramOracle(GramOracle):
     to zero per task (feasible for the intercepts); X^T G = K W - H, and L*(s G) from
     w_t^T K_t w_t, w_t^T h_t and yy_t."""
 
-    def __init__(self, X, Y, A, Q, fit_intercept):
-        d, T = X.shape[1], Y.shape[1]
+    def __init__(self, X, Y, A, Q, fit_intercept, columns=None):
+        """From targets Y and weights A (n, T), or -- ``columns`` given (Y and A then
+        unused, None) -- from their per-task rows, weights and targets
+        (:func:`task_columns`)."""
+        columns = task_columns(A, Y) if columns is None else columns
+        d, T = X.shape[1], len(columns)
         self.K = np.zeros((T, d, d))
         self.H = np.zeros((d, T))
         self.x_mean, self.y_mean = np.zeros((T, d)), np.zeros(T)
@@ -1491,27 +1501,26 @@ class TaskGramOracle(GramOracle):
         if sparse:
             X = scipy.sparse.csr_matrix(X, dtype=np.float64)
         with blas_threads(1):  # one BLAS thread: the same bits for every n_jobs
-            yy = self._build(X, Y, A, fit_intercept, sparse)
+            yy = self._build(X, columns, fit_intercept, sparse)
         self._finish(yy, 1.0, np.ones(T), Q)
 
-    def _build(self, X, Y, A, fit_intercept, sparse):
-        T = Y.shape[1]
-        if fit_intercept:  # the A_t-weighted means
-            a = A.sum(axis=0)
-            a = np.where(a > 0, a, 1.0)
-            self.x_mean = np.asarray(weighted_column_sums(X, A)).reshape(T, -1) / a[:, None]
-            self.y_mean = _labelled_column_dots(A, Y) / a
-        if not sparse:
-            self.K, self.H, yy = task_moments(X, Y, A, self.x_mean, self.y_mean)
-            return yy
-        yy = np.zeros(T)
-        for t in range(T):  # centred implicitly: sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T
-            rows = np.flatnonzero(A[:, t] > 0)
-            a = A[rows, t]
-            yt = np.asarray(Y[rows, t], dtype=np.float64) - self.y_mean[t]
-            Xt = X[rows]
-            XA = Xt.T.multiply(a[None, :]).tocsr()
+    def _build(self, X, columns, fit_intercept, sparse):
+        yy = np.zeros(len(columns))
+        for t, (rows, a, y) in enumerate(columns):
+            if rows.size == 0:
+                continue
+            Xt = X[rows] if sparse else np.asarray(X[rows], dtype=np.float64)
+            if fit_intercept:  # the a-weighted means
+                s = float(a.sum())
+                self.x_mean[t] = np.asarray(Xt.T @ a).ravel() / s
+                self.y_mean[t] = float(a @ y) / s
             m = self.x_mean[t]
+            if not sparse:
+                self.K[t], self.H[:, t], yy[t] = _task_moment(Xt, a, y, m, self.y_mean[t])
+                continue
+            # centred implicitly: sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T
+            yt = y - self.y_mean[t]
+            XA = Xt.T.multiply(a[None, :]).tocsr()
             self.K[t] = np.asarray((XA @ Xt).todense()) - a.sum() * np.outer(m, m)
             self.H[:, t] = XA @ yt  # (a^T y_c = 0: no mean term)
             yy[t] = a @ (yt * yt)
@@ -1525,6 +1534,11 @@ class TaskGramOracle(GramOracle):
         self.K, self.H, self.x_mean, self.y_mean = K, H, x_mean, y_mean
         self._finish(yy, 1.0, np.ones(len(yy)), Q)
         return self
+
+    @staticmethod
+    def useful_counts(n, d, T, nnz):
+        """:meth:`useful` for dense X of n x d and T tasks with ``nnz`` weighted entries."""
+        return T * d <= n and nnz * d <= 40 * n * T
 
     @staticmethod
     def useful(X, A):
@@ -1541,7 +1555,7 @@ class TaskGramOracle(GramOracle):
         T = A.shape[1]
         if scipy.sparse.issparse(X) and d > 4096:
             return False
-        return T * d <= n and np.count_nonzero(A) * d <= 40 * n * T
+        return TaskGramOracle.useful_counts(n, d, T, np.count_nonzero(A))
 
     def linear(self, W, b):
         """K_t w_t for every t (d, T): a batched matrix-vector product (einsum, no BLAS

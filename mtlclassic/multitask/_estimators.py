@@ -677,7 +677,8 @@ class _BaseMultiTask(BaseEstimator):
         weights s_i rho_t / n_t and targets -- never the (n, T) arrays of targets and loss
         weights the data-form solvers read (School's wide targets: each 2.2x X; the fit
         held both, 5.8x X). They are made only where needed: the working-set BCD going on
-        from an unconverged FISTA point, or a task relation estimated from the targets."""
+        from an unconverged FISTA point; and the targets alone for a task relation
+        estimated from non-numeric ones (numeric targets are read in place)."""
         n, T = Y2.shape
         owner = np.arange(T)
         rows, values = _labels.regression_columns(Y2, miss)

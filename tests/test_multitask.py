@@ -810,6 +810,37 @@ def test_relation_sums_by_row_blocks(rng):
         np.testing.assert_allclose(parts[k], whole[k], rtol=1e-11, atol=1e-9)
 
 
+def test_relation_mask_of_another_shape_is_refused(rng):
+    """A mask must have Y's shape (a 1-D mask with 1-D Y is one task's): anything else is a
+    clear ValueError, not NumPy's broadcasting error or a silently broadcast mask."""
+    y = rng.standard_normal(50)
+    m = rng.random(50) < 0.7
+    np.testing.assert_array_equal(estimate_task_relation(y, m),
+                                  estimate_task_relation(np.where(m, y, np.nan)))
+    Y = rng.standard_normal((50, 3))
+    for bad in (m[:, None], m, np.ones((3,), dtype=bool), np.ones((50, 4), dtype=bool)):
+        with pytest.raises(ValueError, match="mask must have Y's shape"):
+            estimate_task_relation(Y, bad)
+
+
+@pytest.mark.parametrize("arg", ["G", "G_grouped"])
+@pytest.mark.parametrize("layout", ["float32", "fortran", "strided"])
+def test_native_loss_refuses_an_output_it_would_copy(layout, arg):
+    """G is written in place: a float32, Fortran-ordered or strided G is a TypeError (it
+    was converted to a float64 copy, written and dropped: the caller's G untouched)."""
+    from mtlclassic.backend._native import require_cpu
+
+    cpu = require_cpu()
+    Z, Y, A = np.zeros((6, 3)), np.ones((6, 3)), np.ones((6, 3))
+    G = {"float32": np.zeros((6, 3), dtype=np.float32), "fortran": np.zeros((6, 3), order="F"),
+         "strided": np.zeros((6, 6))[:, ::2]}[layout]
+    with pytest.raises(TypeError):
+        if arg == "G":
+            cpu.loss_grad(Z, Y, A, G, 1, 1)
+        else:
+            cpu.loss_grad_grouped(Z, Y, A, G, np.ones(3, dtype=np.int32), 1, 1)
+
+
 def _plain_ridge_relation(Y, X, alpha=1.0):
     """The correlation of independent per-task ridge weights (each shrunk towards zero)."""
     W = np.zeros((X.shape[1], Y.shape[1]))

@@ -115,3 +115,20 @@ def test_rgba_refused_and_no_points(rng):
     imgs = [rng.random((10, 10)), rng.random((12, 9))]
     F = patch_hog(imgs, np.zeros((2, 0, 2)), 4.0, 16, pixels_per_cell=4)
     assert F.shape == (2, 0)
+
+
+@pytest.mark.parametrize("out", [np.zeros((1, 2, 4, 4), dtype=np.float32),
+                                 np.zeros((1, 2, 4, 4), order="F"),
+                                 np.zeros((1, 2, 4, 8))[..., ::2]])
+def test_native_patches_refuse_an_output_they_would_copy(rng, out):
+    """The kernel writes ``out`` in place: a float32, Fortran-ordered or strided array is a
+    TypeError (it was converted to a float64 copy, written and dropped)."""
+    from mtlclassic.backend._native import require_cpu
+
+    img = rng.random((20, 20))
+    pts = np.array([[[5.0, 5.0], [10.0, 12.0]]])
+    with pytest.raises(TypeError):
+        require_cpu().patches([img], pts, np.full((1, 2), 4.0), 4, out, 1)
+    good = np.zeros((1, 2, 4, 4))
+    require_cpu().patches([img], pts, np.full((1, 2), 4.0), 4, good, 1)
+    assert np.any(good != 0)

@@ -271,6 +271,25 @@ def test_task_columns_fit_refuses_bad_targets(rng, monkeypatch, bad, match):
         MultiTaskRegressor(penalty="l21").fit(X, Y)
 
 
+def test_string_targets_behave_alike_on_every_path(rng):
+    """Targets given as strings: numeric ones are converted on every path (as
+    encode_regression converts them whole), and a missing-label string that is no number
+    is the same ValueError on the per-task columns' path as on the others (review: the
+    columns' path converted only the labelled entries and fitted)."""
+    X, Y = _school_like(rng)
+    Ys = np.where(np.isnan(Y), "?", Y.astype(str))
+    for kw in (dict(), dict(solver="bcd")):
+        with pytest.raises(ValueError, match="regression targets must be real numbers"):
+            MultiTaskRegressor(penalty="l21", missing_label="?", **kw).fit(X, Ys)
+    # numeric strings, the unlabelled entries given weight 0 (per-entry weights: the
+    # columns' path): the fit of the numbers
+    sw = np.where(np.isnan(Y), 0.0, 1.0)
+    a = MultiTaskRegressor(penalty="l21", alpha=0.02).fit(
+        X, np.where(np.isnan(Y), "0", Y.astype(str)), sample_weight=sw)
+    b = MultiTaskRegressor(penalty="l21", alpha=0.02).fit(X, np.nan_to_num(Y), sample_weight=sw)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
 @pytest.mark.parametrize("penalty, bound", [("l21", 2.0), ("trace", 2.0), ("ridge", 2.0),
                                             ("graph", 2.5)])
 def test_task_columns_fit_memory(rng, penalty, bound):

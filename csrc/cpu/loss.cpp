@@ -106,13 +106,15 @@ double loss_grad_grouped(carray<double> Z, py::array Y, carray<double> A, carray
 }  // namespace
 
 void register_loss(py::module_& m) {
+    // G is written in place: noconvert, so that a float32, Fortran-ordered or strided G is a
+    // TypeError and not a converted copy written and dropped (the caller's G untouched)
     m.def("loss_grad_grouped", &loss_grad_grouped, py::arg("Z"), py::arg("Y"), py::arg("A"),
-          py::arg("G"), py::arg("group"), py::arg("kind"), py::arg("n_threads") = 1,
+          py::arg("G").noconvert(), py::arg("group"), py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss with softmax groups (mtlclassic/loss.h): group[j] = K >= 2 starts a "
           "K-class softmax task (K - 1 zeros follow), 1 is a column of the element-wise loss "
           "kind, -1 a squared-loss column. A: Z's shape, or one row (1, T) for every row. "
           "Writes G; returns the loss (float64, C-contiguous; Y float64 or int8).");
-    m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G"),
+    m.def("loss_grad", &loss_grad, py::arg("Z"), py::arg("Y"), py::arg("A"), py::arg("G").noconvert(),
           py::arg("kind"), py::arg("n_threads") = 1,
           "Masked loss sum(A * l(Y, Z)); writes G = A * dl/dZ (float64, C-contiguous; Y "
           "float64 or int8). A: Z's shape, or one row (1, T) of weights for every row.");

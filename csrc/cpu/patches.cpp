@@ -81,8 +81,9 @@ void patches(py::list images, carray<double> points, carray<double> sides, int P
 }  // namespace
 
 void register_patches(py::module_& m) {
+    // out is written in place: noconvert (a converted copy would be written and dropped)
     m.def("patches", &patches, py::arg("images"), py::arg("points"), py::arg("sides"),
-          py::arg("patch_size"), py::arg("out"), py::arg("n_threads") = 1,
+          py::arg("patch_size"), py::arg("out").noconvert(), py::arg("n_threads") = 1,
           "Bilinear P x P patches around (x, y) points (mtlclassic/patch.h): images a list of "
           "2-D arrays of one dtype, points (n, m, 2), sides (n, m), out (n, m, P, P) float64.");
 }

@@ -124,6 +124,11 @@ def regression_columns(Y, miss):
     that are not real numbers, infinity, squares overflowing float64)."""
     rows, values = [], []
     total = 0.0
+    if Y.dtype.kind not in "biufO":  # strings: converted whole, as encode_regression does
+        try:  # (a missing-label string is then an error on every path: review)
+            np.asarray(Y, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
     for t in range(Y.shape[1]):
         r = np.flatnonzero(~miss[:, t])
         try:

@@ -67,7 +67,13 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
         Y = np.asarray(Y, dtype=np.float64)  # (else converted a block of rows at a time)
     if Y.ndim == 1:
         Y = Y[:, None]
-    M = ~np.isnan(Y) if mask is None else np.asarray(mask, dtype=bool)
+    if mask is None:
+        M = ~np.isnan(Y)
+    else:
+        M = np.asarray(mask, dtype=bool)
+        M = M[:, None] if M.ndim == 1 else M
+        if M.shape != Y.shape:
+            raise ValueError(f"mask must have Y's shape {Y.shape}, got {np.shape(mask)}")
     T = Y.shape[1]
     sw = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     # weighted Pearson correlation of every pair on the rows labelled in both, all pairs at
@@ -108,7 +114,9 @@ def _masked_sums(Y, M, sw, block_bytes=1 << 18):
     rows, T = 30 on 12 features)."""
     n, T = Y.shape
     w = sw * (sw > 0)
-    step = max(1, block_bytes // (8 * max(T, 1)))
+    # at least 256 rows a block: each block costs five T x T products (wide targets in
+    # blocks of a few rows: 5.8x slower at T = 3,000 -- review)
+    step = max(256, block_bytes // (8 * max(T, 1)))
 
     def blocks():  # (L, w, Y with unlabelled entries 0) of each block of rows
         for i in range(0, n, step):

@@ -669,7 +669,12 @@ class _BaseMultiTask(BaseEstimator):
         if sw is not None and not np.any(miss & (sw != 0)[:, None]):
             return False  # every label present (zero weights aside): the shared Gram form
         (n, d), T = X.shape, miss.shape[1]
-        return _solver.TaskGramOracle.useful_counts(n, d, T, miss.size - np.count_nonzero(miss))
+        nnz = miss.size - np.count_nonzero(miss)
+        # the columns hold 24 bytes a labelled entry (row, weight, target), the (n, T) form
+        # 18 an entry (targets, weights, two masks): the columns where at most 3/4 are
+        # labelled (School: one in 60)
+        return 4 * nnz <= 3 * miss.size \
+            and _solver.TaskGramOracle.useful_counts(n, d, T, nnz)
 
     def _fit_task_columns(self, X, Y2, miss, SW, sw, pen, one_d, x_sums):
         """The fit on the per-task Gram form (:class:`_solver.TaskGramOracle`: FISTA, or

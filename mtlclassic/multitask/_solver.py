@@ -1461,14 +1461,19 @@ def _task_moment(Xt, a, y, m, ybar):
 def task_columns(A, Y):
     """The targets and weights per task, for :class:`TaskGramOracle`: for each column t of
     A (n, T), (rows, a, y) -- its rows of positive weight, their weights and targets in
-    float64. The estimators make them from the labels directly where the per-task Gram
-    form is chosen (no (n, T) array: School's wide targets and weights are 2.2x X each)."""
-    out = []
+    float64 -- one task at a time (a generator). The estimators make them from the labels
+    directly where the per-task Gram form is chosen (no (n, T) array: School's wide
+    targets and weights are 2.2x X each)."""
     for t in range(A.shape[1]):
         rows = np.flatnonzero(A[:, t] > 0)
-        out.append((rows, np.asarray(A[rows, t], dtype=np.float64),
-                    np.asarray(Y[rows, t], dtype=np.float64)))
-    return out
+        yield (rows, np.asarray(A[rows, t], dtype=np.float64),
+               np.asarray(Y[rows, t], dtype=np.float64))
+
+
+#: rows of one task gathered at a time by the per-task Gram build (tall X with labels
+#: missing here and there: a task's whole rows, centred and weighted, were three copies of
+#: most of X at once)
+TASK_ROWS = 1 << 12
 
 
 class TaskGramOracle(GramOracle):
@@ -1492,8 +1497,8 @@ class TaskGramOracle(GramOracle):
         """From targets Y and weights A (n, T), or -- ``columns`` given (Y and A then
         unused, None) -- from their per-task rows, weights and targets
         (:func:`task_columns`)."""
+        d, T = X.shape[1], A.shape[1] if columns is None else len(columns)
         columns = task_columns(A, Y) if columns is None else columns
-        d, T = X.shape[1], len(columns)
         self.K = np.zeros((T, d, d))
         self.H = np.zeros((d, T))
         self.x_mean, self.y_mean = np.zeros((T, d)), np.zeros(T)
@@ -1505,19 +1510,33 @@ class TaskGramOracle(GramOracle):
         self._finish(yy, 1.0, np.ones(T), Q)
 
     def _build(self, X, columns, fit_intercept, sparse):
-        yy = np.zeros(len(columns))
+        yy = np.zeros(self.H.shape[1])
         for t, (rows, a, y) in enumerate(columns):
             if rows.size == 0:
                 continue
-            Xt = X[rows] if sparse else np.asarray(X[rows], dtype=np.float64)
+            if not sparse:  # a task's rows TASK_ROWS at a time, gathered in float64
+                parts = [slice(i, i + TASK_ROWS) for i in range(0, rows.size, TASK_ROWS)]
+
+                def gathered(p):
+                    return np.asarray(X[rows[p]], dtype=np.float64)
+
+                if fit_intercept:  # the a-weighted means
+                    s = float(a.sum())
+                    self.x_mean[t] = sum(gathered(p).T @ a[p] for p in parts) / s
+                    self.y_mean[t] = float(a @ y) / s
+                for p in parts:
+                    Kp, Hp, yyp = _task_moment(gathered(p), a[p], y[p], self.x_mean[t],
+                                               self.y_mean[t])
+                    self.K[t] += Kp
+                    self.H[:, t] += Hp
+                    yy[t] += yyp
+                continue
+            Xt = X[rows]
             if fit_intercept:  # the a-weighted means
                 s = float(a.sum())
                 self.x_mean[t] = np.asarray(Xt.T @ a).ravel() / s
                 self.y_mean[t] = float(a @ y) / s
             m = self.x_mean[t]
-            if not sparse:
-                self.K[t], self.H[:, t], yy[t] = _task_moment(Xt, a, y, m, self.y_mean[t])
-                continue
             # centred implicitly: sum_i a_i (x_i - m)(x_i - m)^T = ... - s m m^T
             yt = y - self.y_mean[t]
             XA = Xt.T.multiply(a[None, :]).tocsr()

@@ -290,6 +290,21 @@ def test_string_targets_behave_alike_on_every_path(rng):
     np.testing.assert_array_equal(a.coef_, b.coef_)
 
 
+def _peak_fit(est, X, Y):
+    """The peak bytes (tracemalloc) a converged fit allocates."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # converged: no ConvergenceWarning
+            est.fit(X, Y)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("penalty, bound", [("l21", 2.0), ("trace", 2.0), ("ridge", 2.0),
                                             ("graph", 2.5)])
 def test_task_columns_fit_memory(rng, penalty, bound):
@@ -300,23 +315,13 @@ def test_task_columns_fit_memory(rng, penalty, bound):
     relation from the targets (read in place, the pair sums by blocks of rows; each
     task's centred rows for the shrunk per-task fits, 1x X): 2.3x, where the estimate's
     whole-array sums made it 18.9x."""
-    import tracemalloc
-
     n, d, T = 20000, 12, 30
     X = rng.standard_normal((n, d)) + 1.0
     task = rng.integers(0, T, n)
     Y = np.full((n, T), np.nan)
     Y[np.arange(n), task] = X[:, 0] * (1 + task / T) + rng.standard_normal(n)
     est = MultiTaskRegressor(penalty=penalty, alpha=0.01, tol=1e-8)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            est.fit(X, Y)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = _peak_fit(est, X, Y)
     assert peak <= bound * X.nbytes, peak / X.nbytes
 
 
@@ -327,22 +332,12 @@ def test_tall_fit_with_some_labels_missing_memory(rng, monkeypatch, frac):
     a labelled entry against 18 an entry) and from the columns where half are missing;
     either way each task's rows are gathered a block at a time (a whole task's rows,
     centred and weighted, were three copies of most of X: 4.9x X at 100,000 rows)."""
-    import tracemalloc
-
     n = 20000
     X = rng.standard_normal((n, 20))
     Y = X[:, :10] @ rng.standard_normal((10, 10)) + 0.5 * rng.standard_normal((n, 10))
     Y[rng.random(Y.shape) < frac] = np.nan
     calls = _columns_spy(monkeypatch)
     est = MultiTaskRegressor(penalty="l21", alpha=0.01, tol=1e-8)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            est.fit(X, Y)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = _peak_fit(est, X, Y)
     assert calls == ([] if frac == 0.1 else [1])
     assert peak <= 2 * X.nbytes, peak / X.nbytes

@@ -255,6 +255,7 @@ def test_task_columns_fit_goes_on_with_the_bcd(rng, monkeypatch):
     ("text", "regression targets must be real numbers"),
     (np.inf, "Y contains infinity"),
     (1e200, "the squared loss of these targets overflows"),
+    ("nan", "Y contains NaN among its labelled entries"),  # a string, not a missing label
 ])
 def test_task_columns_fit_refuses_bad_targets(rng, monkeypatch, bad, match):
     """Targets that are not real numbers, infinite or whose squares overflow: the errors
@@ -341,3 +342,27 @@ def test_tall_fit_with_some_labels_missing_memory(rng, monkeypatch, frac):
     peak = _peak_fit(est, X, Y)
     assert calls == ([] if frac == 0.1 else [1])
     assert peak <= 2 * X.nbytes, peak / X.nbytes
+
+
+@pytest.mark.parametrize("n_rows", [100, 5000, 40000])
+def test_oracle_from_columns_equals_the_oracle_from_arrays(rng, n_rows):
+    """TaskGramOracle from per-task columns (a list, or task_columns' generator) equals the
+    one from the (n, T) arrays, to the bit; tasks of many rows are built in blocks (up to
+    8 of at least TASK_ROWS rows), equal to the unblocked moments to rounding."""
+    d, T = 5, 3
+    X = rng.standard_normal((n_rows, d)) + 1.0
+    Y = rng.standard_normal((n_rows, T))
+    A = (rng.random((n_rows, T)) < 0.6) * rng.random((n_rows, T))
+    Q = np.eye(T)
+    ref = _solver.TaskGramOracle(X, Y, A, Q, True)
+    for cols in (_solver.task_columns(A, Y), list(_solver.task_columns(A, Y))):
+        o = _solver.TaskGramOracle(X, None, None, Q, True, columns=cols)
+        for name in ("K", "H", "yy", "x_mean", "y_mean"):
+            np.testing.assert_array_equal(getattr(o, name), getattr(ref, name))
+    for t in range(T):  # the unblocked moments of each task
+        r = A[:, t] > 0
+        a = A[r, t]
+        m = a @ X[r] / a.sum()
+        Xc = X[r] - m
+        np.testing.assert_allclose(ref.K[t], (Xc.T * a) @ Xc, rtol=1e-11, atol=1e-9)
+        np.testing.assert_allclose(ref.x_mean[t], m, rtol=1e-12, atol=1e-13)

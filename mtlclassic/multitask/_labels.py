@@ -111,11 +111,21 @@ def encode_regression(Y, miss):
         except (TypeError, ValueError) as e:  # e.g. a class label in a regression target
             raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
         Yf[miss] = 0.0
-    if not np.all(np.isfinite(Yf)):
-        raise ValueError("Y contains infinity")
+    check_finite_targets(Yf)
     if Yf.size and not np.isfinite(squares_sum(Yf)):  # the squared loss would overflow
         raise_targets_overflow(np.abs(Yf).max())
     return Yf
+
+
+def check_finite_targets(v):
+    """A ValueError for infinite labelled targets, or NaN ones: a NaN among the labelled
+    entries came from a value such as the string 'nan' (NaN itself marks a missing one)."""
+    if not np.all(np.isfinite(v)):
+        if np.any(np.isnan(v)):
+            raise ValueError("Y contains NaN among its labelled entries (a value such as the "
+                             "string 'nan' is not a missing label: give NaN or None, or set "
+                             "missing_label)")
+        raise ValueError("Y contains infinity")
 
 
 def regression_columns(Y, miss):
@@ -135,8 +145,7 @@ def regression_columns(Y, miss):
             v = np.asarray(Y[r, t], dtype=np.float64)
         except (TypeError, ValueError) as e:  # e.g. a class label in a regression target
             raise ValueError(f"Y: regression targets must be real numbers ({e})") from None
-        if not np.all(np.isfinite(v)):
-            raise ValueError("Y contains infinity")
+        check_finite_targets(v)
         total += squares_sum(v)
         rows.append(r)
         values.append(v)

@@ -57,6 +57,7 @@ import scipy.linalg
 
 from ..backend import get_namespace, is_cupy_array, to_numpy
 from . import _labels, _losses, _solver
+from ._relation import label_sums, pair_sums
 
 
 def is_dask(x):
@@ -1174,22 +1175,14 @@ def solve(est, ctx, Q, W0, b0, tol):
 
 # ----------------------------------------------------------- task relation
 def _blk_rel1(blk):
-    """Labelled, weighted column sums for the label means (L = mask and weight > 0)."""
-    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
-    L = (blk["mask"] & (w > 0)[:, None]).astype(np.float64)
-    w = w * (w > 0)
-    return {"wy": w @ (L * Y), "w": w @ L}
+    """Labelled, weighted column sums for the label means (_relation.label_sums)."""
+    wy, w = label_sums(to_numpy(blk["Y"]), blk["mask"], blk["swr"])
+    return {"wy": wy, "w": w}
 
 
 def _blk_rel2(blk, mean):
-    """The pair sums of estimate_task_relation on a block (label correlations)."""
-    Y, w = to_numpy(blk["Y"]).astype(np.float64), blk["swr"]
-    L = (blk["mask"] & (w > 0)[:, None]).astype(np.float64)
-    w = w * (w > 0)
-    Yc = np.where(L > 0, Y - mean, 0.0)
-    Lw = L * w[:, None]
-    return {"count": L.T @ L, "Wsum": Lw.T @ L, "Sa": (Lw * Yc).T @ L,
-            "Saa": (Lw * Yc * Yc).T @ L, "Sab": (Lw * Yc).T @ Yc}
+    """The pair sums of estimate_task_relation on a block (_relation.pair_sums)."""
+    return pair_sums(to_numpy(blk["Y"]), blk["mask"], blk["swr"], mean)
 
 
 def relation(est, pen, data, T, owner):

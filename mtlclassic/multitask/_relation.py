@@ -104,44 +104,59 @@ def estimate_task_relation(Y, mask=None, X=None, min_overlap=3, alpha=1.0,
     return R
 
 
+def label_sums(Y, M, sw):
+    """The first pass of the pair sums on a block of rows: (sum_i w_i L_it y_it, sum_i w_i
+    L_it) per column, L the labelled indicator (M and sw > 0), w = sw on it. Sums over
+    blocks give each column's labelled weighted mean (here and in the Dask fit)."""
+    L, w, Yl = _labelled(Y, M, sw)
+    return w @ Yl, w @ L
+
+
+def pair_sums(Y, M, sw, mean):
+    """The sums of :func:`relation_from_sums` on a block of rows, the labels centred by
+    ``mean`` (from :func:`label_sums`): L^T L, (L w)^T L, (L w Y_c)^T L, (L w Y_c^2)^T L
+    and (L w Y_c)^T Y_c; sums over blocks give the whole (here and in the Dask fit)."""
+    L, w, Yc = _labelled(Y, M, sw)
+    Yc -= mean
+    Yc *= L  # centred, 0 where unlabelled
+    Lw = L * w[:, None]
+    out = {"count": L.T @ L, "Wsum": Lw.T @ L}
+    Lw *= Yc
+    out["Sa"] = Lw.T @ L  # [s, t]: the sum of y_s on the overlap
+    out["Sab"] = Lw.T @ Yc
+    Lw *= Yc
+    out["Saa"] = Lw.T @ L
+    return out
+
+
+def _labelled(Y, M, sw):
+    """(L float64, w, Y in float64 with its unlabelled entries 0) of a block of rows."""
+    w = sw * (sw > 0)
+    Lb = M & (w > 0)[:, None]
+    return Lb.astype(np.float64), w, np.where(Lb, np.asarray(Y, dtype=np.float64), 0.0)
+
+
 def _masked_sums(Y, M, sw, block_bytes=1 << 18):
     """The sums of :func:`relation_from_sums` with labels missing (M False) or zero
-    weights, over blocks of rows: L the labelled indicator (M and sw > 0), w = sw on it,
-    each column centred by its labelled weighted mean (a first pass), then L^T L,
-    (L w)^T L, (L w Y_c)^T L, (L w Y_c^2)^T L and (L w Y_c)^T Y_c summed block by block.
-    The whole-array expressions made about ten (n, T) float64 temporaries: 19x X's size
-    at the peak of the default regressor on School-like targets (tasks on their own
-    rows, T = 30 on 12 features)."""
+    weights, over blocks of rows (:func:`label_sums`, then :func:`pair_sums`). The
+    whole-array expressions made about ten (n, T) float64 temporaries: 19x X's size at
+    the peak of the default regressor on School-like targets (tasks on their own rows,
+    T = 30 on 12 features)."""
     n, T = Y.shape
-    w = sw * (sw > 0)
     # at least 256 rows a block: each block costs five T x T products (wide targets in
     # blocks of a few rows: 5.8x slower at T = 3,000 -- review)
     step = max(256, block_bytes // (8 * max(T, 1)))
-
-    def blocks():  # (L, w, Y with unlabelled entries 0) of each block of rows
-        for i in range(0, n, step):
-            wb = w[i:i + step]
-            Lb = M[i:i + step] & (wb > 0)[:, None]
-            yield (Lb.astype(np.float64), wb,
-                   np.where(Lb, np.asarray(Y[i:i + step], dtype=np.float64), 0.0))
-
-    col_w, col_s = np.zeros(T), np.zeros(T)
-    for Lb, wb, Yb in blocks():
-        col_w += wb @ Lb
-        col_s += wb @ Yb
+    parts = [slice(i, i + step) for i in range(0, n, step)]
+    col_s, col_w = np.zeros(T), np.zeros(T)
+    for p in parts:
+        s, c = label_sums(Y[p], M[p], sw[p])
+        col_s += s
+        col_w += c
     mean = col_s / np.maximum(col_w, 1e-300)
     out = {k: np.zeros((T, T)) for k in ("count", "Wsum", "Sa", "Saa", "Sab")}
-    for Lb, wb, Yb in blocks():
-        Yb -= mean
-        Yb *= Lb  # centred, 0 where unlabelled
-        Lw = Lb * wb[:, None]
-        out["count"] += Lb.T @ Lb
-        out["Wsum"] += Lw.T @ Lb
-        Lw *= Yb
-        out["Sa"] += Lw.T @ Lb  # [s, t]: the sum of y_s on the overlap
-        out["Sab"] += Lw.T @ Yb
-        Lw *= Yb
-        out["Saa"] += Lw.T @ Lb
+    for p in parts:
+        for k, v in pair_sums(Y[p], M[p], sw[p], mean).items():
+            out[k] += v
     return out
 
 

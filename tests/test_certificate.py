@@ -1047,14 +1047,17 @@ def _badly_scaled_sparse():
 
 
 @pytest.mark.parametrize("penalty", ["ridge"])
-@pytest.mark.parametrize("rebuilds", [0, 2])
-def test_stalled_lbfgs_rebuilds_on_current_curvature(monkeypatch, penalty, rebuilds):
+@pytest.mark.parametrize("rebuilds, blocked", [(0, False), (2, False), (2, True)])
+def test_stalled_lbfgs_rebuilds_on_current_curvature(monkeypatch, penalty, rebuilds,
+                                                     blocked):
     """At alpha 1e-6 the rows the large columns separate have p (1 - p) ~ 0 where the
     preconditioner assumes 1/4, in the directions the duality gap weighs most: the
     per-column L-BFGS stalled (1,989 iterations; scipy's L-BFGS-B: 788). A float64 stall
     rebuilds the preconditioner on the current curvature (at most twice): 177 iterations,
-    at scipy's optimum. (graph's L-BFGS does not rebuild: see _lbfgs_modes.)"""
+    at scipy's optimum. (graph's L-BFGS does not rebuild: see _lbfgs_modes.) The same
+    with the loss by blocks of rows (the curvature from each block's map)."""
     monkeypatch.setattr(_solver, "REBUILDS", rebuilds)
+    monkeypatch.setattr(_solver, "_blocked_maps", lambda oracle, T: blocked)
     X, Y = _badly_scaled_sparse()
     kw = dict(penalty=penalty, alpha=1e-6, max_iter=3000)
     a, warned = _fit(MultiTaskClassifier(**kw), X, Y)
@@ -1344,3 +1347,168 @@ def test_certificate_by_row_blocks_equals_the_whole_arrays(rng, x_kind, missing,
         # (the expanded sums cancel by up to c^2 1^T A, large off the intercepts' optimum
         # as here, about 0 at the closed form's)
         assert lstar(s) == pytest.approx(lstar_ref(s), rel=1e-11, abs=1e-15)
+
+
+def _blocked_case(rng, x_kind, kind, missing, fit_intercept, n=700, d=9, T=6):
+    """An element-wise DataOracle (logistic, squared, or mixed: logistic columns with
+    squared ones) on X of ``x_kind``, labels missing or not, and a point (W, b)."""
+    import scipy.sparse
+
+    from mtlclassic.multitask import _losses
+
+    X = rng.standard_normal((n, d))
+    S = scipy.sparse.random(n, d, density=0.3, random_state=0, format="csr")
+    m = X.mean(axis=0)
+    X = {"dense": X, "float32": X.astype(np.float32),
+         "centred": _solver.CenteredDense(X + 2.0, m + 2.0),
+         "centred float32": _solver.CenteredDense((X + 2.0).astype(np.float32), m + 2.0),
+         "sparse": S, "centred sparse": _solver.CenteredSparse(S, np.full(d, 0.1))}[x_kind]
+    Y = np.where(rng.standard_normal((n, T)) > 0, 1.0, -1.0)
+    group = None
+    if kind == "squared":
+        Y = rng.standard_normal((n, T))
+    elif kind == "mixed":
+        group = np.array([1, -1, 1, 1, -1, 1], dtype=np.int32)[:T]
+        Y[:, group == -1] = rng.standard_normal((n, int(np.sum(group == -1))))
+    A = np.broadcast_to(np.full((1, T), 1.0 / n), (n, T))
+    if missing:
+        A = np.full((n, T), 1.0 / n) * rng.uniform(0.5, 2.0, (n, 1))
+        A[rng.random((n, T)) < 0.25] = 0.0
+        Y = np.where(A > 0, Y, np.nan)  # unlabelled entries hold anything
+    loss = _losses.native_loss("squared" if kind == "squared" else "logistic", None,
+                               group=group)
+    Q = 0.01 * (np.eye(T) + 0.3)
+    oracle = _solver.DataOracle(X, Y, A, loss, Q, fit_intercept,
+                                "squared" if kind == "squared" else "logistic", group)
+    W, b = 0.3 * rng.standard_normal((d, T)), 0.2 * rng.standard_normal(T)
+    return oracle, W, b if fit_intercept else np.zeros(T)
+
+
+@pytest.mark.parametrize("x_kind", ["dense", "float32", "centred", "centred float32",
+                                    "sparse", "centred sparse"])
+@pytest.mark.parametrize("kind", ["logistic", "squared", "mixed"])
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_row_blocked_loss_equals_the_maps(rng, x_kind, kind, missing, fit_intercept):
+    """The loss, its gradient and the duality gap's dual point (X^T G and L*(G) of the
+    feasible G) by blocks of rows, with no (n, T) array, equal the oracle's whole-array
+    values (its maps Z = X W + b, the loss gradient and :meth:`DataOracle.dual_point`) on
+    every kind of X, loss, labels and intercepts; the blocks are small here (a few rows)
+    so that many are summed."""
+    oracle, W, b = _blocked_case(rng, x_kind, kind, missing, fit_intercept)
+    nb = 1 if fit_intercept else 0
+    blocked = _solver._RowBlockedLoss(oracle, nb, block_bytes=2048)
+    blocked.map_bytes = 1024  # 21 rows of 6 columns a block
+    assert blocked.in_place
+    x = np.vstack([W, b[None, :]]) if nb else W.copy()
+    x = np.asfortranarray(x)
+    lin = oracle.linear(W, b)
+    f, aux = oracle.value(W, b, lin)
+    gW, gb = oracle.grad(W, b, lin, aux)
+    lv, g = blocked._gradient(oracle.X, x, exact=True)  # (evaluate: in X's precision)
+    pen = 0.5 * float(np.sum((W @ oracle.Q) * W))
+    assert lv + pen == pytest.approx(f, rel=1e-12)
+    np.testing.assert_allclose(g[:W.shape[0]], gW - W @ oracle.Q, rtol=1e-9, atol=1e-12)
+    if nb:
+        np.testing.assert_allclose(g[-1], gb, rtol=1e-10, atol=1e-14)
+    XtG, lstar = oracle.dual_point(W, b, lin, aux)
+    lv2, XtG2, lstar2 = blocked.certificate(W, b)
+    assert lv2 == pytest.approx(lv, rel=1e-13)
+    np.testing.assert_allclose(XtG2, np.asarray(XtG), rtol=1e-9, atol=1e-12)
+    assert lstar2 == pytest.approx(lstar(1.0), rel=1e-10, abs=1e-13)
+
+
+def test_row_blocked_loss_float32_iterations(rng):
+    """On the iterations' float32 copy of X the blocks' products run in float32 and the
+    loss and gradient agree with the float64 ones to float32 rounding."""
+    oracle, W, b = _blocked_case(rng, "dense", "logistic", False, True)
+    blocked = _solver._RowBlockedLoss(oracle, 1)
+    x = np.asfortranarray(np.vstack([W, b[None, :]]))
+    f64, g64 = blocked.evaluate(oracle.X, x)
+    f32, g32 = blocked.evaluate(oracle.X.astype(np.float32), x)
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(penalty="mean"), dict(alpha=1e-3, tol=1e-10),
+                                dict(penalty="ridge"),
+                                dict(penalty="ridge", alpha=1e-4, tol=1e-10)])
+@pytest.mark.parametrize("data", ["tall", "missing", "weights", "sparse", "float32",
+                                  "float32 iterations"])
+def test_blocked_lbfgs_fit_equals_the_maps_fit(rng, monkeypatch, kw, data):
+    """The L-BFGS solvers (the default classifier's over the modes; ridge's per column,
+    with its retired columns) evaluating the loss by blocks of rows (no (n, T) map kept)
+    reach the fit they reached keeping the maps: the same objective and certificate,
+    coefficients to the tolerance's precision."""
+    import scipy.sparse
+
+    n, d, T = 1500, 12, 8
+    X = rng.standard_normal((n, d)) + 1.0
+    Y = (X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T)) > 0).astype(float)
+    sw = None
+    if data == "missing":
+        Y[rng.random(Y.shape) < 0.3] = np.nan
+    elif data == "weights":
+        sw = rng.uniform(0.2, 3.0, n)
+    elif data == "sparse":
+        X = scipy.sparse.csr_matrix(np.where(rng.random((n, d)) < 0.3, X, 0.0))
+    elif data.startswith("float32"):
+        X = X.astype(np.float32)
+    if data == "float32 iterations":  # not converted to float64: iterations in float32
+        monkeypatch.setattr(_solver, "CONVERT_BELOW_BYTES", 0)
+        kw = {**kw, "tol": max(kw.get("tol", 1e-4), 1e-6)}
+    fits = {}
+    for blocked in (False, True):
+        calls = []
+        monkeypatch.setattr(_solver, "_blocked_maps",
+                            lambda oracle, T, b=blocked: calls.append(b) or b)
+        est = MultiTaskClassifier(**{"tol": 1e-8, **kw}).fit(X, Y, sample_weight=sw)
+        assert est.solver_ == "lbfgs" and calls and est.dual_gap_ <= \
+            est.tol * est._null_scale_
+        fits[blocked] = est
+    a, b = fits[False], fits[True]
+    assert b.objective_ == pytest.approx(a.objective_, rel=10 * a.tol)
+    scale = np.abs(a.coef_).max()
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=3e-3 * scale)
+
+
+def test_blocked_maps_chosen_where_the_maps_are_not_small(rng):
+    """The loss by blocks of rows where an (n, T) array is at least an eighth of X's
+    bytes (there the maps set the fit's memory), the kept maps where they are small
+    beside X (the blocks' passes cost some speed for nothing there), and not with a
+    softmax task (its grouped pass cannot write G in Z's place)."""
+    from mtlclassic.multitask import _losses
+
+    def oracle(n, d, T, group=None):
+        X = rng.standard_normal((n, d))
+        Y = np.where(rng.standard_normal((n, T)) > 0, 1.0, -1.0)
+        A = np.full((n, T), 1.0 / n)
+        return _solver.DataOracle(X, Y, A, _losses.native_loss("logistic", None, group),
+                                  np.eye(T), True, "logistic", group)
+
+    assert _solver._blocked_maps(oracle(400, 16, 2), 2)
+    assert not _solver._blocked_maps(oracle(400, 160, 2), 2)
+    soft = np.array([3, 0, 0, 1], dtype=np.int32)
+    assert not _solver._blocked_maps(oracle(400, 4, 4, soft), 4)
+    assert not _losses.native_loss("logistic", None, soft).in_place
+    assert _losses.native_loss("logistic", None, np.array([1, -1], np.int32)).in_place
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("centred", [False, True])
+def test_full_spectrum_eigenpairs_from_the_weighted_gram(rng, dtype, centred):
+    """Where the range finder's basis would span every feature (k + 10 >= d) the
+    preconditioner's eigenpairs come from X^T diag(w) X itself: its exact spectrum,
+    largest first, with no (n, d) product."""
+    n, d = 3000, 15
+    X = (rng.standard_normal((n, d)) * rng.uniform(0.1, 5.0, d) + 3.0).astype(dtype)
+    w = rng.uniform(0.0, 2.0, n)
+    m = X.astype(np.float64).mean(axis=0)
+    Xm = _solver.CenteredDense(X, m) if centred else X
+    Xc = X.astype(np.float64) - (m if centred else 0.0)
+    lam_ref, V_ref = np.linalg.eigh(Xc.T @ (Xc * w[:, None]))
+    V, lam, tail = _solver._top_eigenpairs(Xm, w, 8)
+    assert V.shape == (d, 8) and lam.shape == (8,)
+    np.testing.assert_allclose(lam, lam_ref[::-1][:8], rtol=1e-9)
+    assert tail == pytest.approx(lam_ref[0], rel=1e-6, abs=1e-9 * lam_ref[-1])
+    np.testing.assert_allclose(np.abs(V.T @ V_ref[:, ::-1][:, :8]), np.eye(8), atol=1e-7)

@@ -465,6 +465,27 @@ def test_native_loss_reads_int8_targets(rng, kind, grouped):
             np.testing.assert_array_equal(G8, G64)
 
 
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+@pytest.mark.parametrize("group", [None, [1, -1, 1, 1, -1]])
+def test_native_loss_writes_its_gradient_in_place(rng, kind, group):
+    """``out=Z``: the element-wise pass (and the grouped one without softmax tasks, whose
+    ``in_place`` says so) writes G over Z with the bits it writes elsewhere -- the loss by
+    blocks of rows then keeps one block-sized array per block."""
+    from mtlclassic.multitask import _losses
+
+    n, T = 517, 5
+    Z = rng.standard_normal((n, T)) * 4
+    Y = np.where(rng.random((n, T)) > 0.5, 1.0, -1.0)
+    A = rng.random((n, T)) * (rng.random((n, T)) > 0.2)
+    fn = _losses.native_loss(kind, 2, None if group is None else np.array(group, np.int32))
+    assert fn.in_place
+    loss, G = fn(Z, Y, A)
+    Zc = Z.copy()
+    loss2, G2 = fn(Zc, Y, A, out=Zc)
+    assert G2 is Zc and loss2 == loss
+    np.testing.assert_array_equal(G2, G)
+
+
 @pytest.mark.parametrize("bad, match", [
     (np.ones((5, 3), dtype=np.int16), "Y must be float64 or int8"),
     (np.ones((5, 3), dtype=np.float32), "Y must be float64 or int8"),

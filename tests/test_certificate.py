@@ -1310,8 +1310,9 @@ def test_dual_point_in_the_gradients_place_is_the_same_point(rng, case):
 @pytest.mark.parametrize("x_kind", ["dense", "float32", "sparse", "centred", "centred sparse"])
 @pytest.mark.parametrize("missing", [False, True, "equal rows"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("row_sparse", [False, True])
 def test_certificate_by_row_blocks_equals_the_whole_arrays(rng, x_kind, missing,
-                                                           fit_intercept):
+                                                           fit_intercept, row_sparse):
     """DataOracle.certificate_blocks (the closed form's certificate with no (n, T) array)
     gives value's loss and dual_point's X^T G and conjugate at any (W, b) -- also off the
     intercepts' optimum, where the dual point's correction A c is not 0 -- for every X
@@ -1337,6 +1338,8 @@ def test_certificate_by_row_blocks_equals_the_whole_arrays(rng, x_kind, missing,
                                 fit_intercept, "squared")
     assert (oracle._a_row is not None) == (missing == "equal rows")
     W, b = rng.standard_normal((d, T)), rng.standard_normal(T)
+    if row_sparse:  # an L2,1 iterate: each block's product on the non-zero rows only
+        W[[0, 2, 3, 5, 6, 8]] = 0.0
     f, XtG, lstar = oracle.certificate_blocks(W, b)
     lin = oracle.linear(W, b)
     f_ref, aux = oracle.value(W, b, lin)
@@ -1512,3 +1515,44 @@ def test_full_spectrum_eigenpairs_from_the_weighted_gram(rng, dtype, centred):
     np.testing.assert_allclose(lam, lam_ref[::-1][:8], rtol=1e-9)
     assert tail == pytest.approx(lam_ref[0], rel=1e-6, abs=1e-9 * lam_ref[-1])
     np.testing.assert_allclose(np.abs(V.T @ V_ref[:, ::-1][:, :8]), np.eye(8), atol=1e-7)
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_certificate_by_row_blocks_of_offset_targets(rng, missing):
+    """Targets offset by 1e8 (a spread of 1e-2): with free intercepts the certificate's
+    sums G y (and, by blocks, A y) are taken of y less its weighted mean, so the
+    conjugate keeps the digits of the small residuals, by blocks of rows and in the whole
+    arrays (the products of G with y itself were 1e8x their sum, and their rounding
+    outweighed the gap: a negative gap in an l21 fit)."""
+    from mtlclassic.multitask import _losses
+
+    n, d, T = 700, 9, 3
+    # X W + b exact in float64 (small integers, eighths, 1e8 plus eighths), so that the
+    # reference differs from the blocks by the sums' rounding alone
+    X = rng.integers(-3, 4, (n, d)).astype(np.float64)
+    Wt = rng.integers(-4, 5, (d, T)) / 8.0
+    Y = X @ Wt + 1e-2 * rng.standard_normal((n, T)) + 1e8
+    A = np.full((n, T), 1.0 / n) * rng.uniform(0.5, 1.5, (n, 1))
+    if missing:
+        gone = rng.random((n, T)) < 0.2
+        A[gone], Y[gone] = 0.0, np.nan
+    oracle = _solver.DataOracle(X, Y, A, _losses.native_loss("squared"), 0.1 * np.eye(T),
+                                True, "squared")
+    lab = A > 0
+    R0 = np.where(lab, Y - X @ Wt, 0.0)
+    b = np.round(((A * R0).sum(axis=0) / A.sum(axis=0)) * 8) / 8  # near the optimum
+    _, _, lstar = oracle.certificate_blocks(Wt, b)
+    lin = oracle.linear(Wt, b)
+    _, whole = oracle.dual_point(Wt, b, lin, oracle.value(Wt, b, lin)[1])
+    # the reference in long double: G = A (Z - y), made feasible, L* = 1/2 G^2 / A + G y
+    L = np.longdouble
+    Z = X.astype(L) @ Wt.astype(L) + b.astype(L)
+    Yl = np.where(lab, Y, 0.0).astype(L)
+    G = A.astype(L) * (Z - Yl)
+    G = np.where(lab, G, L(0))
+    G -= A.astype(L) * (G.sum(axis=0) / A.astype(L).sum(axis=0))
+    ref = float((0.5 * np.where(lab, G * G / np.where(lab, A, 1.0).astype(L), 0)
+                 + G * Yl).sum())
+    # (before: 1e-11 by blocks, 7.7e-8 for the whole arrays' sum G y)
+    assert lstar(1.0) == pytest.approx(ref, rel=1e-9, abs=1e-15)
+    assert whole(1.0) == pytest.approx(ref, rel=1e-9, abs=1e-15)

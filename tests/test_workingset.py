@@ -870,6 +870,9 @@ def test_small_whole_gram_fit_takes_no_pass_over_x(rng, monkeypatch, sample_weig
     orig_dp = _solver.DataOracle.dual_point
     monkeypatch.setattr(_solver.DataOracle, "dual_point",
                         lambda self, *a, **k: passes.append(2) or orig_dp(self, *a, **k))
+    orig_cb = _solver.DataOracle.certificate_blocks  # (the same by blocks of rows)
+    monkeypatch.setattr(_solver.DataOracle, "certificate_blocks",
+                        lambda self, *a, **k: passes.append(2) or orig_cb(self, *a, **k))
     for alpha in (0.3 * a_max, 0.02 * a_max):
         passes.clear()
         est = _fit(MultiTaskRegressor(penalty="l21", alpha=alpha, tol=1e-8,
@@ -942,6 +945,9 @@ def test_gram_certificate_of_offset_targets_goes_to_the_data_form(monkeypatch, o
     orig_dp = _solver.DataOracle.dual_point
     monkeypatch.setattr(_solver.DataOracle, "dual_point",
                         lambda self, *a, **k: passes.append(1) or orig_dp(self, *a, **k))
+    orig_cb = _solver.DataOracle.certificate_blocks  # (the same by blocks of rows)
+    monkeypatch.setattr(_solver.DataOracle, "certificate_blocks",
+                        lambda self, *a, **k: passes.append(1) or orig_cb(self, *a, **k))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = MultiTaskRegressor(penalty="l21", alpha=0.1 * a_max, tol=1e-10,
@@ -1808,3 +1814,48 @@ def test_implicit_centring_keeps_the_copy_for_large_offsets(rng):
         c = MultiTaskClassifier(penalty="l21", alpha=1e-2, tol=1e-10).fit(
             Xf - Xf.mean(axis=0), Y)
         np.testing.assert_allclose(a.coef_, c.coef_, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("cached", [False, True])
+def test_cross_with_targets_by_row_blocks(rng, sparse, cached):
+    """X_c[:, a]^T S (Y - y_mean) summed over blocks of Y's rows (no (n, T) centred copy of
+    Y: X's size where the tasks are about as many as the features) equals the whole
+    product, for dense X (with and without the cached X_c^T) and sparse X."""
+    n, d, T = 5000, 12, 40
+    X = rng.standard_normal((n, d)) + 2.0
+    if sparse:
+        X = sp.csr_matrix(np.where(rng.random((n, d)) < 0.3, X, 0.0))
+    Y = rng.standard_normal((n, T)) + 5.0
+    sw = rng.uniform(0.5, 2.0, n)
+    Xd = X.toarray() if sparse else X
+    mean = Xd.mean(axis=0)
+    cols = _workingset._Columns(X, mean)
+    if not cached:
+        cols._cache_ok = False
+    a = np.array([0, 3, 4, 9])
+    y_mean = Y.mean(axis=0)
+    got = cols.cross_y(a, sw, Y, y_mean)
+    ref = (Xd[:, a] - mean[a]).T @ ((Y - y_mean) * sw[:, None])
+    np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-9)
+
+
+def test_l21_regressor_memory_with_as_many_tasks_as_features(rng, monkeypatch):
+    """T about d (100 tasks on 96 features: every (n, T) array X's size), the outer steps'
+    certificate in the data form (the whole Gram matrix not built): the certificate by
+    blocks of rows (no predictions, no loss gradient) and the Gram cache's X^T S Y by
+    blocks of Y's rows (no centred copy of Y) keep the fit at 2.5x X, where it was 3.55x;
+    the rest is the cached X_c^T (1x) and a working set's weighted columns. The same fit
+    as with the whole arrays."""
+    monkeypatch.setattr(_workingset, "GRAM_WHOLE_FLOPS", 1e6)
+    n, d, T = 3000, 96, 100
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
+    est = MultiTaskRegressor(penalty="l21", alpha=0.01, tol=1e-8, max_iter=100000)
+    peak = _peak_fit_bytes(est, X, Y)
+    assert est.solver_ == "bcd" and est.dual_gap_ <= 1e-8 * est._null_scale_
+    assert peak <= 2.75 * X.nbytes, peak / X.nbytes
+    monkeypatch.setattr(_solver, "maps_not_small", lambda X, T, share=0.125: False)
+    ref = MultiTaskRegressor(penalty="l21", alpha=0.01, tol=1e-8, max_iter=100000).fit(X, Y)
+    assert est.objective_ == pytest.approx(ref.objective_, rel=1e-8)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-5 * np.abs(ref.coef_).max())

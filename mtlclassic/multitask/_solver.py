@@ -690,15 +690,18 @@ def objective(X, Y, A, loss, Q, penalty, alpha, W, b):
     return lv + 0.5 * float(xp.sum((W @ Q) * W)) + penalty.value(W, alpha)
 
 
-def _blocked_products(G, H, col_scale, shift=None, block=1 << 17):
-    """sum_it G_it H_it col_scale_t (with ``shift``: (G - shift)_it (H - shift)_it) over
-    row blocks of ``block`` entries, each block's products summed pairwise as by
-    ``np.sum``: no (n, T) temporary."""
+def _blocked_products(G, H, col_scale, shift=None, block=1 << 17, h_shift=None):
+    """sum_it G_it H_it col_scale_t (with ``shift``: (G - shift)_it (H - shift)_it; with
+    ``h_shift``: G_it (H - h_shift)_it) over row blocks of ``block`` entries, each block's
+    products summed pairwise as by ``np.sum``: no (n, T) temporary."""
     step = max(1, block // max(G.shape[1], 1))
     total = 0.0
     for i in range(0, G.shape[0], step):
-        if shift is None:
+        if shift is None and h_shift is None:
             P = G[i:i + step] * H[i:i + step]
+        elif shift is None:
+            P = H[i:i + step] - h_shift
+            P *= G[i:i + step]
         else:
             P = G[i:i + step] - shift
             P *= H[i:i + step] - shift
@@ -931,9 +934,16 @@ class DataOracle:
         XtG, XtA, xsum = np.zeros((d, T)), np.zeros((d, T)), np.zeros(d)
         sG, sGG, sGY, sA, sAY = (np.zeros(T) for _ in range(5))
         Wf = np.asarray(W, dtype=np.float64)
+        # with free intercepts the sums G y and A y are taken of y less its weighted mean
+        # mu (the feasible G - A c has column sums 0: sum (G - A c) y = sum (G - A c) (y -
+        # mu))
+        mu = self._target_means() if self.fit_intercept else None  # (_target_means)
+        # a row-sparse W (L2,1 iterates): its non-zero rows' columns of each block only
+        nz = np.flatnonzero(np.any(Wf != 0, axis=1)) if d >= 8 else None
+        nz = nz if nz is not None and 2 * nz.size < d else None
         centre = None
         for i, Xb, mean in blocks():
-            Z = Xb @ Wf
+            Z = Xb @ Wf if nz is None else Xb[:, nz] @ Wf[nz]
             Z = Z if Z.dtype == np.float64 and Z.flags.writeable else np.array(Z, np.float64)
             Z += b if mean is None else b - mean @ Wf
             rows = slice(i, i + Z.shape[0])
@@ -945,6 +955,8 @@ class DataOracle:
             f += 0.5 * float(np.sum(G * Z))
             XtG += np.asarray(Xb.T @ G) if scipy.sparse.issparse(Xb) else (G.T @ Xb).T
             sG += G.sum(axis=0)
+            if mu is not None:  # (the targets less their mean: see above)
+                Yb = Yb - mu
             sGY += (G * Yb).sum(axis=0)
             G *= G
             G /= self.A_safe[rows]
@@ -972,6 +984,26 @@ class DataOracle:
         q, lin_term = float(np.sum(q)), float(np.sum(lin_term))
         f += 0.5 * float(np.sum((Wf @ self.Q) * Wf))
         return f, XtG, lambda s: s * s * q + s * lin_term
+
+    def _target_means(self, block=1 << 17):
+        """Each column's weighted mean of its labelled targets, sum A y / sum A (0 where
+        no weight), by blocks of rows; kept. With free intercepts the feasible dual point
+        G has column sums 0, so its conjugate's sum G y is taken as sum G (y - mean):
+        of targets offset by 1e8 the products G y were 1e8x the sum they make, and their
+        rounding (7e-8 of the conjugate) outweighed the gap -- a negative gap."""
+        if getattr(self, "_y_means", None) is None:
+            xp = get_namespace(self.Y)
+            n, T = self.Y.shape
+            s, w = xp.zeros(T), xp.zeros(T)
+            step = max(1, block // max(T, 1))
+            for i in range(0, n, step):
+                Yb, Ab = self.Y[i:i + step], self.A[i:i + step]
+                if not self.all_labelled:
+                    Yb = xp.where(self.labelled[i:i + step], Yb, 0.0)
+                s += (Ab * Yb).sum(axis=0)
+                w += Ab.sum(axis=0)
+            self._y_means = s / xp.where(w > 0, w, 1.0)
+        return self._y_means
 
     def dual_point(self, W, b, lin, aux, overwrite=False):
         """(X^T G, L*(s G) as a function of s) for the dual point G: the loss gradient
@@ -1020,16 +1052,22 @@ class DataOracle:
             XtG = xt_dot(self.X, G)
             # one (n, T) temporary for both sums (tall X with many tasks: these arrays,
             # not X, set the fit's peak memory)
+            # (free intercepts: sum G y as sum G (y - mean), see _target_means)
+            mu = self._target_means() if self.fit_intercept else None
             if self._a_row is not None and isinstance(G, np.ndarray):
                 # sum G^2 / a and sum G y a block of rows at a time, without an (n, T)
                 # temporary (tall X with many tasks: these arrays, not X, set the peak)
                 q = 0.5 * _blocked_products(G, G, 1.0 / self._a_row)
-                lin_term = _blocked_products(G, self.Y, 1.0)
+                lin_term = _blocked_products(G, self.Y, 1.0, h_shift=mu)
                 return XtG, lambda s: s * s * q + s * lin_term
             tmp = xp.multiply(G, G)
             tmp /= self.A_safe
             q = 0.5 * _sum(tmp)
-            tmp = xp.multiply(G, self.Y, out=tmp)
+            if mu is None:
+                tmp = xp.multiply(G, self.Y, out=tmp)
+            else:
+                tmp = xp.subtract(self.Y, mu, out=tmp)
+                tmp *= G
             if not self.all_labelled:
                 tmp = xp.where(self.labelled, tmp, 0.0)
             lin_term = _sum(tmp)
@@ -1039,7 +1077,8 @@ class DataOracle:
         if self.kind == "mixed":  # the squared columns' conjugate: 1/2 G^2 / A + G y
             sq_lab = self.labelled & self.sq
             q = 0.5 * _sum(xp.where(self.sq, G * G / self.A_safe, 0.0))
-            lin_term = _sum(xp.where(sq_lab, G * self.Y, 0.0))
+            Yc = self.Y - self._target_means() if self.fit_intercept else self.Y
+            lin_term = _sum(xp.where(sq_lab, G * Yc, 0.0))
         # logistic columns: G = -A y p with p in [0, 1]: L*(G) = sum A (p log p + (1 - p)
         # log(1 - p))
         Gf = G  # the columns made feasible above (the logistic ones' p comes from them)
@@ -3095,9 +3134,13 @@ def _blocked_maps(oracle, T, share=0.125):
     classifier on 8,000 x 256 with 276 sub-tasks: 4.4x X, 1.4x by blocks, as fast; 100,000
     x 20 with 10: 7 % faster by blocks). Below, the maps cost nothing beside X and the
     blocks' extra passes may (HOG 2,100 x 2,916, 15 sub-tasks: 5-10 % slower by blocks)."""
-    if not _RowBlockedLoss.applies(oracle):
-        return False
-    return 8.0 * oracle.X.shape[0] * T >= share * _data_bytes(oracle.X)
+    return _RowBlockedLoss.applies(oracle) and maps_not_small(oracle.X, T, share)
+
+
+def maps_not_small(X, T, share=0.125):
+    """Whether an (n, T) float64 array is at least ``share`` of X's bytes: where a fit's
+    maps and loss gradients, not X, set its memory."""
+    return 8.0 * X.shape[0] * T >= share * _data_bytes(X)
 
 
 def _per_task_memory(Q, coupling=8.0):

@@ -1556,3 +1556,25 @@ def test_certificate_by_row_blocks_of_offset_targets(rng, missing):
     # (before: 1e-11 by blocks, 7.7e-8 for the whole arrays' sum G y)
     assert lstar(1.0) == pytest.approx(ref, rel=1e-9, abs=1e-15)
     assert whole(1.0) == pytest.approx(ref, rel=1e-9, abs=1e-15)
+
+
+def test_oracle_safe_weights_made_on_first_use(rng):
+    """DataOracle.A_safe (A, 1 where unlabelled: a divisor) is made on first use and kept
+    -- a fit that takes its loss by blocks of rows never makes that (n, T) array -- and
+    is A itself where every entry is labelled."""
+    from mtlclassic.multitask import _losses
+
+    n, T = 50, 4
+    X = rng.standard_normal((n, 3))
+    Y = np.where(rng.standard_normal((n, T)) > 0, 1.0, -1.0)
+    A = np.full((n, T), 1.0 / n)
+    A[rng.random((n, T)) < 0.3] = 0.0
+    oracle = _solver.DataOracle(X, Y, A, _losses.native_loss("logistic"), np.eye(T),
+                                True, "logistic")
+    assert oracle._A_safe is None
+    safe = oracle.A_safe
+    np.testing.assert_array_equal(safe, np.where(A > 0, A, 1.0))
+    assert oracle.A_safe is safe
+    full = np.full((n, T), 1.0 / n)
+    assert _solver.DataOracle(X, Y, full, _losses.native_loss("logistic"), np.eye(T), True,
+                              "logistic").A_safe is full

@@ -765,8 +765,10 @@ class DataOracle:
         # (an (n, T) bool array otherwise)
         self.labelled = np.broadcast_to(A[:1] > 0, A.shape) if _one_row(A) else A > 0
         self.all_labelled = bool(xp.all(self.labelled))
-        # (not another (n, T) array when every entry is labelled)
-        self.A_safe = A if self.all_labelled else xp.where(self.labelled, A, 1.0)
+        # A_safe (A, 1 where unlabelled): made on first use (a property), not by a fit that
+        # takes the loss by blocks of rows (_RowBlockedLoss), where it was X's size with
+        # many sub-tasks and labels missing
+        self._A_safe = A if self.all_labelled else None
         # A's row when every row is that one (unit or no sample weights, every label
         # present): the squared dual's sums then come from T x T products, no temporary
         self._a_row = A[0] if self.all_labelled and A.shape[0] and (
@@ -786,6 +788,13 @@ class DataOracle:
             # the element-wise logistic columns, and (mixed) the squared ones
             self.single = xp.asarray(single & ~sq)
             self.sq = xp.asarray(sq) if self.kind == "mixed" else None
+
+    @property
+    def A_safe(self):
+        """A with 1 where unlabelled (a safe divisor)."""
+        if self._A_safe is None:
+            self._A_safe = get_namespace(self.A).where(self.labelled, self.A, 1.0)
+        return self._A_safe
 
     def linear(self, W, b):
         if isinstance(self.X, CenteredDense):  # (the correction folded into b)
@@ -2383,7 +2392,13 @@ def _lbfgs_inputs(oracle, single, tol):
         else np.asarray(oracle.Y, dtype=np.float64)
     if not getattr(oracle, "all_labelled", False):  # (no (n, T) copy when all are)
         Y = np.where(A > 0, Y, Y.dtype.type(0))
-    w = (A * np.asarray(oracle._col_curv, dtype=np.float64)).mean(axis=1)
+    # (by blocks of rows: the whole product was an (n, T) temporary, X's size with many
+    # sub-tasks; each row's mean is the same)
+    curv = np.asarray(oracle._col_curv, dtype=np.float64)
+    w = np.empty(A.shape[0])
+    step = _column_rows(A.shape[1])
+    for i in range(0, A.shape[0], step):
+        w[i:i + step] = (A[i:i + step] * curv).mean(axis=1)
     single = bool(single) and tol >= 1e-6 and X.dtype == np.float64 \
         and isinstance(X, (np.ndarray, CenteredDense))
     return A, Y, _column_kind(oracle), w, X.astype(np.float32) if single else X

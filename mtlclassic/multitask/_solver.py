@@ -2675,7 +2675,11 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
     n, d = X.shape
     T = W0.shape[1]
     q = np.diag(np.asarray(to_numpy(Q), dtype=np.float64)).copy()
-    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single, tol)
+    # no (n, T) map kept where those arrays are not small beside X (_RowBlockedLoss); its
+    # products are in float64, so no float32 copy of X for the iterations
+    blocked = _RowBlockedLoss(oracle, 1 if fit_intercept else 0) \
+        if _blocked_maps(oracle, T) else None
+    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single and blocked is None, tol)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
@@ -2702,9 +2706,6 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
     def gradient(x, G):
         return _quadratic_gradient(Xm, G, x, q, nb)
-
-    # no (n, T) map kept where those arrays are not small beside X (_RowBlockedLoss)
-    blocked = _RowBlockedLoss(oracle, nb) if _blocked_maps(oracle, T) else None
 
     def evaluate(x, Z):  # (Z unused by blocks: the loss at x)
         if blocked is not None:
@@ -2947,6 +2948,14 @@ class _RowBlockedLoss:
     per iteration, X P, and one per accepted step, X^T G; a rejected trial costs one more
     here), each block's X read twice while it is in cache.
 
+    Every trial's map is made afresh, so its rounding is not the same from one trial to
+    the next, as that of the kept maps' Z + s X P was: the products are taken in float64
+    (float32 products made the trial losses jump by 1e-9 and the line search backtrack 13
+    times an iteration -- review), and the squared columns' maps and targets are both
+    shifted by the targets' weighted mean mu (Z - mu against y - mu: the same residuals,
+    the same loss and gradient), so that targets offset by 1e10 do not put their rounding,
+    1e10 eps, into every trial (a mixed-type fit stalled at tol 1e-10 there).
+
     :meth:`certificate` gives the duality gap's dual point by blocks as well: the column
     sums that make the loss gradient feasible for free intercepts (:meth:`DataOracle.
     dual_point`: squared columns less A c, logistic columns' larger sign part shrunk) in
@@ -2963,6 +2972,10 @@ class _RowBlockedLoss:
         self.map_bytes = int(min(1 << 20, max(1 << 16, _data_bytes(oracle.X) // 32)))
         self.sq = np.full(self.T, oracle.kind == "squared") if oracle.kind != "mixed" \
             else np.asarray(to_numpy(oracle.sq), dtype=bool)
+        # the squared columns' shift (see above; 0 on the logistic columns, whose targets
+        # stay +-1)
+        self.mu = np.where(self.sq, to_numpy(oracle._target_means()), 0.0) \
+            if self.sq.any() else None
         # the loss gradient written in Z_b's place where the loss allows (native passes)
         self.in_place = bool(getattr(oracle.loss, "in_place", False))
 
@@ -2973,54 +2986,45 @@ class _RowBlockedLoss:
         rows can be taken from (:func:`_row_blocks_of`)."""
         return _element_wise_on_cpu(oracle) and _row_blocks_of(oracle.X) is not None
 
-    def maps(self, X, x, exact=False):
-        """(rows, X_b, mean, Z_b) over blocks of X's rows (X: the oracle's X or the
-        iterations' float32 copy; mean: what X_b is centred by, None if not) at x = [W;
-        b] (d + nb, T'): Z_b = X_b W + b in float64, C-contiguous; the products in X_b's
-        precision (as the iterations' maps were), or in float64 if ``exact`` (as the
-        oracle's own products)."""
+    def maps(self, X, x, cols=None):
+        """(rows, X_b, mean, Z_b) over blocks of X's rows (mean: what X_b is centred by,
+        None if not) at x = [W; b] (d + nb, T'): Z_b = X_b W + b - mu (mu of the columns
+        ``cols`` of the targets, None: all) in float64, C-contiguous."""
         d = x.shape[0] - self.nb
         W = x[:d]
         b = x[d] if self.nb else 0.0
+        if self.mu is not None:
+            b = b - (self.mu if cols is None else self.mu[cols])
         blocks = _row_blocks_of(X, block_bytes=self.block_bytes, width=x.shape[1],
                                 out_bytes=self.map_bytes)
-        Wd = {}
         for i, Xb, mean in blocks():
-            Wt = Wd.get(Xb.dtype)
-            if Wt is None:
-                Wt = Wd[Xb.dtype] = W if exact else np.asarray(W, dtype=Xb.dtype)
-            Zb = Xb @ Wt
+            Zb = Xb @ W  # (float32 blocks: converted, a product in float64)
             if not (isinstance(Zb, np.ndarray) and Zb.dtype == np.float64
                     and Zb.flags.c_contiguous):
                 Zb = np.ascontiguousarray(Zb, dtype=np.float64)
             Zb += b if mean is None else b - mean @ W
             yield slice(i, i + Zb.shape[0]), Xb, mean, Zb
 
-    def _passes(self, X, x, exact=False, loss=None):
+    def _targets(self, Y, rows):
+        """Y's block of rows, less mu where the squared columns are shifted."""
+        return Y[rows] if self.mu is None else Y[rows] - self.mu
+
+    def _passes(self, X, x, loss=None, cols=None):
         """(rows, X_b, mean, loss, G_b) over the blocks of :meth:`maps`: the loss of Z_b
         and G_b = dL/dZ_b, of the oracle's loss (G_b in Z_b's place where the loss
         allows) or of ``loss(Z_b, rows) -> (loss, G_b)``."""
         o = self.oracle
-        for rows, Xb, mean, Zb in self.maps(X, x, exact):
+        for rows, Xb, mean, Zb in self.maps(X, x, cols):
             if loss is not None:
                 lv, Gb = loss(Zb, rows)
             elif self.in_place:
-                lv, Gb = o.loss(Zb, o.Y[rows], o.A[rows], out=Zb)
+                lv, Gb = o.loss(Zb, self._targets(o.Y, rows), o.A[rows], out=Zb)
             else:
-                lv, Gb = o.loss(Zb, o.Y[rows], o.A[rows])
+                lv, Gb = o.loss(Zb, self._targets(o.Y, rows), o.A[rows])
             Zb = None
             yield rows, Xb, mean, lv, Gb
 
-    def _xt(self, Xb, Gb, acc, exact=False):
-        """acc += X_b^T G_b, acc (T, d) for dense blocks ((G_b^T X_b), one pass each), (d,
-        T) for sparse ones; in X_b's precision unless ``exact``."""
-        if scipy.sparse.issparse(Xb):
-            acc += np.asarray(Xb.T @ Gb)
-        else:
-            acc += (Gb.T if exact else Gb.T.astype(Xb.dtype, copy=False)) @ Xb
-        return acc
-
-    def _gradient(self, X, x, scale=None, exact=False, loss=None):
+    def _gradient(self, X, x, scale=None, loss=None, cols=None):
         """(loss, [X^T G; 1^T G] Fortran-ordered (d + nb, T')) at x (``loss`` as in
         :meth:`_passes`; its values summed over the blocks, per column where they are
         per column); ``scale(G_b, rows)`` (optional) changes each block's G first, in
@@ -3030,11 +3034,12 @@ class _RowBlockedLoss:
         acc = np.zeros((d, T)) if sparse else np.zeros((T, d))
         colsum = np.zeros(T)
         f, centre = 0.0, None
-        for rows, Xb, mean, lv, Gb in self._passes(X, x, exact, loss):
+        for rows, Xb, mean, lv, Gb in self._passes(X, x, loss, cols):
             f = f + lv
             if scale is not None:
                 Gb = scale(Gb, rows)
-            self._xt(Xb, Gb, acc, exact)
+            # X_b^T G_b: (G_b^T X_b) for dense blocks, one pass each
+            acc += np.asarray(Xb.T @ Gb) if sparse else Gb.T @ Xb
             colsum += Gb.sum(axis=0)
             centre = mean
         g = np.empty((d + self.nb, T), order="F")
@@ -3047,30 +3052,32 @@ class _RowBlockedLoss:
 
     def evaluate(self, X, x):
         """(loss, its gradient w.r.t. x = [W; b]: [X^T G; 1^T G], Fortran-ordered (d + nb,
-        T)); products in X's precision (a float32 X: the iterations' float32 products)."""
+        T)); products in float64 whatever X's dtype."""
         lv, g = self._gradient(X, x)
         return float(lv), g
 
     def columns(self, X, x, kind, Y, A, cols=None):
         """(per-column loss (T',), [X^T G; 1^T G]) at x (d + nb, T') of the element-wise
         loss of :func:`_column_loss` on the columns ``cols`` of Y and A (None: all), as
-        :func:`_lbfgs_columns` evaluates it; products in X's precision."""
+        :func:`_lbfgs_columns` evaluates it."""
         def loss(Zb, rows):
-            Yb, Ab = Y[rows], A[rows]
+            Yb, Ab = self._targets(Y, rows), A[rows]
             lv, parts = _column_loss(kind, Zb, Yb, Ab, cols)
             return lv, _column_grad(kind, parts, Yb, Ab, cols)
-        return self._gradient(X, x, loss=loss)
+        return self._gradient(X, x, loss=loss, cols=cols)
 
     def curvature(self, X, x, kind, Y, A, cols=None):
         """:func:`_curvature_now` at x (n,), by blocks of rows."""
         w = np.empty(X.shape[0])
-        for rows, _, _, Zb in self.maps(X, x):
-            w[rows] = _curvature_now(kind, Zb, Y[rows], A[rows], cols)
+        for rows, _, _, Zb in self.maps(X, x, cols):
+            w[rows] = _curvature_now(kind, Zb, self._targets(Y, rows), A[rows], cols)
         return w
 
     def certificate(self, W, b):
         """(loss, X^T G, L*(G)) at (W, b) on the oracle's X for the feasible dual point G
-        of :meth:`DataOracle.dual_point` (L*'s value at s = 1), by blocks of rows."""
+        of :meth:`DataOracle.dual_point` (L*'s value at s = 1), by blocks of rows; with
+        free intercepts the squared columns' sum G y taken as sum G (y - mu) (their
+        feasible G's columns sum to 0: see :meth:`DataOracle._target_means`)."""
         o = self.oracle
         d, T = W.shape
         x = np.empty((d + self.nb, T), order="F")
@@ -3081,7 +3088,7 @@ class _RowBlockedLoss:
         c = ap = an = None
         if o.fit_intercept:  # the first pass: the column sums of G, A and G's sign parts
             sG, sA, sp, sn = (np.zeros(T) for _ in range(4))
-            for rows, _, _, _, Gb in self._passes(o.X, x, exact=True):
+            for rows, _, _, _, Gb in self._passes(o.X, x):
                 sG += Gb.sum(axis=0)
                 sA += o.A[rows].sum(axis=0)
                 p_, n_ = _part_sums(Gb)
@@ -3093,7 +3100,8 @@ class _RowBlockedLoss:
         lstar = [0.0]
 
         def feasible(Gb, rows):  # G made feasible (DataOracle.dual_point); its L* summed
-            Ab, Yb = o.A[rows], o.Y[rows]
+            Ab = o.A[rows]
+            Yb = self._targets(o.Y, rows) if o.fit_intercept else o.Y[rows]
             if c is not None:
                 if sq.all():
                     Gb -= Ab * c
@@ -3127,7 +3135,7 @@ class _RowBlockedLoss:
                 lstar[0] -= float(e[:, ~sq].sum())
             return Gb
 
-        f, g = self._gradient(o.X, x, feasible, exact=True)
+        f, g = self._gradient(o.X, x, feasible)
         return f, np.ascontiguousarray(g[:d]), lstar[0]
 
 
@@ -3234,7 +3242,11 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     Qn = np.asarray(to_numpy(Q), dtype=np.float64)
     Qs = (Qn + Qn.T) / 2
     mu, U = np.linalg.eigh(Qs)
-    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single, tol)
+    # no (n, T) map kept where those arrays are not small beside X (_RowBlockedLoss); its
+    # products are in float64, so no float32 copy of X for the iterations
+    blocked = _RowBlockedLoss(oracle, 1 if fit_intercept else 0) \
+        if _blocked_maps(oracle, T) else None
+    A, Y, kind, w, Xm = _lbfgs_inputs(oracle, single and blocked is None, tol)
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
     thr = cert.tol * cert.scale
     STALL = 25
@@ -3278,9 +3290,6 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
 
     def gradient(x, parts):
         return _quadratic_gradient(Xm, grad_of(parts), x, Qs, nb)
-
-    # no (n, T) map kept where those arrays are not small beside X (_RowBlockedLoss)
-    blocked = _RowBlockedLoss(oracle, nb) if _blocked_maps(oracle, T) else None
 
     def penalised(x, lv, gl):  # the objective and gradient from the loss part's
         gl[:d] += x[:d] @ Qs

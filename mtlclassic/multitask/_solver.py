@@ -2653,7 +2653,8 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
     With ``single`` (the caller's data came in float32) and tol >= 1e-6 the iterations
     run on a float32 copy of X (the products with X are memory-bound: half the bytes; the
-    data hold no more digits than that); the stopping test is always the certificate of
+    data hold no more digits than that) -- not where the loss is taken by blocks of rows,
+    whose products are in float64 (see :class:`_RowBlockedLoss`); the stopping test is always the certificate of
     :class:`_Certifier` in float64 at the final point (the same objective and duality gap
     as :func:`lbfgs`), evaluated once the gradient's share of the gap (1/2 sum_t
     ||grad_t||^2 / Q_tt, a lower bound of the gap at the unshrunk dual point) is below the
@@ -3225,7 +3226,8 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
     Stopping as :func:`_lbfgs_columns`: the certificate of :class:`_Certifier`, tried once
     the gradient's share of the gap, 1/2 sum_t ||(grad_W F U)_t||^2 / mu_t (= 1/2
     ||grad_W F||^2 in the Q^-1 norm), is below the threshold; ``single`` (float32 data, tol
-    >= 1e-6) iterates on a float32 copy of X and goes on in float64 when that stalls (no
+    >= 1e-6; not with the loss by blocks of rows, whose products are in float64) iterates
+    on a float32 copy of X and goes on in float64 when that stalls (no
     descent, three failed certificates whose gap fell by less than 10 %, or no new low of
     that share for 25 iterations). Unlike :func:`_lbfgs_columns` it does not rebuild its
     preconditioner on the current curvature when stalled in float64: with one P for all

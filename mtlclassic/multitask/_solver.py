@@ -2028,8 +2028,14 @@ def lbfgs(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol, colum
             return res
         more = lbfgs(oracle, penalty, alpha, Q, res.W, res.b, fit_intercept,
                      max_iter - res.n_iter, tol, columns=False)
-        more.n_iter += res.n_iter
-        more.trace = res.trace + more.trace[1:]
+        trace, n_iter = res.trace + more.trace[1:], res.n_iter + more.n_iter
+        if not more.converged and not more.objective < res.objective:
+            # uncertified either way: the better point stands (the loss by blocks of rows
+            # shifts offset targets, whose rounding the whole-array oracle of the fallback
+            # carries: it went on from a point 1e-11 off the optimum to one 1e-9 off --
+            # review)
+            more = res
+        more.n_iter, more.trace = n_iter, trace
         return more
     d, T = W0.shape
     cert = _Certifier(oracle, penalty, alpha, Q, tol, np.float64)
@@ -2771,11 +2777,7 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
         x = full(x)
         W, b = x[:d].copy(), (x[d].copy() if nb else np.zeros(T))
         if blocked is not None:
-            lv, XtG, lstar = blocked.certificate(W, b)
-            fx = lv + 0.5 * float(np.sum((W @ oracle.Q) * W))
-            final.update(W=W, b=b, F=fx)
-            # (a smooth penalty: its dual point is not rescaled, s = 1 only)
-            return cert.at_dual(XtG, lambda s: lstar if s == 1.0 else math.inf, fx)
+            return blocked.certify(cert, W, b, final)
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
         final.update(W=W, b=b, F=fx)
@@ -3074,6 +3076,15 @@ class _RowBlockedLoss:
             w[rows] = _curvature_now(kind, Zb, self._targets(Y, rows), A[rows], cols)
         return w
 
+    def certify(self, cert, W, b, final):
+        """``cert``'s test (:class:`_Certifier`) at (W, b) from :meth:`certificate` (a
+        smooth penalty's: its dual point is not rescaled, s = 1 only); the point and its
+        objective F written to ``final``."""
+        lv, XtG, lstar = self.certificate(W, b)
+        fx = lv + 0.5 * float(np.sum((W @ self.oracle.Q) * W))
+        final.update(W=W, b=b, F=fx)
+        return cert.at_dual(XtG, lambda s: lstar if s == 1.0 else math.inf, fx)
+
     def certificate(self, W, b):
         """(loss, X^T G, L*(G)) at (W, b) on the oracle's X for the feasible dual point G
         of :meth:`DataOracle.dual_point` (L*'s value at s = 1), by blocks of rows; with
@@ -3328,11 +3339,7 @@ def _lbfgs_modes(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, tol
             # scalings move their mean): zero mean, as a cold start has
             b[j:j + K] -= b[j:j + K].mean()
         if blocked is not None:
-            lv, XtG, lstar = blocked.certificate(W, b)
-            fx = lv + 0.5 * float(np.sum((W @ oracle.Q) * W))
-            final.update(W=W, b=b, F=fx)
-            # (a smooth penalty: its dual point is not rescaled, s = 1 only)
-            return cert.at_dual(XtG, lambda s: lstar if s == 1.0 else math.inf, fx)
+            return blocked.certify(cert, W, b, final)
         lin = oracle.linear(W, b)
         fx, aux = oracle.value(W, b, lin)
         final.update(W=W, b=b, F=fx)

@@ -519,12 +519,18 @@ def test_ridge_columns_retire_and_come_back(rng, monkeypatch, case):
               task_weight=[1e-3, 1.0, 0.03])
     if case == "come back":
         kw.update(alpha=1e-2, tol=1e-12, task_weight=[1.0, 2.0, 0.5])
-        # the preconditioner from the start, as when this path was found (starting on the
-        # scalar one, this fit certifies with its columns retired: the path is not reached)
-        monkeypatch.setattr(_solver, "_eigenpairs_after", lambda X, k, T: 0)
-        # and on the centred copy of X, as then: centred implicitly (CenteredDense, other
-        # rounding) this fit certifies with its columns retired, the path not reached
-        monkeypatch.setattr(_solver, "implicit_centring_ok", lambda X, mean: False)
+        # the first certificate fails, whatever its rounding: the columns retired by then
+        # come back (this fit reached the path on its own on one machine's BLAS only --
+        # with the scalar preconditioner first, or X centred implicitly, or an AMD EPYC's
+        # OpenBLAS kernels, it certified with its columns retired)
+        judge = _solver._Certifier._judge
+        calls = []
+
+        def first_fails(self, gap, D, P):
+            calls.append(gap)
+            return judge(self, gap, D, P) and len(calls) > 1
+
+        monkeypatch.setattr(_solver._Certifier, "_judge", first_fails)
     results = _columns_results(monkeypatch)
     a, warned = _fit(MultiTaskClassifier(**kw), X, Y, sample_weight=sw)
     assert not warned and a.dual_gap_ <= kw["tol"] * a._null_scale_ + 1e-13
@@ -1418,7 +1424,7 @@ def test_row_blocked_loss_equals_the_maps(rng, x_kind, kind, missing, fit_interc
     lv2, XtG2, lstar2 = blocked.certificate(W, b)
     assert lv2 == pytest.approx(lv, rel=1e-13)
     np.testing.assert_allclose(XtG2, np.asarray(XtG), rtol=1e-9, atol=1e-12)
-    assert lstar2 == pytest.approx(lstar(1.0), rel=1e-10, abs=1e-13)
+    assert lstar2[1.0] == pytest.approx(lstar(1.0), rel=1e-10, abs=1e-13)
 
 
 def test_row_blocked_loss_products_in_float64(rng):
@@ -1670,3 +1676,113 @@ def test_uncertified_lbfgs_keeps_the_better_point():
     assert fits[1e-10].dual_gap_ <= 1e-10 * fits[1e-10]._null_scale_
     # tol 0: at least as good as the certified fit, to the objective's rounding
     assert fits[0.0].objective_ <= fits[1e-10].objective_ * (1 + 1e-13)
+
+
+@pytest.mark.parametrize("x_kind", ["dense", "float32", "centred", "centred float32",
+                                    "sparse", "centred sparse"])
+@pytest.mark.parametrize("kind", ["logistic", "squared", "mixed"])
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_row_blocked_oracle_equals_the_data_oracle(rng, x_kind, kind, missing,
+                                                   fit_intercept):
+    """FISTA's oracle without (n, T) arrays (:class:`_solver.RowBlockedOracle`) gives the
+    whole-array oracle's values, gradients (at a point evaluated with or without its
+    gradient, alone or with another in the same pass), dual point at s = 1 and at a
+    shrunk s (from the sums of a check, or by passes of its own), and curvature weights (float32: to their rounding), on every kind of X,
+    loss, labels and intercepts, over many small blocks."""
+    oracle, W, b = _blocked_case(rng, x_kind, kind, missing, fit_intercept)
+    ro = _solver.RowBlockedOracle(oracle)
+    ro._rows.block_bytes, ro._rows.map_bytes = 2048, 1024  # 21 rows of 6 columns a block
+    W2 = W + 0.1 * rng.standard_normal(W.shape)
+    b2 = b + 0.1 * rng.standard_normal(b.shape) if fit_intercept else b
+    # the first point at a check (its dual point from the parts summed with its value),
+    # the second with its gradient, the third alone (its dual point by passes of its own)
+    (f1, a1), (f2, a2) = ro.values([(W, b, ro.linear(W, b), False),
+                                    (W2, b2, ro.linear(W2, b2), True)], check=True)
+    assert a1.parts is not None and a2.parts is None and a2.g is not None
+    f3, a3 = ro.value(W2, b2, ro.linear(W2, b2))
+    assert a3.sums is None and a3.g is None
+    for Wk, bk, fk, ak in [(W, b, f1, a1), (W2, b2, f2, a2), (W2, b2, f3, a3)]:
+        lin = oracle.linear(Wk, bk)
+        f, aux = oracle.value(Wk, bk, lin)
+        assert fk == pytest.approx(f, rel=1e-12)
+        gW, gb = oracle.grad(Wk, bk, lin, aux)
+        rW, rb = ro.grad(Wk, bk, ro.linear(Wk, bk), ak)
+        np.testing.assert_allclose(rW, gW, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rb, gb, rtol=1e-10, atol=1e-14)
+        XtG, lstar = oracle.dual_point(Wk, bk, lin, aux)
+        rXtG, rlstar = ro.dual_point(Wk, bk, ro.linear(Wk, bk), ak)
+        np.testing.assert_allclose(rXtG, np.asarray(XtG), rtol=1e-9, atol=1e-12)
+        for s in (1.0, 0.7):
+            assert rlstar(s) == pytest.approx(lstar(s), rel=1e-10, abs=1e-13)
+        if kind != "squared":
+            c = oracle._curvature_weights(lin)
+            np.testing.assert_allclose(ro._curvature_weights(ro.linear(Wk, bk)), c,
+                                       rtol=1e-6, atol=1e-12)
+    # the value of a combination of maps is that of the combined point
+    lin = 1.5 * ro.linear(W2, b2) - 0.5 * ro.linear(W, b)
+    np.testing.assert_allclose(lin.W, 1.5 * W2 - 0.5 * W)
+    assert ro.value(lin.W, lin.b, lin)[0] == pytest.approx(
+        oracle.value(lin.W, lin.b, oracle.linear(lin.W, lin.b))[0], rel=1e-12)
+
+
+def _many_subtasks(rng, n, d, k, missing=False):
+    """Three tasks of k classes on n x d: 3k one-vs-rest sub-tasks (as many as the
+    features or more: the fit's (n, T) arrays are X's size); labels missing at random."""
+    X = rng.standard_normal((n, d))
+    Z = X @ rng.standard_normal((d, 3 * k)) + 0.5 * rng.standard_normal((n, 3 * k))
+    Y = np.stack([Z[:, k * j:k * (j + 1)].argmax(axis=1) for j in range(3)],
+                 axis=1).astype(object)
+    if missing:
+        Y[rng.random(Y.shape) < 0.2] = None
+    return X, Y
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+@pytest.mark.parametrize("case", ["plain", "missing", "weights", "no intercept", "float32"])
+def test_fista_by_row_blocks_equals_kept_maps(rng, monkeypatch, penalty, case):
+    """FISTA on the row-blocked oracle (sub-tasks about as many as the features) reaches
+    the kept maps' optimum, both certified at tol 1e-8. (The iterates part by rounding --
+    and by the float32 curvature weights of the local Lipschitz bound, which set the step
+    cap: 70 against 70 iterations on some cases, 155 against 940 on the trace norm.)"""
+    X, Y = _many_subtasks(rng, 300, 12, 4, missing=case == "missing")
+    if case == "float32":
+        X = X.astype(np.float32)
+    kw = dict(penalty=penalty, alpha=0.02, tol=1e-8, max_iter=20000,
+              fit_intercept=case != "no intercept")
+    fit_kw = {"sample_weight": rng.uniform(0.5, 2.0, len(X))} if case == "weights" else {}
+    made = []
+    real = _solver.RowBlockedOracle.__init__
+    monkeypatch.setattr(_solver.RowBlockedOracle, "__init__",
+                        lambda self, o: made.append(1) or real(self, o))
+    a, warned_a = _fit(MultiTaskClassifier(**kw), X, Y, **fit_kw)
+    assert made  # by blocks of rows
+    monkeypatch.setattr(_solver.RowBlockedOracle, "applies", staticmethod(lambda o, T: False))
+    made.clear()
+    b, warned_b = _fit(MultiTaskClassifier(**kw), X, Y, **fit_kw)
+    assert not made and not warned_a and not warned_b
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-9)
+    assert a.dual_gap_ <= kw["tol"] * a._null_scale_
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-4 * np.abs(b.coef_).max())
+
+
+def test_fista_by_row_blocks_memory(rng):
+    """The logistic l21 fit with as many sub-tasks as features (48 on 6,000 x 48: each
+    (n, T) float64 array is X's size) keeps no (n, T) array but the encoded targets and,
+    while the local Lipschitz bound is refreshed, its float32 curvature weights: within
+    2x X (1.2x), where FISTA's kept maps and loss gradients made it 3.7x."""
+    import tracemalloc
+
+    X, Y = _many_subtasks(rng, 6000, 48, 16)
+    est = MultiTaskClassifier(penalty="l21", alpha=1e-2, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (30 iterations: not converged)
+        est.fit(X[:200], Y[:200])
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            est.fit(X, Y)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+    assert peak <= 2.0 * X.nbytes, peak / X.nbytes

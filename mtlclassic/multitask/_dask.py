@@ -700,11 +700,13 @@ class DaskOracle:
     def value(self, W, b, lin):
         return self.values([(W, b, lin, False)])[0]
 
-    def values(self, points):
+    def values(self, points, check=False):
         """[value(W, b, lin)] at several points (W, b, lin, need_grad) in one round trip
         (FISTA's speculation, see :func:`_solver.fista`); X^T G is summed with the loss
         where ``need_grad``, where the point is a combination (an extrapolated point,
-        whose gradient is always taken next) or for L-BFGS (``fused``)."""
+        whose gradient is always taken next) or for L-BFGS (``fused``). ``check`` (a
+        duality gap follows at the first point) changes nothing here: the blocks keep
+        their loss gradients, from which :meth:`dual_point` works."""
         out, lists = [], []
         for W, b, lin, need_grad in points:
             fused = need_grad or self.fused or len(lin.terms) != 1 \

@@ -888,6 +888,11 @@ class _BaseMultiTask(BaseEstimator):
             # intercept eliminated), else [X 1] on the centred X
             cap = oracle.lipschitz_bound() if task_gram or use_gram else \
                 _solver.lipschitz_estimate(Xd, A, Q, ctx.get("curvature", 1.0), ctx["fit_b"])
+            if not (task_gram or use_gram or ctx.get("device")) \
+                    and _solver.RowBlockedOracle.applies(oracle, Yenc.shape[1]):
+                # the (n, T) arrays not small beside X: none kept (evaluated by row blocks,
+                # in float64; a device fit keeps its maps on the device, in its precision)
+                oracle = _solver.RowBlockedOracle(oracle)
             res = _solver.fista(oracle, pen, alpha, Q, W0, b0, self.max_iter, tol,
                                 n_jobs=self.n_jobs, verbose=self.verbose, lipschitz=lip,
                                 lipschitz_cap=cap)

@@ -1851,6 +1851,9 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             auxY = aux = None
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
+        # whether an accepted candidate's duality gap is taken (the speculating oracle then
+        # sums what its dual point needs with the candidate's value)
+        check = certified is not False and (it == 1 or it % check_every == 0)
         while True:
             # (a rejected candidate's map and loss gradient freed before the next one's)
             linn = auxn = ahead = None
@@ -1862,13 +1865,13 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             if not speculate:
                 fn, auxn = oracle.value(Wn, bn, linn)
             elif beta == 0.0:  # the next extrapolated point is the candidate itself
-                (fn, auxn), = oracle.values([(Wn, bn, linn, True)])
+                (fn, auxn), = oracle.values([(Wn, bn, linn, True)], check=check)
                 ahead = (Wn, bn, linn, fn, auxn)
             else:  # the same expressions as the extrapolation below: the same point
                 Ya, Yab = Wn + beta * (Wn - W), bn + beta * (bn - b)
                 linYa = linn + beta * (linn - lin)
                 (fn, auxn), (fa, auxa) = oracle.values([(Wn, bn, linn, False),
-                                                        (Ya, Yab, linYa, True)])
+                                                        (Ya, Yab, linYa, True)], check=check)
                 ahead = (Ya, Yab, linYa, fa, auxa)
             dW, db = Wn - Yw, bn - Yb
             sq = float(xp.sum(dW * dW) + xp.sum(db * db))
@@ -3083,33 +3086,53 @@ class _RowBlockedLoss:
         lv, XtG, lstar = self.certificate(W, b)
         fx = lv + 0.5 * float(np.sum((W @ self.oracle.Q) * W))
         final.update(W=W, b=b, F=fx)
-        return cert.at_dual(XtG, lambda s: lstar if s == 1.0 else math.inf, fx)
+        return cert.at_dual(XtG, lambda s: lstar.get(s, math.inf), fx)
 
-    def certificate(self, W, b):
-        """(loss, X^T G, L*(G)) at (W, b) on the oracle's X for the feasible dual point G
-        of :meth:`DataOracle.dual_point` (L*'s value at s = 1), by blocks of rows; with
-        free intercepts the squared columns' sum G y taken as sum G (y - mu) (their
-        feasible G's columns sum to 0: see :meth:`DataOracle._target_means`)."""
-        o = self.oracle
+    def stacked(self, W, b):
+        """x = [W; b] (d + nb, T), Fortran-ordered, as :meth:`maps` takes it."""
         d, T = W.shape
         x = np.empty((d + self.nb, T), order="F")
         x[:d] = W
         if self.nb:
             x[d] = b
+        return x
+
+    def gradient_sums(self, x):
+        """(1^T G, sum of G's positive parts, of its negative parts' magnitudes, 1^T A)
+        per column of the loss gradient G at x and the loss weights A, in one pass
+        without products with X^T."""
+        T = x.shape[1]
+        sG, sp, sn, sA = (np.zeros(T) for _ in range(4))
+        for rows, _, _, _, Gb in self._passes(self.oracle.X, x):
+            sG += Gb.sum(axis=0)
+            sA += self.oracle.A[rows].sum(axis=0)
+            p_, n_ = _part_sums(Gb)
+            sp += p_
+            sn += n_
+        return sG, sp, sn, sA
+
+    def certificate(self, W, b, sums=None, scales=(1.0,), gradient=True):
+        """(loss, X^T G, {s: L*(s G)}) at (W, b) on the oracle's X for the feasible dual
+        point G of :meth:`DataOracle.dual_point` (L* at each scale s of ``scales``), by
+        blocks of rows; with free intercepts the squared columns' sum G y taken as sum G
+        (y - mu) (their feasible G's columns sum to 0: see :meth:`DataOracle.
+        _target_means`). The column sums that make G feasible (:meth:`gradient_sums`) are
+        ``sums`` where the caller has them, else a first pass takes them. ``gradient``
+        False: no X^T G (None; one product per block fewer): L* at other scales only.
+        Squared columns: L*(s G) = s^2 sum G^2 / (2 A) + s sum G y; logistic columns (G =
+        -A y p, p in [0, 1]): sum A (sp log sp + (1 - sp) log(1 - sp))."""
+        o = self.oracle
+        d, T = W.shape
+        x = self.stacked(W, b)
         sq = self.sq
         c = ap = an = None
-        if o.fit_intercept:  # the first pass: the column sums of G, A and G's sign parts
-            sG, sA, sp, sn = (np.zeros(T) for _ in range(4))
-            for rows, _, _, _, Gb in self._passes(o.X, x):
-                sG += Gb.sum(axis=0)
-                sA += o.A[rows].sum(axis=0)
-                p_, n_ = _part_sums(Gb)
-                sp += p_
-                sn += n_
+        if o.fit_intercept:  # the column sums of G, A and G's sign parts
+            sG, sp, sn, sA = self.gradient_sums(x) if sums is None else sums
             c = sG / np.where(sA > 0, sA, 1.0)
             ap = np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0)
             an = np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0)
-        lstar = [0.0]
+        scales = tuple(float(s) for s in scales)
+        ent = dict.fromkeys(scales, 0.0)  # L*(s G), summed at each scale s
 
         def feasible(Gb, rows):  # G made feasible (DataOracle.dual_point); its L* summed
             Ab = o.A[rows]
@@ -3125,30 +3148,291 @@ class _RowBlockedLoss:
             if lab is not None:  # (Y may hold anything where unlabelled)
                 Yb = np.where(lab, Yb, 0.0)
             Asafe = Ab if lab is None else np.where(lab, Ab, 1.0)
-            if sq.any():  # squared columns: 1/2 G^2 / A + G y
-                t = np.multiply(Gb, Gb)
-                t /= Asafe
-                t *= 0.5
-                t += Gb * Yb
-                lstar[0] += float(t[:, sq].sum())
+            if sq.any():  # squared columns: s^2 G^2 / (2 A) + s G y
+                for s in scales:
+                    t = np.multiply(Gb, Gb)
+                    t /= Asafe
+                    t *= 0.5 * s * s
+                    t += Gb * Yb if s == 1.0 else s * (Gb * Yb)
+                    ent[s] += float(t[:, sq].sum())
             if not sq.all():
-                # logistic columns: G = -A y p with p in [0, 1]: A (p log p + (1 - p)
-                # log(1 - p)) = -A (entr(p) + entr(1 - p))
                 p = np.multiply(Gb, Yb)
                 np.negative(p, out=p)
                 p /= Asafe
                 np.clip(p, 0.0, 1.0, out=p)
                 if lab is not None:
                     p[~lab] = 0.0
-                e = scipy.special.entr(p)
-                np.subtract(1.0, p, out=p)
-                e += scipy.special.entr(p, out=p)
-                e *= Ab
-                lstar[0] -= float(e[:, ~sq].sum())
+                for s in scales:
+                    ps = p if s == 1.0 else s * p
+                    e = scipy.special.entr(ps)
+                    ps = np.subtract(1.0, ps, out=None if ps is p and len(scales) > 1
+                                     else ps)
+                    e += scipy.special.entr(ps, out=ps)
+                    e *= Ab
+                    ent[s] -= float(e[:, ~sq].sum())
             return Gb
 
-        f, g = self._gradient(o.X, x, feasible)
-        return f, np.ascontiguousarray(g[:d]), lstar[0]
+        XtG = None
+        if gradient:
+            f, g = self._gradient(o.X, x, feasible)
+            XtG = np.ascontiguousarray(g[:d])
+        else:
+            f = 0.0
+            for rows, _, _, lv, Gb in self._passes(o.X, x):
+                f += lv
+                feasible(Gb, rows)
+        return f, XtG, ent
+
+
+class _Unformed:
+    """The map X W + b of a :class:`RowBlockedOracle` point, never formed: the point
+    (W, b) itself, which FISTA's linear combinations of maps combine instead (d x T
+    arrays)."""
+
+    __slots__ = ("W", "b")
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def __add__(self, other):
+        return _Unformed(self.W + other.W, self.b + other.b)
+
+    def __sub__(self, other):
+        return _Unformed(self.W - other.W, self.b - other.b)
+
+    def __mul__(self, s):
+        return _Unformed(s * self.W, s * self.b)
+
+    __rmul__ = __mul__
+
+
+class _BlockedAux:
+    """What :meth:`RowBlockedOracle.values` knows of a point: W Q, the loss gradient's
+    [X^T G; 1^T G] where it was summed (else None: :meth:`RowBlockedOracle.grad` sums
+    it), and G's column sums for the dual point (:meth:`_RowBlockedLoss.gradient_sums`)."""
+
+    __slots__ = ("WQ", "g", "sums", "parts")
+
+    def __init__(self, WQ, g, sums, parts=None):
+        self.WQ, self.g, self.sums, self.parts = WQ, g, sums, parts
+
+
+class RowBlockedOracle(DataOracle):
+    """:class:`DataOracle` for FISTA that keeps no (n, T) array: every evaluation is a
+    pass over blocks of X's rows (:class:`_RowBlockedLoss`): Z_b = X_b W + b in float64,
+    the fused native loss on it, X_b^T G_b summed. Where the sub-tasks are about as many
+    as the features each (n, T) array is X's size, and the four that FISTA kept (the map
+    and the loss gradient at the iterate and at the candidate) were 3.8x X at the peak of
+    the logistic ``l21`` fit on 8,000 x 256 with 276 sub-tasks.
+
+    FISTA speculates with it (``speculate``, as on Dask blocks): the candidate's value and
+    the next extrapolated point's value and gradient come from one pass over X, X_b W_n
+    and X_b Y_a (a product more per iteration than kept maps, whose extrapolated map was
+    their combination; the extrapolated point's loss and X^T G as before). The duality
+    gap's dual point takes a pass (X^T G of the feasible G; the column sums that make it
+    feasible come with the candidate's value) and one more where the penalty rescales it
+    (L*(s G) at that s); the local Lipschitz bound's curvature weights are kept in
+    float32 (one (n, T) float32 array while its power rounds run: an estimate, times 1.05,
+    guarded by the backtracking test)."""
+
+    speculate = True
+
+    def __init__(self, oracle):
+        self.__dict__.update(oracle.__dict__)
+        self._rows = _RowBlockedLoss(oracle, 1 if oracle.fit_intercept else 0)
+
+    @staticmethod
+    def applies(oracle, T):
+        """Where FISTA takes the loss by blocks: an element-wise loss on CPU data
+        (:meth:`_RowBlockedLoss.applies`) whose (n, T) arrays are not small beside X
+        (:func:`_blocked_maps`)."""
+        return isinstance(oracle, DataOracle) and _blocked_maps(oracle, T)
+
+    def linear(self, W, b):
+        return _Unformed(W, b)
+
+    def values(self, points, check=False):
+        """[(f, aux)] at the points (W, b, lin, need_grad), in one pass over the blocks
+        of X's rows: each block's products with every point's W while it is in cache;
+        [X^T G; 1^T G] summed where ``need_grad``. ``check``: the first point's duality
+        gap will be taken (FISTA's candidate at a check): its X^T G+ and X^T G- (the
+        loss gradient's positive and negative parts; X^T G alone where no column is
+        made feasible by a sign part) and G's column sums are summed as well, from which
+        :meth:`dual_point` makes X^T G of the feasible G with no pass of its own."""
+        rows_loss = self._rows
+        T, nb = self.Y.shape[1], rows_loss.nb
+        d = self.X.shape[1]
+        k = len(points)
+        blocks = _row_blocks_of(self.X, block_bytes=rows_loss.block_bytes, width=k * T,
+                                out_bytes=rows_loss.map_bytes)
+        sparse = scipy.sparse.issparse(getattr(self.X, "X", self.X))
+        mu = rows_loss.mu
+        Ws = [np.asarray(W, dtype=np.float64) for W, _, _, _ in points]
+        shifts = [np.asarray(b, dtype=np.float64) - (0.0 if mu is None else mu)
+                  for _, b, _, _ in points]
+        f = [0.0] * k
+        colsum = [np.zeros(T) for _ in range(k)]
+
+        def zeros():
+            return np.zeros((d, T)) if sparse else np.zeros((T, d))
+
+        def xt(Xb, Gb):  # X_b^T G_b: (G_b^T X_b) for dense blocks, one pass each
+            return np.asarray(Xb.T @ Gb) if sparse else Gb.T @ Xb
+
+        acc = [zeros() if need else None for _, _, _, need in points]
+        # the check's sums: G's positive and negative parts (logistic columns made
+        # feasible for free intercepts), else G alone
+        signs = check and self.fit_intercept and self.kind != "squared"
+        sp, sn, sA = np.zeros(T), np.zeros(T), np.zeros(T)
+        parts = [zeros(), zeros() if signs else None] if check else None
+        centre, moved = None, None
+        for i, Xb, mean in blocks():
+            if moved is None:  # the centring's share of each point's map (every block's)
+                moved = [s if mean is None else s - mean @ W for W, s in zip(Ws, shifts)]
+            rows = None
+            for j in range(k):
+                Zb = Xb @ Ws[j]
+                if not (isinstance(Zb, np.ndarray) and Zb.dtype == np.float64
+                        and Zb.flags.c_contiguous and Zb.flags.writeable):
+                    Zb = np.ascontiguousarray(Zb, dtype=np.float64)
+                Zb += moved[j]
+                if rows is None:
+                    rows = slice(i, i + Zb.shape[0])
+                    Yb, Ab = rows_loss._targets(self.Y, rows), self.A[rows]
+                    if check:
+                        sA += Ab.sum(axis=0)
+                lv, Gb = self.loss(Zb, Yb, Ab, out=Zb) if rows_loss.in_place \
+                    else self.loss(Zb, Yb, Ab)
+                f[j] += lv
+                colsum[j] += Gb.sum(axis=0)
+                if acc[j] is not None:
+                    acc[j] += xt(Xb, Gb)
+                if j == 0 and check and signs:
+                    Gp = np.maximum(Gb, 0.0)
+                    sp += Gp.sum(axis=0)
+                    parts[0] += xt(Xb, Gp)
+                    Gb -= Gp  # (the negative part, in G's place: G is done with)
+                    sn -= Gb.sum(axis=0)
+                    parts[1] += xt(Xb, Gb)
+                elif j == 0 and check and acc[0] is None:
+                    parts[0] += xt(Xb, Gb)
+            centre = mean
+
+        def finished(a, s):  # (d, T) of a block sum, less the centring's m s^T
+            a = a if sparse else a.T
+            return a - np.multiply.outer(centre, s) if centre is not None else a
+
+        out = []
+        for j, (W, b, _, need) in enumerate(points):
+            WQ = W @ self.Q
+            g = None
+            if need:
+                g = np.empty((d + nb, T), order="F")
+                g[:d] = finished(acc[j], colsum[j])
+                if nb:
+                    g[d] = colsum[j]
+            aux = _BlockedAux(WQ, g, None)
+            if j == 0 and check:
+                aux.sums = (colsum[0], sp, sn, sA)  # (sp, sn: 0 where not summed)
+                if signs:
+                    aux.parts = (finished(parts[0], sp), finished(parts[1], -sn))
+                else:  # X^T G: the gradient's where it was summed
+                    aux.parts = (g[:d].copy() if g is not None
+                                 else finished(parts[0], colsum[0]), None)
+            out.append((f[j] + 0.5 * float(np.sum(WQ * W)), aux))
+        return out
+
+    def value(self, W, b, lin):
+        return self.values([(W, b, lin, False)])[0]
+
+    def grad(self, W, b, lin, aux):
+        if aux.g is None:
+            _, aux.g = self._rows.evaluate(self.X, self._rows.stacked(W, b))
+        d = W.shape[0]
+        gb = aux.g[d].copy() if self.fit_intercept else np.zeros_like(b)
+        return aux.g[:d] + aux.WQ, gb
+
+    def grad_at_zero_norm(self):
+        T = self.Y.shape[1]
+        _, g = self._rows.evaluate(self.X, self._rows.stacked(
+            np.zeros((self.X.shape[1], T)), np.zeros(T)))
+        return math.sqrt(float(np.sum(g * g)))
+
+    def dual_point(self, W, b, lin, aux, overwrite=False):
+        """:meth:`DataOracle.dual_point` by blocks of rows. X^T G of the feasible G from
+        the parts :meth:`values` summed at a check (the feasible G is the gradient's
+        sign parts scaled per column, or G less A c: linear in those parts), else from a
+        pass (:meth:`_RowBlockedLoss.certificate`, with L*(G) at s = 1); L*(s G) at
+        another s from one more pass (kept)."""
+        sums = None if aux is None else aux.sums
+        if aux is not None and aux.parts is not None:
+            P, N = aux.parts
+            XtG, known = P, {}
+            if self.fit_intercept:
+                sG, sp, sn, sA = sums
+                sq = self._rows.sq
+                XtG = np.empty_like(P)
+                if sq.any():  # X^T (G - A c) = X^T G - (X^T A) c
+                    G_all = P if N is None else P + N
+                    XtG[:, sq] = G_all[:, sq] - self._xta()[:, sq] * \
+                        (sG / np.where(sA > 0, sA, 1.0))[sq]
+                if not sq.all():  # X^T (G+ ap + G- an) = (X^T G+) ap + (X^T G-) an
+                    ap = np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0)
+                    an = np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0)
+                    XtG[:, ~sq] = (P * ap + N * an)[:, ~sq]
+        else:
+            _, XtG, known = self._rows.certificate(W, b, sums=sums)
+
+        def lstar(s):
+            s = float(s)
+            if s not in known:
+                known.update(self._rows.certificate(W, b, sums=sums, scales=(s,),
+                                                    gradient=False)[2])
+            return known[s]
+
+        return XtG, lstar
+
+    def _xta(self):
+        """X^T A (d, T) of the (centred) X, by blocks of rows; kept (the squared columns'
+        feasible dual point with free intercepts)."""
+        if getattr(self, "_xta_cache", None) is None:
+            d, T = self.X.shape[1], self.Y.shape[1]
+            acc, sA, centre = np.zeros((d, T)), np.zeros(T), None
+            for i, Xb, mean in _row_blocks_of(self.X, width=T)():
+                Ab = np.asarray(self.A[i:i + Xb.shape[0]], dtype=np.float64)
+                acc += np.asarray(Xb.T @ Ab)
+                sA += Ab.sum(axis=0)
+                centre = mean
+            if centre is not None:
+                acc -= np.multiply.outer(centre, sA)
+            self._xta_cache = acc
+        return self._xta_cache
+
+    def _curvature_weights(self, lin):
+        """A_it l''(z_it) at the point of ``lin`` (an :class:`_Unformed`; a formed map as
+        :meth:`DataOracle._curvature_weights`), in float32, by blocks of rows."""
+        if not isinstance(lin, _Unformed):
+            return DataOracle._curvature_weights(self, lin)
+        if self.kind == "squared":
+            return self.A
+        Wt = np.empty(self.Y.shape, dtype=np.float32)
+        sq = self._rows.sq
+        for rows, _, _, Zb in self._rows.maps(self.X, self._rows.stacked(lin.W, lin.b)):
+            np.clip(Zb, -500.0, 500.0, out=Zb)  # p (1 - p) = 1 / (2 + 2 cosh z)
+            np.cosh(Zb, out=Zb)
+            Zb *= 2.0
+            Zb += 2.0
+            np.divide(1.0, Zb, out=Zb)
+            Zb *= self.A[rows]
+            if sq.any():
+                Zb[:, sq] = self.A[rows][:, sq]
+            Wt[rows] = Zb
+        return Wt
+
+    def exact_lipschitz(self, lin=None):
+        if isinstance(lin, _Unformed):  # (a debug check: the map formed)
+            lin = DataOracle.linear(self, lin.W, lin.b)
+        return DataOracle.exact_lipschitz(self, lin)
 
 
 def _data_bytes(X):

@@ -1,7 +1,7 @@
 // Fused masked loss + gradient pass of the multi-task solver (math in mtlclassic/loss.h):
 // one sweep over Z, Y, A writes G and returns the loss. The entries are summed in fixed
 // blocks whose sums are added in block order, so the loss does not depend on the thread
-// count (a fit gives the same bits for every n_jobs). G may be Z itself in loss_grad and in a
+// count (a fit gives the same bits for every n_jobs); both sums are compensated (sum.h). G may be Z itself in loss_grad and in a
 // grouped pass without softmax tasks: each entry's z is read before its g is written (a
 // softmax task reads its scores again after writing its first gradients).
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "mtlclassic/loss.h"
+#include "mtlclassic/sum.h"
 #include "parallel.h"
 
 namespace mtl {
@@ -57,17 +58,17 @@ double loss_grad(carray<double> Z, py::array Y, carray<double> A, carray<double>
     py::gil_scoped_release nogil;
     return with_targets(Y, yt, [&](auto y) {
         return parallel_block_sum(n * T, kBlock, n_threads, [&](index_t b, index_t e) {
-            double s = 0.0;
+            CompensatedSum s;  // (sum.h: a running sum's rounding was FISTA's noise)
             if (row) {  // entry i's weight a[i mod T], the column carried along
                 for (index_t i = b, j = b % T; i < e; ++i) {
-                    s += masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[j], g + i);
+                    s.add(masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[j], g + i));
                     if (++j == T) j = 0;
                 }
             } else {
                 for (index_t i = b; i < e; ++i)
-                    s += masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[i], g + i);
+                    s.add(masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[i], g + i));
             }
-            return s;
+            return s.value();
         });
     });
 }
@@ -96,11 +97,11 @@ double loss_grad_grouped(carray<double> Z, py::array Y, carray<double> A, carray
     py::gil_scoped_release nogil;
     return with_targets(Y, yt, [&](auto y) {
         return parallel_block_sum(n, rows_per_block, n_threads, [&](index_t b, index_t e) {
-            double s = 0.0;
+            CompensatedSum s;
             for (index_t i = b; i < e; ++i)
-                s += grouped_row_loss_grad(kind, z + i * T, y + i * T, a + i * a_stride,
-                                           g + i * T, gr, T);
-            return s;
+                s.add(grouped_row_loss_grad(kind, z + i * T, y + i * T, a + i * a_stride,
+                                            g + i * T, gr, T));
+            return s.value();
         });
     });
 }

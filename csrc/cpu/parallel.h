@@ -8,7 +8,7 @@
 // Python) asks for a smaller n_jobs -- the process is never terminated.
 //
 // parallel_block_sum: sums f(b, e) over fixed blocks [k B, (k + 1) B) of [0, n) and adds
-// the block sums in block order, so the result is bit-identical for every thread count
+// the block sums in block order (compensated), so the result is bit-identical for every thread count
 // (threads only decide who computes which block).
 #pragma once
 
@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "mtlclassic/sum.h"
 
 namespace mtl {
 
@@ -72,9 +74,9 @@ double parallel_block_sum(std::int64_t n, std::int64_t block, int n_threads, F&&
         for (std::int64_t k = kb; k < ke; ++k)
             partial[static_cast<size_t>(k)] = f(k * block, std::min(n, (k + 1) * block));
     });
-    double total = 0.0;
-    for (double p : partial) total += p;
-    return total;
+    CompensatedSum total;  // (sum.h)
+    for (double p : partial) total.add(p);
+    return total.value();
 }
 
 }  // namespace mtl

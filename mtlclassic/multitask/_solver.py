@@ -2943,6 +2943,30 @@ def _lbfgs_columns(oracle, penalty, alpha, Q, W0, b0, fit_intercept, max_iter, t
 
 
 
+class _CompensatedSum:
+    """Neumaier's compensated sum (as ``csrc/include/mtlclassic/sum.h``) of floats, or of
+    arrays element-wise: the blocks' loss values summed to about 2 eps of the total, where a
+    running sum's rounding grows with the blocks' count (FISTA's sufficient-decrease test
+    compares two such sums to a few ulps)."""
+
+    def __init__(self):
+        self.sum, self.carry = 0.0, 0.0
+
+    def add(self, x):
+        s = self.sum
+        t = s + x
+        if np.ndim(t) == 0:
+            t = float(t)
+            self.carry += (s - t) + x if abs(s) >= abs(x) else (x - t) + s
+        else:
+            self.carry = self.carry + np.where(np.abs(s) >= np.abs(x), (s - t) + x,
+                                               (x - t) + s)
+        self.sum = t
+
+    def value(self):
+        return self.sum + self.carry
+
+
 class _RowBlockedLoss:
     """The loss part of an element-wise :class:`DataOracle` on the CPU (squared and / or
     logistic columns, no softmax task) evaluated a block of X's rows at a time: Z_b = X_b W
@@ -3039,9 +3063,9 @@ class _RowBlockedLoss:
         sparse = scipy.sparse.issparse(getattr(X, "X", X))
         acc = np.zeros((d, T)) if sparse else np.zeros((T, d))
         colsum = np.zeros(T)
-        f, centre = 0.0, None
+        f, centre = _CompensatedSum(), None
         for rows, Xb, mean, lv, Gb in self._passes(X, x, loss, cols):
-            f = f + lv
+            f.add(lv)
             if scale is not None:
                 Gb = scale(Gb, rows)
             # X_b^T G_b: (G_b^T X_b) for dense blocks, one pass each
@@ -3054,7 +3078,7 @@ class _RowBlockedLoss:
             g[:d] -= np.multiply.outer(centre, colsum)
         if self.nb:
             g[d] = colsum
-        return f, g
+        return f.value(), g
 
     def evaluate(self, X, x):
         """(loss, its gradient w.r.t. x = [W; b]: [X^T G; 1^T G], Fortran-ordered (d + nb,
@@ -3132,7 +3156,7 @@ class _RowBlockedLoss:
             ap = np.where(sp > sn, sn / np.where(sp > 0, sp, 1.0), 1.0)
             an = np.where(sn > sp, sp / np.where(sn > 0, sn, 1.0), 1.0)
         scales = tuple(float(s) for s in scales)
-        ent = dict.fromkeys(scales, 0.0)  # L*(s G), summed at each scale s
+        ent = {s: _CompensatedSum() for s in scales}  # L*(s G), summed at each scale s
 
         def feasible(Gb, rows):  # G made feasible (DataOracle.dual_point); its L* summed
             Ab = o.A[rows]
@@ -3154,7 +3178,7 @@ class _RowBlockedLoss:
                     t /= Asafe
                     t *= 0.5 * s * s
                     t += Gb * Yb if s == 1.0 else s * (Gb * Yb)
-                    ent[s] += float(t[:, sq].sum())
+                    ent[s].add(float(t[:, sq].sum()))
             if not sq.all():
                 p = np.multiply(Gb, Yb)
                 np.negative(p, out=p)
@@ -3169,7 +3193,7 @@ class _RowBlockedLoss:
                                      else ps)
                     e += scipy.special.entr(ps, out=ps)
                     e *= Ab
-                    ent[s] -= float(e[:, ~sq].sum())
+                    ent[s].add(-float(e[:, ~sq].sum()))
             return Gb
 
         XtG = None
@@ -3177,11 +3201,12 @@ class _RowBlockedLoss:
             f, g = self._gradient(o.X, x, feasible)
             XtG = np.ascontiguousarray(g[:d])
         else:
-            f = 0.0
+            f = _CompensatedSum()
             for rows, _, _, lv, Gb in self._passes(o.X, x):
-                f += lv
+                f.add(lv)
                 feasible(Gb, rows)
-        return f, XtG, ent
+            f = f.value()
+        return f, XtG, {s: v.value() for s, v in ent.items()}
 
 
 class _Unformed:
@@ -3270,7 +3295,7 @@ class RowBlockedOracle(DataOracle):
         Ws = [np.asarray(W, dtype=np.float64) for W, _, _, _ in points]
         shifts = [np.asarray(b, dtype=np.float64) - (0.0 if mu is None else mu)
                   for _, b, _, _ in points]
-        f = [0.0] * k
+        f = [_CompensatedSum() for _ in range(k)]
         colsum = [np.zeros(T) for _ in range(k)]
 
         def zeros():
@@ -3303,7 +3328,7 @@ class RowBlockedOracle(DataOracle):
                         sA += Ab.sum(axis=0)
                 lv, Gb = self.loss(Zb, Yb, Ab, out=Zb) if rows_loss.in_place \
                     else self.loss(Zb, Yb, Ab)
-                f[j] += lv
+                f[j].add(lv)
                 colsum[j] += Gb.sum(axis=0)
                 if acc[j] is not None:
                     acc[j] += xt(Xb, Gb)
@@ -3339,7 +3364,7 @@ class RowBlockedOracle(DataOracle):
                 else:  # X^T G: the gradient's where it was summed
                     aux.parts = (g[:d].copy() if g is not None
                                  else finished(parts[0], colsum[0]), None)
-            out.append((f[j] + 0.5 * float(np.sum(WQ * W)), aux))
+            out.append((f[j].value() + 0.5 * float(np.sum(WQ * W)), aux))
         return out
 
     def value(self, W, b, lin):

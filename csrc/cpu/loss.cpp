@@ -54,19 +54,29 @@ double loss_grad(carray<double> Z, py::array Y, carray<double> A, carray<double>
     double* g = G.mutable_data();
     // fixed blocks of kBlock entries, their sums added in block order: the loss is the same
     // to the last bit for every n_threads (parallel.h)
-    constexpr index_t kBlock = 4096;
+    constexpr index_t kBlock = 4096, kRun = 32;
     py::gil_scoped_release nogil;
     return with_targets(Y, yt, [&](auto y) {
         return parallel_block_sum(n * T, kBlock, n_threads, [&](index_t b, index_t e) {
-            CompensatedSum s;  // (sum.h: a running sum's rounding was FISTA's noise)
-            if (row) {  // entry i's weight a[i mod T], the column carried along
-                for (index_t i = b, j = b % T; i < e; ++i) {
-                    s.add(masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[j], g + i));
-                    if (++j == T) j = 0;
+            // runs of kRun entries summed plainly, the runs' sums compensated (sum.h: a
+            // running sum's rounding was FISTA's noise; compensating every entry made the
+            // squared loss 1.45x slower, runs of 32 cost nothing measurable)
+            CompensatedSum s;
+            for (index_t r = b, j = b % T; r < e; r += kRun) {
+                const index_t re = std::min(e, r + kRun);
+                double run = 0.0;
+                if (row) {  // entry i's weight a[i mod T], the column carried along
+                    for (index_t i = r; i < re; ++i) {
+                        run += masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[j],
+                                                g + i);
+                        if (++j == T) j = 0;
+                    }
+                } else {
+                    for (index_t i = r; i < re; ++i)
+                        run += masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[i],
+                                                g + i);
                 }
-            } else {
-                for (index_t i = b; i < e; ++i)
-                    s.add(masked_loss_grad(kind, z[i], static_cast<double>(y[i]), a[i], g + i));
+                s.add(run);
             }
             return s.value();
         });

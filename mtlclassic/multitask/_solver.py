@@ -3234,7 +3234,8 @@ class _Unformed:
 class _BlockedAux:
     """What :meth:`RowBlockedOracle.values` knows of a point: W Q, the loss gradient's
     [X^T G; 1^T G] where it was summed (else None: :meth:`RowBlockedOracle.grad` sums
-    it), and G's column sums for the dual point (:meth:`_RowBlockedLoss.gradient_sums`)."""
+    it), and at a check G's column sums (as :meth:`_RowBlockedLoss.gradient_sums`) and
+    ``parts``, (X^T G+, X^T G-) or (X^T G, None), from which the dual point is made."""
 
     __slots__ = ("WQ", "g", "sums", "parts")
 
@@ -3253,12 +3254,13 @@ class RowBlockedOracle(DataOracle):
     FISTA speculates with it (``speculate``, as on Dask blocks): the candidate's value and
     the next extrapolated point's value and gradient come from one pass over X, X_b W_n
     and X_b Y_a (a product more per iteration than kept maps, whose extrapolated map was
-    their combination; the extrapolated point's loss and X^T G as before). The duality
-    gap's dual point takes a pass (X^T G of the feasible G; the column sums that make it
-    feasible come with the candidate's value) and one more where the penalty rescales it
-    (L*(s G) at that s); the local Lipschitz bound's curvature weights are kept in
-    float32 (one (n, T) float32 array while its power rounds run: an estimate, times 1.05,
-    guarded by the backtracking test)."""
+    their combination; the extrapolated point's loss and X^T G as before; measured 0-12 %
+    slower an iteration). At a gap check the candidate's pass also sums what the dual
+    point needs (:meth:`values`' ``check``), so X^T G of the feasible G takes no pass of
+    its own; L*(s G) at the penalty's dual scale takes one (a product with X and the loss,
+    no X^T). The local Lipschitz bound's curvature weights are kept in float32 (one (n, T)
+    float32 array while its power rounds run: an estimate, times 1.05, guarded by the
+    backtracking test)."""
 
     speculate = True
 

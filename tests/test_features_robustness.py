@@ -299,8 +299,8 @@ from mtlclassic.features import HOG
 from mtlclassic.multitask import MultiTaskClassifier
 X = np.zeros((300, 16, 16), np.uint8)
 rng = np.random.default_rng(0)
-Xr = rng.standard_normal((300 * 2048, 3))
-Yr = (rng.standard_normal((300 * 2048, 2)) > 0).astype(float)
+Xr = rng.standard_normal((300 * 2048, 17))  # (17 features for 2 sub-tasks: FISTA keeps
+Yr = (rng.standard_normal((300 * 2048, 2)) > 0).astype(float)  # its maps, one loss call)
 Yr[0, 0] = np.nan  # logistic loss, a missing label: the native loss (300 blocks of 4096)
 vm = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize")][0]
 resource.setrlimit(resource.RLIMIT_AS, (vm + 1024 * 2**20, resource.RLIM_INFINITY))

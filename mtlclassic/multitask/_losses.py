@@ -102,35 +102,39 @@ def kernel_targets(Y):
 
 
 def native_loss(kind, n_jobs=None, group=None):
-    """A loss function ``(Z, Y, A, out=None) -> (loss, G)`` running the fused C++ pass;
-    with a ``group`` layout (:func:`softmax_groups`) holding softmax tasks, the grouped
-    pass. ``out``: a float64 C-contiguous array of Z's shape that G is written to; it may
-    be Z itself where the function's ``in_place`` attribute is true (no softmax task)."""
+    """A loss function ``(Z, Y, A, out=None, n_threads=...) -> (loss, G)`` running the
+    fused C++ pass on ``n_threads`` threads (its attribute ``n_threads``: n_jobs'); with a
+    ``group`` layout (:func:`softmax_groups`) holding softmax tasks, the grouped pass.
+    ``out``: a float64 C-contiguous array of Z's shape that G is written to; it may be Z
+    itself where the function's ``in_place`` attribute is true (no softmax task)."""
     cpu = require_cpu()
     code = KINDS[kind]
     n_threads = effective_n_threads(n_jobs)
     if group is not None and np.any(np.asarray(group) != 1):
         group = np.ascontiguousarray(group, dtype=np.int32)
 
-        def grouped(Z, Y, A, out=None):
+        def grouped(Z, Y, A, out=None, n_threads=n_threads):
             Z = np.ascontiguousarray(Z, dtype=np.float64)
             G = np.empty_like(Z) if out is None else out
             loss = cpu.loss_grad_grouped(Z, kernel_targets(Y), kernel_weights(A), G, group,
                                          code, n_threads)
             return loss, G
 
+        grouped.n_threads = n_threads
+
         # each column's value is read before its gradient is written, but a softmax task
         # reads its scores again after writing the first gradients: no G in Z's place
         grouped.in_place = not bool(np.any(group >= 2))
         return grouped
 
-    def fn(Z, Y, A, out=None):
+    def fn(Z, Y, A, out=None, n_threads=n_threads):
         Z = np.ascontiguousarray(Z, dtype=np.float64)
         G = np.empty_like(Z) if out is None else out
         loss = cpu.loss_grad(Z, kernel_targets(Y), kernel_weights(A), G, code, n_threads)
         return loss, G
 
     fn.in_place = True  # (``out`` may be Z: each entry is read before it is written)
+    fn.n_threads = n_threads
     return fn
 
 

@@ -21,7 +21,8 @@ struct CompensatedSum {
         sum = t;
     }
 
-    MTL_HD double value() const { return sum + carry; }
+    // (an overflowed sum is returned as it is: its carry, inf - inf, is NaN)
+    MTL_HD double value() const { return isfinite(sum) ? sum + carry : sum; }
 };
 
 }  // namespace mtl

@@ -1,9 +1,10 @@
 // Fused masked loss + gradient pass of the multi-task solver (math in mtlclassic/loss.h):
 // one sweep over Z, Y, A writes G and returns the loss. The entries are summed in fixed
 // blocks whose sums are added in block order, so the loss does not depend on the thread
-// count (a fit gives the same bits for every n_jobs); both sums are compensated (sum.h). G may be Z itself in loss_grad and in a
-// grouped pass without softmax tasks: each entry's z is read before its g is written (a
-// softmax task reads its scores again after writing its first gradients).
+// count (a fit gives the same bits for every n_jobs); both sums are compensated (sum.h).
+// G may be Z itself in loss_grad and in a grouped pass without softmax tasks: each entry's
+// z is read before its g is written (a softmax task reads its scores again after writing
+// its first gradients).
 #include <algorithm>
 #include <cstdint>
 

@@ -8,8 +8,8 @@
 // Python) asks for a smaller n_jobs -- the process is never terminated.
 //
 // parallel_block_sum: sums f(b, e) over fixed blocks [k B, (k + 1) B) of [0, n) and adds
-// the block sums in block order (compensated), so the result is bit-identical for every thread count
-// (threads only decide who computes which block).
+// the block sums in block order (compensated), so the result is bit-identical for every
+// thread count (threads only decide who computes which block).
 #pragma once
 
 #include <algorithm>

@@ -721,27 +721,38 @@ def test_dual_conjugate_does_not_hold_x(rng, kind, group):
     assert [lstar(s) for s in (1.0, 0.5, 0.25)] == values
 
 
-@pytest.mark.parametrize("layout", ["C", "F", "float32", "narrow", "vector", "sparse"])
+@pytest.mark.parametrize("layout", ["C", "F", "float32", "narrow", "vector", "sparse",
+                                    "C large", "F large", "F large wide G"])
 def test_xt_dot_equals_the_plain_product(rng, layout):
-    """_solver.xt_dot (X^T G as (G^T X)^T for C-contiguous NumPy X: faster with OpenBLAS)
-    equals X.T @ G to rounding for every kind of input, C-contiguous and 2-D."""
+    """_solver.xt_dot and x_dot (X^T G as (G^T X)^T for C-contiguous NumPy X and large
+    Fortran-ordered X, X W as (W^T X^T)^T for large X: faster with OpenBLAS) equal X.T @ G
+    and X @ W to rounding for every kind of input, and return C-contiguous arrays where
+    they take the transposed form."""
     import scipy.sparse
 
-    n, d = 37, 150
+    n, d = (1100, 1000) if "large" in layout else (37, 150)
+    assert ("large" in layout) == (n * d >= _solver.TRANSPOSED_MIN_ENTRIES)
+    T = 40 if "wide" in layout else 5
     X = rng.standard_normal((n, 8 if layout == "narrow" else d))
-    G = rng.standard_normal(n) if layout == "vector" else rng.standard_normal((n, 5))
-    if layout == "F":
+    G = rng.standard_normal(n) if layout == "vector" else rng.standard_normal((n, T))
+    W = rng.standard_normal(X.shape[1]) if layout == "vector" else \
+        rng.standard_normal((X.shape[1], T))
+    if layout.startswith("F"):
         X = np.asfortranarray(X)
     elif layout == "float32":
         X = X.astype(np.float32)
     elif layout == "sparse":
         X = scipy.sparse.random(n, d, density=0.1, format="csr", random_state=0)
-    got = _solver.xt_dot(X, G)
-    want = X.T @ G
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    assert got.dtype == want.dtype
-    if layout in ("C", "float32"):  # the transposed form: returned C-contiguous
-        assert got.flags.c_contiguous
+        W = W[:d]
+    for got, want in ((_solver.xt_dot(X, G), X.T @ G), (_solver.x_dot(X, W), X @ W)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-11)
+        assert got.dtype == want.dtype and got.shape == want.shape
+    transposed = _solver._transposed_pays(X, G)
+    assert transposed == (layout in ("C large", "F large"))
+    if layout in ("C", "float32", "C large", "F large"):  # the transposed form
+        assert _solver.xt_dot(X, G).flags.c_contiguous
+    if transposed:
+        assert _solver.x_dot(X, W).flags.c_contiguous
 
 
 @pytest.mark.parametrize("kind", ["squared", "logistic"])

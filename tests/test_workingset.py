@@ -1386,6 +1386,46 @@ def test_inner_solve_with_skipped_tests_stops_certified(rng, monkeypatch):
     np.testing.assert_allclose(fits[0], fits[1], rtol=1e-5, atol=1e-8)
 
 
+def test_warm_start_tests_skipped_by_the_mean_decrease():
+    """_early_tests_to_skip: a warm start's per-epoch tests skip half of the epochs that
+    the gap's mean decrease since the first test predicts; none without a decrease."""
+    from types import SimpleNamespace
+
+    cert = SimpleNamespace(tol=1e-6, scale=1.0, gap=13e-6)
+    assert _workingset._early_tests_to_skip((1, 13e-6), 1, cert) == 0  # the first test
+    assert _workingset._early_tests_to_skip((1, 10e-6), 2, cert) == 0  # the gap grew
+    # 22 -> 13 in one epoch: 4.9 epochs to 1, half of them skipped
+    assert _workingset._early_tests_to_skip((1, 22e-6), 2, cert) == 2
+    cert.gap = 0.5e-6  # below the target
+    assert _workingset._early_tests_to_skip((1, 22e-6), 2, cert) == 0
+
+
+def test_warm_path_with_skipped_early_tests_equals_testing_every_epoch(rng, monkeypatch):
+    """A warm-started path that skips its warm starts' per-epoch tests certifies every fit
+    and equals the path that tests after every epoch, with fewer tests."""
+    X, Y, a_max = _problem(rng, 60, 600)
+    counts, paths = [], []
+    orig, real = _workingset._early_tests_to_skip, _solver._Certifier.__call__
+    for skipping in (False, True):
+        monkeypatch.setattr(_workingset, "_early_tests_to_skip",
+                            orig if skipping else (lambda *a: 0))
+        tests = []
+        monkeypatch.setattr(_solver._Certifier, "__call__",
+                            lambda self, *a, **k: tests.append(1) or real(self, *a, **k))
+        est = MultiTaskRegressor(penalty="l21", tol=1e-9, max_iter=100000, solver="bcd",
+                                 warm_start=True)
+        path = []
+        for a in a_max * np.geomspace(1, 0.01, 8):
+            est.set_params(alpha=a).fit(X, Y)
+            assert est.dual_gap_ <= 1e-9 * est._null_scale_
+            path.append(est.coef_.copy())
+        counts.append(len(tests))
+        paths.append(path)
+    assert counts[1] < counts[0]
+    for a, b in zip(*paths):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
+
+
 def test_default_classifier_memory_on_tall_x(rng):
     """The default classifier (graph penalty, L-BFGS over the modes) on tall X with ten
     sub-tasks, where the (n, T) arrays, each half of X's size, set the peak: the fused

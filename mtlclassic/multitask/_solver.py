@@ -305,16 +305,38 @@ def _closed_form_samples(X, x_mean, Yc, w, rho, Q):
     return (V @ U.T) / r[None, :]
 
 
-#: X^T G as (G^T X)^T from this many columns of X up (:func:`xt_dot`)
+#: X^T G as (G^T X)^T from this many columns of a C-contiguous X up (:func:`xt_dot`)
 XT_DOT_MIN_COLS = 64
+#: products with a Fortran-ordered X (X^T C-contiguous: a working set's gathered columns),
+#: and X W with a C-contiguous X, take the transposed form (:func:`_transposed_pays`)
+#: from this many entries of X up, with both of X's sides at least TRANSPOSED_MIN_SIDE
+#: and 2 to TRANSPOSED_MAX_COLS columns in G or W
+TRANSPOSED_MIN_ENTRIES = 1 << 20
+TRANSPOSED_MIN_SIDE = 300
+TRANSPOSED_MAX_COLS = 32
+
+
+def _transposed_pays(X, B):
+    """Whether X^T B or X B (X a 2-D NumPy array, B 2-D) is faster computed through the
+    transposed product ((B^T X)^T, (B^T X^T)^T): OpenBLAS runs a product whose result has
+    a few rows (T) and many columns 1.2-2.6x faster than the same product the other way
+    round once X is large (medians on 1 and 2 threads over n 100-100,000, d 20-10,000, T
+    1-276: level at T = 1; slower below about 1M entries of X, with a side under 300 --
+    0.4-0.6x on 100,000 x 20 and 100,000 x 64, 0.74-0.95x on 8,000 x 256 -- and level
+    to 0.9x from T = 100 up)."""
+    return (isinstance(X, np.ndarray) and isinstance(B, np.ndarray) and X.ndim == 2
+            and B.ndim == 2 and 2 <= B.shape[1] <= TRANSPOSED_MAX_COLS
+            and X.size >= TRANSPOSED_MIN_ENTRIES and min(X.shape) >= TRANSPOSED_MIN_SIDE)
 
 
 def xt_dot(X, G):
-    """X^T G for X (n, d) and G (n, T) (2-D). For a C-contiguous NumPy X of at least
-    ``XT_DOT_MIN_COLS`` columns it is computed as (G^T X)^T (returned C-contiguous): with a
-    narrow G, OpenBLAS's product with a transposed X was measured 1.3-2.4x slower on one
-    thread and up to 2.9x on two (500 x 5000, 2000 x 240, 6000 x 1764, 20000 x 500; T 3-10;
-    level at T = 1 and slower at d = 27). Other arrays (CuPy, Dask, sparse, other layouts):
+    """X^T G for X (n, d) and G (n, T) (2-D), computed as (G^T X)^T (returned C-contiguous)
+    for a C-contiguous NumPy X of at least ``XT_DOT_MIN_COLS`` columns: with a narrow G,
+    OpenBLAS's product with a transposed X was measured 1.3-2.4x slower on one thread and
+    up to 2.9x on two (500 x 5000, 2000 x 240, 6000 x 1764, 20000 x 500; T 3-10; level at
+    T = 1 and slower at d = 27); and for a Fortran-ordered X (a working set's columns,
+    gathered as X^T's rows) where :func:`_transposed_pays` (n < d's sub-problems: 2,720 x
+    500 with T = 10, 2.8 -> 1.1 ms). Other arrays (CuPy, Dask, sparse, other layouts):
     X.T @ G."""
     if _widened(X, G):  # float32 X, float64 G: by blocks of rows (no float64 copy of X)
         out = np.zeros((X.shape[1],) + G.shape[1:])
@@ -323,7 +345,8 @@ def xt_dot(X, G):
                 out += xt_dot(Xb, G[i:i + Xb.shape[0]])
         return out
     if isinstance(X, np.ndarray) and isinstance(G, np.ndarray) and X.ndim == 2 \
-            and G.ndim == 2 and X.flags.c_contiguous and X.shape[1] >= XT_DOT_MIN_COLS:
+            and G.ndim == 2 and ((X.flags.c_contiguous and X.shape[1] >= XT_DOT_MIN_COLS)
+                                 or (X.flags.f_contiguous and _transposed_pays(X, G))):
         return np.ascontiguousarray((G.T @ X).T)
     return X.T @ G
 
@@ -331,8 +354,12 @@ def xt_dot(X, G):
 def x_dot(X, W):
     """X W for X (n, d) and W (d, T) or (d,); float32 NumPy X with float64 W by blocks of
     rows converted to float64 (NumPy's mixed product converts the whole X first: a
-    float64 copy, twice the float32 X's size), the same values as on X in float64."""
+    float64 copy, twice the float32 X's size), the same values as on X in float64. Where
+    :func:`_transposed_pays`, as (W^T X^T)^T (returned C-contiguous): 1.3-2.5x faster
+    (500 x 5000, 6000 x 1764, 20000 x 500 with T = 3-20)."""
     if not _widened(X, W):
+        if _transposed_pays(X, W) and X.dtype == W.dtype:
+            return np.ascontiguousarray((W.T @ X.T).T)
         return X @ W
     out = np.empty((X.shape[0],) + W.shape[1:])
     with _block_threads(W, X.shape[0], _row_step64(X)):

@@ -757,14 +757,19 @@ def _inner(sub, cert, budget, check_first=False):
     done = 0
     hist, lins = [], []
     last, skip = None, 0  # (epochs, gap) at the last test; tests still to skip
+    first, early = None, 0  # a warm start's first test (epochs, gap); its next test
     while done < budget:
         k = min(ANDERSON_K, budget - done)
         x, lin = sub.state()
         hist, lins = [x], [lin]
         for e in range(k):
             sub.epochs(1)
-            if check_first and done < 3 * ANDERSON_K and sub.certify(cert):
-                return done + e + 1  # a warm start that a few epochs finish
+            # (not after a block's last epoch: the block's own test follows)
+            if check_first and e + 1 < k and early <= done + e + 1 < 3 * ANDERSON_K:
+                if sub.certify(cert):
+                    return done + e + 1  # a warm start that a few epochs finish
+                first = first or (done + e + 1, cert.gap)
+                early = done + e + 2 + _early_tests_to_skip(first, done + e + 1, cert)
             x, lin = sub.state()
             hist.append(x)
             lins.append(lin)
@@ -778,9 +783,26 @@ def _inner(sub, cert, budget, check_first=False):
             continue
         if sub.certify(cert):
             break
+        if check_first:
+            first = first or (done, cert.gap)
+            early = done + 1 + _early_tests_to_skip(first, done, cert)
         skip = _tests_to_skip(last, done, cert)
         last = (done, cert.gap)
     return done
+
+
+def _early_tests_to_skip(first, done, cert):
+    """A warm start's per-epoch tests to skip: half of the epochs that the gap's mean
+    linear decrease since its first test predicts before it meets the target (a test
+    costs about an epoch in residual form; n < d's path ran 8 and 14 tests in its two
+    largest warm starts, where the gap falls 20-40 % an epoch)."""
+    if not (0 < cert.gap < first[1]) or done <= first[0]:
+        return 0
+    target = max(cert.tol * cert.scale, np.finfo(np.float64).tiny)
+    if cert.gap <= target:
+        return 0
+    per_epoch = math.log(cert.gap / first[1]) / (done - first[0])  # < 0
+    return int(0.5 * math.log(target / cert.gap) / per_epoch)
 
 
 def _tests_to_skip(last, done, cert):

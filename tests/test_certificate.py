@@ -722,7 +722,9 @@ def test_dual_conjugate_does_not_hold_x(rng, kind, group):
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "float32", "narrow", "vector", "sparse",
-                                    "C large", "F large", "F large wide G"])
+                                    "C large", "F large", "F large wide G", "F large float32",
+                                    "C large matrix"])
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
 def test_xt_dot_equals_the_plain_product(rng, layout):
     """_solver.xt_dot and x_dot (X^T G as (G^T X)^T for C-contiguous NumPy X and large
     Fortran-ordered X, X W as (W^T X^T)^T for large X: faster with OpenBLAS) equal X.T @ G
@@ -739,14 +741,21 @@ def test_xt_dot_equals_the_plain_product(rng, layout):
         rng.standard_normal((X.shape[1], T))
     if layout.startswith("F"):
         X = np.asfortranarray(X)
-    elif layout == "float32":
-        X = X.astype(np.float32)
+    if "float32" in layout:  # both sides float32: the plain product (sgemm's transposed
+        X, G, W = X.astype(np.float32), G.astype(np.float32), W.astype(np.float32)  # is slower)
+        if layout == "float32":
+            G, W = G.astype(np.float64), W.astype(np.float64)
+    elif "matrix" in layout:  # a subclass keeps its own product and type
+        X = np.asmatrix(X)
     elif layout == "sparse":
         X = scipy.sparse.random(n, d, density=0.1, format="csr", random_state=0)
         W = W[:d]
+    rtol = 1e-5 if X.dtype == np.float32 and G.dtype == np.float32 else 1e-12
     for got, want in ((_solver.xt_dot(X, G), X.T @ G), (_solver.x_dot(X, W), X @ W)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=100 * rtol)
         assert got.dtype == want.dtype and got.shape == want.shape
+    if "matrix" in layout:
+        assert type(_solver.x_dot(X, W)) is type(X @ W)
     transposed = _solver._transposed_pays(X, G)
     assert transposed == (layout in ("C large", "F large"))
     if layout in ("C", "float32", "C large", "F large"):  # the transposed form

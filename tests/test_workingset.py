@@ -1396,6 +1396,10 @@ def test_warm_start_tests_skipped_by_the_mean_decrease():
     assert _workingset._early_tests_to_skip((1, 10e-6), 2, cert) == 0  # the gap grew
     # 22 -> 13 in one epoch: 4.9 epochs to 1, half of them skipped
     assert _workingset._early_tests_to_skip((1, 22e-6), 2, cert) == 2
+    assert _workingset._early_tests_to_skip((1, np.inf), 2, cert) == 0  # no finite start
+    assert _workingset._tests_to_skip((1, np.inf), 2, cert) == 0
+    cert.gap = np.nan
+    assert _workingset._early_tests_to_skip((1, 22e-6), 2, cert) == 0
     cert.gap = 0.5e-6  # below the target
     assert _workingset._early_tests_to_skip((1, 22e-6), 2, cert) == 0
 

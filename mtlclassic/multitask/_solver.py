@@ -323,9 +323,10 @@ def _transposed_pays(X, B):
     round once X is large (medians on 1 and 2 threads over n 100-100,000, d 20-10,000, T
     1-276: level at T = 1; slower below about 1M entries of X, with a side under 300 --
     0.4-0.6x on 100,000 x 20 and 100,000 x 64, 0.74-0.95x on 8,000 x 256 -- and level
-    to 0.9x from T = 100 up)."""
-    return (isinstance(X, np.ndarray) and isinstance(B, np.ndarray) and X.ndim == 2
-            and B.ndim == 2 and 2 <= B.shape[1] <= TRANSPOSED_MAX_COLS
+    to 0.9x from T = 100 up); float64 only (float32 products were 1.3-2x slower this way),
+    plain NumPy arrays only (a subclass keeps its own product and type)."""
+    return (type(X) is np.ndarray and type(B) is np.ndarray and X.ndim == 2 and B.ndim == 2
+            and X.dtype == B.dtype == np.float64 and 2 <= B.shape[1] <= TRANSPOSED_MAX_COLS
             and X.size >= TRANSPOSED_MIN_ENTRIES and min(X.shape) >= TRANSPOSED_MIN_SIDE)
 
 
@@ -358,7 +359,7 @@ def x_dot(X, W):
     :func:`_transposed_pays`, as (W^T X^T)^T (returned C-contiguous): 1.3-2.5x faster
     (500 x 5000, 6000 x 1764, 20000 x 500 with T = 3-20)."""
     if not _widened(X, W):
-        if _transposed_pays(X, W) and X.dtype == W.dtype:
+        if _transposed_pays(X, W):
             return np.ascontiguousarray((W.T @ X.T).T)
         return X @ W
     out = np.empty((X.shape[0],) + W.shape[1:])

@@ -791,18 +791,26 @@ def _inner(sub, cert, budget, check_first=False):
     return done
 
 
+def _epochs_to_target(prev, done, cert):
+    """The epochs that the gap's linear decrease from ``prev`` = (epochs, gap) to now
+    (``done``, ``cert.gap``) predicts before it meets the target; None without a finite
+    decrease to go by or with the target met."""
+    if prev is None or done <= prev[0] or not (0 < cert.gap < prev[1] < math.inf):
+        return None
+    target = max(cert.tol * cert.scale, np.finfo(np.float64).tiny)
+    if cert.gap <= target:
+        return None
+    per_epoch = math.log(cert.gap / prev[1]) / (done - prev[0])  # < 0
+    return math.log(target / cert.gap) / per_epoch  # > 0
+
+
 def _early_tests_to_skip(first, done, cert):
     """A warm start's per-epoch tests to skip: half of the epochs that the gap's mean
     linear decrease since its first test predicts before it meets the target (a test
     costs about an epoch in residual form; n < d's path ran 8 and 14 tests in its two
     largest warm starts, where the gap falls 20-40 % an epoch)."""
-    if not (0 < cert.gap < first[1]) or done <= first[0]:
-        return 0
-    target = max(cert.tol * cert.scale, np.finfo(np.float64).tiny)
-    if cert.gap <= target:
-        return 0
-    per_epoch = math.log(cert.gap / first[1]) / (done - first[0])  # < 0
-    return int(0.5 * math.log(target / cert.gap) / per_epoch)
+    needed = _epochs_to_target(first, done, cert)
+    return 0 if needed is None else int(0.5 * needed)
 
 
 def _tests_to_skip(last, done, cert):
@@ -811,13 +819,9 @@ def _tests_to_skip(last, done, cert):
     the target, less SKIP_MARGIN tests (an Anderson step can shorten them many times), 0
     without a decrease to go by. A test in residual form costs a product with the working
     set's columns (3 ms on n < d's 3,200 x 500: about an epoch)."""
-    if last is None or not (0 < cert.gap < last[1]) or done <= last[0]:
+    needed = _epochs_to_target(last, done, cert)
+    if needed is None:
         return 0
-    target = max(cert.tol * cert.scale, np.finfo(np.float64).tiny)
-    if cert.gap <= target:
-        return 0
-    per_epoch = math.log(cert.gap / last[1]) / (done - last[0])  # < 0
-    needed = math.log(target / cert.gap) / per_epoch  # epochs, > 0
     return max(0, min(SKIP_MAX, int(needed // ANDERSON_K) - SKIP_MARGIN))
 
 

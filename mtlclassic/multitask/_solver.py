@@ -1293,7 +1293,10 @@ class DataOracle:
             if shift is None:  # (every block has the same mean)
                 shift = (V[-1] if self.fit_intercept else 0.0) \
                     - (mean @ Vx if mean is not None else 0.0)
-            U = Xb @ Vx
+            # a dense float64 block's product as (V^T X_b^T)^T: the result's few rows
+            # first, as in x_dot (a round on 4,200 x 1,764 with T = 12: 16.5 -> 12.6 ms)
+            U = (Vx.T @ Xb.T).T if type(Xb) is np.ndarray and Xb.dtype == Vx.dtype \
+                == np.float64 else Xb @ Vx
             U = U if U.dtype == np.float64 and U.flags.writeable else np.array(U, np.float64)
             U += shift
             U *= Wt[i:i + U.shape[0]]

@@ -330,6 +330,21 @@ def _transposed_pays(X, B):
             and X.size >= TRANSPOSED_MIN_ENTRIES and min(X.shape) >= TRANSPOSED_MIN_SIDE)
 
 
+#: a block of rows' product X_b V (a power round) is taken as (V^T X_b^T)^T from this many
+#: columns of X up, with 2 to TRANSPOSED_MAX_COLS columns in V
+BLOCK_TRANSPOSED_MIN_COLS = 128
+
+
+def _block_transposed_pays(Xb, V):
+    """Whether a dense float64 block of rows' product X_b V is faster as (V^T X_b^T)^T:
+    a power round over 4 MB blocks (medians, 1 thread) took 0.63-0.86x the time on 4,200 x
+    1,764 (T = 12), 3,000 x 2,916 (15), 20,000 x 500 (10) and 2,000 x 240 (10), but 1.1-1.4x
+    on narrow X (100,000 x 20 or 64, School's 7,405 x 27) and with T = 276."""
+    return (type(Xb) is np.ndarray and type(V) is np.ndarray and Xb.dtype == V.dtype
+            == np.float64 and V.ndim == 2 and Xb.shape[1] >= BLOCK_TRANSPOSED_MIN_COLS
+            and 2 <= V.shape[1] <= TRANSPOSED_MAX_COLS)
+
+
 def xt_dot(X, G):
     """X^T G for X (n, d) and G (n, T) (2-D), computed as (G^T X)^T (returned C-contiguous)
     for a C-contiguous NumPy X of at least ``XT_DOT_MIN_COLS`` columns: with a narrow G,
@@ -1293,10 +1308,7 @@ class DataOracle:
             if shift is None:  # (every block has the same mean)
                 shift = (V[-1] if self.fit_intercept else 0.0) \
                     - (mean @ Vx if mean is not None else 0.0)
-            # a dense float64 block's product as (V^T X_b^T)^T: the result's few rows
-            # first, as in x_dot (a round on 4,200 x 1,764 with T = 12: 16.5 -> 12.6 ms)
-            U = (Vx.T @ Xb.T).T if type(Xb) is np.ndarray and Xb.dtype == Vx.dtype \
-                == np.float64 else Xb @ Vx
+            U = (Vx.T @ Xb.T).T if _block_transposed_pays(Xb, Vx) else Xb @ Vx
             U = U if U.dtype == np.float64 and U.flags.writeable else np.array(U, np.float64)
             U += shift
             U *= Wt[i:i + U.shape[0]]

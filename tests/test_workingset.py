@@ -1805,14 +1805,14 @@ def test_logistic_fit_memory_on_tall_x(rng, penalty):
                                atol=1e-3 * np.abs(ref.coef_).max())
 
 
-@pytest.mark.parametrize("n, d", [(3000, 15), (600, 150)])
+@pytest.mark.parametrize("n, d", [(3000, 15), (600, 250)])
 def test_power_round_by_row_blocks_equals_the_whole_product(rng, n, d):
     """local_lipschitz's power round by blocks of rows (no (n, T) product) gives the
     whole product's [X 1]^T diag(Wt) [X 1] V for every X the oracle takes: NumPy, CSR,
     centred float64 and float32 (CenteredDense), centred sparse (CenteredSparse); the
-    blocks' products X_b V taken plainly (narrow X) and transposed (d >= 128)."""
+    blocks' products X_b V taken plainly (narrow X) and transposed (d >= 240)."""
     T = 4
-    assert _solver._block_transposed_pays(np.zeros((2, d)), np.zeros((d, T))) == (d >= 128)
+    assert _solver._block_transposed_pays(np.zeros((2, d)), np.zeros((d, T))) == (d >= 240)
     X = rng.standard_normal((n, d)) + 2.0
     Xs = sp.random(n, d, density=0.3, format="csr", random_state=0)
     m = X.mean(axis=0)

@@ -307,8 +307,8 @@ def _closed_form_samples(X, x_mean, Yc, w, rho, Q):
 
 #: X^T G as (G^T X)^T from this many columns of a C-contiguous X up (:func:`xt_dot`)
 XT_DOT_MIN_COLS = 64
-#: products with a Fortran-ordered X (X^T C-contiguous: a working set's gathered columns),
-#: and X W with a C-contiguous X, take the transposed form (:func:`_transposed_pays`)
+#: X^T G with a Fortran-ordered X (X^T C-contiguous: a working set's gathered columns),
+#: and X W with X in any layout, take the transposed form (:func:`_transposed_pays`)
 #: from this many entries of X up, with both of X's sides at least TRANSPOSED_MIN_SIDE
 #: and 2 to TRANSPOSED_MAX_COLS columns in G or W
 TRANSPOSED_MIN_ENTRIES = 1 << 20
@@ -332,14 +332,15 @@ def _transposed_pays(X, B):
 
 #: a block of rows' product X_b V (a power round) is taken as (V^T X_b^T)^T from this many
 #: columns of X up, with 2 to TRANSPOSED_MAX_COLS columns in V
-BLOCK_TRANSPOSED_MIN_COLS = 128
+BLOCK_TRANSPOSED_MIN_COLS = 240
 
 
 def _block_transposed_pays(Xb, V):
     """Whether a dense float64 block of rows' product X_b V is faster as (V^T X_b^T)^T:
     a power round over 4 MB blocks (medians, 1 thread) took 0.63-0.86x the time on 4,200 x
-    1,764 (T = 12), 3,000 x 2,916 (15), 20,000 x 500 (10) and 2,000 x 240 (10), but 1.1-1.4x
-    on narrow X (100,000 x 20 or 64, School's 7,405 x 27) and with T = 276."""
+    1,764 (T = 12), 3,000 x 2,916 (15), 20,000 x 500 (10) and 2,000 x 240 (10), level on
+    256-512 columns with T = 32, but 1.1-1.4x on narrow X (100,000 x 20 or 64, School's
+    7,405 x 27; review: 8,000 x 128 with T = 16-32) and with T = 276."""
     return (type(Xb) is np.ndarray and type(V) is np.ndarray and Xb.dtype == V.dtype
             == np.float64 and V.ndim == 2 and Xb.shape[1] >= BLOCK_TRANSPOSED_MIN_COLS
             and 2 <= V.shape[1] <= TRANSPOSED_MAX_COLS)

@@ -751,9 +751,10 @@ def _combination(c, arrays):
 def _inner(sub, cert, budget, check_first=False):
     """Block coordinate descent epochs with Anderson extrapolation on the restricted
     problem until its duality gap passes ``cert`` or ``budget`` epochs are spent (checked
-    every ANDERSON_K epochs, and after each of the first 3 ANDERSON_K with
-    ``check_first``: a warm start, often a few epochs from the solution).
-    Returns the epochs run."""
+    every ANDERSON_K epochs, fewer where :func:`_tests_to_skip` predicts the target far;
+    with ``check_first`` -- a warm start, often a few epochs from the solution -- also
+    within the blocks of the first 3 ANDERSON_K epochs, after the epochs that
+    :func:`_early_tests_to_skip` leaves). Returns the epochs run."""
     done = 0
     hist, lins = [], []
     last, skip = None, 0  # (epochs, gap) at the last test; tests still to skip
@@ -764,7 +765,8 @@ def _inner(sub, cert, budget, check_first=False):
         hist, lins = [x], [lin]
         for e in range(k):
             sub.epochs(1)
-            # (not after a block's last epoch: the block's own test follows)
+            # (not after a block's last epoch: the block's own test follows, unless
+            # _tests_to_skip skips it)
             if check_first and e + 1 < k and early <= done + e + 1 < 3 * ANDERSON_K:
                 if sub.certify(cert):
                     return done + e + 1  # a warm start that a few epochs finish

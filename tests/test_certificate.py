@@ -1775,8 +1775,8 @@ def _many_subtasks(rng, n, d, k, missing=False):
 def test_fista_by_row_blocks_equals_kept_maps(rng, monkeypatch, penalty, case):
     """FISTA on the row-blocked oracle (sub-tasks about as many as the features) takes the
     kept maps' iterates to rounding (and to the float32 curvature weights of its step cap):
-    the same certified optimum at tol 1e-8, the same step, as many iterations give or take a
-    gap check. (Before the loss sums were compensated, the two parted near the optimum on
+    the same certified optimum at tol 1e-8, the same step, as many iterations give or take two
+    gap checks. (Before the loss sums were compensated, the two parted near the optimum on
     their rounding noise: 155 against 940 iterations on the trace norm.)"""
     X, Y = _many_subtasks(rng, 300, 12, 4, missing=case == "missing")
     if case == "float32":
@@ -1795,7 +1795,10 @@ def test_fista_by_row_blocks_equals_kept_maps(rng, monkeypatch, penalty, case):
     made.clear()
     b, warned_b = _fit(MultiTaskClassifier(**kw), X, Y, **fit_kw)
     assert not made and not warned_a and not warned_b
-    assert abs(a.n_iter_ - b.n_iter_) <= 5  # (a gap check apart at most)
+    # two gap checks apart at most: over 64 draws (16 seeds, l21 and trace, with and
+    # without intercepts) 3-4 ended 10 iterations apart, whether the step cap's refreshes
+    # ran power rounds or Lanczos steps (their float32 curvature weights differ by rounding)
+    assert abs(a.n_iter_ - b.n_iter_) <= 10
     assert a.lipschitz_ == pytest.approx(b.lipschitz_, rel=1e-6)
     assert a.objective_ == pytest.approx(b.objective_, rel=1e-9)
     assert a.dual_gap_ <= kw["tol"] * a._null_scale_

@@ -1836,6 +1836,97 @@ def test_power_round_by_row_blocks_equals_the_whole_product(rng, n, d):
     assert _solver._row_blocks_of(_solver.CenteredDense(X, m).T) is None
 
 
+def _block_hessians(dense, Wt, fit_b):
+    """[X 1]^T diag(w) [X 1] of every column w of Wt; without intercepts [X 0]."""
+    Xh = np.column_stack([dense, np.full(len(dense), 1.0 if fit_b else 0.0)])
+    return [(Xh.T * w) @ Xh for w in Wt.T]
+
+
+@pytest.mark.parametrize("fit_b", [True, False])
+def test_lanczos_refresh_finds_each_blocks_top_eigenvalue(rng, fit_b):
+    """The refresh of the local Lipschitz estimate (DataOracle._lanczos): on a Krylov space
+    that fills the space its Ritz values are the blocks' exact top eigenvalues (0 for a
+    sub-task without curvature); with fewer steps it is never above them and never below
+    the power iteration's ||H v|| after k - 1 rounds from the same start (the bound its
+    docstring states), for float64 and float32 X, dense, centred and sparse; its vectors'
+    Rayleigh quotients are the values; a sub-task whose curvature is not finite gets nan and
+    keeps its start vector, the others their values."""
+    n, T = 90, 4
+    for d, k in [(5, 6), (40, 3), (40, 5)]:
+        # (the exact case with well-scaled columns: a Krylov vector that Gram-Schmidt
+        # leaves at rounding level is dropped, and the space then misses its direction)
+        X = rng.standard_normal((n, d)) * np.exp(rng.normal(0, 0.3 if k >= d else 1, d)) + 1.5
+        Xs = sp.random(n, d, density=0.4, format="csr", random_state=1)
+        m = X.mean(axis=0)
+        Wt = rng.random((n, T)) / n
+        Wt[:, 2] = 0.0  # no curvature at all
+        V = rng.standard_normal((d + 1, T))
+        cases = [(X, X), (Xs, Xs.toarray()), (_solver.CenteredDense(X, m), X - m),
+                 (_solver.CenteredDense(X.astype(np.float32), m),
+                  X.astype(np.float32).astype(np.float64) - m)]
+        Y, A = np.ones((n, T)), np.full((n, T), 1.0 / n)
+        for Xo, dense in cases:
+            oracle = _solver.DataOracle(Xo, Y, A, None, np.zeros((T, T)), fit_b, "logistic")
+            H = _block_hessians(dense, Wt, fit_b)
+            exact = np.array([np.linalg.eigvalsh(h).max() for h in H])
+            rtol = 1e-5 if getattr(Xo, "dtype", None) == np.float32 else 1e-9
+            for blocks in (None, _solver._row_blocks_of(Xo, width=T, out_bytes=1 << 10)):
+                V0 = V.astype(np.float32) if rtol > 1e-9 else V
+                lam, R = oracle._lanczos(V0, Wt, blocks, k)
+                assert lam.dtype == np.float64 and R.shape == V.shape and R.dtype == V0.dtype
+                assert lam[2] == 0.0
+                if k == d + 1:
+                    np.testing.assert_allclose(lam, exact, rtol=rtol, atol=1e-12)
+                assert np.all(lam <= exact * (1 + rtol))
+                P = V.copy()
+                for _ in range(k - 1):
+                    P = np.stack([h @ (p / max(np.linalg.norm(p), 1e-300))
+                                  for h, p in zip(H, P.T)], 1)
+                power = np.linalg.norm(P, axis=0)
+                assert np.all(lam >= power * (1 - rtol)), (lam, power)
+                Rd = R.astype(np.float64)
+                quotient = np.array([r @ h @ r / (r @ r) if r @ r > 0 else 0.0
+                                     for h, r in zip(H, Rd.T)])
+                np.testing.assert_allclose(quotient, lam, rtol=10 * rtol, atol=1e-12)
+    bad = Wt.copy()
+    bad[3, 1] = np.nan
+    oracle = _solver.DataOracle(X, Y, A, None, np.zeros((T, T)), fit_b, "logistic")
+    lam, R = oracle._lanczos(V, bad, None, 3)
+    assert np.isnan(lam[1]) and np.all(np.isfinite(lam[[0, 2, 3]]))
+    np.testing.assert_array_equal(R[:, 1], V[:, 1])
+
+
+@pytest.mark.parametrize("steps", [0, 7])
+def test_logistic_fits_certified_with_either_refresh(rng, monkeypatch, steps):
+    """FISTA's local Lipschitz refreshes by Lanczos (LANCZOS_STEPS) or by the power rounds
+    used before (0) end at the same certified optimum, and under the debug check neither
+    lets a step above 2 / L through (refreshes every 20 iterations: the fits run more)."""
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    monkeypatch.setattr(_solver, "LANCZOS_STEPS", steps)
+    seen = []
+    real = _solver.fista
+
+    def spy(*a, **k):
+        res = real(*a, **k)
+        seen.extend(res.steps)
+        return res
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    X = rng.standard_normal((150, 25)) * np.exp(rng.normal(0, 1, 25))
+    Y = (X[:, :3] @ rng.standard_normal((3, 3)) + rng.normal(0, 0.5, (150, 3)) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = MultiTaskClassifier(penalty="l21", alpha=1e-2, tol=1e-8, max_iter=5000).fit(X, Y)
+    assert m.n_iter_ > 60 and len(seen) > 60
+    assert all(step <= 2.0 / L * (1 + 1e-12) for step, L in seen)
+    scale = 3 * np.log(2)  # min_b F(0, b) is at most F(0, 0)
+    assert m.dual_gap_ <= 1e-8 * scale
+    ref = MultiTaskClassifier(penalty="l21", alpha=1e-2, tol=1e-10, max_iter=20000)
+    monkeypatch.setattr(_solver, "CHECK_STEPS", False)
+    ref.fit(X, Y)
+    assert abs(m.objective_ - ref.objective_) <= 1e-8 * scale
+
+
 def test_implicit_centring_keeps_the_copy_for_large_offsets(rng):
     """Dense float64 X is centred implicitly (products with X and a rank-one correction)
     where every |mean| is within 8 spreads of its column; a feature in units 1e8 about

@@ -1927,6 +1927,47 @@ def test_logistic_fits_certified_with_either_refresh(rng, monkeypatch, steps):
     assert abs(m.objective_ - ref.objective_) <= 1e-8 * scale
 
 
+@pytest.mark.parametrize("kind", ["steady", "moving", "too low", "fixed"])
+def test_fista_refresh_interval_doubles_while_the_estimate_holds(rng, monkeypatch, kind):
+    """FISTA refreshes the local Lipschitz estimate after 20 iterations, then at intervals
+    that double up to REFRESH_MAX (80) while it moves by under 1 % and no step is rejected
+    (refreshes at 20, 60, 140, 220, ...); an estimate that moves keeps the interval at 20,
+    one so low that steps are rejected at 20 while they are; REFRESH_MAX = 20 is the fixed
+    interval."""
+    X = rng.standard_normal((120, 8))
+    Y = (X[:, :2] @ rng.standard_normal((2, 2)) > 0).astype(int)
+    bound = 0.25 * np.linalg.eigvalsh(np.column_stack([X, np.ones(120)]).T
+                                      @ np.column_stack([X, np.ones(120)])).max() / 120
+    if kind == "fixed":
+        monkeypatch.setattr(_solver, "REFRESH_MAX", 20)
+    calls, grads = [], [0]
+    real_grad = _solver.DataOracle.grad
+
+    def grad(self, *a):
+        grads[0] += 1  # one per FISTA iteration
+        return real_grad(self, *a)
+
+    def local(self, lin, n_power=None):
+        calls.append(grads[0])
+        if kind == "moving":
+            return bound * (0.5 - 0.1 * (len(calls) % 2))  # (below the global bound)
+        return bound * (1e-3 if kind == "too low" else 1.0)
+
+    monkeypatch.setattr(_solver.DataOracle, "grad", grad)
+    monkeypatch.setattr(_solver.DataOracle, "local_lipschitz", local)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MultiTaskClassifier(penalty="l21", alpha=1e-6, tol=1e-16, max_iter=400).fit(X, Y)
+    at = calls[1:]  # (the first: before the first iteration)
+    assert calls[0] == 0 and len(at) >= 3
+    if kind == "steady":
+        assert at[:5] == [20, 60, 140, 220, 300]
+    elif kind == "too low":  # steady, but steps rejected in each of the first intervals
+        assert at[:3] == [20, 40, 60]
+    else:
+        assert at == list(range(20, 20 * len(at) + 1, 20))
+
+
 def test_implicit_centring_keeps_the_copy_for_large_offsets(rng):
     """Dense float64 X is centred implicitly (products with X and a rank-one correction)
     where every |mean| is within 8 spreads of its column; a feature in units 1e8 about

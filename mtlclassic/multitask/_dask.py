@@ -23,7 +23,8 @@ global result (``_labels.encode_tasks``).
   speculatively, the loss fused with the gradient X^T G at the extrapolated point that
   follows if the candidate is accepted -- one round trip per FISTA iteration, plus one
   per duality-gap check (every 5th iteration) and, for the classification losses, the
-  local Lipschitz refresh every 20th; L-BFGS: loss and gradient fused.
+  local Lipschitz refresh every 20th (less often while it holds); L-BFGS: loss and
+  gradient fused.
 * squared loss with every label present: the weighted means (one pass), then the centred
   moments K = X^T S X, H = X^T S Y, diag(Y^T S Y) (a second pass), and the solve on the
   client (:func:`_solver.closed_form`'s Sylvester equation or FISTA on

@@ -637,8 +637,8 @@ def _debug_steps_default():
 CHECK_STEPS = _debug_steps_default()
 
 #: Lanczos steps of each refresh of the local Lipschitz estimate (logistic and softmax
-#: losses, every 20 FISTA iterations; :meth:`DataOracle._lanczos`), from the last
-#: refresh's vectors; 0: the 10 power rounds used before (the first estimate always runs
+#: losses, every 20 to REFRESH_MAX FISTA iterations; :meth:`DataOracle._lanczos`), from
+#: the last refresh's vectors; 0: the 10 power rounds used before (the first estimate always runs
 #: 40 power rounds from a random start). 7 products where the power rounds took 10:
 #: from start vectors made nearly orthogonal to the top eigenvector (components 1e-8 to
 #: 1e-1; 200 random problems, 2 sub-tasks each) 7 steps ended below half the top
@@ -646,6 +646,12 @@ CHECK_STEPS = _debug_steps_default()
 #: 7.5 %; along 3,600 refreshes of random logistic fits (warm starts included) 5 steps
 #: already matched the power rounds' lowest ratio to the top eigenvalue (0.87-0.98).
 LANCZOS_STEPS = 7
+
+#: FISTA's refreshes of the local Lipschitz estimate (logistic and softmax losses): the
+#: first after REFRESH_EVERY iterations, then at intervals that double up to REFRESH_MAX
+#: while the estimate moves by under 1 % and no step is rejected (REFRESH_MAX =
+#: REFRESH_EVERY: a fixed interval, as before)
+REFRESH_EVERY, REFRESH_MAX = 20, 80
 
 
 def _scaled_norm(v, xp, axis=None):
@@ -1269,8 +1275,9 @@ class DataOracle:
         steps (:meth:`_lanczos`) from the last vectors; times 1.05, plus lambda_max(Q). For
         logistic loss the curvature p (1 - p) of confident predictions is far below its
         global bound 1/4, so the local constant is often far below the global one; FISTA
-        refreshes it every 20 iterations and lets its step grow up to its inverse, the
-        backtracking test (exact up to rounding) guarding moves into more curved regions.
+        refreshes it every 20 iterations (less often while it holds: ``REFRESH_MAX``) and
+        lets its step grow up to its inverse, the backtracking test (exact up to rounding)
+        guarding moves into more curved regions.
         For squared loss (constant curvature) it is computed once, with 40 rounds from a
         random start (see :func:`lipschitz_estimate` on the probability of an
         underestimate)."""
@@ -1950,6 +1957,10 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
     trace = [F]
     converged = False
     certified = None  # None: not known yet whether a certificate exists
+    # the local Lipschitz estimate's refreshes (logistic, softmax): every REFRESH_EVERY
+    # iterations, the interval doubling (up to REFRESH_MAX) while the estimate holds to 1 %
+    # and no step was rejected; a rejected step brings the next one within REFRESH_EVERY
+    every, next_refresh, rejected = REFRESH_EVERY, REFRESH_EVERY, False
     it = 0
     for it in range(1, max_iter + 1):
         gW, gb = oracle.grad(Yw, Yb, linY, auxY)
@@ -1993,6 +2004,7 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
             if fn <= bound + 8.0 * eps * (abs(fY) + abs(fn) + oracle.offset) or sq == 0.0:
                 break
             Lip *= 2.0
+            rejected, next_refresh = True, min(next_refresh, it + REFRESH_EVERY)
         Fn = fn + gn
         if Fn > F and Yw is not W:  # adaptive restart: drop the step, restart momentum
             t = 1.0
@@ -2045,10 +2057,13 @@ def fista(oracle, penalty, alpha, Q, W0, b0, max_iter, tol, n_jobs=None, verbose
                   f"rel change {rel:.2e}, step {1 / Lip:.3g}")
         if converged:
             break
-        if oracle.kind != "squared" and it % 20 == 0:
+        if oracle.kind != "squared" and it >= next_refresh:
             # follow the local curvature (before the extrapolated point's map and loss
             # gradient exist: two (n, T) arrays fewer beside the power iteration's)
-            cap = _positive(min(oracle.local_lipschitz(lin), global_cap))
+            new = _positive(min(oracle.local_lipschitz(lin), global_cap))
+            steady = not rejected and abs(new - cap) <= 0.01 * cap
+            every = min(2 * every, REFRESH_MAX) if steady else REFRESH_EVERY
+            cap, next_refresh, rejected = new, it + every, False
         t = t_new
         if ahead is not None:  # evaluated with the candidate (see the docstring)
             Yw, Yb, linY, fY, auxY = ahead

@@ -1336,7 +1336,6 @@ class DataOracle:
         Ritz vectors (d + 1, T)); a sub-task whose matrix is not finite gets nan and keeps
         its vector."""
         xp = get_namespace(V)
-        T = V.shape[1]
         nv = _scaled_norm(V, xp, axis=0).astype(V.dtype)
         Q = [V / xp.where(nv > 0, nv, 1.0)]
         HQ = []
@@ -1353,10 +1352,9 @@ class DataOracle:
             small = nu <= 1e-12 * _scaled_norm(HQ[j], xp, axis=0)
             Q.append(xp.where(xp.asarray(small), 0.0, U / xp.where(nu > 0, nu, 1.0)
                               .astype(U.dtype)))
-        M = np.empty((T, k, k))
-        for i in range(k):
-            for j in range(k):
-                M[:, i, j] = to_numpy(xp.sum(Q[i] * HQ[j], axis=0, dtype=xp.float64))
+        # M_t = Q_t^T H_t Q_t (T, k, k), on the host in float64
+        M = to_numpy(xp.einsum("idt,jdt->tij", xp.stack(Q).astype(xp.float64),
+                               xp.stack(HQ).astype(xp.float64)))
         ok = np.isfinite(M).all(axis=(1, 2))
         M[~ok] = 0.0
         M = 0.5 * (M + M.transpose(0, 2, 1))

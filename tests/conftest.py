@@ -44,6 +44,25 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture
+def fista_steps(monkeypatch):
+    """FISTA's debug check on (``CHECK_STEPS``: every accepted step <= 2 / L asserted) and
+    the list of the (step, L) pairs it accepted, over every FISTA run of the test."""
+    from mtlclassic.multitask import _solver
+
+    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    seen = []
+    real = _solver.fista
+
+    def spy(*a, **k):
+        res = real(*a, **k)
+        seen.extend(res.steps)
+        return res
+
+    monkeypatch.setattr(_solver, "fista", spy)
+    return seen
+
+
+@pytest.fixture
 def rng(request):
     """A generator seeded from the test's name: fresh data per test, reproducible."""
     seed = zlib.crc32(request.node.nodeid.encode())

@@ -146,17 +146,8 @@ def test_large_l2_with_flat_data_converges_and_no_step_exceeds_two_over_L(rng,
 
 @pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
 @pytest.mark.parametrize("shape", [(120, 30), (40, 60)])  # Gram form, data form
-def test_debug_check_no_accepted_step_above_two_over_L(rng, monkeypatch, Est, shape):
-    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
-    seen = []
-    real = _solver.fista
-
-    def spy(*a, **k):
-        res = real(*a, **k)
-        seen.extend(res.steps)
-        return res
-
-    monkeypatch.setattr(_solver, "fista", spy)
+def test_debug_check_no_accepted_step_above_two_over_L(rng, fista_steps, Est, shape):
+    seen = fista_steps
     n, d = shape
     X, Z = _ill_conditioned(rng, n=n, d=d, cond=30)
     Y = Z if Est is MultiTaskRegressor else (Z > 0).astype(int)

@@ -1897,21 +1897,12 @@ def test_lanczos_refresh_finds_each_blocks_top_eigenvalue(rng, fit_b):
 
 
 @pytest.mark.parametrize("steps", [0, 7])
-def test_logistic_fits_certified_with_either_refresh(rng, monkeypatch, steps):
+def test_logistic_fits_certified_with_either_refresh(rng, monkeypatch, fista_steps, steps):
     """FISTA's local Lipschitz refreshes by Lanczos (LANCZOS_STEPS) or by the power rounds
     used before (0) end at the same certified optimum, and under the debug check neither
-    lets a step above 2 / L through (refreshes every 20 iterations: the fits run more)."""
-    monkeypatch.setattr(_solver, "CHECK_STEPS", True)
+    lets a step above 2 / L through (the fits run over 60 iterations: several refreshes)."""
     monkeypatch.setattr(_solver, "LANCZOS_STEPS", steps)
-    seen = []
-    real = _solver.fista
-
-    def spy(*a, **k):
-        res = real(*a, **k)
-        seen.extend(res.steps)
-        return res
-
-    monkeypatch.setattr(_solver, "fista", spy)
+    seen = fista_steps
     X = rng.standard_normal((150, 25)) * np.exp(rng.normal(0, 1, 25))
     Y = (X[:, :3] @ rng.standard_normal((3, 3)) + rng.normal(0, 0.5, (150, 3)) > 0).astype(int)
     with warnings.catch_warnings():

@@ -1894,6 +1894,43 @@ def test_lanczos_refresh_finds_each_blocks_top_eigenvalue(rng, fit_b):
     lam, R = oracle._lanczos(V, bad, None, 3)
     assert np.isnan(lam[1]) and np.all(np.isfinite(lam[[0, 2, 3]]))
     np.testing.assert_array_equal(R[:, 1], V[:, 1])
+    # one step would give back V itself (a review): at least two are taken
+    for a, b in zip(oracle._lanczos(V, Wt, None, 1), oracle._lanczos(V, Wt, None, 2)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lanczos_refresh_memory_and_where_it_runs(rng, monkeypatch):
+    """A Lanczos refresh holds its 7 basis vectors and 3-4 more (d + 1, T) arrays at its
+    peak; it runs only where the basis takes at most a quarter of X's data bytes, else the
+    10 power rounds (a review: 2,000 x 100,000 CSR with T = 20 took 9x their memory and
+    2.2x their time by Lanczos), with their exact results."""
+    import tracemalloc
+
+    n, d, T = 300, 2000, 10
+    X = rng.standard_normal((n, d))
+    Wt = rng.random((n, T)) / n
+    V = rng.standard_normal((d + 1, T))
+    oracle = _solver.DataOracle(X, np.ones((n, T)), np.full((n, T), 1 / n), None,
+                                np.zeros((T, T)), True, "logistic")
+    assert _solver._lanczos_pays(X, T)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        oracle._lanczos(V, Wt, None, 7)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= (7 + 4) * V.nbytes, peak / V.nbytes
+    wide = sp.random(n, 50 * d, density=1e-3, format="csr", random_state=0)
+    assert not _solver._lanczos_pays(wide, T)
+    lin = rng.standard_normal((n, T))
+    got = []
+    for steps in (7, 0):
+        monkeypatch.setattr(_solver, "LANCZOS_STEPS", steps)
+        o = _solver.DataOracle(wide, np.ones((n, T)), np.full((n, T), 1 / n), None,
+                               np.zeros((T, T)), True, "logistic")
+        got.append((o.local_lipschitz(lin), o.local_lipschitz(lin + 1.0)))
+    assert got[0] == got[1]
 
 
 @pytest.mark.parametrize("steps", [0, 7])
@@ -1924,7 +1961,7 @@ def test_fista_refresh_interval_doubles_while_the_estimate_holds(rng, monkeypatc
     that double up to REFRESH_MAX (80) while it moves by under 1 % and no step is rejected
     (refreshes at 20, 60, 140, 220, ...); an estimate that moves keeps the interval at 20,
     one so low that steps are rejected at 20 while they are; REFRESH_MAX = 20 is the fixed
-    interval."""
+    interval (a refresh due at a restart comes an iteration or two later)."""
     X = rng.standard_normal((120, 8))
     Y = (X[:, :2] @ rng.standard_normal((2, 2)) > 0).astype(int)
     bound = 0.25 * np.linalg.eigvalsh(np.column_stack([X, np.ones(120)]).T
@@ -1951,12 +1988,15 @@ def test_fista_refresh_interval_doubles_while_the_estimate_holds(rng, monkeypatc
         MultiTaskClassifier(penalty="l21", alpha=1e-6, tol=1e-16, max_iter=400).fit(X, Y)
     at = calls[1:]  # (the first: before the first iteration)
     assert calls[0] == 0 and len(at) >= 3
+    # (a refresh due at an iteration that restarts the momentum comes at the next one)
+    gaps = np.diff(at)
     if kind == "steady":
-        assert at[:5] == [20, 60, 140, 220, 300]
+        assert 20 <= at[0] <= 22 and len(gaps) >= 4
+        assert all(w <= g <= w + 2 for g, w in zip(gaps, [40, 80, 80, 80]))
     elif kind == "too low":  # steady, but steps rejected in each of the first intervals
-        assert at[:3] == [20, 40, 60]
+        assert all(20 <= g <= 22 for g in gaps[:2])
     else:
-        assert at == list(range(20, 20 * len(at) + 1, 20))
+        assert 20 <= at[0] <= 22 and all(20 <= g <= 22 for g in gaps)
 
 
 def test_implicit_centring_keeps_the_copy_for_large_offsets(rng):

@@ -638,8 +638,9 @@ CHECK_STEPS = _debug_steps_default()
 
 #: Lanczos steps of each refresh of the local Lipschitz estimate (logistic and softmax
 #: losses, every 20 to REFRESH_MAX FISTA iterations; :meth:`DataOracle._lanczos`), from
-#: the last refresh's vectors; 0: the 10 power rounds used before (the first estimate always runs
-#: 40 power rounds from a random start). 7 products where the power rounds took 10:
+#: the last refresh's vectors, where they take little memory beside X (:func:`_lanczos_pays`);
+#: 0: the 10 power rounds used before (as where Lanczos does not pay; the first estimate
+#: always runs 40 power rounds from a random start). 7 products where the power rounds took 10:
 #: from start vectors made nearly orthogonal to the top eigenvector (components 1e-8 to
 #: 1e-1; 200 random problems, 2 sub-tasks each) 7 steps ended below half the top
 #: eigenvalue in 3.8 % of the cases, 10 power rounds in 7.2 %, 5 and 6 steps in 12.5 % and
@@ -650,8 +651,20 @@ LANCZOS_STEPS = 7
 #: FISTA's refreshes of the local Lipschitz estimate (logistic and softmax losses): the
 #: first after REFRESH_EVERY iterations, then at intervals that double up to REFRESH_MAX
 #: while the estimate moves by under 1 % and no step is rejected (REFRESH_MAX =
-#: REFRESH_EVERY: a fixed interval, as before)
+#: REFRESH_EVERY: the fixed interval of before, but for a refresh that falls on an
+#: iteration that restarts the momentum: it comes at the next one, where it was skipped)
 REFRESH_EVERY, REFRESH_MAX = 20, 80
+
+
+def _lanczos_pays(X, T):
+    """Whether a refresh runs Lanczos steps rather than 10 power rounds: where the basis's
+    LANCZOS_STEPS vectors ((d + 1, T) float64 each) take at most a quarter of X's data
+    bytes. Wider (d T large beside X's data: sparse or short X with many features) the
+    basis's memory and the Gram-Schmidt work on it outgrow the products (a review: 2,000 x
+    100,000 CSR with T = 20, a refresh 774 ms and 550 MB against 344 ms and 62 MB for the
+    power rounds); there the power rounds stay."""
+    basis = 8 * max(LANCZOS_STEPS, 2) * (X.shape[1] + 1) * T
+    return 4 * basis <= _data_bytes(X)
 
 
 def _scaled_norm(v, xp, axis=None):
@@ -1292,7 +1305,8 @@ class DataOracle:
                            dtype=self.X.dtype)
             n_power = 40 if n_power is None else n_power
         blocks = _row_blocks_of(self.X, width=Wt.shape[1]) if xp is np else None
-        if n_power is None and LANCZOS_STEPS:  # a refresh: Lanczos from the last vectors
+        if n_power is None and LANCZOS_STEPS and _lanczos_pays(self.X, V.shape[1]):
+            # a refresh: Lanczos from the last vectors
             lam, V = self._lanczos(V, Wt, blocks, LANCZOS_STEPS)
         else:
             lam = xp.zeros(Wt.shape[1], dtype=xp.float64)
@@ -1332,32 +1346,41 @@ class DataOracle:
         a space that holds H^(k-1) v, whose quotient is at least that norm), and converges
         much faster where the top eigenvalue is separated: from the last refresh's vector,
         3 steps matched the top eigenvalue to 1e-5 on the HOG logistic fits where 10 power
-        rounds stopped 5e-4 below it. Returns (the T Ritz values as a float64 array, the
-        Ritz vectors (d + 1, T)); a sub-task whose matrix is not finite gets nan and keeps
-        its vector."""
+        rounds stopped 5e-4 below it. k is at least 2 (one step would return v itself, and
+        every refresh the same quotient). Memory: the k basis vectors and 3-4 more (d + 1,
+        T) arrays at the peak (the power rounds: about 4 in all; see :func:`_lanczos_pays`). Returns (the T Ritz values as a float64
+        array, the Ritz vectors (d + 1, T)); a sub-task whose matrix is not finite gets nan
+        and keeps its vector."""
         xp = get_namespace(V)
+        k = max(int(k), 2)
+        T = V.shape[1]
         nv = _scaled_norm(V, xp, axis=0).astype(V.dtype)
         Q = [V / xp.where(nv > 0, nv, 1.0)]
-        HQ = []
+        M = np.zeros((T, k, k))  # M_t = Q_t^T H_t Q_t, its upper triangle filled as it comes
+
+        def dots(a, b):  # the T column products a_t . b_t, in float64 on the host
+            return to_numpy(xp.einsum("dt,dt->t", a, b, dtype=xp.float64))
+
         for j in range(k):
-            HQ.append(self._hessian_product(Q[j], Wt, blocks))
+            U = self._hessian_product(Q[j], Wt, blocks)  # H q_j
+            for i in range(j + 1):
+                M[:, i, j] = dots(Q[i], U)
             if j + 1 == k:
                 break
-            U = HQ[j] + 0.0
+            top = _scaled_norm(U, xp, axis=0)
             for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
                 for q in Q:
-                    U -= xp.sum(q * U, axis=0) * q
+                    U -= xp.asarray(dots(q, U), dtype=U.dtype) * q
             nu = _scaled_norm(U, xp, axis=0)
             # a Krylov space already invariant (nu at rounding level of H q): a zero vector
-            small = nu <= 1e-12 * _scaled_norm(HQ[j], xp, axis=0)
-            Q.append(xp.where(xp.asarray(small), 0.0, U / xp.where(nu > 0, nu, 1.0)
-                              .astype(U.dtype)))
-        # M_t = Q_t^T H_t Q_t (T, k, k), on the host in float64
-        M = to_numpy(xp.einsum("idt,jdt->tij", xp.stack(Q).astype(xp.float64),
-                               xp.stack(HQ).astype(xp.float64)))
+            keep = xp.asarray(nu > 1e-12 * top, dtype=U.dtype)
+            U /= xp.where(nu > 0, nu, 1.0).astype(U.dtype)
+            U *= keep
+            Q.append(U)
+            U = None
+        M = np.triu(M) + np.triu(M, 1).transpose(0, 2, 1)
         ok = np.isfinite(M).all(axis=(1, 2))
         M[~ok] = 0.0
-        M = 0.5 * (M + M.transpose(0, 2, 1))
         lam, Y = np.linalg.eigh(M)
         top = np.where(ok, lam[:, -1], np.nan)
         Y = xp.asarray(Y[:, :, -1].T, dtype=V.dtype)  # (k, T): each sub-task's combination

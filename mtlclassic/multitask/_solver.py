@@ -637,15 +637,15 @@ def _debug_steps_default():
 CHECK_STEPS = _debug_steps_default()
 
 #: Lanczos steps of each refresh of the local Lipschitz estimate (logistic and softmax
-#: losses, every 20 to REFRESH_MAX FISTA iterations; :meth:`DataOracle._lanczos`), from
-#: the last refresh's vectors, where they take little memory beside X (:func:`_lanczos_pays`);
-#: 0: the 10 power rounds used before (as where Lanczos does not pay; the first estimate
-#: always runs 40 power rounds from a random start). 7 products where the power rounds took 10:
-#: from start vectors made nearly orthogonal to the top eigenvector (components 1e-8 to
-#: 1e-1; 200 random problems, 2 sub-tasks each) 7 steps ended below half the top
-#: eigenvalue in 3.8 % of the cases, 10 power rounds in 7.2 %, 5 and 6 steps in 12.5 % and
-#: 7.5 %; along 3,600 refreshes of random logistic fits (warm starts included) 5 steps
-#: already matched the power rounds' lowest ratio to the top eigenvalue (0.87-0.98).
+#: losses, every 20 to REFRESH_MAX FISTA iterations; :meth:`DataOracle._lanczos`) from the
+#: last refresh's vectors, where their basis is small beside X (:func:`_lanczos_pays`);
+#: elsewhere, and with 0, the 10 power rounds of before (the first estimate always runs 40
+#: power rounds from a random start). Why 7 (products; the power rounds took 10): from
+#: start vectors made nearly orthogonal to the top eigenvector (components 1e-8 to 1e-1;
+#: 200 random problems, 2 sub-tasks each) 7 steps ended below half the top eigenvalue in
+#: 3.8 % of the cases, 10 power rounds in 7.2 %, 5 and 6 steps in 12.5 % and 7.5 %; along
+#: 3,600 refreshes of random logistic fits (warm starts included) 5 steps already matched
+#: the power rounds' lowest ratio to the top eigenvalue (0.87-0.98).
 LANCZOS_STEPS = 7
 
 #: FISTA's refreshes of the local Lipschitz estimate (logistic and softmax losses): the
@@ -1348,9 +1348,10 @@ class DataOracle:
         3 steps matched the top eigenvalue to 1e-5 on the HOG logistic fits where 10 power
         rounds stopped 5e-4 below it. k is at least 2 (one step would return v itself, and
         every refresh the same quotient). Memory: the k basis vectors and 3-4 more (d + 1,
-        T) arrays at the peak (the power rounds: about 4 in all; see :func:`_lanczos_pays`). Returns (the T Ritz values as a float64
-        array, the Ritz vectors (d + 1, T)); a sub-task whose matrix is not finite gets nan
-        and keeps its vector."""
+        T) arrays at the peak (the power rounds: about 4 in all; see
+        :func:`_lanczos_pays`). Returns (the T Ritz values as a float64 array, the Ritz
+        vectors (d + 1, T)); a sub-task whose matrix is not finite gets nan and keeps its
+        vector."""
         xp = get_namespace(V)
         k = max(int(k), 2)
         T = V.shape[1]
@@ -1367,13 +1368,13 @@ class DataOracle:
                 M[:, i, j] = dots(Q[i], U)
             if j + 1 == k:
                 break
-            top = _scaled_norm(U, xp, axis=0)
+            size = _scaled_norm(U, xp, axis=0)
             for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
                 for q in Q:
                     U -= xp.asarray(dots(q, U), dtype=U.dtype) * q
             nu = _scaled_norm(U, xp, axis=0)
             # a Krylov space already invariant (nu at rounding level of H q): a zero vector
-            keep = xp.asarray(nu > 1e-12 * top, dtype=U.dtype)
+            keep = xp.asarray(nu > 1e-12 * size, dtype=U.dtype)
             U /= xp.where(nu > 0, nu, 1.0).astype(U.dtype)
             U *= keep
             Q.append(U)
